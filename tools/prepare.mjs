@@ -1,0 +1,47 @@
+// Makes a fresh clone ready to build and test: npm packages from the lockfile when they
+// are missing or stale, and, when running as root, the Debian packages that the interop
+// tests use. Imported by build.mjs and test.mjs; plain JavaScript so it runs before tsc.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const say = (text) => process.stderr.write(`[prepare] ${text}\n`);
+
+function npmPackagesStale() {
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(installed)) return true;
+  return statSync(join(root, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs;
+}
+
+export function ensureNpmPackages() {
+  if (!npmPackagesStale()) return;
+  say('installing npm packages (npm ci)');
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+
+/** Installs Debian packages that provide the given commands, when root and missing. */
+export function ensureDebianPackages(wanted) {
+  const missing = wanted.filter(({ command }) => !has(command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(({ pkg }) => pkg))];
+  if (process.getuid?.() !== 0) {
+    say(`missing ${missing.map(({ command }) => command).join(', ')}: run as root, or apt-get install ${packages.join(' ')}`);
+    return;
+  }
+  say(`installing Debian packages: ${packages.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+    stdio: ['ignore', 'inherit', 'inherit'], env,
+  });
+}
+
+export const INTEROP_PACKAGES = [
+  { command: 'coap-client-notls', pkg: 'libcoap3-bin' },
+  { command: 'coap-server-notls', pkg: 'libcoap3-bin' },
+];
