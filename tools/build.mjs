@@ -1,16 +1,30 @@
 // Builds what a fresh clone lacks: npm packages, then the TypeScript into dist/.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { ensureNpmPackages, root } from './prepare.mjs';
+
+const dist = join(root, 'dist');
+
+// tsc never removes what a deleted source once produced; a stale test would still run.
+function removeStaleOutputs(dir) {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) removeStaleOutputs(path);
+    else if (/\.js(\.map)?$/.test(entry.name)) {
+      const source = join(root, relative(dist, path)).replace(/\.js(\.map)?$/, '.ts');
+      if (!existsSync(source)) rmSync(path, { force: true });
+    }
+  }
+}
 
 export function build() {
   ensureNpmPackages();
-  // A clean output: tsc never removes what a deleted source once produced.
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], {
     cwd: root, stdio: ['ignore', 'inherit', 'inherit'],
   });
+  removeStaleOutputs(dist);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) build();

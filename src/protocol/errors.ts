@@ -28,3 +28,58 @@ export class FormatError extends CoapError {
     this.header = header;
   }
 }
+
+/** A CON went unacknowledged through all its retransmissions (RFC 7252 §4.2). */
+export class RetransmitTimeoutError extends CoapError {
+  constructor(message = 'no acknowledgement after the last retransmission') {
+    super('COAP_ERR_RETRANSMIT_TIMEOUT', message);
+  }
+}
+
+/** No response within the request's time limit. */
+export class RequestTimeoutError extends CoapError {
+  constructor(message: string) {
+    super('COAP_ERR_TIMEOUT', message);
+  }
+}
+
+/** The peer answered with RST (RFC 7252 §4.2, §4.3). */
+export class ResetError extends CoapError {
+  constructor(message = 'the peer rejected the message with RST') {
+    super('COAP_ERR_RESET', message);
+  }
+}
+
+export class CancelledError extends CoapError {
+  constructor(message = 'cancelled') {
+    super('COAP_ERR_CANCELLED', message);
+  }
+}
+
+/** A bounded queue or table is full; the message was not sent. */
+export class QueueFullError extends CoapError {
+  constructor(message: string) {
+    super('COAP_ERR_QUEUE_FULL', message);
+  }
+}
+
+export class ClosedError extends CoapError {
+  constructor(message = 'the endpoint is closed') {
+    super('COAP_ERR_CLOSED', message);
+  }
+}
+
+/** Thrown by a request handler to answer with a given response code. The message goes
+ * to the peer as a diagnostic payload only when `diagnostic` is set (RFC 7252 §5.5.2);
+ * otherwise it stays in our logs. */
+export class ResponseError extends CoapError {
+  readonly responseCode: number;
+  readonly diagnostic: string | undefined;
+  readonly maxAge: number | undefined;
+  constructor(responseCode: number, message: string, options: { diagnostic?: string; maxAge?: number } = {}) {
+    super('COAP_ERR_RESPONSE', message);
+    this.responseCode = responseCode;
+    this.diagnostic = options.diagnostic;
+    this.maxAge = options.maxAge;
+  }
+}

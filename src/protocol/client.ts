@@ -1,0 +1,144 @@
+// The client side of the endpoint: open exchanges keyed by (peer, token), matching of
+// piggybacked and separate responses (RFC 7252 §5.2, §5.3.2), tokens random and unique
+// per peer among open exchanges (§5.3.1), time limits and cancellation.
+
+import { CancelledError, ClosedError, QueueFullError, RequestTimeoutError } from './errors.js';
+import type { Clock, Logger, Peer, PeerAddress, Random } from './interfaces.js';
+import { formatPeer, peerKey } from './interfaces.js';
+import { emptyMessage, MessageType, type Message } from './message.js';
+import type { MessageDraft, MessageLayer } from './message-layer.js';
+import { getUintOption, OptionNumber, type CoapOption } from './options.js';
+
+export interface CoapResponse {
+  readonly code: number;
+  readonly options: readonly CoapOption[];
+  readonly payload: Buffer;
+  readonly contentFormat: number | undefined;
+  readonly peer: Peer;
+  readonly type: MessageType;
+}
+
+export interface SendOptions {
+  readonly confirmable?: boolean;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  /** A token to use instead of a fresh random one (e.g. to cancel an observation). */
+  readonly token?: Buffer;
+}
+
+/** What the client does with a message that matches an open exchange. */
+interface Exchange {
+  deliver(message: Message, peer: Peer): void;
+}
+
+export function toResponse(message: Message, peer: Peer): CoapResponse {
+  return {
+    code: message.code,
+    options: message.options,
+    payload: message.payload,
+    contentFormat: getUintOption(message.options, OptionNumber.ContentFormat),
+    peer,
+    type: message.type,
+  };
+}
+
+export interface ClientOptions {
+  readonly messageLayer: MessageLayer;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  /** Bytes of a fresh token, 1..8; 4 gives 2^32 guesses to an off-path attacker (§5.3.1). */
+  readonly tokenLength: number;
+  readonly maxOpenExchanges: number;
+}
+
+export class Client {
+  readonly #options: ClientOptions;
+  /** Open exchanges by `peer|port#tokenhex`: added by `request`, removed when it settles
+   * (response, timeout, reset, cancel). At most `maxOpenExchanges`. */
+  readonly #exchanges = new Map<string, Exchange>();
+  #closed = false;
+
+  constructor(options: ClientOptions) {
+    this.#options = options;
+  }
+
+  get openExchanges(): number {
+    return this.#exchanges.size;
+  }
+
+  /** A token unused among this peer's open exchanges. */
+  newToken(peer: PeerAddress): Buffer {
+    for (;;) {
+      const token = this.#options.random.bytes(this.#options.tokenLength);
+      if (!this.#exchanges.has(`${peerKey(peer)}#${token.toString('hex')}`)) return token;
+    }
+  }
+
+  request(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, options: SendOptions = {}): Promise<CoapResponse> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    if (options.signal?.aborted === true) return Promise.reject(new CancelledError());
+    const { clock, messageLayer } = this.#options;
+    if (this.#exchanges.size >= this.#options.maxOpenExchanges) {
+      return Promise.reject(new QueueFullError(`more than ${this.#options.maxOpenExchanges} open exchanges`));
+    }
+    const token = options.token ?? this.newToken(peer);
+    const key = `${peerKey(peer)}#${token.toString('hex')}`;
+    const confirmable = options.confirmable ?? true;
+    const timeoutMs = options.timeoutMs ?? messageLayer.times.maxTransmitWait;
+
+    return new Promise<CoapResponse>((resolve, reject) => {
+      const retransmission = new AbortController();
+      let settled = false;
+      const settle = (error: Error | undefined, response?: CoapResponse): void => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.#exchanges.delete(key);
+        retransmission.abort();
+        if (error === undefined) resolve(response!);
+        else reject(error);
+      };
+      const onAbort = (): void => settle(new CancelledError());
+      const timer = clock.setTimeout(
+        () => settle(new RequestTimeoutError(`no response from ${formatPeer(peer)} within ${timeoutMs} ms`)), timeoutMs,
+      );
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#exchanges.set(key, { deliver: (message, from) => settle(undefined, toResponse(message, from)) });
+
+      const message: MessageDraft = { ...draft, token };
+      if (!confirmable) {
+        try {
+          messageLayer.sendNonConfirmable(peer, message);
+        } catch (error) {
+          settle(error as Error);
+        }
+        return;
+      }
+      messageLayer.sendConfirmable(peer, message, retransmission.signal).then(
+        (ack) => {
+          // A piggybacked response (§5.2.1); an empty ACK means a separate one follows.
+          if (ack.code !== 0 && ack.token.equals(token)) settle(undefined, toResponse(ack, { ...peer }));
+        },
+        (error: Error) => settle(error),
+      );
+    });
+  }
+
+  /** Offers a response (CON or NON) to the open exchanges; false when none wants it. */
+  handleResponse(message: Message, peer: Peer): boolean {
+    const exchange = this.#exchanges.get(`${peerKey(peer)}#${message.token.toString('hex')}`);
+    if (exchange === undefined) return false;
+    // §5.2.2: a separate CON response is acknowledged.
+    if (message.type === MessageType.CON) {
+      this.#options.messageLayer.reply(peer, emptyMessage(MessageType.ACK, message.messageId));
+    }
+    exchange.deliver(message, peer);
+    return true;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}

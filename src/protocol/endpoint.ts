@@ -1,0 +1,162 @@
+// One CoAP endpoint on one transport: client and server at once (the agent needs both on
+// one socket), built from the message layer, the client's exchanges and the server's
+// router. Requests go out by URI or by peer and options; /.well-known/core is generated
+// from the router (RFC 6690 §4, RFC 7252 §7.2).
+
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { Client, type CoapResponse, type SendOptions } from './client.js';
+import { isRequestCode, Method, ResponseCode } from './codes.js';
+import { ContentFormat } from './content-formats.js';
+import type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
+import { filterLinks, serializeLinks } from './link-format.js';
+import { emptyMessage, MessageType, type Message } from './message.js';
+import { DEFAULT_LIMITS, MessageLayer, type MessageLayerLimits } from './message-layer.js';
+import type { TransmissionParameters } from './parameters.js';
+import { stringOption, uintOption, OptionNumber, type CoapOption } from './options.js';
+import { Router } from './router.js';
+import { silentLogger, systemClock, systemRandom } from './runtime.js';
+import { Server } from './server.js';
+import { parseUri, UriError, uriToOptions } from './uri.js';
+import { UdpTransport, type UdpTransportOptions } from './transport-udp.js';
+
+export interface EndpointOptions {
+  readonly transport: Transport;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly logger?: Logger;
+  readonly parameters?: Partial<TransmissionParameters>;
+  readonly limits?: Partial<MessageLayerLimits & { openExchanges: number }>;
+  readonly tokenLength?: number;
+  /** A handler slower than this gets an empty ACK first (RFC 7252 §5.2.2). */
+  readonly separateResponseDelayMs?: number;
+  /** Serve /.well-known/core from the router (default true). */
+  readonly wellKnownCore?: boolean;
+}
+
+export interface RequestOptions extends SendOptions {
+  readonly method?: number;
+  /** coap://host:port/path?query; or give `peer` and `path`/`query`. */
+  readonly uri?: string;
+  readonly peer?: PeerAddress;
+  readonly path?: string | readonly string[];
+  readonly query?: readonly string[];
+  readonly payload?: Buffer | string;
+  readonly contentFormat?: number;
+  readonly accept?: number;
+  /** More options (ETag, If-Match, Block2, Observe…). */
+  readonly options?: readonly CoapOption[];
+}
+
+const splitPath = (path: string | readonly string[]): readonly string[] =>
+  typeof path === 'string' ? path.split('/').filter((segment) => segment !== '') : path;
+
+export class Endpoint {
+  readonly router = new Router();
+  readonly messageLayer: MessageLayer;
+  readonly #transport: Transport;
+  readonly #client: Client;
+  readonly #logger: Logger;
+
+  constructor(options: EndpointOptions) {
+    const clock = options.clock ?? systemClock;
+    const random = options.random ?? systemRandom;
+    this.#logger = options.logger ?? silentLogger;
+    this.#transport = options.transport;
+    this.messageLayer = new MessageLayer({
+      transport: options.transport, clock, random, logger: this.#logger,
+      ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
+    });
+    this.#client = new Client({
+      messageLayer: this.messageLayer, clock, random, logger: this.#logger,
+      tokenLength: options.tokenLength ?? 4,
+      maxOpenExchanges: options.limits?.openExchanges ?? DEFAULT_LIMITS.queuePerPeer * 4,
+    });
+    const server = new Server({
+      router: this.router, messageLayer: this.messageLayer, clock, logger: this.#logger,
+      separateResponseDelayMs: options.separateResponseDelayMs ?? 500,
+    });
+    if (options.wellKnownCore !== false) {
+      this.router.add('/.well-known/core', {
+        handlers: { GET: (request) => this.#wellKnownCore(request.query) },
+        hidden: true,
+      });
+    }
+    this.messageLayer.setHandler({
+      message: (message, peer) => {
+        if (isRequestCode(message.code)) server.handle(message, peer);
+        else if (!this.#client.handleResponse(message, peer)) this.#rejectUnexpected(message, peer);
+      },
+      reset: () => {},
+    });
+  }
+
+  /** An endpoint on a UDP socket (port 0 for an ephemeral one). */
+  static async udp(udp: UdpTransportOptions = {}, options: Omit<EndpointOptions, 'transport'> = {}): Promise<Endpoint> {
+    const transport = await UdpTransport.bind({ ...udp, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    return new Endpoint({ ...options, transport });
+  }
+
+  address(): PeerAddress {
+    return this.#transport.address();
+  }
+
+  get openExchanges(): number {
+    return this.#client.openExchanges;
+  }
+
+  async request(options: RequestOptions): Promise<CoapResponse> {
+    const { peer, uriOptions } = await this.#target(options);
+    const extra: CoapOption[] = [...uriOptions];
+    if (options.contentFormat !== undefined) extra.push(uintOption(OptionNumber.ContentFormat, options.contentFormat));
+    if (options.accept !== undefined) extra.push(uintOption(OptionNumber.Accept, options.accept));
+    if (options.options !== undefined) extra.push(...options.options);
+    const payload = options.payload === undefined ? Buffer.alloc(0)
+      : typeof options.payload === 'string' ? Buffer.from(options.payload) : options.payload;
+    return this.#client.request(peer, { code: options.method ?? Method.GET, options: extra, payload }, options);
+  }
+
+  async close(): Promise<void> {
+    this.#client.close();
+    this.messageLayer.close();
+    await this.#transport.close();
+  }
+
+  async #target(options: RequestOptions): Promise<{ peer: PeerAddress; uriOptions: CoapOption[] }> {
+    if (options.uri !== undefined) {
+      const uri = parseUri(options.uri);
+      if (uri.scheme !== this.#transport.scheme) {
+        throw new UriError(`a ${this.#transport.scheme} endpoint cannot send to ${uri.scheme}://`);
+      }
+      const address = isIP(uri.host) !== 0 ? uri.host : (await lookup(uri.host, { family: this.#family() })).address;
+      // The datagram goes to the URI's port, so Uri-Port would only repeat it (§6.4 step 6).
+      return { peer: { address, port: uri.port }, uriOptions: uriToOptions(uri).filter((o) => o.number !== OptionNumber.UriPort) };
+    }
+    if (options.peer === undefined) throw new TypeError('a request needs a uri or a peer');
+    const uriOptions = [
+      ...splitPath(options.path ?? []).map((segment) => stringOption(OptionNumber.UriPath, segment)),
+      ...(options.query ?? []).map((argument) => stringOption(OptionNumber.UriQuery, argument)),
+    ];
+    return { peer: options.peer, uriOptions };
+  }
+
+  #family(): 4 | 6 {
+    return this.#transport.address().address.includes(':') ? 6 : 4;
+  }
+
+  #wellKnownCore(query: readonly string[]) {
+    return {
+      code: ResponseCode.Content,
+      contentFormat: ContentFormat.LinkFormat,
+      payload: serializeLinks(filterLinks(this.router.links(), query)),
+    };
+  }
+
+  /** §5.3.2: a response nobody asked for is rejected, so the sender stops (and an
+   * Observe notification's sender forgets us, RFC 7641 §3.6). */
+  #rejectUnexpected(message: Message, peer: Peer): void {
+    this.#logger.debug({ peer, code: message.code }, 'unexpected response rejected');
+    this.messageLayer.reply(peer, emptyMessage(MessageType.RST, message.messageId));
+  }
+}

@@ -1,0 +1,170 @@
+// The server side of the endpoint: turns a request message into a handler call and the
+// handler's answer into a piggybacked response, or an empty ACK then a separate response
+// when the handler is slow (RFC 7252 §5.2). Answers 4.02 (§5.4.1), 4.04, 4.05, 5.05 for
+// proxy requests we do not serve (§5.7.2), 5.00 for a handler that throws, and honours
+// No-Response (RFC 7967).
+
+import { codeClass, ResponseCode } from './codes.js';
+import { ResponseError } from './errors.js';
+import type { Clock, Logger, Peer } from './interfaces.js';
+import { formatPeer } from './interfaces.js';
+import { emptyMessage, MessageType, type Message } from './message.js';
+import type { MessageDraft, MessageLayer } from './message-layer.js';
+import {
+  findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, opaqueOption, uintOption, type CoapOption,
+} from './options.js';
+import type { Router } from './router.js';
+import type { CoapRequest, ResponseInit } from './server-types.js';
+
+export interface ServerOptions {
+  readonly router: Router;
+  readonly messageLayer: MessageLayer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** How long a handler may take before the CON request gets an empty ACK. */
+  readonly separateResponseDelayMs: number;
+}
+
+/** The options of a response, in the order the codec wants them: ascending numbers. */
+function responseOptions(init: ResponseInit): CoapOption[] {
+  const options: CoapOption[] = [];
+  if (init.etag !== undefined) options.push(opaqueOption(OptionNumber.ETag, init.etag));
+  if (init.contentFormat !== undefined) options.push(uintOption(OptionNumber.ContentFormat, init.contentFormat));
+  if (init.maxAge !== undefined) options.push(uintOption(OptionNumber.MaxAge, init.maxAge));
+  if (init.options !== undefined) options.push(...init.options);
+  return options;
+}
+
+export function responseDraft(token: Buffer, init: ResponseInit): MessageDraft {
+  const payload = init.payload === undefined ? Buffer.alloc(0) : typeof init.payload === 'string' ? Buffer.from(init.payload) : init.payload;
+  return { code: init.code, token, options: responseOptions(init), payload };
+}
+
+function errorResponse(error: unknown, logger: Logger, request: CoapRequest): ResponseInit {
+  if (error instanceof ResponseError) {
+    logger.debug({ peer: formatPeer(request.peer), code: error.responseCode, reason: error.message }, 'request refused');
+    return {
+      code: error.responseCode,
+      ...(error.diagnostic === undefined ? {} : { payload: error.diagnostic }),
+      ...(error.maxAge === undefined ? {} : { maxAge: error.maxAge }),
+    };
+  }
+  // §5.5.2 lets us send a diagnostic payload; we send none so nothing internal leaks.
+  logger.error({ err: error, peer: formatPeer(request.peer), path: `/${request.path.join('/')}` }, 'request handler failed');
+  return { code: ResponseCode.InternalServerError };
+}
+
+/** RFC 7967 §2: the classes the client does not want to hear about. */
+function suppressed(options: readonly CoapOption[], code: number): boolean {
+  const noResponse = getUintOption(options, OptionNumber.NoResponse);
+  if (noResponse === undefined) return false;
+  const bit = { 2: 0x02, 4: 0x08, 5: 0x10 }[codeClass(code)] ?? 0;
+  return (noResponse & bit) !== 0;
+}
+
+export class Server {
+  readonly #options: ServerOptions;
+
+  constructor(options: ServerOptions) {
+    this.#options = options;
+  }
+
+  handle(message: Message, peer: Peer): void {
+    const request = this.#toRequest(message, peer);
+    const early = this.#precheck(request);
+    if (early !== undefined) {
+      this.#respond(request, early, false);
+      return;
+    }
+    const match = this.#options.router.match(message.code, request.path);
+    if (match.kind !== 'found') {
+      this.#respond(request, { code: match.kind === 'not-found' ? ResponseCode.NotFound : ResponseCode.MethodNotAllowed }, false);
+      return;
+    }
+    const routed: CoapRequest = { ...request, params: match.params };
+    let result: ResponseInit | Promise<ResponseInit>;
+    try {
+      result = match.handler(routed);
+    } catch (error) {
+      this.#respond(routed, errorResponse(error, this.#options.logger, routed), false);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      this.#respond(routed, result, false);
+      return;
+    }
+    this.#respondLater(routed, result);
+  }
+
+  #toRequest(message: Message, peer: Peer): CoapRequest {
+    const { options } = message;
+    return {
+      method: message.code,
+      path: getStringOptions(options, OptionNumber.UriPath),
+      params: {},
+      query: getStringOptions(options, OptionNumber.UriQuery),
+      options,
+      payload: message.payload,
+      contentFormat: getUintOption(options, OptionNumber.ContentFormat),
+      accept: getUintOption(options, OptionNumber.Accept),
+      peer,
+      token: message.token,
+      confirmable: message.type === MessageType.CON,
+      message,
+    };
+  }
+
+  #precheck(request: CoapRequest): ResponseInit | undefined {
+    const bad = findBadCriticalOptions(request.options);
+    if (bad.length > 0) return { code: ResponseCode.BadOption, payload: `unrecognised critical option ${bad.join(', ')}` };
+    if (hasOption(request.options, OptionNumber.ProxyUri) || hasOption(request.options, OptionNumber.ProxyScheme)) {
+      return { code: ResponseCode.ProxyingNotSupported };
+    }
+    return undefined;
+  }
+
+  #respondLater(request: CoapRequest, pending: Promise<ResponseInit>): void {
+    const { clock, messageLayer, separateResponseDelayMs } = this.#options;
+    let acknowledged = false;
+    const timer = request.confirmable
+      ? clock.setTimeout(() => {
+        acknowledged = true;
+        messageLayer.reply(request.peer, emptyMessage(MessageType.ACK, request.message.messageId));
+      }, separateResponseDelayMs)
+      : undefined;
+    pending
+      .catch((error: unknown) => errorResponse(error, this.#options.logger, request))
+      .then((init) => {
+        if (timer !== undefined) clock.clearTimeout(timer);
+        this.#respond(request, init, acknowledged);
+      })
+      .catch((error: unknown) => this.#options.logger.error({ err: error }, 'could not send response'));
+  }
+
+  #respond(request: CoapRequest, init: ResponseInit, acknowledged: boolean): void {
+    try {
+      this.#send(request, responseDraft(request.token, init), acknowledged);
+    } catch (error) {
+      this.#options.logger.error({ err: error }, 'handler returned an unencodable response');
+      this.#send(request, responseDraft(request.token, { code: ResponseCode.InternalServerError }), acknowledged);
+    }
+  }
+
+  /** Piggybacks on the ACK unless one went already; then a separate CON (§5.2.2). A NON
+   * request gets a NON response (§5.2.3). */
+  #send(request: CoapRequest, draft: MessageDraft, acknowledged: boolean): void {
+    const { messageLayer, logger } = this.#options;
+    const { peer, message } = request;
+    if (suppressed(message.options, draft.code)) {
+      if (request.confirmable && !acknowledged) messageLayer.reply(peer, emptyMessage(MessageType.ACK, message.messageId));
+    } else if (request.confirmable && !acknowledged) {
+      messageLayer.reply(peer, { ...draft, type: MessageType.ACK, messageId: message.messageId });
+    } else if (request.confirmable) {
+      messageLayer.sendConfirmable(peer, draft).catch((error: unknown) => {
+        logger.debug({ err: error, peer: formatPeer(peer) }, 'separate response not delivered');
+      });
+    } else {
+      messageLayer.sendNonConfirmable(peer, draft);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Endpoint } from '../../../src/protocol/endpoint.js';
+import { Method, ResponseCode } from '../../../src/protocol/codes.js';
+import { ResponseError } from '../../../src/protocol/errors.js';
+import { parseLinks } from '../../../src/protocol/link-format.js';
+
+async function pair() {
+  const server = await Endpoint.udp({ host: '127.0.0.1', port: 0 }, { separateResponseDelayMs: 50 });
+  const client = await Endpoint.udp({ host: '127.0.0.1', port: 0 });
+  const base = `coap://127.0.0.1:${server.address().port}`;
+  return { server, client, base, close: () => Promise.all([server.close(), client.close()]) };
+}
+
+test('a CON GET over UDP gets a piggybacked 2.05 with the handler payload', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/hello/{name}', { handlers: { GET: (request) => ({ code: ResponseCode.Content, payload: `hi ${request.params.name} ${request.query.join('&')}` }) } });
+    const response = await client.request({ uri: `${base}/hello/world?x=1` });
+    assert.is(response.code, ResponseCode.Content);
+    assert.is(response.payload.toString(), 'hi world x=1');
+  } finally {
+    await close();
+  }
+});
+
+test('a slow handler gets an empty ACK and then a separate response', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/slow', { handlers: { GET: async () => { await new Promise((r) => setTimeout(r, 200)); return { code: ResponseCode.Content, payload: 'late' }; } } });
+    const response = await client.request({ uri: `${base}/slow` });
+    assert.is(response.payload.toString(), 'late');
+    assert.is(response.type, 0, 'separate response comes as CON');
+  } finally {
+    await close();
+  }
+});
+
+test('unknown path is 4.04, wrong method 4.05, handler errors map to their code or 5.00', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/r', { handlers: {
+      GET: () => { throw new ResponseError(ResponseCode.Forbidden, 'no'); },
+      PUT: () => { throw new Error('internal secret'); },
+    } });
+    assert.is((await client.request({ uri: `${base}/nothing` })).code, ResponseCode.NotFound);
+    assert.is((await client.request({ uri: `${base}/r`, method: Method.DELETE })).code, ResponseCode.MethodNotAllowed);
+    assert.is((await client.request({ uri: `${base}/r` })).code, ResponseCode.Forbidden);
+    const failed = await client.request({ uri: `${base}/r`, method: Method.PUT });
+    assert.is(failed.code, ResponseCode.InternalServerError);
+    assert.is(failed.payload.length, 0, 'no internal text leaks to the peer');
+  } finally {
+    await close();
+  }
+});
+
+test('/.well-known/core lists resources and filters by query', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/sensors/temp', { handlers: { GET: () => ({ code: ResponseCode.Content }) }, attributes: [{ name: 'rt', value: 'temperature-c' }, { name: 'obs' }] });
+    server.router.add('/sensors/light', { handlers: { GET: () => ({ code: ResponseCode.Content }) }, attributes: [{ name: 'rt', value: 'light-lux' }] });
+    const all = await client.request({ uri: `${base}/.well-known/core` });
+    assert.is(all.contentFormat, 40);
+    assert.equal(parseLinks(all.payload.toString()).map((link) => link.target), ['/sensors/light', '/sensors/temp']);
+    const filtered = await client.request({ uri: `${base}/.well-known/core?rt=temp*` });
+    assert.equal(parseLinks(filtered.payload.toString()).map((link) => link.target), ['/sensors/temp']);
+  } finally {
+    await close();
+  }
+});
+
+test('a NON request gets a NON response', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/n', { handlers: { POST: (request) => ({ code: ResponseCode.Changed, payload: request.payload }) } });
+    const response = await client.request({ uri: `${base}/n`, method: Method.POST, confirmable: false, payload: 'abc' });
+    assert.is(response.type, 1);
+    assert.is(response.payload.toString(), 'abc');
+  } finally {
+    await close();
+  }
+});
+
+test.run();
