@@ -32,6 +32,20 @@ export class VirtualClock implements Clock {
     return this.#timers.size;
   }
 
+  /** Runs the earliest timer alone, moving time to its due time; false when none is left.
+   * Tests await microtasks between calls, as the event loop would between timers. */
+  runNext(): boolean {
+    let next: Timer | undefined;
+    for (const timer of this.#timers.values()) {
+      if (next === undefined || timer.due < next.due || (timer.due === next.due && timer.id < next.id)) next = timer;
+    }
+    if (next === undefined) return false;
+    this.#timers.delete(next.id);
+    this.#now = Math.max(this.#now, next.due);
+    next.callback();
+    return true;
+  }
+
   /** Runs every timer due within `ms`, in due order (ties by creation), then sets the
    * time to now + ms. Timers created meanwhile run too when they fall due. */
   advance(ms: number): void {

@@ -1,0 +1,145 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { Endpoint } from '../../src/protocol/endpoint.js';
+import { Method, ResponseCode } from '../../src/protocol/codes.js';
+import { encode, decode } from '../../src/protocol/codec.js';
+import { RetransmitTimeoutError, RequestTimeoutError } from '../../src/protocol/errors.js';
+import { MessageType } from '../../src/protocol/message.js';
+import { stringOption, OptionNumber } from '../../src/protocol/options.js';
+import { SeededRandom } from '../../src/protocol/seeded-random.js';
+import { MemoryNetwork } from '../../src/protocol/transport-memory.js';
+import { FaultyTransport } from '../../src/protocol/transport-faulty.js';
+import { VirtualClock } from '../../src/protocol/virtual-clock.js';
+import { DEFAULT_PARAMETERS, deriveTimes } from '../../src/protocol/parameters.js';
+
+const TIMES = deriveTimes(DEFAULT_PARAMETERS);
+// §4.2: the sender gives up only after the timeout that follows the last retransmission,
+// at least ACK_TIMEOUT * (2^(MAX_RETRANSMIT+1) - 1) after the first transmission.
+const EARLIEST_GIVE_UP = DEFAULT_PARAMETERS.ackTimeout * (2 ** (DEFAULT_PARAMETERS.maxRetransmit + 1) - 1);
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Runs the virtual clock until `done()` or the time limit, letting promises settle
+ * between timers as the event loop would. */
+async function drive(clock: VirtualClock, done: () => boolean, limitMs: number): Promise<void> {
+  const end = clock.now() + limitMs;
+  for (let steps = 0; steps < 200_000 && !done() && clock.now() < end; steps++) {
+    await flush();
+    if (!done() && !clock.runNext()) break;
+  }
+  await flush();
+}
+
+function lossyWorld(seed: number, faults: { loss: number; duplication: number; reorder: number }) {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 5);
+  const serverRandom = new SeededRandom(seed * 3 + 1);
+  const clientRandom = new SeededRandom(seed * 3 + 2);
+  const faultRandom = new SeededRandom(seed * 3 + 3);
+  const faultyClient = new FaultyTransport(network.transport(), { ...faults, delayMs: 2, jitterMs: 10 }, faultRandom, clock);
+  const server = new Endpoint({ transport: network.transport(), clock, random: serverRandom, separateResponseDelayMs: 500 });
+  const client = new Endpoint({ transport: faultyClient, clock, random: clientRandom, parameters: { nstart: 64 } });
+  return { clock, server, client };
+}
+
+test('under 30% loss, 10% duplication and reordering each CON request reaches its handler once and completes, or times out no earlier than the RFC allows', async () => {
+  await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 24 }), async (seed, count) => {
+    const { clock, server, client } = lossyWorld(seed, { loss: 0.3, duplication: 0.1, reorder: 0.1 });
+    const calls = new Map<string, number>();
+    server.router.add('/echo/{id}', {
+      handlers: {
+        POST: (request) => {
+          const id = request.params.id!;
+          calls.set(id, (calls.get(id) ?? 0) + 1);
+          // Every third request is slow: an empty ACK, then a separate CON response.
+          const answer = { code: ResponseCode.Changed, payload: `done ${id}` };
+          if (Number(id) % 3 !== 0) return answer;
+          return new Promise((resolve) => clock.setTimeout(() => resolve(answer), 900));
+        },
+      },
+    });
+    const outcomes: ({ ok: true; payload: string } | { ok: false; error: unknown; at: number })[] = [];
+    const started = clock.now();
+    for (let i = 0; i < count; i++) {
+      client.request({ peer: server.address(), path: ['echo', String(i)], method: Method.POST })
+        .then((response) => { outcomes[i] = { ok: true, payload: response.payload.toString() }; },
+          (error: unknown) => { outcomes[i] = { ok: false, error, at: clock.now() - started }; });
+    }
+    await drive(clock, () => outcomes.filter(Boolean).length === count, TIMES.maxTransmitWait + 10_000);
+    assert.is(outcomes.filter(Boolean).length, count, 'every request settled');
+    for (let i = 0; i < count; i++) {
+      const outcome = outcomes[i]!;
+      const handled = calls.get(String(i)) ?? 0;
+      assert.ok(handled <= 1, `request ${i} reached its handler ${handled} times`);
+      if (outcome.ok) {
+        assert.is(outcome.payload, `done ${i}`);
+        assert.is(handled, 1);
+      } else {
+        assert.ok(outcome.error instanceof RetransmitTimeoutError || outcome.error instanceof RequestTimeoutError, String(outcome.error));
+        assert.ok(outcome.at >= EARLIEST_GIVE_UP, `gave up after ${outcome.at} ms, before ${EARLIEST_GIVE_UP}`);
+      }
+    }
+    // After quiet time every table is empty and no timer is left. A separate response may
+    // still be retransmitted for MAX_TRANSMIT_SPAN after its request settled, and is
+    // remembered for EXCHANGE_LIFETIME after that.
+    await drive(clock, () => false, TIMES.maxTransmitWait + TIMES.exchangeLifetime + 10_000);
+    assert.equal(server.messageLayer.sizes, { dedup: 0, dedupBytes: 0, outstanding: 0, queued: 0 });
+    assert.equal(client.messageLayer.sizes, { dedup: 0, dedupBytes: 0, outstanding: 0, queued: 0 });
+    assert.is(client.openExchanges, 0);
+    assert.is(clock.pendingTimers, 0);
+    await Promise.all([server.close(), client.close()]);
+  }), { numRuns: 25, interruptAfterTimeLimit: 20_000 });
+});
+
+test('a duplicate CON within EXCHANGE_LIFETIME gets the cached response byte for byte, and the handler runs once', async () => {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 1);
+  const server = new Endpoint({ transport: network.transport(), clock, random: new SeededRandom(7) });
+  let calls = 0;
+  server.router.add('/count', { handlers: { POST: () => ({ code: ResponseCode.Changed, payload: String(++calls) }) } });
+  const raw = network.transport();
+  const received: Buffer[] = [];
+  raw.onDatagram((data) => received.push(data));
+  const request = encode({
+    type: MessageType.CON, code: Method.POST, messageId: 0x1234, token: Buffer.from('abcd'),
+    options: [stringOption(OptionNumber.UriPath, 'count')], payload: Buffer.alloc(0),
+  });
+  raw.send(request, server.address());
+  clock.advance(10);
+  clock.advance(TIMES.exchangeLifetime - 1000);
+  raw.send(request, server.address());
+  clock.advance(10);
+  assert.is(received.length, 2);
+  assert.is(received[1]!.toString('hex'), received[0]!.toString('hex'));
+  assert.is(decode(received[0]!).payload.toString(), '1');
+  assert.is(calls, 1);
+  // After EXCHANGE_LIFETIME the same message ID is a new request.
+  clock.advance(2000);
+  raw.send(request, server.address());
+  clock.advance(10);
+  assert.is(calls, 2);
+  await server.close();
+});
+
+test('a CoAP ping (empty CON) is answered with RST; a malformed CON with RST; a malformed NON with silence', async () => {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 1);
+  const server = new Endpoint({ transport: network.transport(), clock, random: new SeededRandom(8) });
+  const raw = network.transport();
+  const received: Buffer[] = [];
+  raw.onDatagram((data) => received.push(data));
+  raw.send(Buffer.from('40000042', 'hex'), server.address());
+  clock.advance(10);
+  assert.equal(decode(received[0]!), { ...decode(received[0]!), type: MessageType.RST, messageId: 0x42, code: 0 });
+  raw.send(Buffer.from('4101004301f1', 'hex'), server.address());
+  clock.advance(10);
+  assert.is(decode(received[1]!).type, MessageType.RST);
+  assert.is(decode(received[1]!).messageId, 0x43);
+  raw.send(Buffer.from('5101004401f1', 'hex'), server.address());
+  clock.advance(10);
+  assert.is(received.length, 2);
+  await server.close();
+});
+
+test.run();
