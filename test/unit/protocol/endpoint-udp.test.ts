@@ -81,4 +81,30 @@ test('a NON request gets a NON response', async () => {
   }
 });
 
+test('IPv6: a server on ::1 answers a client addressing coap://[::1]:port', async () => {
+  const server = await Endpoint.udp({ host: '::1', port: 0 });
+  const client = await Endpoint.udp({ host: '::1', port: 0 });
+  try {
+    server.router.add('/v6', { handlers: { GET: (request) => ({ code: ResponseCode.Content, payload: request.peer.address }) } });
+    const response = await client.request({ uri: `coap://[::1]:${server.address().port}/v6` });
+    assert.is(response.payload.toString(), '::1');
+  } finally {
+    await Promise.all([server.close(), client.close()]);
+  }
+});
+
+test('an aborted request rejects with a CancelledError and leaves no open exchange', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/never', { handlers: { GET: () => new Promise(() => {}) } });
+    const controller = new AbortController();
+    const pending = client.request({ uri: `${base}/never`, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await pending.then(() => assert.unreachable('resolved'), (error: { code?: string }) => assert.is(error.code, 'COAP_ERR_CANCELLED'));
+    assert.is(client.openExchanges, 0);
+  } finally {
+    await close();
+  }
+});
+
 test.run();
