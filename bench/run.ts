@@ -1,0 +1,33 @@
+// Runs the named benchmarks (all registered ones when none is named) in one process and
+// prints one report: `node dist/bench/run.js [names…] [--json]`, or `npm run bench -- codec`.
+
+import type { Benchmark } from './interfaces.js';
+import { codecBenchmark } from './micro/codec.bench.js';
+import { Report } from './report.js';
+
+// One line per benchmark; the order here is the order `run.js` with no name runs them in.
+const BENCHMARKS: readonly Benchmark[] = [
+  codecBenchmark,
+];
+
+async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const names = argv.filter((arg) => !arg.startsWith('--'));
+  const unknown = names.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark ${unknown.join(', ')}; registered: ${BENCHMARKS.map((b) => b.name).join(', ')}\n`);
+    return 2;
+  }
+  const selected = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((benchmark) => names.includes(benchmark.name));
+  const report = new Report();
+  for (const benchmark of selected) {
+    // Progress goes to stderr so that stdout stays a table or pure JSON lines.
+    process.stderr.write(`running ${benchmark.name}…\n`);
+    await benchmark.run(report);
+  }
+  if (!json) process.stdout.write(`node ${process.version}, ${process.platform}/${process.arch}\n\n`);
+  report.print(json);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
