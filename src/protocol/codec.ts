@@ -4,7 +4,7 @@
 
 import { FormatError, type PartialHeader } from './errors.js';
 import { EMPTY_BUFFER, type Message, type MessageType } from './message.js';
-import { OPTIONS, type CoapOption } from './options.js';
+import { OPTIONS, WireOption, type CoapOption } from './options.js';
 
 const VERSION = 1;
 const PAYLOAD_MARKER = 0xff;
@@ -69,7 +69,7 @@ export function decode(bytes: Buffer): Message {
     number += delta;
     if (number > MAX_OPTION_NUMBER) throw new FormatError(`option number ${number} past 65535`, header);
     if (offset + length > bytes.length) throw new FormatError(`option ${number} value runs past the datagram`, header);
-    options.push({ number, value: bytes.subarray(offset, offset + length) });
+    options.push(new WireOption(number, bytes, offset, offset + length));
     offset += length;
   }
   return { type, code, messageId, token, options, payload };

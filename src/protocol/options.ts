@@ -9,6 +9,28 @@ export interface CoapOption {
   readonly value: Buffer;
 }
 
+/** An option as decoded: number and the position of its value in the datagram. The value
+ * view is made only when asked for, and the common readers below never ask: views cost
+ * more than the rest of decoding together. */
+export class WireOption implements CoapOption {
+  readonly number: number;
+  readonly source: Buffer;
+  readonly start: number;
+  readonly end: number;
+  #value: Buffer | undefined;
+
+  constructor(number: number, source: Buffer, start: number, end: number) {
+    this.number = number;
+    this.source = source;
+    this.start = start;
+    this.end = end;
+  }
+
+  get value(): Buffer {
+    return (this.#value ??= this.source.subarray(this.start, this.end));
+  }
+}
+
 export type OptionFormat = 'empty' | 'opaque' | 'uint' | 'string';
 
 export interface OptionDefinition {
@@ -132,20 +154,38 @@ export function getOptions(options: readonly CoapOption[], number: number): Buff
 }
 
 export function hasOption(options: readonly CoapOption[], number: number): boolean {
-  return getOption(options, number) !== undefined;
+  for (const option of options) if (option.number === number) return true;
+  return false;
 }
 
+/** The encoded length of an option's value, without making a view of it. */
+export const valueLength = (option: CoapOption): number =>
+  (option instanceof WireOption ? option.end - option.start : option.value.length);
+
+function readUint(option: CoapOption): number {
+  if (!(option instanceof WireOption)) return decodeUint(option.value);
+  let result = 0;
+  for (let i = option.start; i < option.end; i++) result = result * 256 + option.source[i]!;
+  return result;
+}
+
+const readString = (option: CoapOption): string =>
+  (option instanceof WireOption ? option.source.toString('utf8', option.start, option.end) : option.value.toString('utf8'));
+
 export function getUintOption(options: readonly CoapOption[], number: number): number | undefined {
-  const value = getOption(options, number);
-  return value === undefined ? undefined : decodeUint(value);
+  for (const option of options) if (option.number === number) return readUint(option);
+  return undefined;
 }
 
 export function getStringOption(options: readonly CoapOption[], number: number): string | undefined {
-  return getOption(options, number)?.toString('utf8');
+  for (const option of options) if (option.number === number) return readString(option);
+  return undefined;
 }
 
 export function getStringOptions(options: readonly CoapOption[], number: number): string[] {
-  return getOptions(options, number).map((value) => value.toString('utf8'));
+  const values: string[] = [];
+  for (const option of options) if (option.number === number) values.push(readString(option));
+  return values;
 }
 
 /** Options minus every instance of `number`, plus `replacement` instances if given. */
@@ -156,8 +196,9 @@ export function withOption(options: readonly CoapOption[], number: number, ...re
 /** Whether an option instance fits its definition's length bounds; unknown options fit. */
 export function hasValidLength(option: CoapOption): boolean {
   const definition = OPTIONS.get(option.number);
-  return definition === undefined
-    || (option.value.length >= definition.minLength && option.value.length <= definition.maxLength);
+  if (definition === undefined) return true;
+  const length = valueLength(option);
+  return length >= definition.minLength && length <= definition.maxLength;
 }
 
 /**
