@@ -5,15 +5,21 @@
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { blockOption, blockSize, MAX_SIZE_EXPONENT, readBlockOption, type BlockValue } from './block.js';
+import {
+  downloadBlocks, memorySink, uploadBlocks, type BlockSink, type DownloadOptions, type DownloadResult, type UploadOptions,
+} from './block-client.js';
+import { bufferBody, type BodySource } from './body.js';
+import { DEFAULT_BLOCK1_LIMITS, type Block1Limits } from './block1-server.js';
 import { Client, type CoapResponse, type SendOptions } from './client.js';
 import { isRequestCode, Method, ResponseCode } from './codes.js';
 import { ContentFormat } from './content-formats.js';
 import type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
 import { filterLinks, serializeLinks } from './link-format.js';
 import { emptyMessage, MessageType, type Message } from './message.js';
-import { DEFAULT_LIMITS, MessageLayer, type MessageLayerLimits } from './message-layer.js';
+import { DEFAULT_LIMITS, MessageLayer, type MessageDraft, type MessageLayerLimits } from './message-layer.js';
 import type { TransmissionParameters } from './parameters.js';
-import { stringOption, uintOption, OptionNumber, type CoapOption } from './options.js';
+import { getOption, stringOption, uintOption, OptionNumber, type CoapOption } from './options.js';
 import { Router } from './router.js';
 import { silentLogger, systemClock, systemRandom } from './runtime.js';
 import { Server } from './server.js';
@@ -30,6 +36,11 @@ export interface EndpointOptions {
   readonly tokenLength?: number;
   /** A handler slower than this gets an empty ACK first (RFC 7252 §5.2.2). */
   readonly separateResponseDelayMs?: number;
+  /** Largest block we send or ask for: 2^(x+4) bytes, 0..6 (RFC 7959 §2.2). */
+  readonly maxBlockSizeExponent?: number;
+  /** Request bodies larger than this get 4.13, unless a resource sets its own limit. */
+  readonly maxRequestBodySize?: number;
+  readonly block1Limits?: Partial<Block1Limits>;
   /** Serve /.well-known/core from the router (default true). */
   readonly wellKnownCore?: boolean;
 }
@@ -48,6 +59,16 @@ export interface RequestOptions extends SendOptions {
   readonly options?: readonly CoapOption[];
 }
 
+/** Options with `number` replaced by the block value, and a size option when given. */
+function withBlock(
+  options: readonly CoapOption[], number: number, block: BlockValue, size?: number, sizeNumber?: number,
+): CoapOption[] {
+  const rest = options.filter((option) => option.number !== number && option.number !== sizeNumber);
+  rest.push(blockOption(number, block));
+  if (size !== undefined && sizeNumber !== undefined) rest.push(uintOption(sizeNumber, size));
+  return rest;
+}
+
 const splitPath = (path: string | readonly string[]): readonly string[] =>
   typeof path === 'string' ? path.split('/').filter((segment) => segment !== '') : path;
 
@@ -57,12 +78,15 @@ export class Endpoint {
   readonly #transport: Transport;
   readonly #client: Client;
   readonly #logger: Logger;
+  readonly #maxBlockSizeExponent: number;
+  readonly #server: Server;
 
   constructor(options: EndpointOptions) {
     const clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     this.#logger = options.logger ?? silentLogger;
     this.#transport = options.transport;
+    this.#maxBlockSizeExponent = options.maxBlockSizeExponent ?? MAX_SIZE_EXPONENT;
     this.messageLayer = new MessageLayer({
       transport: options.transport, clock, random, logger: this.#logger,
       ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
@@ -76,7 +100,11 @@ export class Endpoint {
     const server = new Server({
       router: this.router, messageLayer: this.messageLayer, clock, logger: this.#logger,
       separateResponseDelayMs: options.separateResponseDelayMs ?? 500,
+      maxBlockSizeExponent: this.#maxBlockSizeExponent,
+      defaultUpload: { maxSize: options.maxRequestBodySize ?? 64 * 1024 },
+      block1Limits: { ...DEFAULT_BLOCK1_LIMITS, ...options.block1Limits },
     });
+    this.#server = server;
     if (options.wellKnownCore !== false) {
       this.router.add('/.well-known/core', {
         handlers: { GET: (request) => this.#wellKnownCore(request.query) },
@@ -106,7 +134,55 @@ export class Endpoint {
     return this.#client.openExchanges;
   }
 
-  async request(options: RequestOptions): Promise<CoapResponse> {
+  /** Sends a request and resolves with its response. A payload over one block goes out
+   * block-wise (Block1), and a block-wise response is collected whole, up to
+   * `maxBodySize` (Block2); use `download`/`upload` to stream instead. */
+  async request(options: RequestOptions & { maxBodySize?: number }): Promise<CoapResponse> {
+    const { peer, draft } = await this.#prepare(options);
+    const payload = draft.payload;
+    const first = payload.length > blockSize(this.#maxBlockSizeExponent)
+      ? await uploadBlocks((block, chunk, size1) => this.#client.request(peer, {
+        ...draft, options: withBlock(draft.options, OptionNumber.Block1, block, size1, OptionNumber.Size1), payload: chunk,
+      }, options), bufferBody(payload), { sizeExponent: this.#maxBlockSizeExponent })
+      : await this.#client.request(peer, draft, options);
+    const block = readBlockOption(first.options, OptionNumber.Block2);
+    if (block === undefined || !block.moreBlocks || draft.code !== Method.GET) return first;
+    const sink = memorySink();
+    await sink.write(first.payload, 0);
+    const rest = await downloadBlocks((next) => this.#client.request(peer, this.#blockDraft(draft, next), options), sink, {
+      startOffset: first.payload.length, sizeExponent: block.sizeExponent, maxSize: options.maxBodySize ?? 16 * 1024 * 1024,
+      ...(getOption(first.options, OptionNumber.ETag) === undefined ? {} : { etag: getOption(first.options, OptionNumber.ETag)! }),
+    });
+    return { ...rest.last, payload: sink.body() };
+  }
+
+  /** Retrieves a representation block-wise into `sink` (RFC 7959 §2.4), with progress,
+   * resume from `startOffset` and a restart when the ETag changes. */
+  async download(options: RequestOptions & DownloadOptions & { sink: BlockSink }): Promise<DownloadResult> {
+    const { peer, draft } = await this.#prepare({ ...options, method: Method.GET });
+    return downloadBlocks((block) => this.#client.request(peer, this.#blockDraft(draft, block), options), options.sink, {
+      ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent),
+    });
+  }
+
+  /** Sends `source` block-wise (Block1, RFC 7959 §2.5) with PUT or POST. */
+  async upload(options: RequestOptions & UploadOptions & { source: BodySource }): Promise<CoapResponse> {
+    const { peer, draft } = await this.#prepare({ ...options, method: options.method ?? Method.PUT });
+    return uploadBlocks((block, chunk, size1) => this.#client.request(peer, {
+      ...draft, options: withBlock(draft.options, OptionNumber.Block1, block, size1, OptionNumber.Size1), payload: chunk,
+    }, options), options.source, {
+      ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent),
+    });
+  }
+
+  /** A follow-up request for one block: the same options less Observe (§2.6 of RFC 7641
+   * is only for the first), no payload. */
+  #blockDraft(draft: Omit<MessageDraft, 'token'>, block: BlockValue): Omit<MessageDraft, 'token'> {
+    const options = draft.options.filter((option) => option.number !== OptionNumber.Observe);
+    return { code: Method.GET, options: withBlock(options, OptionNumber.Block2, block), payload: Buffer.alloc(0) };
+  }
+
+  async #prepare(options: RequestOptions): Promise<{ peer: PeerAddress; draft: Omit<MessageDraft, 'token'> }> {
     const { peer, uriOptions } = await this.#target(options);
     const extra: CoapOption[] = [...uriOptions];
     if (options.contentFormat !== undefined) extra.push(uintOption(OptionNumber.ContentFormat, options.contentFormat));
@@ -114,11 +190,12 @@ export class Endpoint {
     if (options.options !== undefined) extra.push(...options.options);
     const payload = options.payload === undefined ? Buffer.alloc(0)
       : typeof options.payload === 'string' ? Buffer.from(options.payload) : options.payload;
-    return this.#client.request(peer, { code: options.method ?? Method.GET, options: extra, payload }, options);
+    return { peer, draft: { code: options.method ?? Method.GET, options: extra, payload } };
   }
 
   async close(): Promise<void> {
     this.#client.close();
+    this.#server.close();
     this.messageLayer.close();
     await this.#transport.close();
   }

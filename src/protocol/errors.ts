@@ -2,6 +2,8 @@
 // maps to a CoAP response carries that response code too, so a server can answer with it
 // without leaking internal text to the peer.
 
+import type { CoapOption } from './options.js';
+
 export class CoapError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -76,10 +78,26 @@ export class ResponseError extends CoapError {
   readonly responseCode: number;
   readonly diagnostic: string | undefined;
   readonly maxAge: number | undefined;
-  constructor(responseCode: number, message: string, options: { diagnostic?: string; maxAge?: number } = {}) {
+  /** Options the response carries, e.g. Size1 with a 4.13. */
+  readonly options: readonly CoapOption[];
+  constructor(
+    responseCode: number, message: string, options: { diagnostic?: string; maxAge?: number; options?: readonly CoapOption[] } = {},
+  ) {
     super('COAP_ERR_RESPONSE', message);
     this.responseCode = responseCode;
     this.diagnostic = options.diagnostic;
     this.maxAge = options.maxAge;
+    this.options = options.options ?? [];
+  }
+}
+
+/** A block-wise transfer could not complete (RFC 7959): the peer answered with an error
+ * code, changed the representation too often, or sent more than the limit. */
+export class BlockTransferError extends CoapError {
+  /** The response code that ended the transfer, when a response did. */
+  readonly responseCode: number | undefined;
+  constructor(message: string, responseCode?: number) {
+    super('COAP_ERR_BLOCK_TRANSFER', message);
+    this.responseCode = responseCode;
   }
 }

@@ -4,7 +4,7 @@
 
 import { Method } from './codes.js';
 import type { LinkAttribute, Link } from './link-format.js';
-import type { RequestHandler } from './server-types.js';
+import type { RequestHandler, UploadPolicy } from './server-types.js';
 
 export type MethodName = keyof typeof Method;
 
@@ -14,6 +14,8 @@ export interface ResourceDefinition {
   readonly attributes?: readonly LinkAttribute[];
   /** Left out of /.well-known/core (e.g. per-node paths that would flood it). */
   readonly hidden?: boolean;
+  /** How request bodies are taken; the endpoint's default when absent. */
+  readonly upload?: UploadPolicy;
 }
 
 interface Route {
@@ -24,7 +26,10 @@ interface Route {
 }
 
 export type RouteMatch =
-  | { readonly kind: 'found'; readonly handler: RequestHandler; readonly params: Readonly<Record<string, string>>; readonly pattern: string }
+  | {
+    readonly kind: 'found'; readonly handler: RequestHandler; readonly params: Readonly<Record<string, string>>;
+    readonly pattern: string; readonly upload: UploadPolicy | undefined;
+  }
   | { readonly kind: 'not-found' }
   | { readonly kind: 'method-not-allowed'; readonly allowed: readonly MethodName[] };
 
@@ -69,7 +74,7 @@ export class Router {
       if (handler === undefined) {
         return { kind: 'method-not-allowed', allowed: Object.keys(route.definition.handlers) as MethodName[] };
       }
-      return { kind: 'found', handler, params, pattern: route.pattern };
+      return { kind: 'found', handler, params, pattern: route.pattern, upload: route.definition.upload };
     }
     return { kind: 'not-found' };
   }

@@ -1,6 +1,7 @@
 // What a request handler sees and returns: the contract between the endpoint and the
 // applications' resources.
 
+import type { BodySource } from './body.js';
 import type { Peer } from './interfaces.js';
 import type { Message } from './message.js';
 import type { CoapOption } from './options.js';
@@ -22,11 +23,32 @@ export interface CoapRequest {
   readonly token: Buffer;
   readonly confirmable: boolean;
   readonly message: Message;
+  /** The sink a block-wise or whole body was written to, for resources with an
+   * `UploadPolicy.createSink`; `payload` is then empty. */
+  readonly upload?: UploadSink;
+}
+
+/** Where a resource's request bodies go when they are too large for memory. */
+export interface UploadSink {
+  write(chunk: Buffer, offset: number): void | Promise<void>;
+  /** The upload was abandoned or refused: remove what was written. */
+  abort(): void | Promise<void>;
+}
+
+/** How a resource takes request bodies (RFC 7959 §2.5, §2.9.3). */
+export interface UploadPolicy {
+  /** Larger bodies get 4.13 with Size1. */
+  readonly maxSize: number;
+  /** Stream the body to a sink instead of memory. */
+  readonly createSink?: (request: CoapRequest) => UploadSink | Promise<UploadSink>;
 }
 
 export interface ResponseInit {
   readonly code: number;
   readonly payload?: Buffer | string;
+  /** A representation served block-wise from a random-access source (RFC 7959), for
+   * bodies too large to hold in memory; instead of `payload`. */
+  readonly body?: BodySource;
   readonly contentFormat?: number;
   /** Max-Age in seconds (§5.10.5); omitted means the default of 60. */
   readonly maxAge?: number;

@@ -4,6 +4,8 @@
 // proxy requests we do not serve (§5.7.2), 5.00 for a handler that throws, and honours
 // No-Response (RFC 7967).
 
+import type { BlockValue } from './block.js';
+import { needsBlock2, requestedBlock2, sliceBlock2 } from './block2-server.js';
 import { codeClass, ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
 import type { Clock, Logger, Peer } from './interfaces.js';
@@ -14,7 +16,8 @@ import {
   findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, opaqueOption, uintOption, type CoapOption,
 } from './options.js';
 import type { Router } from './router.js';
-import type { CoapRequest, ResponseInit } from './server-types.js';
+import type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy } from './server-types.js';
+import { Block1Reassembler, type Block1Limits } from './block1-server.js';
 
 export interface ServerOptions {
   readonly router: Router;
@@ -23,6 +26,11 @@ export interface ServerOptions {
   readonly logger: Logger;
   /** How long a handler may take before the CON request gets an empty ACK. */
   readonly separateResponseDelayMs: number;
+  /** Largest Block2 size we send: 2^(x+4) bytes (RFC 7959 §2.2); 6 is 1024 bytes. */
+  readonly maxBlockSizeExponent: number;
+  /** For resources that declare no upload policy of their own. */
+  readonly defaultUpload: UploadPolicy;
+  readonly block1Limits: Block1Limits;
 }
 
 /** The options of a response, in the order the codec wants them: ascending numbers. */
@@ -45,6 +53,7 @@ function errorResponse(error: unknown, logger: Logger, request: CoapRequest): Re
     logger.debug({ peer: formatPeer(request.peer), code: error.responseCode, reason: error.message }, 'request refused');
     return {
       code: error.responseCode,
+      options: error.options,
       ...(error.diagnostic === undefined ? {} : { payload: error.diagnostic }),
       ...(error.maxAge === undefined ? {} : { maxAge: error.maxAge }),
     };
@@ -64,9 +73,11 @@ function suppressed(options: readonly CoapOption[], code: number): boolean {
 
 export class Server {
   readonly #options: ServerOptions;
+  readonly #block1: Block1Reassembler;
 
   constructor(options: ServerOptions) {
     this.#options = options;
+    this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
   }
 
   handle(message: Message, peer: Peer): void {
@@ -82,18 +93,53 @@ export class Server {
       return;
     }
     const routed: CoapRequest = { ...request, params: match.params };
+    const policy = match.upload ?? this.#options.defaultUpload;
+    if (hasOption(message.options, OptionNumber.Block1) || policy.createSink !== undefined || message.payload.length > policy.maxSize) {
+      this.#respondLater(routed, this.#receiveBody(routed, match.handler, policy));
+      return;
+    }
+    // The common case stays synchronous: a handler that answers at once is answered in
+    // the same turn, piggybacked, with no timer.
     let result: ResponseInit | Promise<ResponseInit>;
+    let requested: BlockValue | undefined;
     try {
+      requested = requestedBlock2(message.options);
       result = match.handler(routed);
     } catch (error) {
       this.#respond(routed, errorResponse(error, this.#options.logger, routed), false);
       return;
     }
-    if (!(result instanceof Promise)) {
+    if (!(result instanceof Promise) && !needsBlock2(result, requested, this.#options.maxBlockSizeExponent)) {
       this.#respond(routed, result, false);
       return;
     }
-    this.#respondLater(routed, result);
+    this.#respondLater(routed, Promise.resolve(result).then((init) => this.#sliced(init, requested)));
+  }
+
+  close(): void {
+    this.#block1.close();
+  }
+
+  get uploadsInProgress(): number {
+    return this.#block1.size;
+  }
+
+  /** A request body that arrives block-wise or goes to a sink: the handler runs once the
+   * last block is in; the blocks before it are answered 2.31 Continue. */
+  async #receiveBody(request: CoapRequest, handler: RequestHandler, policy: UploadPolicy): Promise<ResponseInit> {
+    const requested = requestedBlock2(request.options);
+    const outcome = await this.#block1.receive(request, policy);
+    if (!outcome.done) return outcome.response;
+    let init = await handler(outcome.request);
+    if (outcome.block !== undefined) {
+      init = { ...init, options: [...(init.options ?? []), Block1Reassembler.finalOptions(outcome.block)] };
+    }
+    return this.#sliced(init, requested);
+  }
+
+  #sliced(init: ResponseInit, requested: BlockValue | undefined): ResponseInit | Promise<ResponseInit> {
+    const { maxBlockSizeExponent } = this.#options;
+    return needsBlock2(init, requested, maxBlockSizeExponent) ? sliceBlock2(init, requested, maxBlockSizeExponent) : init;
   }
 
   #toRequest(message: Message, peer: Peer): CoapRequest {

@@ -1,0 +1,60 @@
+// Block2 on the server side (RFC 7959 §2.2-§2.4): a representation larger than the block
+// size, or any representation a request asks for by block, is answered one block at a
+// time from a random-access source, with Block2 and Size2; early negotiation (the
+// client's size, or ours when smaller) and random access for resume.
+
+import { bufferBody, type BodySource } from './body.js';
+import { BlockError, blockOption, blockSize, readBlockOption, type BlockValue } from './block.js';
+import { codeClass, ResponseCode } from './codes.js';
+import { ResponseError } from './errors.js';
+import { OptionNumber, uintOption, type CoapOption } from './options.js';
+import type { ResponseInit } from './server-types.js';
+
+/** The requested Block2, or a 4.00 for a value that cannot be one (§2.2). */
+export function requestedBlock2(options: readonly CoapOption[]): BlockValue | undefined {
+  try {
+    return readBlockOption(options, OptionNumber.Block2);
+  } catch (error) {
+    if (error instanceof BlockError) throw new ResponseError(ResponseCode.BadRequest, error.message, { diagnostic: 'bad Block2' });
+    throw error;
+  }
+}
+
+/** Whether a response needs slicing: a body source, a payload over one block, or a
+ * request that asked for a block. Decided before any byte is read. */
+export function needsBlock2(init: ResponseInit, requested: BlockValue | undefined, maxSizeExponent: number): boolean {
+  if (codeClass(init.code) !== 2) return false;
+  if (init.body !== undefined || requested !== undefined) return true;
+  return init.payload !== undefined && init.payload.length > blockSize(maxSizeExponent);
+}
+
+/** The block of `init`'s representation that `requested` names (block 0 when none): its
+ * payload plus Block2 (with M) and Size2. 4.02 for a block past the end. */
+export async function sliceBlock2(
+  init: ResponseInit, requested: BlockValue | undefined, maxSizeExponent: number,
+): Promise<ResponseInit> {
+  const body: BodySource = init.body
+    ?? bufferBody(typeof init.payload === 'string' ? Buffer.from(init.payload) : init.payload ?? Buffer.alloc(0));
+  // §2.4: we use the size the client asked for or a smaller one, keeping the byte offset.
+  const sizeExponent = Math.min(requested?.sizeExponent ?? maxSizeExponent, maxSizeExponent);
+  const size = blockSize(sizeExponent);
+  const offset = requested === undefined ? 0 : requested.num * blockSize(requested.sizeExponent);
+  if (offset > 0 && offset >= body.size) {
+    throw new ResponseError(ResponseCode.BadOption, `block at offset ${offset} is past the end (${body.size} bytes)`,
+      { diagnostic: 'block out of range' });
+  }
+  if (requested === undefined && body.size <= size && init.body === undefined) return init;
+  const chunk = await body.read(offset, Math.min(size, body.size - offset));
+  const num = Math.floor(offset / size);
+  const moreBlocks = offset + chunk.length < body.size;
+  const { body: _body, ...rest } = init;
+  return {
+    ...rest,
+    payload: chunk,
+    options: [
+      ...(init.options ?? []),
+      blockOption(OptionNumber.Block2, { num, moreBlocks, sizeExponent }),
+      uintOption(OptionNumber.Size2, body.size),
+    ],
+  };
+}
