@@ -31,6 +31,11 @@ interface Exchange {
   deliver(message: Message, peer: Peer): void;
 }
 
+interface Listener extends Exchange {
+  /** The endpoint is closing: end the observation. */
+  close(): void;
+}
+
 export function toResponse(message: Message, peer: Peer): CoapResponse {
   return {
     code: message.code,
@@ -57,6 +62,8 @@ export class Client {
   /** Open exchanges by `peer|port#tokenhex`: added by `request`, removed when it settles
    * (response, timeout, reset, cancel). At most `maxOpenExchanges`. */
   readonly #exchanges = new Map<string, Exchange>();
+  /** Observations by the same key: added by `listen`, removed by its returned function. */
+  readonly #listeners = new Map<string, Listener>();
   #closed = false;
 
   constructor(options: ClientOptions) {
@@ -71,7 +78,8 @@ export class Client {
   newToken(peer: PeerAddress): Buffer {
     for (;;) {
       const token = this.#options.random.bytes(this.#options.tokenLength);
-      if (!this.#exchanges.has(`${peerKey(peer)}#${token.toString('hex')}`)) return token;
+      const key = `${peerKey(peer)}#${token.toString('hex')}`;
+      if (!this.#exchanges.has(key) && !this.#listeners.has(key)) return token;
     }
   }
 
@@ -126,9 +134,24 @@ export class Client {
     });
   }
 
-  /** Offers a response (CON or NON) to the open exchanges; false when none wants it. */
+  /** Delivers every later response with `token` from `peer` that no request is waiting
+   * for (Observe notifications, RFC 7641 §3.2) until the returned function is called. */
+  listen(peer: PeerAddress, token: Buffer, deliver: (response: CoapResponse) => void, onClose: () => void): () => void {
+    const key = `${peerKey(peer)}#${token.toString('hex')}`;
+    if (this.#closed) throw new ClosedError();
+    if (this.#listeners.size >= this.#options.maxOpenExchanges) throw new QueueFullError(`more than ${this.#options.maxOpenExchanges} observations`);
+    const listener: Listener = { deliver: (message, from) => deliver(toResponse(message, from)), close: onClose };
+    this.#listeners.set(key, listener);
+    return () => {
+      if (this.#listeners.get(key) === listener) this.#listeners.delete(key);
+    };
+  }
+
+  /** Offers a response (CON or NON) to the open exchanges, then to the listeners; false
+   * when none wants it. */
   handleResponse(message: Message, peer: Peer): boolean {
-    const exchange = this.#exchanges.get(`${peerKey(peer)}#${message.token.toString('hex')}`);
+    const key = `${peerKey(peer)}#${message.token.toString('hex')}`;
+    const exchange = this.#exchanges.get(key) ?? this.#listeners.get(key);
     if (exchange === undefined) return false;
     // §5.2.2: a separate CON response is acknowledged.
     if (message.type === MessageType.CON) {
@@ -140,5 +163,7 @@ export class Client {
 
   close(): void {
     this.#closed = true;
+    for (const listener of [...this.#listeners.values()]) listener.close();
+    this.#listeners.clear();
   }
 }

@@ -12,6 +12,8 @@ import {
 import { bufferBody, type BodySource } from './body.js';
 import { DEFAULT_BLOCK1_LIMITS, type Block1Limits } from './block1-server.js';
 import { Client, type CoapResponse, type SendOptions } from './client.js';
+import { DEFAULT_OBSERVE_LIMITS, type ObserveLimits } from './observe-server.js';
+import { Observation, type ObserveOptions } from './observe-client.js';
 import { isRequestCode, Method, ResponseCode } from './codes.js';
 import { ContentFormat } from './content-formats.js';
 import type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
@@ -41,6 +43,7 @@ export interface EndpointOptions {
   /** Request bodies larger than this get 4.13, unless a resource sets its own limit. */
   readonly maxRequestBodySize?: number;
   readonly block1Limits?: Partial<Block1Limits>;
+  readonly observeLimits?: Partial<ObserveLimits>;
   /** Serve /.well-known/core from the router (default true). */
   readonly wellKnownCore?: boolean;
 }
@@ -79,6 +82,7 @@ export class Endpoint {
   readonly #client: Client;
   readonly #logger: Logger;
   readonly #maxBlockSizeExponent: number;
+  readonly #clock: Clock;
   readonly #server: Server;
 
   constructor(options: EndpointOptions) {
@@ -86,6 +90,7 @@ export class Endpoint {
     const random = options.random ?? systemRandom;
     this.#logger = options.logger ?? silentLogger;
     this.#transport = options.transport;
+    this.#clock = clock;
     this.#maxBlockSizeExponent = options.maxBlockSizeExponent ?? MAX_SIZE_EXPONENT;
     this.messageLayer = new MessageLayer({
       transport: options.transport, clock, random, logger: this.#logger,
@@ -103,6 +108,8 @@ export class Endpoint {
       maxBlockSizeExponent: this.#maxBlockSizeExponent,
       defaultUpload: { maxSize: options.maxRequestBodySize ?? 64 * 1024 },
       block1Limits: { ...DEFAULT_BLOCK1_LIMITS, ...options.block1Limits },
+      observeLimits: { ...DEFAULT_OBSERVE_LIMITS, ...options.observeLimits },
+      initialObserveSequence: Math.floor(random.float() * 0x10000),
     });
     this.#server = server;
     if (options.wellKnownCore !== false) {
@@ -116,7 +123,7 @@ export class Endpoint {
         if (isRequestCode(message.code)) server.handle(message, peer);
         else if (!this.#client.handleResponse(message, peer)) this.#rejectUnexpected(message, peer);
       },
-      reset: () => {},
+      reset: (messageId, peer) => server.observers.onReset(peer, messageId),
     });
   }
 
@@ -128,6 +135,22 @@ export class Endpoint {
 
   address(): PeerAddress {
     return this.#transport.address();
+  }
+
+  /** The resource at `path` changed: its observers get the new state (RFC 7641 §4.2). */
+  notify(path: string): void {
+    this.#server.observers.notify(path);
+  }
+
+  /** Observers of `path` right now. */
+  observers(path: string): number {
+    return this.#server.observers.observers(path);
+  }
+
+  /** Removes a resource; its observers get a final 4.04 (RFC 7641 §3.2). */
+  removeResource(pattern: string, path: string = pattern): void {
+    this.router.remove(pattern);
+    this.#server.observers.removeResource(path);
   }
 
   get openExchanges(): number {
@@ -145,15 +168,38 @@ export class Endpoint {
         ...draft, options: withBlock(draft.options, OptionNumber.Block1, block, size1, OptionNumber.Size1), payload: chunk,
       }, options), bufferBody(payload), { sizeExponent: this.#maxBlockSizeExponent })
       : await this.#client.request(peer, draft, options);
+    return draft.code === Method.GET ? this.#completeBlock2(peer, draft, first, options) : first;
+  }
+
+  /** Observes a resource (RFC 7641): iterate the notifications; `cancel()` deregisters,
+   * `forget()` lets the next notification be rejected. Large notifications arrive whole
+   * (the rest of the blocks fetched with GET, RFC 7959 §2.6). */
+  async observe(options: RequestOptions & ObserveOptions & { maxBodySize?: number }): Promise<{ observation: Observation; first: CoapResponse }> {
+    const { peer, draft } = await this.#prepare({ ...options, method: Method.GET });
+    const observation = new Observation({
+      client: this.#client, clock: this.#clock, logger: this.#logger, peer, draft, sendOptions: options,
+      complete: (response) => this.#completeBlock2(peer, draft, response, options),
+    }, options);
+    const first = await observation.start();
+    return { observation, first };
+  }
+
+  /** A response whose Block2 says more: the rest fetched with GET and joined. */
+  async #completeBlock2(
+    peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, first: CoapResponse, options: SendOptions & { maxBodySize?: number },
+  ): Promise<CoapResponse> {
     const block = readBlockOption(first.options, OptionNumber.Block2);
-    if (block === undefined || !block.moreBlocks || draft.code !== Method.GET) return first;
+    if (block === undefined || !block.moreBlocks) return first;
     const sink = memorySink();
     await sink.write(first.payload, 0);
+    const etag = getOption(first.options, OptionNumber.ETag);
     const rest = await downloadBlocks((next) => this.#client.request(peer, this.#blockDraft(draft, next), options), sink, {
       startOffset: first.payload.length, sizeExponent: block.sizeExponent, maxSize: options.maxBodySize ?? 16 * 1024 * 1024,
-      ...(getOption(first.options, OptionNumber.ETag) === undefined ? {} : { etag: getOption(first.options, OptionNumber.ETag)! }),
+      ...(etag === undefined ? {} : { etag }),
     });
-    return { ...rest.last, payload: sink.body() };
+    // The first response's options (Observe, Max-Age) with the whole payload.
+    const kept = first.options.filter((option) => option.number !== OptionNumber.Block2);
+    return { ...first, options: kept, payload: sink.body(), code: rest.last.code };
   }
 
   /** Retrieves a representation block-wise into `sink` (RFC 7959 §2.4), with progress,

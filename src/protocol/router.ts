@@ -14,6 +14,8 @@ export interface ResourceDefinition {
   readonly attributes?: readonly LinkAttribute[];
   /** Left out of /.well-known/core (e.g. per-node paths that would flood it). */
   readonly hidden?: boolean;
+  /** GET with Observe registers observers (RFC 7641); list `obs` in the attributes too. */
+  readonly observable?: boolean;
   /** How request bodies are taken; the endpoint's default when absent. */
   readonly upload?: UploadPolicy;
 }
@@ -28,7 +30,7 @@ interface Route {
 export type RouteMatch =
   | {
     readonly kind: 'found'; readonly handler: RequestHandler; readonly params: Readonly<Record<string, string>>;
-    readonly pattern: string; readonly upload: UploadPolicy | undefined;
+    readonly pattern: string; readonly definition: ResourceDefinition;
   }
   | { readonly kind: 'not-found' }
   | { readonly kind: 'method-not-allowed'; readonly allowed: readonly MethodName[] };
@@ -74,7 +76,7 @@ export class Router {
       if (handler === undefined) {
         return { kind: 'method-not-allowed', allowed: Object.keys(route.definition.handlers) as MethodName[] };
       }
-      return { kind: 'found', handler, params, pattern: route.pattern, upload: route.definition.upload };
+      return { kind: 'found', handler, params, pattern: route.pattern, definition: route.definition };
     }
     return { kind: 'not-found' };
   }

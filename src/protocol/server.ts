@@ -6,15 +6,18 @@
 
 import type { BlockValue } from './block.js';
 import { needsBlock2, requestedBlock2, sliceBlock2 } from './block2-server.js';
-import { codeClass, ResponseCode } from './codes.js';
-import { ResponseError } from './errors.js';
-import type { Clock, Logger, Peer } from './interfaces.js';
+import { codeClass, Method, ResponseCode } from './codes.js';
+import { ObserveRegistry, type ObserveLimits } from './observe-server.js';
+import { OBSERVE_REGISTER } from './observe-sequence.js';
+import { FormatError, ResponseError } from './errors.js';
+import type { Clock, Logger, Peer, TimerHandle } from './interfaces.js';
 import { formatPeer } from './interfaces.js';
 import { emptyMessage, MessageType, type Message } from './message.js';
 import type { MessageDraft, MessageLayer } from './message-layer.js';
 import {
-  findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, opaqueOption, uintOption, type CoapOption,
+  findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, uintOption, type CoapOption,
 } from './options.js';
+import { responseDraft } from './response-draft.js';
 import type { Router } from './router.js';
 import type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy } from './server-types.js';
 import { Block1Reassembler, type Block1Limits } from './block1-server.js';
@@ -31,21 +34,8 @@ export interface ServerOptions {
   /** For resources that declare no upload policy of their own. */
   readonly defaultUpload: UploadPolicy;
   readonly block1Limits: Block1Limits;
-}
-
-/** The options of a response, in the order the codec wants them: ascending numbers. */
-function responseOptions(init: ResponseInit): CoapOption[] {
-  const options: CoapOption[] = [];
-  if (init.etag !== undefined) options.push(opaqueOption(OptionNumber.ETag, init.etag));
-  if (init.contentFormat !== undefined) options.push(uintOption(OptionNumber.ContentFormat, init.contentFormat));
-  if (init.maxAge !== undefined) options.push(uintOption(OptionNumber.MaxAge, init.maxAge));
-  if (init.options !== undefined) options.push(...init.options);
-  return options;
-}
-
-export function responseDraft(token: Buffer, init: ResponseInit): MessageDraft {
-  const payload = init.payload === undefined ? Buffer.alloc(0) : typeof init.payload === 'string' ? Buffer.from(init.payload) : init.payload;
-  return { code: init.code, token, options: responseOptions(init), payload };
+  readonly observeLimits: ObserveLimits;
+  readonly initialObserveSequence: number;
 }
 
 function errorResponse(error: unknown, logger: Logger, request: CoapRequest): ResponseInit {
@@ -74,10 +64,15 @@ function suppressed(options: readonly CoapOption[], code: number): boolean {
 export class Server {
   readonly #options: ServerOptions;
   readonly #block1: Block1Reassembler;
+  readonly #observe: ObserveRegistry;
+  /** Empty-ACK timers of requests whose handlers are still running; cleared on close. */
+  readonly #ackTimers = new Set<TimerHandle>();
+  #closed = false;
 
   constructor(options: ServerOptions) {
     this.#options = options;
     this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
+    this.#observe = new ObserveRegistry(options.messageLayer, options.clock, options.logger, options.observeLimits, options.initialObserveSequence);
   }
 
   handle(message: Message, peer: Peer): void {
@@ -93,9 +88,19 @@ export class Server {
       return;
     }
     const routed: CoapRequest = { ...request, params: match.params };
-    const policy = match.upload ?? this.#options.defaultUpload;
+    const { definition } = match;
+    const policy = definition.upload ?? this.#options.defaultUpload;
     if (hasOption(message.options, OptionNumber.Block1) || policy.createSink !== undefined || message.payload.length > policy.maxSize) {
       this.#respondLater(routed, this.#receiveBody(routed, match.handler, policy));
+      return;
+    }
+    const observe = message.code === Method.GET ? getUintOption(message.options, OptionNumber.Observe) : undefined;
+    if (message.code === Method.GET && observe !== OBSERVE_REGISTER && this.#observe.size > 0) {
+      // RFC 7641 §3.6: Observe = 1, or a plain GET, from the same peer and token ends it.
+      this.#observe.deregister(peer, message.token);
+    }
+    if (observe === OBSERVE_REGISTER && definition.observable === true) {
+      this.#respondLater(routed, this.#registerObserver(routed, match.handler));
       return;
     }
     // The common case stays synchronous: a handler that answers at once is answered in
@@ -116,8 +121,31 @@ export class Server {
     this.#respondLater(routed, Promise.resolve(result).then((init) => this.#sliced(init, requested)));
   }
 
+  /** RFC 7641 §4.1: a 2.xx answer to GET with Observe = 0 registers the observer (unless
+   * a bound says no) and carries the Observe option; notifications render the same way. */
+  async #registerObserver(request: CoapRequest, handler: RequestHandler): Promise<ResponseInit> {
+    const requested = requestedBlock2(request.options);
+    const render = async (stored: CoapRequest): Promise<ResponseInit> =>
+      // §2.6 of RFC 7959 and RFC 7641 §3.8: a large notification carries block 0 only.
+      this.#sliced(await handler(stored), requested === undefined ? undefined : { ...requested, num: 0 });
+    const init = await render(request);
+    if (codeClass(init.code) !== 2) return init;
+    const sequence = this.#observe.register(request, render);
+    if (sequence === undefined) return init;
+    return { ...init, options: [...(init.options ?? []), uintOption(OptionNumber.Observe, sequence)] };
+  }
+
+  /** The registrations of the Observe hub, for the endpoint's notify(). */
+  get observers(): ObserveRegistry {
+    return this.#observe;
+  }
+
   close(): void {
+    this.#closed = true;
+    for (const timer of this.#ackTimers) this.#options.clock.clearTimeout(timer);
+    this.#ackTimers.clear();
     this.#block1.close();
+    this.#observe.close();
   }
 
   get uploadsInProgress(): number {
@@ -174,15 +202,20 @@ export class Server {
     let acknowledged = false;
     const timer = request.confirmable
       ? clock.setTimeout(() => {
+        this.#ackTimers.delete(timer!);
         acknowledged = true;
         messageLayer.reply(request.peer, emptyMessage(MessageType.ACK, request.message.messageId));
       }, separateResponseDelayMs)
       : undefined;
+    if (timer !== undefined) this.#ackTimers.add(timer);
     pending
       .catch((error: unknown) => errorResponse(error, this.#options.logger, request))
       .then((init) => {
-        if (timer !== undefined) clock.clearTimeout(timer);
-        this.#respond(request, init, acknowledged);
+        if (timer !== undefined) {
+          clock.clearTimeout(timer);
+          this.#ackTimers.delete(timer);
+        }
+        if (!this.#closed) this.#respond(request, init, acknowledged);
       })
       .catch((error: unknown) => this.#options.logger.error({ err: error }, 'could not send response'));
   }
@@ -191,6 +224,11 @@ export class Server {
     try {
       this.#send(request, responseDraft(request.token, init), acknowledged);
     } catch (error) {
+      if (!(error instanceof FormatError)) {
+        // Closed meanwhile: nobody is left to answer.
+        this.#options.logger.debug({ err: error }, 'response not sent');
+        return;
+      }
       this.#options.logger.error({ err: error }, 'handler returned an unencodable response');
       this.#send(request, responseDraft(request.token, { code: ResponseCode.InternalServerError }), acknowledged);
     }

@@ -1,0 +1,246 @@
+// Observe on the server side (RFC 7641): registrations per resource keyed by (peer,
+// token), notifications with increasing 24-bit sequence numbers, a CON notification every
+// N-th time and at least every 24 hours (§4.5), removal on RST, on an unacknowledged CON
+// notification, on deregistration (§3.6) and when the resource goes away (a final 4.04),
+// bounds per resource and per peer, and for a slow observer only the newest state (§4.5.2).
+
+import { codeClass, ResponseCode } from './codes.js';
+import type { Clock, Logger, Peer, PeerAddress } from './interfaces.js';
+import { formatPeer, peerKey } from './interfaces.js';
+import type { MessageDraft, MessageLayer } from './message-layer.js';
+import { nextSequence, OBSERVE_SEQUENCE_MODULUS } from './observe-sequence.js';
+import { OptionNumber, uintOption } from './options.js';
+import { responseDraft } from './response-draft.js';
+import type { CoapRequest, ResponseInit } from './server-types.js';
+
+export interface ObserveLimits {
+  readonly perResource: number;
+  readonly perPeer: number;
+  readonly total: number;
+  /** Every N-th notification to an observer is confirmable. */
+  readonly confirmableEvery: number;
+  /** And at least one in this long (§4.5: 24 hours). */
+  readonly confirmableIntervalMs: number;
+}
+
+export const DEFAULT_OBSERVE_LIMITS: ObserveLimits = {
+  perResource: 1000,
+  perPeer: 64,
+  total: 20_000,
+  confirmableEvery: 20,
+  confirmableIntervalMs: 24 * 60 * 60 * 1000,
+};
+
+/** Renders the current representation for one observer (the handler, run again on the
+ * stored request, then sliced to block 0 when large). */
+export type Renderer = (request: CoapRequest) => Promise<ResponseInit>;
+
+type RegistrationState = 'idle' | 'rendering' | 'in-flight' | 'ended';
+
+interface Registration {
+  readonly key: string;
+  readonly path: string;
+  readonly peer: Peer;
+  readonly token: Buffer;
+  readonly request: CoapRequest;
+  readonly render: Renderer;
+  state: RegistrationState;
+  /** A newer state arrived while one was being rendered or was in flight. */
+  dirty: boolean;
+  sentSinceConfirmable: number;
+  lastConfirmableAt: number;
+}
+
+const MAX_NON_INDEX = 50_000;
+
+export class ObserveRegistry {
+  readonly #messageLayer: MessageLayer;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #limits: ObserveLimits;
+  /** Registrations by `peer#token`; removed as the header says. Bounded by `limits.total`. */
+  readonly #registrations = new Map<string, Registration>();
+  /** Registration keys per resource path, for notify() and the per-resource bound. */
+  readonly #byPath = new Map<string, Set<string>>();
+  /** Message IDs of recent NON notifications, `peer#mid` -> registration key, so an RST to
+   * one ends its registration (§3.6); oldest dropped past MAX_NON_INDEX. */
+  readonly #nonIndex = new Map<string, string>();
+  #sequence: number;
+
+  constructor(messageLayer: MessageLayer, clock: Clock, logger: Logger, limits: ObserveLimits, initialSequence: number) {
+    this.#messageLayer = messageLayer;
+    this.#clock = clock;
+    this.#logger = logger;
+    this.#limits = limits;
+    this.#sequence = initialSequence % OBSERVE_SEQUENCE_MODULUS;
+  }
+
+  get size(): number {
+    return this.#registrations.size;
+  }
+
+  observers(path: string): number {
+    return this.#byPath.get(path)?.size ?? 0;
+  }
+
+  /** Adds or replaces (§4.1) the registration of this request's (peer, token); returns
+   * the Observe value for the response, or undefined when a bound says no and the
+   * request is served as a plain GET. */
+  register(request: CoapRequest, render: Renderer): number | undefined {
+    const key = `${peerKey(request.peer)}#${request.token.toString('hex')}`;
+    const path = `/${request.path.join('/')}`;
+    if (!this.#registrations.has(key)) {
+      const peer = peerKey(request.peer);
+      let fromPeer = 0;
+      for (const registration of this.#registrations.values()) if (peerKey(registration.peer) === peer) fromPeer++;
+      if (fromPeer >= this.#limits.perPeer || this.observers(path) >= this.#limits.perResource
+        || this.#registrations.size >= this.#limits.total) {
+        this.#logger.debug({ peer: formatPeer(request.peer), path }, 'observe bound reached: served as a plain GET');
+        return undefined;
+      }
+    } else {
+      this.#remove(key);
+    }
+    this.#registrations.set(key, {
+      key, path, peer: request.peer, token: request.token, request, render,
+      state: 'idle', dirty: false, sentSinceConfirmable: 0, lastConfirmableAt: this.#clock.now(),
+    });
+    let keys = this.#byPath.get(path);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#byPath.set(path, keys);
+    }
+    keys.add(key);
+    return this.#nextSequence();
+  }
+
+  /** §3.6: GET with Observe = 1, or a GET without Observe, from the same peer and token. */
+  deregister(peer: PeerAddress, token: Buffer): boolean {
+    return this.#remove(`${peerKey(peer)}#${token.toString('hex')}`);
+  }
+
+  /** The resource at `path` changed: every observer gets its newest state. */
+  notify(path: string): void {
+    for (const key of this.#byPath.get(path) ?? []) {
+      const registration = this.#registrations.get(key);
+      if (registration !== undefined) this.#schedule(registration);
+    }
+  }
+
+  /** The resource at `path` is gone: a final 4.04 without Observe ends each relation. */
+  removeResource(path: string): void {
+    for (const key of [...(this.#byPath.get(path) ?? [])]) {
+      const registration = this.#registrations.get(key);
+      if (registration === undefined) continue;
+      this.#remove(key);
+      this.#send(registration, { code: ResponseCode.NotFound }, false);
+    }
+  }
+
+  /** An RST that matched none of our CONs: maybe the answer to a NON notification. */
+  onReset(peer: PeerAddress, messageId: number): void {
+    const nonKey = `${peerKey(peer)}#${messageId}`;
+    const key = this.#nonIndex.get(nonKey);
+    if (key === undefined) return;
+    this.#nonIndex.delete(nonKey);
+    if (this.#remove(key)) this.#logger.debug({ peer: formatPeer(peer) }, 'observer rejected a notification: removed');
+  }
+
+  close(): void {
+    for (const key of [...this.#registrations.keys()]) this.#remove(key);
+    this.#nonIndex.clear();
+  }
+
+  #nextSequence(): number {
+    this.#sequence = nextSequence(this.#sequence);
+    return this.#sequence;
+  }
+
+  #remove(key: string): boolean {
+    const registration = this.#registrations.get(key);
+    if (registration === undefined) return false;
+    registration.state = 'ended';
+    this.#registrations.delete(key);
+    const keys = this.#byPath.get(registration.path);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byPath.delete(registration.path);
+    return true;
+  }
+
+  #schedule(registration: Registration): void {
+    if (registration.state !== 'idle') {
+      // §4.5.2: never queue; the newest state goes out when the current one is done.
+      registration.dirty = true;
+      return;
+    }
+    registration.state = 'rendering';
+    registration.dirty = false;
+    registration.render(registration.request).then(
+      (init) => this.#deliver(registration, init),
+      (error: unknown) => {
+        this.#logger.error({ err: error, path: registration.path }, 'rendering a notification failed');
+        this.#deliver(registration, { code: ResponseCode.InternalServerError });
+      },
+    );
+  }
+
+  #deliver(registration: Registration, init: ResponseInit): void {
+    if (registration.state === 'ended') return;
+    if (codeClass(init.code) !== 2) {
+      // §3.2: a notification with an error code ends the relation.
+      this.#remove(registration.key);
+      this.#send(registration, init, false);
+      return;
+    }
+    const now = this.#clock.now();
+    const confirmable = registration.sentSinceConfirmable + 1 >= this.#limits.confirmableEvery
+      || now - registration.lastConfirmableAt >= this.#limits.confirmableIntervalMs;
+    const observe = this.#nextSequence();
+    if (!confirmable) {
+      registration.sentSinceConfirmable++;
+      this.#send(registration, init, false, observe);
+      registration.state = 'idle';
+      if (registration.dirty) this.#schedule(registration);
+      return;
+    }
+    registration.sentSinceConfirmable = 0;
+    registration.lastConfirmableAt = now;
+    registration.state = 'in-flight';
+    this.#send(registration, init, true, observe);
+  }
+
+  #send(registration: Registration, init: ResponseInit, confirmable: boolean, observe?: number): void {
+    const draft = notificationDraft(registration.token, init, observe);
+    if (!confirmable) {
+      try {
+        const messageId = this.#messageLayer.sendNonConfirmable(registration.peer, draft);
+        this.#indexNon(`${peerKey(registration.peer)}#${messageId}`, registration.key);
+      } catch (error) {
+        this.#logger.warn({ err: error }, 'could not send a notification');
+      }
+      return;
+    }
+    this.#messageLayer.sendConfirmable(registration.peer, draft).then(
+      () => {
+        if (registration.state !== 'in-flight') return;
+        registration.state = 'idle';
+        if (registration.dirty) this.#schedule(registration);
+      },
+      (error: unknown) => {
+        // §4.5: an unacknowledged CON notification (timeout or RST) ends the relation.
+        this.#logger.debug({ err: error, peer: formatPeer(registration.peer) }, 'observer gone: removed');
+        this.#remove(registration.key);
+      },
+    );
+  }
+
+  #indexNon(nonKey: string, key: string): void {
+    this.#nonIndex.set(nonKey, key);
+    if (this.#nonIndex.size > MAX_NON_INDEX) this.#nonIndex.delete(this.#nonIndex.keys().next().value!);
+  }
+}
+
+function notificationDraft(token: Buffer, init: ResponseInit, observe: number | undefined): MessageDraft {
+  if (observe === undefined) return responseDraft(token, init);
+  return responseDraft(token, { ...init, options: [...(init.options ?? []), uintOption(OptionNumber.Observe, observe)] });
+}
