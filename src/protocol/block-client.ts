@@ -7,7 +7,7 @@ import type { BodySource } from './body.js';
 import { blockSize, readBlockOption, type BlockValue } from './block.js';
 import type { CoapResponse } from './client.js';
 import { codeClass, formatCode, ResponseCode } from './codes.js';
-import { BlockTransferError } from './errors.js';
+import { BlockTransferError, RequestTimeoutError, RetransmitTimeoutError } from './errors.js';
 import { getOption, getUintOption, OptionNumber } from './options.js';
 
 export interface BlockSink {
@@ -24,6 +24,8 @@ export interface DownloadOptions {
   readonly sizeExponent?: number;
   readonly maxSize?: number;
   readonly maxRestarts?: number;
+  /** Times one block request is repeated after a timeout. */
+  readonly blockRetries?: number;
   readonly onProgress?: (received: number, total: number | undefined) => void;
 }
 
@@ -35,6 +37,20 @@ export interface DownloadResult {
 }
 
 const DEFAULT_MAX_SIZE = 1 << 30;
+const DEFAULT_BLOCK_RETRIES = 3;
+
+/** One block request, tried again when it times out: a block-wise transfer can resume at
+ * the block it stopped at, so one lost exchange among thousands need not end it. */
+async function withRetries(attempt: () => Promise<CoapResponse>, retries: number): Promise<CoapResponse> {
+  for (let tried = 0; ; tried++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const timedOut = error instanceof RetransmitTimeoutError || error instanceof RequestTimeoutError;
+      if (!timedOut || tried >= retries) throw error;
+    }
+  }
+}
 
 /** Retrieves a representation block by block; `fetchBlock` sends the request with the
  * given Block2 (and no Observe). */
@@ -53,7 +69,8 @@ export async function downloadBlocks(
     etag = undefined;
   };
   for (let requests = 0; requests < 4 * (maxSize / 16 + 1); requests++) {
-    const response = await fetchBlock({ num: offset / blockSize(sizeExponent), moreBlocks: false, sizeExponent });
+    const block2 = { num: offset / blockSize(sizeExponent), moreBlocks: false, sizeExponent };
+    const response = await withRetries(() => fetchBlock(block2), options.blockRetries ?? DEFAULT_BLOCK_RETRIES);
     if (codeClass(response.code) !== 2) throw new BlockTransferError(`block request answered ${formatCode(response.code)}`, response.code);
     const responseEtag = getOption(response.options, OptionNumber.ETag);
     if (etag !== undefined && (responseEtag === undefined || !responseEtag.equals(etag))) {
@@ -100,6 +117,9 @@ export function memorySink(): BlockSink & { body(): Buffer } {
 
 export interface UploadOptions {
   readonly sizeExponent?: number;
+  /** Times one block is sent again after a timeout; the server answers a repeated block
+   * as it answered the first copy. */
+  readonly blockRetries?: number;
   readonly onProgress?: (sent: number, total: number) => void;
 }
 
@@ -115,7 +135,11 @@ export async function uploadBlocks(
     const size = blockSize(sizeExponent);
     const chunk = await source.read(offset, Math.min(size, source.size - offset));
     const moreBlocks = offset + chunk.length < source.size;
-    const response = await sendBlock({ num: offset / size, moreBlocks, sizeExponent }, chunk, offset === 0 ? source.size : undefined);
+    const block1 = { num: offset / size, moreBlocks, sizeExponent };
+    // A body in one block is an ordinary request: sent again it would run the handler
+    // again. Any later block is safe to repeat (the server answers it as before).
+    const retries = block1.num === 0 && !moreBlocks ? 0 : options.blockRetries ?? DEFAULT_BLOCK_RETRIES;
+    const response = await withRetries(() => sendBlock(block1, chunk, offset === 0 ? source.size : undefined), retries);
     if (response.code === ResponseCode.RequestEntityTooLarge) {
       const limit = getUintOption(response.options, OptionNumber.Size1);
       throw new BlockTransferError(`the server takes at most ${limit ?? 'an unknown number of'} bytes`, response.code);

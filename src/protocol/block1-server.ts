@@ -7,6 +7,7 @@
 import { BlockError, blockOption, blockSize, readBlockOption, type BlockValue } from './block.js';
 import { ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
+import { ExpiringCache } from './expiring-cache.js';
 import type { Clock, Logger, TimerHandle } from './interfaces.js';
 import { peerKey } from './interfaces.js';
 import { getOption, getUintOption, OptionNumber, uintOption } from './options.js';
@@ -20,7 +21,9 @@ export interface Block1Limits {
   readonly idleTimeoutMs: number;
 }
 
-export const DEFAULT_BLOCK1_LIMITS: Block1Limits = { uploadsPerPeer: 4, uploads: 256, idleTimeoutMs: 60_000 };
+// A client may retransmit one block for MAX_TRANSMIT_WAIT (93 s) and then try it again
+// with a new message: an upload must outlive that, so the default is EXCHANGE_LIFETIME.
+export const DEFAULT_BLOCK1_LIMITS: Block1Limits = { uploadsPerPeer: 4, uploads: 256, idleTimeoutMs: 247_000 };
 
 interface Upload {
   readonly peer: string;
@@ -34,7 +37,16 @@ interface Upload {
 
 export type Block1Outcome =
   | { readonly done: false; readonly response: ResponseInit }
-  | { readonly done: true; readonly request: CoapRequest; readonly block: BlockValue | undefined };
+  | {
+    readonly done: true; readonly request: CoapRequest; readonly block: BlockValue | undefined;
+    /** Keep the final response, for a repeat of the last block (its answer was lost). */
+    readonly remember: (response: ResponseInit) => void;
+  };
+
+/** How long a finished upload's final response is kept for a repeated last block: the
+ * client's whole retransmission window, EXCHANGE_LIFETIME (RFC 7252 §4.8.2). */
+const FINISHED_TTL_MS = 247_000;
+const FINISHED_ENTRIES = 1024;
 
 /** A 4.13 with Size1, so the client learns the limit (RFC 7959 §4). */
 const tooLarge = (limit: number): ResponseError => new ResponseError(
@@ -48,12 +60,15 @@ export class Block1Reassembler {
   /** Uploads in progress by (peer, path, Request-Tag): added by a block 0, removed by the
    * last block, an error, a new block 0 for the same key, or `idleTimeoutMs` of silence. */
   readonly #uploads = new Map<string, Upload>();
+  /** Final responses of finished uploads by the same key plus the last block's offset. */
+  readonly #finished: ExpiringCache<ResponseInit>;
   #sweepTimer: TimerHandle | undefined;
 
   constructor(clock: Clock, logger: Logger, limits: Block1Limits) {
     this.#clock = clock;
     this.#logger = logger;
     this.#limits = limits;
+    this.#finished = new ExpiringCache(clock, FINISHED_ENTRIES, Number.MAX_SAFE_INTEGER);
   }
 
   get size(): number {
@@ -90,6 +105,10 @@ export class Block1Reassembler {
       upload.lastActivity = this.#clock.now();
       return { done: false, response: this.#continue(block) };
     }
+    if (upload === undefined && !block.moreBlocks) {
+      const answered = this.#finished.get(`${key}@${offset}`);
+      if (answered !== undefined) return { done: false, response: answered };
+    }
     if (upload === undefined || offset !== upload.received) {
       throw new ResponseError(ResponseCode.RequestEntityIncomplete, `block at offset ${offset} was not expected`, { diagnostic: 'missing or out-of-order block' });
     }
@@ -102,7 +121,10 @@ export class Block1Reassembler {
     if (block.moreBlocks) return { done: false, response: this.#continue(block) };
     this.#uploads.delete(key);
     const body = upload.sink === undefined ? Buffer.concat(upload.chunks) : Buffer.alloc(0);
-    return { done: true, request: { ...request, payload: body, ...(upload.sink === undefined ? {} : { upload: upload.sink }) }, block };
+    return {
+      done: true, request: { ...request, payload: body, ...(upload.sink === undefined ? {} : { upload: upload.sink }) }, block,
+      remember: (response) => this.#finished.set(`${key}@${offset}`, response, FINISHED_TTL_MS),
+    };
   }
 
   /** Options for the final response: Block1 with M clear (§2.3). */
@@ -111,6 +133,7 @@ export class Block1Reassembler {
   }
 
   close(): void {
+    this.#finished.clear();
     if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
     for (const key of [...this.#uploads.keys()]) void this.#drop(key);
@@ -122,7 +145,7 @@ export class Block1Reassembler {
 
   async #whole(request: CoapRequest, policy: UploadPolicy): Promise<Block1Outcome> {
     if (request.payload.length > policy.maxSize) throw tooLarge(policy.maxSize);
-    if (policy.createSink === undefined) return { done: true, request, block: undefined };
+    if (policy.createSink === undefined) return { done: true, request, block: undefined, remember: () => {} };
     const sink = await policy.createSink(request);
     try {
       await sink.write(request.payload, 0);
@@ -130,7 +153,7 @@ export class Block1Reassembler {
       await sink.abort();
       throw error;
     }
-    return { done: true, request: { ...request, upload: sink }, block: undefined };
+    return { done: true, request: { ...request, upload: sink }, block: undefined, remember: () => {} };
   }
 
   async #start(key: string, request: CoapRequest, policy: UploadPolicy): Promise<Upload> {

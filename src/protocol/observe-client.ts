@@ -5,7 +5,7 @@
 
 import type { Client, CoapResponse, SendOptions } from './client.js';
 import { codeClass } from './codes.js';
-import { ClosedError } from './errors.js';
+import { ClosedError, RequestTimeoutError, RetransmitTimeoutError } from './errors.js';
 import type { Clock, Logger, PeerAddress, TimerHandle } from './interfaces.js';
 import type { MessageDraft } from './message-layer.js';
 import { isNewer, OBSERVE_DEREGISTER, OBSERVE_REGISTER } from './observe-sequence.js';
@@ -32,6 +32,7 @@ interface ObservationDeps {
 type ObservationState = 'registering' | 'active' | 'ended';
 
 const DEFAULT_MAX_AGE_S = 60;
+const REGISTRATION_RETRIES = 3;
 
 export class Observation implements AsyncIterable<CoapResponse> {
   readonly token: Buffer;
@@ -108,12 +109,21 @@ export class Observation implements AsyncIterable<CoapResponse> {
     };
   }
 
+  /** Sends the registration; an exchange lost to timeouts is tried again, a few times,
+   * since an observer that silently stops is worse than one that tries once more. */
   async #register(): Promise<CoapResponse> {
     const options = withOption(this.#deps.draft.options, OptionNumber.Observe, uintOption(OptionNumber.Observe, OBSERVE_REGISTER));
-    const response = await this.#deps.client.request(
-      this.#deps.peer, { ...this.#deps.draft, options }, { ...this.#deps.sendOptions, token: this.token },
-    );
-    return this.#deps.complete(response);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.#deps.client.request(
+          this.#deps.peer, { ...this.#deps.draft, options }, { ...this.#deps.sendOptions, token: this.token },
+        );
+        return await this.#deps.complete(response);
+      } catch (error) {
+        const timedOut = error instanceof RetransmitTimeoutError || error instanceof RequestTimeoutError;
+        if (!timedOut || attempt >= REGISTRATION_RETRIES || this.#state === 'ended') throw error;
+      }
+    }
   }
 
   #onNotification(response: CoapResponse): void {

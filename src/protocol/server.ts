@@ -161,6 +161,7 @@ export class Server {
     let init = await handler(outcome.request);
     if (outcome.block !== undefined) {
       init = { ...init, options: [...(init.options ?? []), Block1Reassembler.finalOptions(outcome.block)] };
+      outcome.remember(init);
     }
     return this.#sliced(init, requested);
   }

@@ -9,8 +9,8 @@ import { MessageType } from '../../src/protocol/message.js';
 import { stringOption, OptionNumber } from '../../src/protocol/options.js';
 import { SeededRandom } from '../../src/protocol/seeded-random.js';
 import { MemoryNetwork } from '../../src/protocol/transport-memory.js';
-import { FaultyTransport } from '../../src/protocol/transport-faulty.js';
 import { VirtualClock } from '../../src/protocol/virtual-clock.js';
+import { drive, lossyWorld } from '../helpers/virtual-world.js';
 import { DEFAULT_PARAMETERS, deriveTimes } from '../../src/protocol/parameters.js';
 
 const TIMES = deriveTimes(DEFAULT_PARAMETERS);
@@ -18,34 +18,9 @@ const TIMES = deriveTimes(DEFAULT_PARAMETERS);
 // at least ACK_TIMEOUT * (2^(MAX_RETRANSMIT+1) - 1) after the first transmission.
 const EARLIEST_GIVE_UP = DEFAULT_PARAMETERS.ackTimeout * (2 ** (DEFAULT_PARAMETERS.maxRetransmit + 1) - 1);
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Runs the virtual clock until `done()` or the time limit, letting promises settle
- * between timers as the event loop would. */
-async function drive(clock: VirtualClock, done: () => boolean, limitMs: number): Promise<void> {
-  const end = clock.now() + limitMs;
-  for (let steps = 0; steps < 200_000 && !done() && clock.now() < end; steps++) {
-    await flush();
-    if (!done() && !clock.runNext()) break;
-  }
-  await flush();
-}
-
-function lossyWorld(seed: number, faults: { loss: number; duplication: number; reorder: number }) {
-  const clock = new VirtualClock();
-  const network = new MemoryNetwork(clock, 5);
-  const serverRandom = new SeededRandom(seed * 3 + 1);
-  const clientRandom = new SeededRandom(seed * 3 + 2);
-  const faultRandom = new SeededRandom(seed * 3 + 3);
-  const faultyClient = new FaultyTransport(network.transport(), { ...faults, delayMs: 2, jitterMs: 10 }, faultRandom, clock);
-  const server = new Endpoint({ transport: network.transport(), clock, random: serverRandom, separateResponseDelayMs: 500 });
-  const client = new Endpoint({ transport: faultyClient, clock, random: clientRandom, parameters: { nstart: 64 } });
-  return { clock, server, client };
-}
-
 test('under 30% loss, 10% duplication and reordering each CON request reaches its handler once and completes, or times out no earlier than the RFC allows', async () => {
   await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 24 }), async (seed, count) => {
-    const { clock, server, client } = lossyWorld(seed, { loss: 0.3, duplication: 0.1, reorder: 0.1 });
+    const { clock, server, client } = lossyWorld(seed, { loss: 0.3, duplication: 0.1, reorder: 0.1 }, { client: { parameters: { nstart: 64 } } });
     const calls = new Map<string, number>();
     server.router.add('/echo/{id}', {
       handlers: {

@@ -1,0 +1,44 @@
+// Two endpoints on a virtual clock joined by an in-memory link whose client side drops,
+// duplicates, reorders and delays datagrams (seeded), and a driver that runs the clock
+// timer by timer, letting promises settle between timers as the event loop would.
+
+import { Endpoint, type EndpointOptions } from '../../src/protocol/endpoint.js';
+import { SeededRandom } from '../../src/protocol/seeded-random.js';
+import { MemoryNetwork } from '../../src/protocol/transport-memory.js';
+import { FaultyTransport, type FaultOptions } from '../../src/protocol/transport-faulty.js';
+import { VirtualClock } from '../../src/protocol/virtual-clock.js';
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Runs the clock until `done()`, `limitMs` of virtual time, or `maxSteps` timers. */
+export async function drive(clock: VirtualClock, done: () => boolean, limitMs: number, maxSteps = 2_000_000): Promise<void> {
+  const end = clock.now() + limitMs;
+  for (let steps = 0; steps < maxSteps && !done() && clock.now() < end; steps++) {
+    await flush();
+    if (!done() && !clock.runNext()) break;
+  }
+  await flush();
+}
+
+export interface LossyWorld {
+  readonly clock: VirtualClock;
+  readonly server: Endpoint;
+  readonly client: Endpoint;
+  close(): Promise<void>;
+}
+
+export function lossyWorld(
+  seed: number, faults: FaultOptions,
+  options: { server?: Partial<EndpointOptions>; client?: Partial<EndpointOptions> } = {},
+): LossyWorld {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 5);
+  const faultyClient = new FaultyTransport(
+    network.transport(), { delayMs: 2, jitterMs: 10, ...faults }, new SeededRandom(seed * 3 + 3), clock,
+  );
+  const server = new Endpoint({
+    separateResponseDelayMs: 500, ...options.server, transport: network.transport(), clock, random: new SeededRandom(seed * 3 + 1),
+  });
+  const client = new Endpoint({ ...options.client, transport: faultyClient, clock, random: new SeededRandom(seed * 3 + 2) });
+  return { clock, server, client, close: async () => { await Promise.all([server.close(), client.close()]); } };
+}
