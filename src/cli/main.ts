@@ -1,0 +1,173 @@
+// The `coap-fleet` program: the subcommand table, the usage text, and the one place where
+// errors become exit statuses and one-line messages. bin/coap-fleet.js calls `main`.
+
+import { formatPeer } from '../protocol/interfaces.js';
+import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
+import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy.js';
+import { streamLogger, type CliIo } from './output.js';
+import { startPlugtestServer } from './plugtest.js';
+import { requestUsage, runRequestCommand } from './request-command.js';
+
+/** What the process exits with; documented in the usage text. */
+export const ExitStatus = {
+  Ok: 0,
+  /** The peer answered 4.xx or 5.xx. */
+  ErrorResponse: 1,
+  Usage: 2,
+  /** Timeout, RST, an unreachable or unresolvable host, a socket that would not bind. */
+  Transport: 3,
+  /** A bug: an error without a code (sysexits EX_SOFTWARE). */
+  Internal: 70,
+} as const;
+
+interface Command {
+  readonly name: string;
+  readonly synopsis: string;
+  readonly summary: string;
+  readonly usage: () => string;
+  run(argv: readonly string[], io: CliIo): Promise<number>;
+}
+
+// ---- plugtest: small enough to live beside the table --------------------------------
+
+const PLUGTEST_FLAGS = {
+  host: { type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1)' },
+  port: { type: 'string', value: 'PORT', description: 'UDP port (default 5683; 0 for an ephemeral one)' },
+  verbose: { type: 'boolean', short: 'v', description: 'log every request' },
+  help: { type: 'boolean', short: 'h', description: 'this help' },
+} as const;
+
+const plugtestUsage = (): string => 'Usage: coap-fleet plugtest [--host HOST] [--port PORT]\n\n'
+  + 'Serves the ETSI CoAP plugtest resources (/test, /separate, /obs, /large, ...) until\n'
+  + 'SIGINT or SIGTERM. The bound address is printed on stderr.\n\n'
+  + `Options:\n${formatFlags(PLUGTEST_FLAGS)}`;
+
+async function runPlugtestCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, PLUGTEST_FLAGS);
+  if (flags.help === true) {
+    io.stdout.write(plugtestUsage());
+    return ExitStatus.Ok;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const port = flags.port === undefined ? undefined : parseNumber(flags.port, 'port', { min: 0, max: 0xffff, integer: true });
+  const server = await startPlugtestServer({
+    logger: streamLogger(io.stderr, flags.verbose === true),
+    ...(flags.host === undefined ? {} : { host: flags.host }),
+    ...(port === undefined ? {} : { port }),
+  });
+  const address = server.endpoint.address();
+  io.stderr.write(`plugtest server listening on coap://${formatPeer(address)}\n`);
+  const signal = await io.shutdown();
+  await server.close();
+  io.stderr.write(`plugtest server stopped by ${signal}\n`);
+  return ExitStatus.Ok;
+}
+
+// ---- the table ----------------------------------------------------------------------
+
+const requestCommand = (name: 'get' | 'put' | 'post' | 'delete'): Command => ({
+  name,
+  synopsis: 'get|put|post|delete URI [options]',
+  summary: 'Send one request and print the response; --json for scripts.',
+  usage: () => requestUsage(name),
+  run: (argv, io) => runRequestCommand(name, argv, io),
+});
+
+const COMMANDS: readonly Command[] = [
+  requestCommand('get'),
+  requestCommand('put'),
+  requestCommand('post'),
+  requestCommand('delete'),
+  {
+    name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT]',
+    summary: 'Run the ETSI plugtest server until SIGINT or SIGTERM.',
+    usage: plugtestUsage, run: runPlugtestCommand,
+  },
+  {
+    name: 'fault-proxy', synopsis: 'fault-proxy --listen HOST:PORT --target HOST:PORT [--loss P] ...',
+    summary: 'Forward UDP both ways through loss, duplication, reordering and delay.',
+    usage: () => FAULT_PROXY_USAGE, run: runFaultProxyCommand,
+  },
+];
+
+export function usage(): string {
+  const entries = new Map<string, string>(COMMANDS.map((command) => [command.synopsis, command.summary]));
+  entries.set('help [COMMAND]', 'This text, or one command\'s options (also: COMMAND --help).');
+  const lines = [...entries].map(([synopsis, summary]) => `  coap-fleet ${synopsis}\n      ${summary}\n`);
+  return 'coap-fleet: CoAP firmware updates and operations for device fleets\n\n'
+    + `Usage:\n${lines.join('')}\n`
+    + 'Exit status: 0 success (2.xx), 1 error response (4.xx, 5.xx), 2 usage error,\n'
+    + '             3 timeout or transport error, 70 internal error.\n';
+}
+
+// ---- errors to exit statuses --------------------------------------------------------
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Usage and URI mistakes are the caller's (2); anything else with a stable code comes
+ * from the network or the system (3). An error without a code, or one of Node's own ERR_*
+ * argument errors, is a bug of ours (70). */
+function exitStatusFor(error: unknown): number {
+  const code = errorCode(error);
+  if (code === 'CLI_ERR_USAGE' || code === 'COAP_ERR_URI') return ExitStatus.Usage;
+  return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;
+}
+
+/** One line on stderr: the stable code, the reason, and for a usage error where to look. */
+function reportError(error: unknown, command: Command | undefined, io: CliIo): number {
+  const status = exitStatusFor(error);
+  const code = errorCode(error);
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+  const hint = status === ExitStatus.Usage ? ` (see coap-fleet ${command === undefined ? 'help' : `${command.name} --help`})` : '';
+  io.stderr.write(`coap-fleet: ${code === undefined ? '' : `${code}: `}${message}${hint}\n`);
+  if (status === ExitStatus.Internal && error instanceof Error && error.stack !== undefined) io.stderr.write(`${error.stack}\n`);
+  return status;
+}
+
+// ---- the process's world ------------------------------------------------------------
+
+/** Resolves on the first SIGINT or SIGTERM; the handlers go away afterwards, so a second
+ * signal during a slow close kills the process the default way. */
+function waitForShutdown(): Promise<string> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export const processIo: CliIo = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  // Lazily: touching process.stdin opens a handle on fd 0, which only `--file -` needs.
+  get stdin() {
+    return process.stdin;
+  },
+  shutdown: waitForShutdown,
+};
+
+/** Runs one command line; resolves with the exit status and never rejects. */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = COMMANDS.find((candidate) => candidate.name === topic);
+    if (topic !== undefined && command === undefined) return reportError(new UsageError(`no command ${JSON.stringify(topic)}`), undefined, io);
+    io.stdout.write(command === undefined ? usage() : command.usage());
+    return ExitStatus.Ok;
+  }
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (command === undefined) return reportError(new UsageError(`unknown command ${JSON.stringify(name)}`), undefined, io);
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    return reportError(error, command, io);
+  }
+}
