@@ -1,9 +1,12 @@
 // The `coap-fleet` program: the subcommand table, the usage text, and the one place where
 // errors become exit statuses and one-line messages. bin/coap-fleet.js calls `main`.
 
+import { codeClass } from '../protocol/codes.js';
+import { BlockTransferError } from '../protocol/errors.js';
 import { formatPeer } from '../protocol/interfaces.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
 import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy.js';
+import { observeUsage, runObserveCommand } from './observe-command.js';
 import { streamLogger, type CliIo } from './output.js';
 import { startPlugtestServer } from './plugtest.js';
 import { requestUsage, runRequestCommand } from './request-command.js';
@@ -11,7 +14,7 @@ import { requestUsage, runRequestCommand } from './request-command.js';
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
   Ok: 0,
-  /** The peer answered 4.xx or 5.xx. */
+  /** The peer answered 4.xx or 5.xx, also to one block of a block-wise transfer. */
   ErrorResponse: 1,
   Usage: 2,
   /** Timeout, RST, an unreachable or unresolvable host, a socket that would not bind. */
@@ -68,7 +71,8 @@ async function runPlugtestCommand(argv: readonly string[], io: CliIo): Promise<n
 const requestCommand = (name: 'get' | 'put' | 'post' | 'delete'): Command => ({
   name,
   synopsis: 'get|put|post|delete URI [options]',
-  summary: 'Send one request and print the response; --json for scripts.',
+  summary: 'Send one request and print the response; bodies over one block go block-wise,\n'
+    + '      streamed with get --out FILE and put/post --in FILE; --json for scripts.',
   usage: () => requestUsage(name),
   run: (argv, io) => runRequestCommand(name, argv, io),
 });
@@ -78,6 +82,11 @@ const COMMANDS: readonly Command[] = [
   requestCommand('put'),
   requestCommand('post'),
   requestCommand('delete'),
+  {
+    name: 'observe', synopsis: 'observe URI [--for SECONDS] [--json] [-v]',
+    summary: 'Print a resource\'s notifications until Ctrl-C or --for, then deregister.',
+    usage: observeUsage, run: runObserveCommand,
+  },
   {
     name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT]',
     summary: 'Run the ETSI plugtest server until SIGINT or SIGTERM.',
@@ -96,8 +105,9 @@ export function usage(): string {
   const lines = [...entries].map(([synopsis, summary]) => `  coap-fleet ${synopsis}\n      ${summary}\n`);
   return 'coap-fleet: CoAP firmware updates and operations for device fleets\n\n'
     + `Usage:\n${lines.join('')}\n`
-    + 'Exit status: 0 success (2.xx), 1 error response (4.xx, 5.xx), 2 usage error,\n'
-    + '             3 timeout or transport error, 70 internal error.\n';
+    + 'Exit status: 0 success (2.xx; observe and the servers: a stop by signal or --for),\n'
+    + '             1 error response (4.xx, 5.xx), 2 usage error, 3 timeout or transport\n'
+    + '             error, 70 internal error.\n';
 }
 
 // ---- errors to exit statuses --------------------------------------------------------
@@ -107,10 +117,13 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Usage and URI mistakes are the caller's (2); anything else with a stable code comes
- * from the network or the system (3). An error without a code, or one of Node's own ERR_*
- * argument errors, is a bug of ours (70). */
+/** A peer's error response is 1; usage and URI mistakes are the caller's (2); anything
+ * else with a stable code comes from the network or the system (3). An error without a
+ * code, or one of Node's own ERR_* argument errors, is a bug of ours (70). */
 function exitStatusFor(error: unknown): number {
+  // A block-wise transfer that the peer ended with 4.xx or 5.xx is an error response.
+  if (error instanceof BlockTransferError && error.responseCode !== undefined
+    && (codeClass(error.responseCode) === 4 || codeClass(error.responseCode) === 5)) return ExitStatus.ErrorResponse;
   const code = errorCode(error);
   if (code === 'CLI_ERR_USAGE' || code === 'COAP_ERR_URI') return ExitStatus.Usage;
   return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;

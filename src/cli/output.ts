@@ -12,6 +12,8 @@ import { formatOptionValue, OptionNumber, optionName, type CoapOption } from '..
 export interface OutputStream {
   write(chunk: string | Uint8Array): boolean;
   readonly isTTY?: boolean;
+  /** A terminal's width, when it is one. */
+  readonly columns?: number;
 }
 
 /** The world a command sees. */
@@ -37,6 +39,18 @@ export function payloadText(payload: Buffer): string | undefined {
     return undefined;
   }
   return UNPRINTABLE.test(text) ? undefined : text;
+}
+
+const LINE_BREAK = /\r\n|\r|\n/;
+const INLINE_BINARY_BYTES = 32;
+
+/** A payload on one line: plain text as is, text with line breaks quoted as a JSON string
+ * so the breaks show as \n, binary as a byte count and leading hex. */
+export function payloadInline(payload: Buffer): string {
+  const text = payloadText(payload);
+  if (text !== undefined) return LINE_BREAK.test(text) ? JSON.stringify(text) : text;
+  const hex = payload.subarray(0, INLINE_BINARY_BYTES).toString('hex');
+  return `<${payload.length} bytes: ${hex}${payload.length > INLINE_BINARY_BYTES ? '...' : ''}>`;
 }
 
 const typeName = (type: number): string => MESSAGE_TYPE_NAMES[type] ?? String(type);

@@ -209,7 +209,7 @@ test('help, --help and no arguments print the subcommands and exit 0', async () 
   for (const args of [[], ['help'], ['--help']]) {
     const result = await runCli(args);
     assert.is(result.status, 0);
-    for (const name of ['get|put|post|delete', 'plugtest', 'fault-proxy']) assert.ok(result.stdout.includes(name), `${name} in ${args.join(' ')}`);
+    for (const name of ['get|put|post|delete', 'observe', 'plugtest', 'fault-proxy']) assert.ok(result.stdout.includes(name), `${name} in ${args.join(' ')}`);
   }
   const command = await runCli(['put', '--help']);
   assert.is(command.status, 0);
