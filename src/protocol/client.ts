@@ -29,10 +29,7 @@ export interface SendOptions {
 /** What the client does with a message that matches an open exchange. */
 interface Exchange {
   deliver(message: Message, peer: Peer): void;
-}
-
-interface Listener extends Exchange {
-  /** The endpoint is closing: end the observation. */
+  /** The endpoint is closing: end the exchange. */
   close(): void;
 }
 
@@ -63,7 +60,7 @@ export class Client {
    * (response, timeout, reset, cancel). At most `maxOpenExchanges`. */
   readonly #exchanges = new Map<string, Exchange>();
   /** Observations by the same key: added by `listen`, removed by its returned function. */
-  readonly #listeners = new Map<string, Listener>();
+  readonly #listeners = new Map<string, Exchange>();
   #closed = false;
 
   constructor(options: ClientOptions) {
@@ -113,7 +110,10 @@ export class Client {
         () => settle(new RequestTimeoutError(`no response from ${formatPeer(peer)} within ${timeoutMs} ms`)), timeoutMs,
       );
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#exchanges.set(key, { deliver: (message, from) => settle(undefined, toResponse(message, from)) });
+      this.#exchanges.set(key, {
+        deliver: (message, from) => settle(undefined, toResponse(message, from)),
+        close: () => settle(new ClosedError()),
+      });
 
       const message: MessageDraft = { ...draft, token };
       if (!confirmable) {
@@ -140,7 +140,7 @@ export class Client {
     const key = `${peerKey(peer)}#${token.toString('hex')}`;
     if (this.#closed) throw new ClosedError();
     if (this.#listeners.size >= this.#options.maxOpenExchanges) throw new QueueFullError(`more than ${this.#options.maxOpenExchanges} observations`);
-    const listener: Listener = { deliver: (message, from) => deliver(toResponse(message, from)), close: onClose };
+    const listener: Exchange = { deliver: (message, from) => deliver(toResponse(message, from)), close: onClose };
     this.#listeners.set(key, listener);
     return () => {
       if (this.#listeners.get(key) === listener) this.#listeners.delete(key);
@@ -163,7 +163,7 @@ export class Client {
 
   close(): void {
     this.#closed = true;
-    for (const listener of [...this.#listeners.values()]) listener.close();
+    for (const exchange of [...this.#exchanges.values(), ...this.#listeners.values()]) exchange.close();
     this.#listeners.clear();
   }
 }

@@ -107,4 +107,20 @@ test('an aborted request rejects with a CancelledError and leaves no open exchan
   }
 });
 
+test('closing the endpoint fails a request still waiting for its separate response, and leaves nothing open', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/never', { handlers: { GET: () => new Promise(() => {}) } });
+    const pending = client.request({ uri: `${base}/never`, timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const started = Date.now();
+    await client.close();
+    await pending.then(() => assert.unreachable('resolved'), (error: { code?: string }) => assert.is(error.code, 'COAP_ERR_CLOSED'));
+    assert.ok(Date.now() - started < 1000);
+    assert.is(client.openExchanges, 0);
+  } finally {
+    await close();
+  }
+});
+
 test.run();
