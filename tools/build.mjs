@@ -1,7 +1,9 @@
-// Builds what a fresh clone lacks: npm packages, then the TypeScript into dist/.
+// Builds what a fresh clone lacks: npm packages, the TypeScript into dist/, and the DTLS
+// WebAssembly module (build/mbedtls-dtls.wasm) when it is missing or stale.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildWasm } from './build-wasm.mjs';
 import { ensureNpmPackages, root } from './prepare.mjs';
 
 const dist = join(root, 'dist');
@@ -19,12 +21,13 @@ function removeStaleOutputs(dir) {
   }
 }
 
-export function build() {
+export async function build() {
   ensureNpmPackages();
+  await buildWasm();
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], {
     cwd: root, stdio: ['ignore', 'inherit', 'inherit'],
   });
   removeStaleOutputs(dist);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) build();
+if (import.meta.url === `file://${process.argv[1]}`) await build();

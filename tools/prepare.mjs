@@ -44,4 +44,6 @@ export function ensureDebianPackages(wanted) {
 export const INTEROP_PACKAGES = [
   { command: 'coap-client-notls', pkg: 'libcoap3-bin' },
   { command: 'coap-server-notls', pkg: 'libcoap3-bin' },
+  { command: 'coap-client-openssl', pkg: 'libcoap3-bin' },
+  { command: 'openssl', pkg: 'openssl' },
 ];

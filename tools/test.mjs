@@ -12,7 +12,7 @@ const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
 const filters = process.argv.slice(2);
 
 ensureDebianPackages(INTEROP_PACKAGES);
-build();
+await build();
 
 function findTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
