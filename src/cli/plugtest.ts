@@ -13,17 +13,21 @@ import { serializeLinks, type LinkAttribute } from '../protocol/link-format.js';
 import { MESSAGE_TYPE_NAMES } from '../protocol/message.js';
 import { OptionNumber, stringOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
-import { addObserveAndBlockResources } from './plugtest-observe-block.js';
+import { addObserveAndBlockResources, type ObserveAndBlockOptions } from './plugtest-observe-block.js';
 import {
   fromRequest, preconditionFailed, representation, respondWith, tooLarge, type Representation,
 } from './plugtest-representation.js';
 
-export { LARGE_TEXT } from './plugtest-observe-block.js';
+export { LARGE_FILE, LARGE_TEXT, LARGE_UPDATE_MAX_SIZE } from './plugtest-observe-block.js';
 export { MAX_STORED_PAYLOAD } from './plugtest-representation.js';
 
 /** How long /separate takes: well past the endpoint's default 500 ms before it sends an
  * empty ACK, so the answer is always a separate response (RFC 7252 §5.2.2). */
 export const SEPARATE_DELAY_MS = 1_000;
+
+/** Block-wise uploads in progress at once: each may hold up to 2 MiB (/large-update) in
+ * memory until its last block, so this bounds what uploads can take (RFC 7959 §2.5). */
+const MAX_UPLOADS = 16;
 
 /** Where POST /test says it created its resource (ETSI TD_COAP_CORE_04, as Californium). */
 const CREATED_PATH = ['location1', 'location2', 'location3'] as const;
@@ -34,6 +38,10 @@ export interface PlugtestServerOptions {
   /** Default 5683; 0 picks a free port. */
   readonly port?: number;
   readonly logger?: Logger;
+  /** How often /obs, /obs-non and /obs-large change; default 5 s as ETSI says. */
+  readonly observeIntervalMs?: number;
+  /** How often /obs-pumping changes; default 200 ms. */
+  readonly pumpingIntervalMs?: number;
 }
 
 export interface PlugtestServer {
@@ -41,17 +49,24 @@ export interface PlugtestServer {
   close(): Promise<void>;
 }
 
-export interface PlugtestResourceOptions {
-  /** Aborting it makes slow handlers (/separate) answer 5.03 at once, so an endpoint can
-   * close without a timer left behind. */
+export interface PlugtestResourceOptions extends ObserveAndBlockOptions {
+  /** Aborting it makes slow handlers (/separate) answer 5.03 at once and stops the timers
+   * of the observable resources, so an endpoint can close without a timer left behind. */
   readonly signal?: AbortSignal;
 }
 
 export async function startPlugtestServer(options: PlugtestServerOptions = {}): Promise<PlugtestServer> {
   const logger = options.logger === undefined ? {} : { logger: options.logger };
-  const endpoint = await Endpoint.udp({ host: options.host ?? '127.0.0.1', port: options.port ?? 5683, ...logger }, logger);
+  const endpoint = await Endpoint.udp(
+    { host: options.host ?? '127.0.0.1', port: options.port ?? 5683, ...logger },
+    { ...logger, block1Limits: { uploads: MAX_UPLOADS } },
+  );
   const closing = new AbortController();
-  addPlugtestResources(endpoint, { signal: closing.signal });
+  addPlugtestResources(endpoint, {
+    signal: closing.signal,
+    ...(options.observeIntervalMs === undefined ? {} : { observeIntervalMs: options.observeIntervalMs }),
+    ...(options.pumpingIntervalMs === undefined ? {} : { pumpingIntervalMs: options.pumpingIntervalMs }),
+  });
   let closed: Promise<void> | undefined;
   return {
     endpoint,
@@ -86,7 +101,7 @@ const TEXT_FORMAT: LinkAttribute = { name: 'ct', value: '0' };
 export function addPlugtestResources(endpoint: Endpoint, options: PlugtestResourceOptions = {}): void {
   addCoreResources(endpoint, options);
   addLinkResources(endpoint);
-  addObserveAndBlockResources(endpoint);
+  addObserveAndBlockResources(endpoint, options);
 }
 
 /** TD_COAP_CORE_*: methods, message types, separate responses, paths, queries, locations,
