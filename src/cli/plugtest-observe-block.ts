@@ -2,7 +2,6 @@
 // (RFC 7959; TD_COAP_BLOCK_*): values that change on a timer and are notified while someone
 // observes them, representations larger than one block, and block-wise PUT and POST.
 
-import { createHash } from 'node:crypto';
 import type { BodySource } from '../protocol/body.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
@@ -23,10 +22,6 @@ export const LARGE_UPDATE_MAX_SIZE = 2 * 1024 * 1024;
 /** Representations /large-create keeps; the oldest goes first. With MAX_STORED_PAYLOAD each,
  * this bounds the resource's memory. */
 const MAX_CREATED = 8;
-/** /large-post echoes a body up to one block: a larger echo would need Block2 follow-ups
- * to a POST (RFC 7959 §3.3, Figure 9), which the endpoint serves only for GET. */
-const LARGE_POST_ECHO_LIMIT = 1024;
-
 /** 1,280 bytes of text: five 256-byte blocks of four 64-byte lines, so a Block2 transfer
  * of any size shows which block arrived (as Californium's /large does). */
 export const LARGE_TEXT: string = (() => {
@@ -261,17 +256,12 @@ function addBlockResources(endpoint: Endpoint): void {
   });
 }
 
-/** The body POSTed, or for one over a block its size and SHA-256, so the response always
- * fits one datagram. */
+/** The body POSTed, echoed whole: a large one goes back block-wise, the client fetching
+ * the later blocks with POST and Block2 (RFC 7959 §3.3, Figure 9). */
 function echo(request: CoapRequest): ResponseInit {
-  const { payload } = request;
-  if (payload.length <= LARGE_POST_ECHO_LIMIT) {
-    return {
-      code: ResponseCode.Changed,
-      payload,
-      ...(request.contentFormat === undefined ? {} : { contentFormat: request.contentFormat }),
-    };
-  }
-  const digest = createHash('sha256').update(payload).digest('hex');
-  return { code: ResponseCode.Changed, payload: `${payload.length} bytes, sha-256 ${digest}`, contentFormat: ContentFormat.TextPlain };
+  return {
+    code: ResponseCode.Changed,
+    payload: request.payload,
+    ...(request.contentFormat === undefined ? {} : { contentFormat: request.contentFormat }),
+  };
 }

@@ -145,6 +145,7 @@ export async function uploadBlocks(
       throw new BlockTransferError(`the server takes at most ${limit ?? 'an unknown number of'} bytes`, response.code);
     }
     if (!moreBlocks || response.code !== ResponseCode.Continue) {
+      if (!moreBlocks && codeClass(response.code) === 2) options.onProgress?.(source.size, source.size);
       if (moreBlocks && codeClass(response.code) === 2) {
         throw new BlockTransferError(`the server answered ${formatCode(response.code)} before the last block`, response.code);
       }

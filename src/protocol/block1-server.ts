@@ -60,6 +60,8 @@ export class Block1Reassembler {
   /** Uploads in progress by (peer, path, Request-Tag): added by a block 0, removed by the
    * last block, an error, a new block 0 for the same key, or `idleTimeoutMs` of silence. */
   readonly #uploads = new Map<string, Upload>();
+  /** Uploads in progress per peer, for the per-peer bound; zero entries removed. */
+  readonly #perPeer = new Map<string, number>();
   /** Final responses of finished uploads by the same key plus the last block's offset. */
   readonly #finished: ExpiringCache<ResponseInit>;
   #sweepTimer: TimerHandle | undefined;
@@ -119,7 +121,7 @@ export class Block1Reassembler {
     await this.#write(upload, request.payload, offset);
     upload.lastBlock = block;
     if (block.moreBlocks) return { done: false, response: this.#continue(block) };
-    this.#uploads.delete(key);
+    this.#forget(key, upload);
     const body = upload.sink === undefined ? Buffer.concat(upload.chunks) : Buffer.alloc(0);
     return {
       done: true, request: { ...request, payload: body, ...(upload.sink === undefined ? {} : { upload: upload.sink }) }, block,
@@ -158,9 +160,7 @@ export class Block1Reassembler {
 
   async #start(key: string, request: CoapRequest, policy: UploadPolicy): Promise<Upload> {
     const peer = peerKey(request.peer);
-    let fromPeer = 0;
-    for (const upload of this.#uploads.values()) if (upload.peer === peer) fromPeer++;
-    if (fromPeer >= this.#limits.uploadsPerPeer || this.#uploads.size >= this.#limits.uploads) {
+    if ((this.#perPeer.get(peer) ?? 0) >= this.#limits.uploadsPerPeer || this.#uploads.size >= this.#limits.uploads) {
       throw new ResponseError(ResponseCode.ServiceUnavailable, 'too many uploads in progress', { diagnostic: 'too many uploads', maxAge: 5 });
     }
     const upload: Upload = {
@@ -173,6 +173,7 @@ export class Block1Reassembler {
       lastActivity: this.#clock.now(),
     };
     this.#uploads.set(key, upload);
+    this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
     this.#armSweep();
     return upload;
   }
@@ -184,10 +185,17 @@ export class Block1Reassembler {
     upload.lastActivity = this.#clock.now();
   }
 
+  #forget(key: string, upload: Upload): void {
+    this.#uploads.delete(key);
+    const count = (this.#perPeer.get(upload.peer) ?? 1) - 1;
+    if (count <= 0) this.#perPeer.delete(upload.peer);
+    else this.#perPeer.set(upload.peer, count);
+  }
+
   async #drop(key: string): Promise<void> {
     const upload = this.#uploads.get(key);
     if (upload === undefined) return;
-    this.#uploads.delete(key);
+    this.#forget(key, upload);
     try {
       await upload.sink?.abort();
     } catch (error) {

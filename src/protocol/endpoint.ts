@@ -110,6 +110,7 @@ export class Endpoint {
       block1Limits: { ...DEFAULT_BLOCK1_LIMITS, ...options.block1Limits },
       observeLimits: { ...DEFAULT_OBSERVE_LIMITS, ...options.observeLimits },
       initialObserveSequence: Math.floor(random.float() * 0x10000),
+      bodyLifetimeMs: this.messageLayer.times.exchangeLifetime,
     });
     this.#server = server;
     if (options.wellKnownCore !== false) {
@@ -153,6 +154,11 @@ export class Endpoint {
     this.#server.observers.removeResource(path);
   }
 
+  /** Block-wise uploads this server is receiving right now. */
+  get uploadsInProgress(): number {
+    return this.#server.uploadsInProgress;
+  }
+
   get openExchanges(): number {
     return this.#client.openExchanges;
   }
@@ -168,7 +174,7 @@ export class Endpoint {
         ...draft, options: withBlock(draft.options, OptionNumber.Block1, block, size1, OptionNumber.Size1), payload: chunk,
       }, options), bufferBody(payload), { sizeExponent: this.#maxBlockSizeExponent })
       : await this.#client.request(peer, draft, options);
-    return draft.code === Method.GET ? this.#completeBlock2(peer, draft, first, options) : first;
+    return this.#completeBlock2(peer, draft, first, options);
   }
 
   /** Observes a resource (RFC 7641): iterate the notifications; `cancel()` deregisters,
@@ -221,11 +227,12 @@ export class Endpoint {
     });
   }
 
-  /** A follow-up request for one block: the same options less Observe (§2.6 of RFC 7641
-   * is only for the first), no payload. */
+  /** A follow-up request for one block: the same method and options less Observe (only
+   * the first carries it) and the Block1 request body (RFC 7959 §3.3), no payload. */
   #blockDraft(draft: Omit<MessageDraft, 'token'>, block: BlockValue): Omit<MessageDraft, 'token'> {
-    const options = draft.options.filter((option) => option.number !== OptionNumber.Observe);
-    return { code: Method.GET, options: withBlock(options, OptionNumber.Block2, block), payload: Buffer.alloc(0) };
+    const dropped = new Set<number>([OptionNumber.Observe, OptionNumber.Block1, OptionNumber.Size1]);
+    const options = draft.options.filter((option) => !dropped.has(option.number));
+    return { code: draft.code, options: withBlock(options, OptionNumber.Block2, block), payload: Buffer.alloc(0) };
   }
 
   async #prepare(options: RequestOptions): Promise<{ peer: PeerAddress; draft: Omit<MessageDraft, 'token'> }> {

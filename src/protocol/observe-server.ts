@@ -44,6 +44,8 @@ interface Registration {
   readonly token: Buffer;
   readonly request: CoapRequest;
   readonly render: Renderer;
+  /** Every notification confirmable (a resource's choice), not only every N-th. */
+  readonly alwaysConfirmable: boolean;
   state: RegistrationState;
   /** A newer state arrived while one was being rendered or was in flight. */
   dirty: boolean;
@@ -62,6 +64,8 @@ export class ObserveRegistry {
   readonly #registrations = new Map<string, Registration>();
   /** Registration keys per resource path, for notify() and the per-resource bound. */
   readonly #byPath = new Map<string, Set<string>>();
+  /** Registrations per peer, for the per-peer bound; entries at zero are removed. */
+  readonly #perPeer = new Map<string, number>();
   /** Message IDs of recent NON notifications, `peer#mid` -> registration key, so an RST to
    * one ends its registration (§3.6); oldest dropped past MAX_NON_INDEX. */
   readonly #nonIndex = new Map<string, string>();
@@ -86,14 +90,12 @@ export class ObserveRegistry {
   /** Adds or replaces (§4.1) the registration of this request's (peer, token); returns
    * the Observe value for the response, or undefined when a bound says no and the
    * request is served as a plain GET. */
-  register(request: CoapRequest, render: Renderer): number | undefined {
-    const key = `${peerKey(request.peer)}#${request.token.toString('hex')}`;
+  register(request: CoapRequest, render: Renderer, alwaysConfirmable = false): number | undefined {
+    const peer = peerKey(request.peer);
+    const key = `${peer}#${request.token.toString('hex')}`;
     const path = `/${request.path.join('/')}`;
     if (!this.#registrations.has(key)) {
-      const peer = peerKey(request.peer);
-      let fromPeer = 0;
-      for (const registration of this.#registrations.values()) if (peerKey(registration.peer) === peer) fromPeer++;
-      if (fromPeer >= this.#limits.perPeer || this.observers(path) >= this.#limits.perResource
+      if ((this.#perPeer.get(peer) ?? 0) >= this.#limits.perPeer || this.observers(path) >= this.#limits.perResource
         || this.#registrations.size >= this.#limits.total) {
         this.#logger.debug({ peer: formatPeer(request.peer), path }, 'observe bound reached: served as a plain GET');
         return undefined;
@@ -102,9 +104,10 @@ export class ObserveRegistry {
       this.#remove(key);
     }
     this.#registrations.set(key, {
-      key, path, peer: request.peer, token: request.token, request, render,
+      key, path, peer: request.peer, token: request.token, request, render, alwaysConfirmable,
       state: 'idle', dirty: false, sentSinceConfirmable: 0, lastConfirmableAt: this.#clock.now(),
     });
+    this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
     let keys = this.#byPath.get(path);
     if (keys === undefined) {
       keys = new Set();
@@ -161,6 +164,10 @@ export class ObserveRegistry {
     if (registration === undefined) return false;
     registration.state = 'ended';
     this.#registrations.delete(key);
+    const peer = peerKey(registration.peer);
+    const count = (this.#perPeer.get(peer) ?? 1) - 1;
+    if (count <= 0) this.#perPeer.delete(peer);
+    else this.#perPeer.set(peer, count);
     const keys = this.#byPath.get(registration.path);
     keys?.delete(key);
     if (keys?.size === 0) this.#byPath.delete(registration.path);
@@ -193,7 +200,8 @@ export class ObserveRegistry {
       return;
     }
     const now = this.#clock.now();
-    const confirmable = registration.sentSinceConfirmable + 1 >= this.#limits.confirmableEvery
+    const confirmable = registration.alwaysConfirmable
+      || registration.sentSinceConfirmable + 1 >= this.#limits.confirmableEvery
       || now - registration.lastConfirmableAt >= this.#limits.confirmableIntervalMs;
     const observe = this.#nextSequence();
     if (!confirmable) {

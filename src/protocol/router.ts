@@ -14,8 +14,9 @@ export interface ResourceDefinition {
   readonly attributes?: readonly LinkAttribute[];
   /** Left out of /.well-known/core (e.g. per-node paths that would flood it). */
   readonly hidden?: boolean;
-  /** GET with Observe registers observers (RFC 7641); list `obs` in the attributes too. */
-  readonly observable?: boolean;
+  /** GET with Observe registers observers (RFC 7641); list `obs` in the attributes too.
+   * 'confirmable': every notification is a CON, not only every N-th (§4.5). */
+  readonly observable?: boolean | 'confirmable';
   /** How request bodies are taken; the endpoint's default when absent. */
   readonly upload?: UploadPolicy;
 }

@@ -11,7 +11,8 @@ import { ObserveRegistry, type ObserveLimits } from './observe-server.js';
 import { OBSERVE_REGISTER } from './observe-sequence.js';
 import { FormatError, ResponseError } from './errors.js';
 import type { Clock, Logger, Peer, TimerHandle } from './interfaces.js';
-import { formatPeer } from './interfaces.js';
+import { formatPeer, peerKey } from './interfaces.js';
+import { ExpiringCache } from './expiring-cache.js';
 import { emptyMessage, MessageType, type Message } from './message.js';
 import type { MessageDraft, MessageLayer } from './message-layer.js';
 import {
@@ -36,7 +37,11 @@ export interface ServerOptions {
   readonly block1Limits: Block1Limits;
   readonly observeLimits: ObserveLimits;
   readonly initialObserveSequence: number;
+  /** How long a block-wise non-GET response is kept for its follow-up blocks. */
+  readonly bodyLifetimeMs: number;
 }
+
+const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
 
 function errorResponse(error: unknown, logger: Logger, request: CoapRequest): ResponseInit {
   if (error instanceof ResponseError) {
@@ -67,11 +72,15 @@ export class Server {
   readonly #observe: ObserveRegistry;
   /** Empty-ACK timers of requests whose handlers are still running; cleared on close. */
   readonly #ackTimers = new Set<TimerHandle>();
+  /** Whole responses to non-GET requests that went out block-wise, by (peer, method,
+   * path), for the client's follow-up Block2 requests; bounded in entries and bytes. */
+  readonly #bodies: ExpiringCache<ResponseInit>;
   #closed = false;
 
   constructor(options: ServerOptions) {
     this.#options = options;
     this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
+    this.#bodies = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
     this.#observe = new ObserveRegistry(options.messageLayer, options.clock, options.logger, options.observeLimits, options.initialObserveSequence);
   }
 
@@ -94,13 +103,20 @@ export class Server {
       this.#respondLater(routed, this.#receiveBody(routed, match.handler, policy));
       return;
     }
+    if (message.code !== Method.GET && message.payload.length === 0 && this.#bodies.size > 0) {
+      const kept = this.#keptBody(routed);
+      if (kept !== undefined) {
+        this.#respondLater(routed, kept);
+        return;
+      }
+    }
     const observe = message.code === Method.GET ? getUintOption(message.options, OptionNumber.Observe) : undefined;
     if (message.code === Method.GET && observe !== OBSERVE_REGISTER && this.#observe.size > 0) {
       // RFC 7641 §3.6: Observe = 1, or a plain GET, from the same peer and token ends it.
       this.#observe.deregister(peer, message.token);
     }
-    if (observe === OBSERVE_REGISTER && definition.observable === true) {
-      this.#respondLater(routed, this.#registerObserver(routed, match.handler));
+    if (observe === OBSERVE_REGISTER && definition.observable !== undefined && definition.observable !== false) {
+      this.#respondLater(routed, this.#registerObserver(routed, match.handler, definition.observable === 'confirmable'));
       return;
     }
     // The common case stays synchronous: a handler that answers at once is answered in
@@ -118,21 +134,34 @@ export class Server {
       this.#respond(routed, result, false);
       return;
     }
-    this.#respondLater(routed, Promise.resolve(result).then((init) => this.#sliced(init, requested)));
+    this.#respondLater(routed, Promise.resolve(result).then((init) => this.#sliced(init, requested, routed)));
   }
 
   /** RFC 7641 §4.1: a 2.xx answer to GET with Observe = 0 registers the observer (unless
    * a bound says no) and carries the Observe option; notifications render the same way. */
-  async #registerObserver(request: CoapRequest, handler: RequestHandler): Promise<ResponseInit> {
+  async #registerObserver(request: CoapRequest, handler: RequestHandler, alwaysConfirmable: boolean): Promise<ResponseInit> {
     const requested = requestedBlock2(request.options);
     const render = async (stored: CoapRequest): Promise<ResponseInit> =>
       // §2.6 of RFC 7959 and RFC 7641 §3.8: a large notification carries block 0 only.
       this.#sliced(await handler(stored), requested === undefined ? undefined : { ...requested, num: 0 });
     const init = await render(request);
     if (codeClass(init.code) !== 2) return init;
-    const sequence = this.#observe.register(request, render);
+    const sequence = this.#observe.register(request, render, alwaysConfirmable);
     if (sequence === undefined) return init;
     return { ...init, options: [...(init.options ?? []), uintOption(OptionNumber.Observe, sequence)] };
+  }
+
+  /** A later block of a non-GET response kept by #sliced, or undefined. */
+  #keptBody(request: CoapRequest): Promise<ResponseInit> | undefined {
+    let requested: BlockValue | undefined;
+    try {
+      requested = requestedBlock2(request.options);
+    } catch {
+      return undefined;
+    }
+    if (requested === undefined || requested.num === 0 || hasOption(request.options, OptionNumber.Block1)) return undefined;
+    const init = this.#bodies.get(bodyKey(request));
+    return init === undefined ? undefined : sliceBlock2(init, requested, this.#options.maxBlockSizeExponent);
   }
 
   /** The registrations of the Observe hub, for the endpoint's notify(). */
@@ -144,6 +173,7 @@ export class Server {
     this.#closed = true;
     for (const timer of this.#ackTimers) this.#options.clock.clearTimeout(timer);
     this.#ackTimers.clear();
+    this.#bodies.clear();
     this.#block1.close();
     this.#observe.close();
   }
@@ -163,12 +193,20 @@ export class Server {
       init = { ...init, options: [...(init.options ?? []), Block1Reassembler.finalOptions(outcome.block)] };
       outcome.remember(init);
     }
-    return this.#sliced(init, requested);
+    return this.#sliced(init, requested, outcome.request);
   }
 
-  #sliced(init: ResponseInit, requested: BlockValue | undefined): ResponseInit | Promise<ResponseInit> {
+  #sliced(init: ResponseInit, requested: BlockValue | undefined, request?: CoapRequest): ResponseInit | Promise<ResponseInit> {
     const { maxBlockSizeExponent } = this.#options;
-    return needsBlock2(init, requested, maxBlockSizeExponent) ? sliceBlock2(init, requested, maxBlockSizeExponent) : init;
+    if (!needsBlock2(init, requested, maxBlockSizeExponent)) return init;
+    if (request !== undefined && request.method !== Method.GET) {
+      // RFC 7959 §2.6, §3.3: the client fetches the rest of a POST/PUT/... response with
+      // the same method and Block2 NUM 1, 2, …; the handler must not run again for them.
+      const options = (init.options ?? []).filter((option) => option.number !== OptionNumber.Block1);
+      const size = init.body?.size ?? (init.payload?.length ?? 0);
+      this.#bodies.set(bodyKey(request), { ...init, options }, this.#options.bodyLifetimeMs, init.body === undefined ? size : 0);
+    }
+    return sliceBlock2(init, requested, maxBlockSizeExponent);
   }
 
   #toRequest(message: Message, peer: Peer): CoapRequest {

@@ -227,6 +227,17 @@ test('coap-client PUTs 1 MiB to /large-update with Block1; our client GETs it ba
   }
 })));
 
+test('coap-client POSTs 64 KiB to /large-post with Block1 and gets the echo whole through Block2 follow-ups', () => withPlugtest((base) => withTempDir(async (dir) => {
+  const body = randomBytes(64 * 1024);
+  const file = join(dir, 'post');
+  const out = join(dir, 'echo');
+  await writeFile(file, body);
+  await coapClient(['-m', 'post', '-b', '1024', '-f', file, '-o', out, `${base}/large-post`]);
+  const echoed = await readFile(out);
+  assert.is(echoed.length, body.length);
+  assert.is(sha256(echoed), sha256(body));
+})));
+
 // ---- our client against coap-server ----------------------------------------------------
 
 /** A port nobody uses right now: bound, read and released. The server binds it next. */

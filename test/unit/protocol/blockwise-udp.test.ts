@@ -82,4 +82,27 @@ test('a 300 KiB PUT goes up block-wise and reaches the handler whole; over the l
   } finally { await close(); }
 });
 
+test('a large POST response comes back whole: later blocks are fetched with POST and served without running the handler again', async () => {
+  const { server, client, base, close } = await pair();
+  const body = randomBytes(5000);
+  let calls = 0;
+  try {
+    server.router.add('/echo', { handlers: { POST: (request) => { calls++; return { code: ResponseCode.Changed, payload: request.payload }; } }, upload: { maxSize: 10_000 } });
+    const response = await client.request({ uri: `${base}/echo`, method: Method.POST, payload: body });
+    assert.is(response.code, ResponseCode.Changed);
+    assert.is(sha(response.payload), sha(body));
+    assert.is(calls, 1);
+  } finally { await close(); }
+});
+
+test('upload progress reaches the total', async () => {
+  const { server, client, base, close } = await pair();
+  try {
+    server.router.add('/sink', { handlers: { PUT: () => ({ code: ResponseCode.Changed }) } });
+    const seen: number[] = [];
+    await client.upload({ uri: `${base}/sink`, source: bufferBody(Buffer.alloc(3000)), onProgress: (sent) => seen.push(sent) });
+    assert.equal(seen, [1024, 2048, 3000]);
+  } finally { await close(); }
+});
+
 test.run();
