@@ -2,12 +2,14 @@
 // prints one report: `node dist/bench/run.js [names…] [--json]`, or `npm run bench -- codec`.
 
 import type { Benchmark } from './interfaces.js';
+import { requestsBenchmark } from './macro/requests.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
 
 // One line per benchmark; the order here is the order `run.js` with no name runs them in.
 const BENCHMARKS: readonly Benchmark[] = [
   codecBenchmark,
+  requestsBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

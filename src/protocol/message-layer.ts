@@ -4,7 +4,7 @@
 // and NSTART (§4.7) with a bounded queue per peer. It knows nothing of tokens or requests.
 
 import { decode, encode } from './codec.js';
-import { codeClass } from './codes.js';
+import { codeClass, Method } from './codes.js';
 import { CancelledError, ClosedError, FormatError, QueueFullError, ResetError, RetransmitTimeoutError } from './errors.js';
 import { ExpiringCache } from './expiring-cache.js';
 import type { Clock, Logger, Peer, PeerAddress, Random, TimerHandle, Transport } from './interfaces.js';
@@ -71,6 +71,14 @@ interface PeerSlots {
   active: number;
   readonly queue: Queued[];
 }
+
+/** A message with a type and ID put on a draft, every field written out: a spread with
+ * extra properties gives V8 a new object shape per message on the hot path. */
+function withHeader(draft: MessageDraft, type: MessageType, messageId: number): Message {
+  return { type, code: draft.code, messageId, token: draft.token, options: draft.options, payload: draft.payload };
+}
+
+const isSafeRequest = (code: number): boolean => code === Method.GET || code === Method.FETCH;
 
 /** A deduplication entry: the reply we sent to this CON, once sent. */
 type DedupEntry = Buffer | null;
@@ -159,17 +167,20 @@ export class MessageLayer {
   sendNonConfirmable(peer: PeerAddress, draft: MessageDraft): number {
     if (this.#closed) throw new ClosedError();
     const messageId = this.#nextMessageId(peer);
-    this.#transport.send(encode({ ...draft, type: MessageType.NON, messageId }), peer);
+    this.#transport.send(encode(withHeader(draft, MessageType.NON, messageId)), peer);
     return messageId;
   }
 
   /** Answers a received CON with an ACK or RST carrying its message ID; a duplicate of
-   * that CON gets these same bytes again (§4.5). */
-  reply(peer: PeerAddress, message: Message): void {
+   * that CON gets these same bytes again (§4.5). `answering` is the CON's code: safe
+   * requests are not deduplicated, so there is nothing to remember for them. */
+  reply(peer: PeerAddress, message: Message, answering?: number): void {
     if (this.#closed) return;
     const bytes = encode(message);
-    const key = `${peerKey(peer)}#${message.messageId}`;
-    this.#dedup.update(key, bytes, bytes.length + key.length);
+    if (answering === undefined || !isSafeRequest(answering)) {
+      const key = `${peerKey(peer)}#${message.messageId}`;
+      this.#dedup.update(key, bytes, bytes.length + key.length);
+    }
     this.#transport.send(bytes, peer);
   }
 
@@ -200,7 +211,7 @@ export class MessageLayer {
     const messageId = this.#nextMessageId(queued.peer);
     let bytes: Buffer;
     try {
-      bytes = encode({ ...queued.draft, type: MessageType.CON, messageId });
+      bytes = encode(withHeader(queued.draft, MessageType.CON, messageId));
     } catch (error) {
       this.#release(queued.peer);
       queued.settle(error as Error);
@@ -324,6 +335,13 @@ export class MessageLayer {
     if (klass === 1 || klass === 6 || klass === 7) {
       // Reserved classes cannot be processed: reject (§4.2, §4.3).
       if (confirmable) this.#transport.send(encode(emptyMessage(MessageType.RST, message.messageId)), peer);
+      return;
+    }
+    if (isSafeRequest(message.code)) {
+      // §4.5 lets a recipient relax deduplication for idempotent requests; we do it for
+      // the safe ones (GET, FETCH): a duplicate is answered afresh, and the commonest
+      // request costs no table entry.
+      this.#handler.message(message, peer);
       return;
     }
     const key = `${peerKey(peer)}#${message.messageId}`;

@@ -243,7 +243,7 @@ export class Server {
       ? clock.setTimeout(() => {
         this.#ackTimers.delete(timer!);
         acknowledged = true;
-        messageLayer.reply(request.peer, emptyMessage(MessageType.ACK, request.message.messageId));
+        messageLayer.reply(request.peer, emptyMessage(MessageType.ACK, request.message.messageId), request.method);
       }, separateResponseDelayMs)
       : undefined;
     if (timer !== undefined) this.#ackTimers.add(timer);
@@ -279,9 +279,10 @@ export class Server {
     const { messageLayer, logger } = this.#options;
     const { peer, message } = request;
     if (suppressed(message.options, draft.code)) {
-      if (request.confirmable && !acknowledged) messageLayer.reply(peer, emptyMessage(MessageType.ACK, message.messageId));
+      if (request.confirmable && !acknowledged) messageLayer.reply(peer, emptyMessage(MessageType.ACK, message.messageId), message.code);
     } else if (request.confirmable && !acknowledged) {
-      messageLayer.reply(peer, { ...draft, type: MessageType.ACK, messageId: message.messageId });
+      const { code, token, options, payload } = draft;
+      messageLayer.reply(peer, { type: MessageType.ACK, code, messageId: message.messageId, token, options, payload }, message.code);
     } else if (request.confirmable) {
       messageLayer.sendConfirmable(peer, draft).catch((error: unknown) => {
         logger.debug({ err: error, peer: formatPeer(peer) }, 'separate response not delivered');

@@ -17,7 +17,8 @@ const heapAfterGc = (): number => { gc(); gc(); return process.memoryUsage().hea
 const random = new SeededRandom(2026);
 
 /** One hostile datagram: random bytes, a truncated header, a wrong version, a token length
- * past 8, or a well-formed CON request with a fresh message ID (to fill the dedup table). */
+ * past 8, or a well-formed CON POST with a fresh message ID (to fill the dedup table; GETs
+ * are not deduplicated). */
 function garbage(i: number): Buffer {
   switch (i % 5) {
     case 0: return random.bytes(1 + Math.floor(random.float() * 200));
@@ -25,7 +26,7 @@ function garbage(i: number): Buffer {
     case 2: { const bytes = random.bytes(20); bytes[0] = (bytes[0]! & 0x3f) | 0x80; return bytes; }
     case 3: { const bytes = random.bytes(12); bytes[0] = 0x4c; return bytes; }
     default: return encode({
-      type: MessageType.CON, code: Method.GET, messageId: i & 0xffff, token: random.bytes(4),
+      type: MessageType.CON, code: Method.POST, messageId: i & 0xffff, token: random.bytes(4),
       options: [stringOption(OptionNumber.UriPath, `nothing-${i}`)], payload: random.bytes(32),
     });
   }

@@ -1,0 +1,39 @@
+// What a server child costs, read from Linux /proc: CPU time (user + system, every thread
+// of the process, so a Node server's GC and libuv threads count too) and resident memory.
+// proc(5) documents both files.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second, the unit of utime and stime in /proc/PID/stat (usually 100). */
+export function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const text = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim();
+    const value = Number(text);
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`getconf CLK_TCK printed ${JSON.stringify(text)}`);
+    clockTicks = value;
+  }
+  return clockTicks;
+}
+
+/** User plus system CPU seconds the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2, the command name, is in parentheses and may itself hold spaces or ')': the
+  // fields after it are counted from the last ')'. utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const userTicks = Number(fields[14 - 3]);
+  const systemTicks = Number(fields[15 - 3]);
+  if (!Number.isFinite(userTicks) || !Number.isFinite(systemTicks)) throw new Error(`unreadable /proc/${pid}/stat: ${stat}`);
+  return (userTicks + systemTicks) / clockTicksPerSecond();
+}
+
+/** Resident set size in MiB (VmRSS). */
+export function residentMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) / 1024;
+}

@@ -1,0 +1,5 @@
+// The one resource every benchmarked server answers: GET /bench gives 2.05 Content with a
+// 16-byte payload and no options. Shared by the server children and the load generator.
+
+export const BENCH_PATH = 'bench';
+export const BENCH_PAYLOAD: Buffer = Buffer.from('coap-fleet-bench', 'ascii');
