@@ -1,0 +1,46 @@
+// The resource paths of the gateway and of the node agent (DESIGN §5), as router patterns
+// and as concrete paths, so the two daemons and the CLI never spell them twice.
+
+export const GatewayRoute = {
+  updates: '/updates',
+  update: '/updates/{id}',
+  download: '/updates/{id}/download',
+  install: '/updates/{id}/install',
+  status: '/updates/{id}/status',
+  nodes: '/nodes',
+  node: '/nodes/{id}',
+  health: '/nodes/{id}/health',
+  metrics: '/nodes/{id}/metrics',
+  services: '/nodes/{id}/services',
+  logs: '/nodes/{id}/logs',
+  alerts: '/alerts',
+  config: '/system/config',
+  restart: '/system/restart',
+  shutdown: '/system/shutdown',
+} as const;
+
+export const AgentRoute = {
+  health: '/health',
+  metrics: '/metrics',
+  services: '/services',
+  logs: '/logs',
+  config: '/system/config',
+  restart: '/system/restart',
+  shutdown: '/system/shutdown',
+} as const;
+
+const segment = (value: string): string => encodeURIComponent(value);
+
+export const gatewayPath = {
+  update: (id: string) => `/updates/${segment(id)}`,
+  download: (id: string) => `/updates/${segment(id)}/download`,
+  install: (id: string) => `/updates/${segment(id)}/install`,
+  status: (id: string) => `/updates/${segment(id)}/status`,
+  node: (id: string) => `/nodes/${segment(id)}`,
+  health: (id: string) => `/nodes/${segment(id)}/health`,
+  metrics: (id: string) => `/nodes/${segment(id)}/metrics`,
+};
+
+/** Ids that are safe in a path segment, a file name and a log line. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const isValidId = (id: string): boolean => ID_PATTERN.test(id);

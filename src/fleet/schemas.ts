@@ -1,0 +1,91 @@
+// The payloads nodes send (DESIGN §5), checked field by field: a bad one is a 4.00 naming
+// what is wrong, never a crash or a half-stored record.
+
+import { ResponseCode } from '../protocol/codes.js';
+import { ResponseError } from '../protocol/errors.js';
+import { isValidId } from './paths.js';
+import { isNodeUpdateState, type NodeUpdateState } from './update-state.js';
+import { isValidVersion } from './version.js';
+
+export interface NodeRegistration {
+  readonly node_id: string;
+  readonly version: string;
+  readonly hardware: string;
+  /** The agent's own CoAP port, for the gateway's proxy; 0 when it serves none. */
+  readonly agent_port: number;
+}
+
+export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+export interface HealthReport {
+  readonly status: HealthStatus;
+  readonly cpu_percent: number;
+  readonly memory_percent: number;
+  /** °C, null on a machine without a sensor. */
+  readonly temperature: number | null;
+  readonly uptime_s: number;
+  readonly timestamp: string;
+}
+
+export interface StatusReport {
+  readonly state: NodeUpdateState;
+  readonly progress: number;
+  readonly error: string | null;
+}
+
+type Fields = Record<string, unknown>;
+
+function objectOf(input: unknown): Fields {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw bad(['body must be an object']);
+  return input as Fields;
+}
+
+function bad(problems: string[]): ResponseError {
+  return new ResponseError(ResponseCode.BadRequest, problems.join('; '), { diagnostic: problems.join('; ').slice(0, 200) });
+}
+
+const isNumberIn = (value: unknown, min: number, max: number): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+
+const isShortText = (value: unknown, max = 128): value is string => typeof value === 'string' && value.length <= max;
+
+export function parseRegistration(input: unknown): NodeRegistration {
+  const value = objectOf(input);
+  const problems: string[] = [];
+  if (typeof value.node_id !== 'string' || !isValidId(value.node_id)) problems.push('node_id: 1-64 of [A-Za-z0-9._-]');
+  if (typeof value.version !== 'string' || !isValidVersion(value.version)) problems.push('version: like 2.1.0');
+  if (!isShortText(value.hardware ?? '')) problems.push('hardware: text up to 128 characters');
+  const port = value.agent_port ?? 0;
+  if (!Number.isInteger(port) || !isNumberIn(port, 0, 65535)) problems.push('agent_port: 0..65535');
+  if (problems.length > 0) throw bad(problems);
+  return { node_id: value.node_id as string, version: value.version as string, hardware: (value.hardware ?? '') as string, agent_port: port as number };
+}
+
+export function parseHealth(input: unknown): HealthReport {
+  const value = objectOf(input);
+  const problems: string[] = [];
+  if (!(HEALTH_STATUSES as readonly unknown[]).includes(value.status)) problems.push(`status: one of ${HEALTH_STATUSES.join(', ')}`);
+  if (!isNumberIn(value.cpu_percent, 0, 100)) problems.push('cpu_percent: 0..100');
+  if (!isNumberIn(value.memory_percent, 0, 100)) problems.push('memory_percent: 0..100');
+  if (value.temperature !== null && value.temperature !== undefined && !isNumberIn(value.temperature, -100, 250)) problems.push('temperature: -100..250 or null');
+  if (value.uptime_s !== undefined && !isNumberIn(value.uptime_s, 0, 1e10)) problems.push('uptime_s: seconds');
+  if (typeof value.timestamp !== 'string' || Number.isNaN(Date.parse(value.timestamp))) problems.push('timestamp: ISO 8601');
+  if (problems.length > 0) throw bad(problems);
+  return {
+    status: value.status as HealthStatus, cpu_percent: value.cpu_percent as number, memory_percent: value.memory_percent as number,
+    temperature: (value.temperature ?? null) as number | null, uptime_s: (value.uptime_s ?? 0) as number, timestamp: value.timestamp as string,
+  };
+}
+
+export function parseStatusReport(input: unknown): StatusReport {
+  const value = objectOf(input);
+  const problems: string[] = [];
+  if (!isNodeUpdateState(value.state)) problems.push('state: pending, downloading, downloaded, installing, installed, failed or rolled_back');
+  const progress = value.progress ?? 0;
+  if (!isNumberIn(progress, 0, 1)) problems.push('progress: 0..1');
+  const error = value.error ?? null;
+  if (error !== null && !isShortText(error, 512)) problems.push('error: text up to 512 characters or null');
+  if (problems.length > 0) throw bad(problems);
+  return { state: value.state as NodeUpdateState, progress: progress as number, error: error as string | null };
+}
