@@ -5,6 +5,7 @@ import { codeClass } from '../protocol/codes.js';
 import { BlockTransferError } from '../protocol/errors.js';
 import { formatPeer } from '../protocol/interfaces.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
+import { DTLS_FLAGS, dtlsServerCredentials, hasDtlsFlags } from './dtls-flags.js';
 import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy.js';
 import { observeUsage, runObserveCommand } from './observe-command.js';
 import { streamLogger, type CliIo } from './output.js';
@@ -36,13 +37,19 @@ interface Command {
 const PLUGTEST_FLAGS = {
   host: { type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1)' },
   port: { type: 'string', value: 'PORT', description: 'UDP port (default 5683; 0 for an ephemeral one)' },
+  'dtls-port': { type: 'string', value: 'PORT', description: 'serve coaps:// (DTLS) on this UDP port too (0 for an ephemeral one)' },
+  coaps: { type: 'boolean', description: 'serve coaps:// only (on --dtls-port, default 5684)' },
+  ...DTLS_FLAGS,
   verbose: { type: 'boolean', short: 'v', description: 'log every request' },
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
-const plugtestUsage = (): string => 'Usage: coap-fleet plugtest [--host HOST] [--port PORT]\n\n'
+const plugtestUsage = (): string => 'Usage: coap-fleet plugtest [--host HOST] [--port PORT] [--dtls-port PORT | --coaps] [DTLS options]\n\n'
   + 'Serves the ETSI CoAP plugtest resources (/test, /separate, /obs, /large, ...) until\n'
-  + 'SIGINT or SIGTERM. The bound address is printed on stderr.\n\n'
+  + 'SIGINT or SIGTERM. The bound addresses are printed on stderr. With --dtls-port or\n'
+  + '--coaps it serves coaps:// (DTLS 1.2) with one PSK (--psk-identity, --psk-key or\n'
+  + '--psk-key-hex) or its certificate (--cert, --key) and the CA of the client certificates\n'
+  + 'it requires (--ca).\n\n'
   + `Options:\n${formatFlags(PLUGTEST_FLAGS)}`;
 
 async function runPlugtestCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -53,13 +60,20 @@ async function runPlugtestCommand(argv: readonly string[], io: CliIo): Promise<n
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const port = flags.port === undefined ? undefined : parseNumber(flags.port, 'port', { min: 0, max: 0xffff, integer: true });
+  const dtlsPort = flags['dtls-port'] === undefined ? undefined : parseNumber(flags['dtls-port'], 'dtls-port', { min: 0, max: 0xffff, integer: true });
+  const servesDtls = flags.coaps === true || dtlsPort !== undefined;
+  if (flags.coaps === true && port !== undefined) throw new UsageError('--coaps serves DTLS only: give --dtls-port, not --port');
+  if (!servesDtls && hasDtlsFlags(flags)) throw new UsageError('the DTLS options need --dtls-port PORT or --coaps');
+  const dtls = servesDtls ? { credentials: await dtlsServerCredentials(flags), ...(dtlsPort === undefined ? {} : { port: dtlsPort }) } : undefined;
   const server = await startPlugtestServer({
     logger: streamLogger(io.stderr, flags.verbose === true),
     ...(flags.host === undefined ? {} : { host: flags.host }),
     ...(port === undefined ? {} : { port }),
+    ...(dtls === undefined ? {} : { dtls }),
+    ...(flags.coaps === true ? { plain: false } : {}),
   });
-  const address = server.endpoint.address();
-  io.stderr.write(`plugtest server listening on coap://${formatPeer(address)}\n`);
+  if (flags.coaps !== true) io.stderr.write(`plugtest server listening on coap://${formatPeer(server.endpoint.address())}\n`);
+  if (server.dtlsEndpoint !== undefined) io.stderr.write(`plugtest server listening on coaps://${formatPeer(server.dtlsEndpoint.address())}\n`);
   const signal = await io.shutdown();
   await server.close();
   io.stderr.write(`plugtest server stopped by ${signal}\n`);
@@ -72,7 +86,8 @@ const requestCommand = (name: 'get' | 'put' | 'post' | 'delete'): Command => ({
   name,
   synopsis: 'get|put|post|delete URI [options]',
   summary: 'Send one request and print the response; bodies over one block go block-wise,\n'
-    + '      streamed with get --out FILE and put/post --in FILE; --json for scripts.',
+    + '      streamed with get --out FILE and put/post --in FILE; --json for scripts;\n'
+    + '      coaps:// with --psk-identity/--psk-key or --cert/--key/--ca.',
   usage: () => requestUsage(name),
   run: (argv, io) => runRequestCommand(name, argv, io),
 });
@@ -88,7 +103,7 @@ const COMMANDS: readonly Command[] = [
     usage: observeUsage, run: runObserveCommand,
   },
   {
-    name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT]',
+    name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT] [--dtls-port PORT | --coaps] [DTLS options]',
     summary: 'Run the ETSI plugtest server until SIGINT or SIGTERM.',
     usage: plugtestUsage, run: runPlugtestCommand,
   },

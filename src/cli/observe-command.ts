@@ -9,6 +9,7 @@ import { RequestTimeoutError } from '../protocol/errors.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
 import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
+import { DTLS_FLAGS } from './dtls-flags.js';
 import { formatResponseHeader, payloadInline, responseToJson, type CliIo } from './output.js';
 import { contentFormatFlag, openEndpoint, targetUri, timeoutFlag } from './request-command.js';
 
@@ -18,6 +19,7 @@ export const OBSERVE_FLAGS = {
   timeout: { type: 'string', value: 'SECONDS', description: 'give up registering after this long (default 93 s)' },
   verbose: { type: 'boolean', short: 'v', description: 'print code, type and options with each notification' },
   json: { type: 'boolean', description: 'print one JSON object per line: the response, observe and time' },
+  ...DTLS_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
@@ -31,11 +33,12 @@ const CANCEL_GRACE_MS = 3000;
 
 export function observeUsage(): string {
   return 'Usage: coap-fleet observe URI [options]\n\n'
-    + 'Registers as an observer of a coap:// resource (RFC 7641) and prints the first response\n'
-    + 'and each notification as it arrives: one line with the time, the Observe number, the\n'
-    + 'code and the payload. SIGINT (Ctrl-C), SIGTERM or --for end it with an active\n'
+    + 'Registers as an observer of a coap:// or coaps:// resource (RFC 7641) and prints the\n'
+    + 'first response and each notification as it arrives: one line with the time, the Observe\n'
+    + 'number, the code and the payload. SIGINT (Ctrl-C), SIGTERM or --for end it with an active\n'
     + 'deregistration (GET with Observe = 1). A resource that answers without Observe is not\n'
-    + 'observable: that one response is printed and the command ends.\n\n'
+    + 'observable: that one response is printed and the command ends. A coaps:// URI goes over\n'
+    + 'DTLS with --psk-identity and --psk-key (or --psk-key-hex), or --ca (with --cert, --key).\n\n'
     + 'Exit status: 0 on a stop, or for a 2.xx answer without Observe; 1 when the answer or the\n'
     + 'last notification is 4.xx/5.xx; 2 for usage errors; 3 for timeouts and transport errors.\n\n'
     + `Options:\n${formatFlags(OBSERVE_FLAGS)}`;
@@ -105,7 +108,7 @@ export async function runObserveCommand(argv: readonly string[], io: CliIo): Pro
   // Aborted when we give up on the server: settles whatever exchange is still open (a
   // registration, a deregistration without answer) so close() leaves nothing waiting.
   const abandon = new AbortController();
-  const endpoint = await openEndpoint(uri);
+  const endpoint = await openEndpoint(uri, undefined, flags);
   let deadline: NodeJS.Timeout | undefined;
   try {
     const registration = endpoint.observe({

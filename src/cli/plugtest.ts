@@ -1,9 +1,11 @@
 // The ETSI CoAP#4 plugtest server (`coap-fleet plugtest`): the resources the ETSI test
 // descriptions TD_COAP_CORE_*, TD_COAP_LINK_*, TD_COAP_OBS_* and TD_COAP_BLOCK_* expect,
 // as Californium's and libcoap's plugtest servers serve them, so any CoAP client can be
-// checked against our stack. State lives in each server instance and is bounded.
+// checked against our stack, over plain CoAP, DTLS (coaps://, RFC 7252 §9.1) or both. State
+// lives in each server instance and is bounded.
 
 import { setTimeout as delay } from 'node:timers/promises';
+import { createDtlsEndpoint, type DtlsEndpoint } from '../dtls/dtls-endpoint.js';
 import { describeCode, ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { Endpoint } from '../protocol/endpoint.js';
@@ -13,6 +15,7 @@ import { serializeLinks, type LinkAttribute } from '../protocol/link-format.js';
 import { MESSAGE_TYPE_NAMES } from '../protocol/message.js';
 import { OptionNumber, stringOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
+import type { DtlsCredentials } from './dtls-flags.js';
 import { addObserveAndBlockResources, type ObserveAndBlockOptions } from './plugtest-observe-block.js';
 import {
   fromRequest, preconditionFailed, representation, respondWith, tooLarge, type Representation,
@@ -42,10 +45,18 @@ export interface PlugtestServerOptions {
   readonly observeIntervalMs?: number;
   /** How often /obs-pumping changes; default 200 ms. */
   readonly pumpingIntervalMs?: number;
+  /** Serve over DTLS too, on `port` (default 5684; 0 picks a free one), with these
+   * credentials; the resources there have their own state. */
+  readonly dtls?: { readonly port?: number; readonly credentials: DtlsCredentials };
+  /** Serve plain CoAP (default true); false serves DTLS only and needs `dtls`. */
+  readonly plain?: boolean;
 }
 
 export interface PlugtestServer {
+  /** The plain CoAP endpoint, or the DTLS one when serving DTLS only. */
   readonly endpoint: Endpoint;
+  /** The DTLS endpoint, when serving DTLS. */
+  readonly dtlsEndpoint: DtlsEndpoint | undefined;
   close(): Promise<void>;
 }
 
@@ -57,25 +68,43 @@ export interface PlugtestResourceOptions extends ObserveAndBlockOptions {
 
 export async function startPlugtestServer(options: PlugtestServerOptions = {}): Promise<PlugtestServer> {
   const logger = options.logger === undefined ? {} : { logger: options.logger };
-  const endpoint = await Endpoint.udp(
-    { host: options.host ?? '127.0.0.1', port: options.port ?? 5683, ...logger },
-    { ...logger, block1Limits: { uploads: MAX_UPLOADS } },
-  );
+  const host = options.host ?? '127.0.0.1';
+  const endpointOptions = { block1Limits: { uploads: MAX_UPLOADS } };
+  if (options.plain === false && options.dtls === undefined) throw new TypeError('a plugtest server serves plain CoAP, DTLS or both');
+  const endpoints: Endpoint[] = [];
+  let dtlsEndpoint: DtlsEndpoint | undefined;
+  try {
+    if (options.plain !== false) {
+      endpoints.push(await Endpoint.udp({ host, port: options.port ?? 5683, ...logger }, { ...logger, ...endpointOptions }));
+    }
+    if (options.dtls !== undefined) {
+      dtlsEndpoint = await createDtlsEndpoint({
+        role: 'server', ...options.dtls.credentials, host, port: options.dtls.port ?? 5684, ...logger, endpoint: endpointOptions,
+      });
+      endpoints.push(dtlsEndpoint);
+    }
+  } catch (error) {
+    for (const endpoint of endpoints) await endpoint.close();
+    throw error;
+  }
   const closing = new AbortController();
-  addPlugtestResources(endpoint, {
-    signal: closing.signal,
-    ...(options.observeIntervalMs === undefined ? {} : { observeIntervalMs: options.observeIntervalMs }),
-    ...(options.pumpingIntervalMs === undefined ? {} : { pumpingIntervalMs: options.pumpingIntervalMs }),
-  });
+  for (const endpoint of endpoints) {
+    addPlugtestResources(endpoint, {
+      signal: closing.signal,
+      ...(options.observeIntervalMs === undefined ? {} : { observeIntervalMs: options.observeIntervalMs }),
+      ...(options.pumpingIntervalMs === undefined ? {} : { pumpingIntervalMs: options.pumpingIntervalMs }),
+    });
+  }
   let closed: Promise<void> | undefined;
   return {
-    endpoint,
+    endpoint: endpoints[0]!,
+    dtlsEndpoint,
     close: () => {
       closed ??= (async () => {
         closing.abort();
         // Lets the aborted handlers' 5.03 go out while the socket is still open.
         await new Promise((resolve) => setImmediate(resolve));
-        await endpoint.close();
+        for (const endpoint of endpoints) await endpoint.close();
       })();
       return closed;
     },

@@ -1,5 +1,5 @@
-// `coap-fleet get|put|post|delete URI`: one request from an ephemeral UDP endpoint, the
-// response printed for people or as JSON, and the exit status from the response class
+// `coap-fleet get|put|post|delete URI`: one request from an ephemeral UDP endpoint (DTLS
+// for coaps:// URIs, with a PSK or certificates), the response printed for people or as JSON, and the exit status from the response class
 // (2.xx → 0, 4.xx/5.xx → 1). Bodies over one block go block-wise (RFC 7959): held in
 // memory up to 16 MiB, or streamed from and to files with --in and --out. Errors are
 // thrown typed; main.ts maps them to 1, 2 or 3.
@@ -15,10 +15,12 @@ import { fileBody } from '../protocol/body.js';
 import type { CoapResponse } from '../protocol/client.js';
 import { formatCode, isSuccessCode, Method } from '../protocol/codes.js';
 import { parseContentFormat } from '../protocol/content-formats.js';
+import { createDtlsEndpoint } from '../dtls/dtls-endpoint.js';
 import { Endpoint } from '../protocol/endpoint.js';
 import { OptionNumber } from '../protocol/options.js';
 import { parseUri, UriError, type CoapUri } from '../protocol/uri.js';
 import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
+import { DTLS_FLAGS, dtlsClientCredentials, hasDtlsFlags, type DtlsFlags } from './dtls-flags.js';
 import { formatResponseHeader, responseToJson, type CliIo } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -40,6 +42,7 @@ export const REQUEST_FLAGS = {
   timeout: { type: 'string', value: 'SECONDS', description: 'give up on a request (or on one block) after this long (default 93 s)' },
   verbose: { type: 'boolean', short: 'v', description: 'print code, type and options before the payload' },
   json: { type: 'boolean', description: 'print the response as one JSON object' },
+  ...DTLS_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
@@ -83,8 +86,13 @@ const DESCRIPTION: Readonly<Record<RequestMethod, string>> = {
   delete: 'Sends a DELETE to a coap:// URI and prints the response payload.\n',
 };
 
+const DTLS_DESCRIPTION = 'A coaps:// URI goes over DTLS 1.2: with --psk-identity and --psk-key (or --psk-key-hex)\n'
+  + '(TLS_PSK_WITH_AES_128_CCM_8), or with certificates: --ca to verify the server, --cert\n'
+  + 'and --key when it asks for ours (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, P-256). The server\n'
+  + 'certificate must name the URI\'s host when that is a name rather than an address.\n';
+
 export function requestUsage(method: RequestMethod): string {
-  return `Usage: coap-fleet ${method} URI [options]\n\n${DESCRIPTION[method]}\n`
+  return `Usage: coap-fleet ${method} URI [options]\n\n${DESCRIPTION[method]}\n${DTLS_DESCRIPTION}\n`
     + 'Exit status: 0 for 2.xx, 1 for 4.xx/5.xx, 2 for usage errors, 3 for timeouts and transport errors.\n\n'
     + `Options:\n${formatFlags(flagsFor(method))}`;
 }
@@ -172,16 +180,22 @@ async function checkOutputPath(path: string): Promise<void> {
 export function targetUri(positionals: readonly string[]): { text: string; uri: CoapUri } {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing URI' : `one URI expected, got ${positionals.length} arguments`);
   const text = positionals[0]!;
-  const uri = parseUri(text);
-  if (uri.scheme === 'coaps') throw new UriError('coaps:// needs DTLS, which this command does not speak yet');
-  return { text, uri };
+  return { text, uri: parseUri(text) };
 }
 
-/** An ephemeral UDP endpoint whose family matches the target's: an IPv6 literal needs an
- * IPv6 socket; a name is resolved by the endpoint for the family it is bound to. */
-export function openEndpoint(uri: CoapUri, maxBlockSizeExponent?: number): Promise<Endpoint> {
-  return Endpoint.udp({ host: isIPv6(uri.host) ? '::' : '0.0.0.0', port: 0 },
-    maxBlockSizeExponent === undefined ? {} : { maxBlockSizeExponent });
+/** An ephemeral endpoint whose family matches the target's: an IPv6 literal needs an IPv6
+ * socket; a name is resolved by the endpoint for the family it is bound to. A coaps:// URI
+ * gets a DTLS client endpoint with the credentials of the DTLS flags (which a coap:// URI
+ * refuses, rather than silently sending in the clear). */
+export async function openEndpoint(uri: CoapUri, maxBlockSizeExponent: number | undefined, dtls: DtlsFlags): Promise<Endpoint> {
+  const host = isIPv6(uri.host) ? '::' : '0.0.0.0';
+  const endpointOptions = maxBlockSizeExponent === undefined ? {} : { maxBlockSizeExponent };
+  if (uri.scheme === 'coap') {
+    if (hasDtlsFlags(dtls)) throw new UriError('the DTLS options need a coaps:// URI');
+    return Endpoint.udp({ host, port: 0 }, endpointOptions);
+  }
+  const credentials = await dtlsClientCredentials(dtls, uri.host);
+  return createDtlsEndpoint({ role: 'client', ...credentials, host, port: 0, endpoint: endpointOptions });
 }
 
 interface FileSink extends BlockSink {
@@ -329,7 +343,7 @@ export async function runRequestCommand(method: RequestMethod, argv: readonly st
   };
   // The endpoint's largest block is the chosen size: Block1 of a payload from memory and
   // the block size it follows in responses both come from it.
-  const endpoint = await openEndpoint(uri, sizeExponent);
+  const endpoint = await openEndpoint(uri, sizeExponent, flags);
   let response: CoapResponse;
   try {
     if (flags.out !== undefined) return await downloadToFile(endpoint, request, flags.out, sizeExponent, flags, io);
