@@ -2,7 +2,7 @@
 // are missing or stale, and, when running as root, the Debian packages that the interop
 // tests use. Imported by build.mjs and test.mjs; plain JavaScript so it runs before tsc.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,14 +10,25 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const say = (text) => process.stderr.write(`[prepare] ${text}\n`);
 
+/** Whether node_modules lacks a package of the lockfile, or has another version of one.
+ * By content, not file times: a copied tree has new times and the same packages. */
 function npmPackagesStale() {
-  const installed = join(root, 'node_modules', '.package-lock.json');
-  if (!existsSync(installed)) return true;
-  return statSync(join(root, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs;
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+  for (const [path, entry] of Object.entries(lock.packages ?? {})) {
+    if (!path.startsWith('node_modules/') || path.includes('/node_modules/', 13) || entry.optional) continue;
+    const manifest = join(root, path, 'package.json');
+    if (!existsSync(manifest)) return true;
+    if (JSON.parse(readFileSync(manifest, 'utf8')).version !== entry.version) return true;
+  }
+  return false;
 }
 
 export function ensureNpmPackages() {
   if (!npmPackagesStale()) return;
+  if (lstatSync(join(root, 'node_modules'), { throwIfNoEntry: false })?.isSymbolicLink()) {
+    // `npm ci` would empty the tree the link points to, another checkout's.
+    throw new Error('node_modules is a symbolic link and out of date: run npm ci where it points');
+  }
   say('installing npm packages (npm ci)');
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 }

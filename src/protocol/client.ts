@@ -125,9 +125,9 @@ export class Client {
         return;
       }
       messageLayer.sendConfirmable(peer, message, retransmission.signal).then(
-        (ack) => {
+        ({ message: ack, peer: from }) => {
           // A piggybacked response (§5.2.1); an empty ACK means a separate one follows.
-          if (ack.code !== 0 && ack.token.equals(token)) settle(undefined, toResponse(ack, { ...peer }));
+          if (ack.code !== 0 && ack.token.equals(token)) settle(undefined, toResponse(ack, from));
         },
         (error: Error) => settle(error),
       );

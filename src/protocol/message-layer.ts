@@ -57,13 +57,19 @@ interface Outstanding {
   retransmissions: number;
   timeoutMs: number;
   timer: TimerHandle | undefined;
-  readonly settle: (error: Error | undefined, ack?: Message) => void;
+  readonly settle: (error: Error | undefined, ack?: Acknowledgement) => void;
+}
+
+/** The ACK that answered a CON, and who sent it (over DTLS, with its identity). */
+export interface Acknowledgement {
+  readonly message: Message;
+  readonly peer: Peer;
 }
 
 interface Queued {
   readonly peer: PeerAddress;
   readonly draft: MessageDraft;
-  readonly settle: (error: Error | undefined, ack?: Message) => void;
+  readonly settle: (error: Error | undefined, ack?: Acknowledgement) => void;
   outstandingKey?: string;
 }
 
@@ -131,10 +137,10 @@ export class MessageLayer {
 
   /** Sends a CON, retransmitting until an ACK (resolved with it) or RST or the last
    * timeout (rejected). Waits for an NSTART slot first. */
-  sendConfirmable(peer: PeerAddress, draft: MessageDraft, signal?: AbortSignal): Promise<Message> {
+  sendConfirmable(peer: PeerAddress, draft: MessageDraft, signal?: AbortSignal): Promise<Acknowledgement> {
     if (this.#closed) return Promise.reject(new ClosedError());
     if (signal?.aborted === true) return Promise.reject(new CancelledError());
-    return new Promise<Message>((resolve, reject) => {
+    return new Promise<Acknowledgement>((resolve, reject) => {
       const key = peerKey(peer);
       let slots = this.#slots.get(key);
       if (slots === undefined) {
@@ -251,7 +257,7 @@ export class MessageLayer {
     this.#arm(outstanding);
   }
 
-  #finish(outstanding: Outstanding, error: Error | undefined, ack?: Message): void {
+  #finish(outstanding: Outstanding, error: Error | undefined, ack?: Acknowledgement): void {
     if (outstanding.timer !== undefined) this.#clock.clearTimeout(outstanding.timer);
     this.#outstanding.delete(outstanding.key);
     this.#release(outstanding.peer);
@@ -321,7 +327,7 @@ export class MessageLayer {
       return;
     }
     // An ACK to nothing of ours is a late duplicate: ignore it (§4.2).
-    if (outstanding !== undefined) this.#finish(outstanding, undefined, message);
+    if (outstanding !== undefined) this.#finish(outstanding, undefined, { message, peer });
   }
 
   #receiveNew(message: Message, peer: Peer): void {
