@@ -11,6 +11,7 @@ import { observeUsage, runObserveCommand } from './observe-command.js';
 import { streamLogger, type CliIo } from './output.js';
 import { startPlugtestServer } from './plugtest.js';
 import { requestUsage, runRequestCommand } from './request-command.js';
+import { runServerCommand, serverUsage } from './server-command.js';
 
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
@@ -101,6 +102,11 @@ const COMMANDS: readonly Command[] = [
     name: 'observe', synopsis: 'observe URI [--for SECONDS] [--json] [-v]',
     summary: 'Print a resource\'s notifications until Ctrl-C or --for, then deregister.',
     usage: observeUsage, run: runObserveCommand,
+  },
+  {
+    name: 'server', synopsis: 'server --data-dir DIR [--config FILE] [--port PORT] [--pretty] ...',
+    summary: 'Run the gateway (updates, nodes, health) until SIGINT or SIGTERM.',
+    usage: serverUsage, run: runServerCommand,
   },
   {
     name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT] [--dtls-port PORT | --coaps] [DTLS options]',

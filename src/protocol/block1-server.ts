@@ -118,7 +118,13 @@ export class Block1Reassembler {
       await this.#drop(key);
       throw new ResponseError(ResponseCode.RequestEntityIncomplete, 'Content-Format changed mid-upload', { diagnostic: 'Content-Format changed' });
     }
-    await this.#write(upload, request.payload, offset);
+    try {
+      await this.#write(upload, request.payload, offset);
+    } catch (error) {
+      // A sink that cannot take the block ends the upload now, not at the idle timeout.
+      await this.#drop(key);
+      throw error;
+    }
     upload.lastBlock = block;
     if (block.moreBlocks) return { done: false, response: this.#continue(block) };
     this.#forget(key, upload);

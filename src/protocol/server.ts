@@ -99,7 +99,9 @@ export class Server {
     const routed: CoapRequest = { ...request, params: match.params };
     const { definition } = match;
     const policy = definition.upload ?? this.#options.defaultUpload;
-    if (hasOption(message.options, OptionNumber.Block1) || policy.createSink !== undefined || message.payload.length > policy.maxSize) {
+    const carriesBody = message.code !== Method.GET && message.code !== Method.DELETE;
+    if (hasOption(message.options, OptionNumber.Block1) || (carriesBody && policy.createSink !== undefined)
+      || message.payload.length > policy.maxSize) {
       this.#respondLater(routed, this.#receiveBody(routed, match.handler, policy));
       return;
     }

@@ -1,0 +1,41 @@
+// Where the gateway listens: the one place that creates its CoAP endpoints, plain UDP
+// (RFC 7252) and CoAP over DTLS (RFC 7252 §9: PSK or certificates, server role), so a
+// transport is chosen here and nowhere else.
+
+import { createDtlsEndpoint } from '../dtls/dtls-endpoint.js';
+import { Endpoint, type EndpointOptions } from '../protocol/endpoint.js';
+import type { Logger } from '../protocol/interfaces.js';
+import type { GatewayConfig } from './config.js';
+import { loadDtlsCredentials } from './credentials.js';
+import { ConfigError } from './errors.js';
+
+export interface GatewayEndpoints {
+  /** Plain CoAP: no identities; `local` from loopback when the config allows it. */
+  readonly coap?: Endpoint | undefined;
+  /** CoAP over DTLS: each request carries its peer's authenticated identity. */
+  readonly coaps?: Endpoint | undefined;
+}
+
+export const endpointList = (endpoints: GatewayEndpoints): Endpoint[] =>
+  [endpoints.coap, endpoints.coaps].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);
+
+/** Opens the endpoints the config asks for; on failure, closes what it had opened. */
+export async function openEndpoints(config: GatewayConfig, logger: Logger): Promise<GatewayEndpoints> {
+  // Credentials first: a bad file is a config error before any socket is bound.
+  const credentials = config.dtls_port === null ? undefined : await loadDtlsCredentials(config);
+  const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = {};
+  const coap = config.port === null ? undefined : await Endpoint.udp({ host: config.host, port: config.port }, { ...endpointOptions, logger });
+  if (credentials === undefined) return { coap };
+  try {
+    const coaps = await createDtlsEndpoint({
+      role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions,
+      ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup } : { mode: 'certificate', certificates: credentials.certificates }),
+    });
+    return { coap, coaps };
+  } catch (error) {
+    await coap?.close();
+    const code = (error as { code?: unknown }).code;
+    if (code === 'DTLS_ERR_CONFIG') throw new ConfigError(`DTLS: ${(error as Error).message}`);
+    throw error;
+  }
+}

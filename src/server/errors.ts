@@ -1,0 +1,30 @@
+// Typed errors of the gateway: a stable `code` per kind, so the CLI maps a bad config to
+// exit status 2 with one line and never a stack trace, and a denied request is told apart
+// from any other refusal on its way to the log and the audit trail.
+
+import { ResponseCode } from '../protocol/codes.js';
+import { CoapError, ResponseError } from '../protocol/errors.js';
+
+/** The configuration (file, environment, flags) is wrong: what and where, for a person. */
+export class ConfigError extends CoapError {
+  constructor(message: string) {
+    super('GATEWAY_ERR_CONFIG', message);
+  }
+}
+
+/** The state store could not be opened or written. */
+export class StoreError extends CoapError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GATEWAY_ERR_STORE', message, options);
+  }
+}
+
+/** A request refused by authorization (DESIGN §6): 4.01 without an identity, 4.03 with
+ * the wrong one. Thrown by the authorization step and by handlers that find a body naming
+ * another node; the routing layer logs and audits it before it becomes the response. */
+export class AccessDenied extends ResponseError {
+  constructor(responseCode: typeof ResponseCode.Unauthorized | typeof ResponseCode.Forbidden, reason: string) {
+    super(responseCode, reason, { diagnostic: responseCode === ResponseCode.Unauthorized ? 'identity required' : 'forbidden' });
+    this.name = 'AccessDenied';
+  }
+}

@@ -1,0 +1,154 @@
+// The gateway daemon put together (DESIGN §1): state store, firmware store, update manager,
+// presence, and the resources on the endpoints behind the access table; and its graceful
+// stop: refuse new requests, let running ones finish (bounded), close the endpoints, flush
+// and close LMDB.
+
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
+import type { GatewayConfig } from './config.js';
+import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
+import { ConfigError } from './errors.js';
+import { ImageStore } from './image-store.js';
+import { protocolLogger, type ServerLogger } from './logger.js';
+import { Presence } from './presence.js';
+import type { AuditEntry } from './records.js';
+import { addNodeResources } from './resources-nodes.js';
+import { addUpdateResources } from './resources-updates.js';
+import { GatewayRouter } from './routing.js';
+import { GatewayStore } from './store.js';
+import { UpdateManager } from './update-manager.js';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  readonly logger: ServerLogger;
+  /** Serve on these instead of the configured ones (tests: transports that stamp identities). */
+  readonly endpoints?: GatewayEndpoints;
+  readonly now?: () => Date;
+}
+
+/** A moment for the responses of finished handlers to leave the socket before it closes. */
+const RESPONSE_FLUSH_MS = 50;
+
+type GatewayState = 'running' | 'stopping' | 'stopped';
+
+export class Gateway {
+  readonly store: GatewayStore;
+  readonly images: ImageStore;
+  readonly router: GatewayRouter;
+  readonly #endpoints: GatewayEndpoints;
+  readonly #presence: Presence;
+  readonly #logger: ServerLogger;
+  readonly #config: GatewayConfig;
+  #state: GatewayState = 'running';
+  #stopped: Promise<void> | undefined;
+
+  private constructor(parts: {
+    store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
+    logger: ServerLogger; config: GatewayConfig;
+  }) {
+    this.store = parts.store;
+    this.images = parts.images;
+    this.router = parts.router;
+    this.#endpoints = parts.endpoints;
+    this.#presence = parts.presence;
+    this.#logger = parts.logger;
+    this.#config = parts.config;
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const { config, logger } = options;
+    const now = options.now ?? (() => new Date());
+    try {
+      await mkdir(config.data_dir, { recursive: true });
+    } catch (error) {
+      throw new ConfigError(`data_dir: cannot create ${config.data_dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const publisherKey = config.publisher_key_file === null ? undefined : await loadPublisherKey(config.publisher_key_file);
+    const images = await ImageStore.open(join(config.data_dir, 'images'));
+    const store = await GatewayStore.open(join(config.data_dir, 'state'), { auditMaxEntries: config.audit_max_entries });
+    let endpoints: GatewayEndpoints;
+    try {
+      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(logger.child({ component: 'coap' })));
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    const audit = (entry: AuditEntry): void => {
+      store.audit(entry).catch((error: unknown) => logger.error({ err: error, entry }, 'audit entry not written'));
+    };
+    const router = new GatewayRouter(endpointList(endpoints), {
+      logger: protocolLogger(logger.child({ component: 'access' })),
+      authorization: { allowLocalPlain: config.allow_local_plain, targetsOf: (id) => store.getUpdate(id)?.manifest.target_nodes },
+      audit,
+      now,
+    });
+    const presence = new Presence(store, {
+      offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
+      sweepIntervalMs: config.health_interval_s * 1000,
+      now,
+      onChange: (nodeId, online) => {
+        if (online) logger.info({ node: nodeId }, 'node back online');
+        else logger.warn({ node: nodeId }, 'node offline');
+        audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
+        router.notify(GatewayRoute.nodes, gatewayPath.node(nodeId), gatewayPath.health(nodeId));
+      },
+    });
+    const manager = new UpdateManager(store, images, now);
+    const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
+    addUpdateResources({ router, store, images, manager, logger: resourceLogger, publisherKey });
+    addNodeResources({ router, store, presence, logger: resourceLogger, now });
+    presence.start();
+    const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
+    const addresses = gateway.addresses();
+    logger.info({
+      coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
+      coaps: addresses.coaps === undefined ? null : `coaps://${formatPeer(addresses.coaps)}`,
+      data_dir: config.data_dir, allow_local_plain: config.allow_local_plain, publisher_key: publisherKey !== undefined,
+      nodes: store.listNodes().length, updates: store.listUpdates().length,
+    }, 'gateway listening');
+    return gateway;
+  }
+
+  addresses(): { coap?: PeerAddress; coaps?: PeerAddress } {
+    return {
+      ...(this.#endpoints.coap === undefined ? {} : { coap: this.#endpoints.coap.address() }),
+      ...(this.#endpoints.coaps === undefined ? {} : { coaps: this.#endpoints.coaps.address() }),
+    };
+  }
+
+  /** Stops gracefully; calling it again waits for the same stop. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    this.#presence.stop();
+    const unfinished = await this.router.drain(this.#config.shutdown_grace_ms);
+    if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: this.#config.shutdown_grace_ms }, 'requests still running at stop');
+    await new Promise((resolve) => setTimeout(resolve, RESPONSE_FLUSH_MS));
+    await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
+    await this.store.close();
+    this.#state = 'stopped';
+    this.#logger.info('gateway stopped');
+  }
+
+  get state(): GatewayState {
+    return this.#state;
+  }
+}
+
+async function loadPublisherKey(path: string): Promise<KeyObject> {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`publisher_key_file: ${path} is not a PEM public key (${(error as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new ConfigError(`publisher_key_file: ${path} holds a ${key.asymmetricKeyType} key, not Ed25519`);
+  return key;
+}

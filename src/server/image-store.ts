@@ -1,0 +1,165 @@
+// The firmware store (DESIGN §7): images content-addressed by sha256 under
+// `<images>/<sha256>`. An upload streams into a temporary file while it is hashed, and
+// becomes the image only when its size and sha256 match the manifest: fsynced, renamed into
+// place, the directory fsynced. No image is ever held in memory.
+
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ResponseCode } from '../protocol/codes.js';
+import { ResponseError } from '../protocol/errors.js';
+import { OptionNumber, uintOption } from '../protocol/options.js';
+import type { UploadSink } from '../protocol/server-types.js';
+
+/** What an upload must turn out to be: from the manifest. */
+export interface ExpectedImage {
+  /** 64 lowercase hex digits. */
+  readonly sha256: string;
+  readonly size: number;
+}
+
+const TEMP_DIRECTORY = '.incoming';
+
+/** "sha256:<hex>" from a manifest as the bare hex digest. */
+export const digestOf = (checksum: string): string => checksum.replace(/^sha256:/, '');
+
+/** The ETag of an image: the first 8 bytes of its sha256 (RFC 7252 §5.10.6 allows 1-8). */
+export const imageEtag = (sha256: string): Buffer => Buffer.from(sha256.slice(0, 16), 'hex');
+
+export class ImageStore {
+  readonly #directory: string;
+
+  private constructor(directory: string) {
+    this.#directory = directory;
+  }
+
+  /** Opens the store, removing temporary files an interrupted upload left behind. */
+  static async open(directory: string): Promise<ImageStore> {
+    const temp = join(directory, TEMP_DIRECTORY);
+    await mkdir(temp, { recursive: true });
+    for (const name of await readdir(temp)) await rm(join(temp, name), { force: true });
+    return new ImageStore(directory);
+  }
+
+  pathOf(sha256: string): string {
+    return join(this.#directory, sha256);
+  }
+
+  /** The stored image's size, or undefined when there is none. */
+  async sizeOf(sha256: string): Promise<number | undefined> {
+    try {
+      const info = await stat(this.pathOf(sha256));
+      return info.isFile() ? info.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether the image is stored with the size the manifest gives. */
+  async has(expected: ExpectedImage): Promise<boolean> {
+    return (await this.sizeOf(expected.sha256)) === expected.size;
+  }
+
+  /** Temporary files of uploads in progress (tests check nothing is left behind). */
+  async incomingFiles(): Promise<string[]> {
+    return readdir(join(this.#directory, TEMP_DIRECTORY));
+  }
+
+  async beginUpload(expected: ExpectedImage): Promise<ImageUpload> {
+    const path = join(this.#directory, TEMP_DIRECTORY, `${randomUUID()}.part`);
+    const handle = await open(path, 'wx', 0o600);
+    return new ImageUpload(handle, path, this.#directory, expected);
+  }
+}
+
+type UploadState = 'receiving' | 'stored' | 'discarded';
+
+/** One upload's temporary file, written in order as Block1 delivers it (RFC 7959 §2.5). */
+export class ImageUpload implements UploadSink {
+  readonly #handle: FileHandle;
+  readonly #path: string;
+  readonly #directory: string;
+  readonly #expected: ExpectedImage;
+  readonly #hash: Hash = createHash('sha256');
+  #received = 0;
+  #state: UploadState = 'receiving';
+
+  constructor(handle: FileHandle, path: string, directory: string, expected: ExpectedImage) {
+    this.#handle = handle;
+    this.#path = path;
+    this.#directory = directory;
+    this.#expected = expected;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  async write(chunk: Buffer, offset: number): Promise<void> {
+    if (this.#state !== 'receiving') throw new ResponseError(ResponseCode.RequestEntityIncomplete, `upload already ${this.#state}`);
+    if (offset !== this.#received) {
+      await this.abort();
+      throw new ResponseError(ResponseCode.RequestEntityIncomplete, `block at ${offset}, expected ${this.#received}`, { diagnostic: 'out-of-order block' });
+    }
+    if (offset + chunk.length > this.#expected.size) {
+      // The reassembler keeps a failed upload until it expires: the file goes now.
+      await this.abort();
+      throw new ResponseError(ResponseCode.RequestEntityTooLarge, `image over the manifest's ${this.#expected.size} bytes`, {
+        diagnostic: `the manifest says ${this.#expected.size} bytes`, options: [uintOption(OptionNumber.Size1, this.#expected.size)],
+      });
+    }
+    let written = 0;
+    while (written < chunk.length) {
+      const { bytesWritten } = await this.#handle.write(chunk, written, chunk.length - written, offset + written);
+      written += bytesWritten;
+    }
+    this.#hash.update(chunk);
+    this.#received += chunk.length;
+  }
+
+  /** The whole image is in: checked against the manifest, then made durable and moved to
+   * its content address. A mismatch removes the file and answers 4.00 saying which. */
+  async complete(): Promise<string> {
+    if (this.#state !== 'receiving') throw new ResponseError(ResponseCode.RequestEntityIncomplete, `upload already ${this.#state}`);
+    const { size, sha256 } = this.#expected;
+    if (this.#received !== size) {
+      await this.abort();
+      throw new ResponseError(ResponseCode.BadRequest, `received ${this.#received} bytes, manifest says ${size}`, {
+        diagnostic: `size mismatch: received ${this.#received} bytes, the manifest says ${size}`,
+      });
+    }
+    const actual = this.#hash.digest('hex');
+    if (actual !== sha256) {
+      await this.abort();
+      throw new ResponseError(ResponseCode.BadRequest, `sha256 ${actual}, manifest says ${sha256}`, {
+        diagnostic: `sha256 mismatch: got ${actual}, the manifest says ${sha256}`,
+      });
+    }
+    await this.#handle.sync();
+    await this.#handle.close();
+    const target = join(this.#directory, sha256);
+    await rename(this.#path, target);
+    await syncDirectory(this.#directory);
+    this.#state = 'stored';
+    return target;
+  }
+
+  /** Removes the temporary file; does nothing once stored or already discarded. */
+  async abort(): Promise<void> {
+    if (this.#state !== 'receiving') return;
+    this.#state = 'discarded';
+    await this.#handle.close().catch(() => {});
+    await rm(this.#path, { force: true });
+  }
+}
+
+/** The rename is durable only once the directory entry is (POSIX leaves that to fsync of
+ * the directory). */
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,66 @@
+// The daemon's logs (DESIGN §8): pino JSON lines on stdout for journald and log shippers,
+// or with --pretty one readable line per entry from a small formatter of our own; and the
+// adapter that hands pino child loggers to the protocol layers.
+
+import { pino, type Logger as PinoLogger } from 'pino';
+import type { Logger } from '../protocol/interfaces.js';
+import type { LogLevel } from './config.js';
+
+export type ServerLogger = PinoLogger;
+
+export interface LogStream {
+  write(chunk: string): unknown;
+}
+
+export function createLogger(options: { level: LogLevel; pretty: boolean; stream: LogStream }): ServerLogger {
+  const { stream, pretty } = options;
+  return pino({
+    level: options.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // "level":"info" rather than 30: readable in journalctl and jq alike.
+    formatters: { level: (label) => ({ level: label }) },
+  }, { write: (line: string) => { stream.write(pretty ? formatPretty(line) : line); } });
+}
+
+/** The protocol layers' Logger on a pino logger. */
+export function protocolLogger(logger: ServerLogger): Logger {
+  const method = (log: PinoLogger['info']) => (objectOrMessage: object | string, message?: string): void => {
+    if (typeof objectOrMessage === 'string') log(objectOrMessage);
+    else log(objectOrMessage, message);
+  };
+  return {
+    debug: method(logger.debug.bind(logger)),
+    info: method(logger.info.bind(logger)),
+    warn: method(logger.warn.bind(logger)),
+    error: method(logger.error.bind(logger)),
+  };
+}
+
+const OMITTED = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'component']);
+
+/** "12:00:01.234 INFO  [coap] message key=value …" from one pino JSON line. */
+export function formatPretty(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : '';
+  const level = String(entry.level ?? '').toUpperCase().padEnd(5);
+  const component = typeof entry.component === 'string' ? `[${entry.component}] ` : '';
+  const fields = Object.entries(entry)
+    .filter(([key]) => !OMITTED.has(key))
+    .map(([key, value]) => `${key}=${fieldText(value)}`);
+  return `${time} ${level} ${component}${String(entry.msg ?? '')}${fields.length > 0 ? ` ${fields.join(' ')}` : ''}\n`;
+}
+
+function fieldText(value: unknown): string {
+  if (typeof value === 'object' && value !== null && 'message' in value && 'type' in value) {
+    // pino's serialized Error: type and message; the stack stays in the JSON form.
+    return JSON.stringify(`${String(value.type)}: ${String(value.message)}`);
+  }
+  if (typeof value === 'string' && /^[\w.:/@[\]-]+$/.test(value)) return value;
+  return JSON.stringify(value);
+}

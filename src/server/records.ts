@@ -1,0 +1,46 @@
+// What the gateway keeps (DESIGN §7): the records in its LMDB environment. Plain data, so
+// they store as they are and survive a restart unchanged; representations for the wire
+// are built from them in representations.ts.
+
+import type { Manifest } from '../fleet/manifest.js';
+import type { HealthReport, NodeRegistration } from '../fleet/schemas.js';
+import type { NodeUpdateStatus } from '../fleet/update-state.js';
+
+/** A registered node. `last_seen` moves with every registration, health and status report. */
+export interface NodeRecord {
+  readonly registration: NodeRegistration;
+  readonly registered_at: string;
+  readonly last_seen: string;
+  readonly health: HealthReport | null;
+  readonly health_at: string | null;
+}
+
+/** How an operator left a rollout; `completed` and `aborted` follow from the targets' states
+ * (fleet/rollout.ts) and are never stored, so they are recomputed the same after a restart. */
+export type OperatorState = 'active' | 'paused' | 'cancelled';
+
+export interface UpdateRecord {
+  /** As created; `policy` is the current one (it is not signed and operators change it). */
+  readonly manifest: Manifest;
+  readonly operator_state: OperatorState;
+  /** The image is in the firmware store, checked against the manifest. */
+  readonly image_ready: boolean;
+  readonly created_at: string;
+  readonly created_by: string;
+}
+
+/** One node's progress on one update, as it last reported it. */
+export type StatusRecord = NodeUpdateStatus;
+
+/** Who did what, when: operator actions, registrations, install grants, final reports and
+ * every denied request. Bounded by count; the oldest go first. */
+export interface AuditEntry {
+  readonly at: string;
+  /** "operator:alice", "node:n1", "local", or "anonymous@ADDRESS:PORT". */
+  readonly who: string;
+  /** A dotted verb: "update.create", "node.register", "access.denied"… */
+  readonly action: string;
+  /** The resource acted on, as a path. */
+  readonly target: string;
+  readonly detail?: string;
+}

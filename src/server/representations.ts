@@ -1,0 +1,87 @@
+// What the gateway's resources answer with (DESIGN §5), built from the stored records: the
+// same maps in JSON and CBOR. The rollout state and the counts are computed here from the
+// targets' statuses, never stored, so they read the same after a restart.
+
+import { rolloutState } from '../fleet/rollout.js';
+import type { Manifest } from '../fleet/manifest.js';
+import type { HealthReport } from '../fleet/schemas.js';
+import { countStates, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
+import type { NodeRecord, OperatorState, UpdateRecord } from './records.js';
+
+export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
+
+export const rolloutOf = (update: UpdateRecord, statuses: Statuses): RolloutState =>
+  rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]);
+
+/** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
+ * it is (parseManifest, verifyManifest), with the rollout state and whether the image can
+ * be downloaded yet. */
+export interface UpdateSummary extends Manifest {
+  readonly rollout: RolloutState;
+  readonly image_ready: boolean;
+  readonly created_at: string;
+}
+
+export function updateSummary(update: UpdateRecord, statuses: Statuses): UpdateSummary {
+  return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
+}
+
+/** GET /updates/{id}: the summary with how the operator left it and the counts per state. */
+export interface UpdateDetail extends UpdateSummary {
+  readonly operator_state: OperatorState;
+  readonly created_by: string;
+  readonly targets: number;
+  readonly counts: StateCounts;
+}
+
+export function updateDetail(update: UpdateRecord, statuses: Statuses): UpdateDetail {
+  return {
+    ...updateSummary(update, statuses), operator_state: update.operator_state, created_by: update.created_by,
+    targets: update.manifest.target_nodes.length, counts: countStates(statuses.values()),
+  };
+}
+
+/** GET /updates/{id}/status: every target's entry by node id, and the aggregate. */
+export interface StatusView {
+  readonly update_id: string;
+  readonly rollout: RolloutState;
+  readonly counts: StateCounts;
+  readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
+}
+
+export function statusView(update: UpdateRecord, statuses: Statuses): StatusView {
+  return {
+    update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
+    nodes: Object.fromEntries(statuses),
+  };
+}
+
+/** An entry of GET /nodes, and GET /nodes/{id}. */
+export interface NodeView {
+  readonly node_id: string;
+  readonly version: string;
+  readonly hardware: string;
+  readonly agent_port: number;
+  readonly registered_at: string;
+  readonly last_seen: string;
+  readonly online: boolean;
+  readonly health: HealthReport | null;
+}
+
+export function nodeView(node: NodeRecord, online: boolean): NodeView {
+  const { node_id, version, hardware, agent_port } = node.registration;
+  return { node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health };
+}
+
+/** GET /nodes/{id}/health. */
+export interface HealthView {
+  readonly node_id: string;
+  readonly online: boolean;
+  readonly last_seen: string;
+  readonly health: HealthReport | null;
+  readonly health_at: string | null;
+}
+
+export const healthView = (node: NodeRecord, online: boolean): HealthView => ({
+  node_id: node.registration.node_id, online, last_seen: node.last_seen, health: node.health, health_at: node.health_at,
+});

@@ -1,0 +1,126 @@
+// The node resources of the gateway (DESIGN §5): /nodes (operators list, a node registers
+// itself), /nodes/{id} (read by operators and the node, decommissioned by operators) and
+// /nodes/{id}/health (written by that node only, read and observed by operators).
+
+import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { parseHealth, parseRegistration } from '../fleet/schemas.js';
+import { MAX_BODY_BYTES } from '../fleet/payload.js';
+import { ResponseCode } from '../protocol/codes.js';
+import { ContentFormat } from '../protocol/content-formats.js';
+import type { Logger } from '../protocol/interfaces.js';
+import { OptionNumber, stringOption } from '../protocol/options.js';
+import { AccessDenied } from './errors.js';
+import type { Presence } from './presence.js';
+import type { NodeRecord } from './records.js';
+import { notFound, readBody, reply } from './replies.js';
+import { healthView, nodeView } from './representations.js';
+import { whoOf, type GatewayRouter } from './routing.js';
+import type { GatewayStore } from './store.js';
+
+export interface NodeResourcesContext {
+  readonly router: GatewayRouter;
+  readonly store: GatewayStore;
+  readonly presence: Presence;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}
+
+export function addNodeResources(context: NodeResourcesContext): void {
+  const { router, store, presence, logger, now } = context;
+
+  const existing = (id: string): NodeRecord => {
+    const node = store.getNode(id);
+    if (node === undefined) throw notFound(`node ${id}`);
+    return node;
+  };
+  const changed = (id: string, listed: boolean): void => {
+    router.notify(gatewayPath.node(id), gatewayPath.health(id));
+    if (listed) router.notify(GatewayRoute.nodes);
+  };
+
+  router.add(GatewayRoute.nodes, {
+    attributes: [{ name: 'rt', value: 'coap-fleet.nodes' }, { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` }, { name: 'obs' }],
+    observable: true,
+    maxBodySize: MAX_BODY_BYTES,
+    handlers: {
+      GET: (request) => reply(request, { nodes: store.listNodes().map((node) => nodeView(node, presence.isOnline(node))) }),
+      POST: async (request, caller) => {
+        const registration = parseRegistration(readBody(request));
+        const id = registration.node_id;
+        if (caller.principal.role === 'node' && caller.principal.name !== id) {
+          throw new AccessDenied(ResponseCode.Forbidden, `node:${caller.principal.name} may not register node ${id}`);
+        }
+        const who = whoOf(caller.principal, request.peer);
+        const at = now().toISOString();
+        const previous = await store.atomically((writer) => {
+          const current = store.getNode(id);
+          writer.putNode({
+            registration, registered_at: current?.registered_at ?? at, last_seen: at,
+            health: current?.health ?? null, health_at: current?.health_at ?? null,
+          });
+          if (current === undefined || current.registration.version !== registration.version) {
+            writer.audit({ at, who, action: current === undefined ? 'node.register' : 'node.version', target: gatewayPath.node(id), detail: `version ${registration.version}` });
+          }
+          return current;
+        });
+        presence.seen(id);
+        logger.info({ node: id, version: registration.version, again: previous !== undefined }, 'node registered');
+        changed(id, true);
+        if (previous !== undefined) return { code: ResponseCode.Changed };
+        return { code: ResponseCode.Created, options: [stringOption(OptionNumber.LocationPath, 'nodes'), stringOption(OptionNumber.LocationPath, id)] };
+      },
+    },
+  });
+
+  router.add(GatewayRoute.node, {
+    observable: true,
+    handlers: {
+      GET: (request) => {
+        const node = existing(request.params.id!);
+        return reply(request, nodeView(node, presence.isOnline(node)));
+      },
+      DELETE: async (request, caller) => {
+        const id = request.params.id!;
+        const at = now().toISOString();
+        const removed = await store.atomically((writer) => {
+          if (store.getNode(id) === undefined) return false;
+          writer.removeNode(id);
+          writer.audit({ at, who: whoOf(caller.principal, request.peer), action: 'node.decommission', target: gatewayPath.node(id) });
+          return true;
+        });
+        // DELETE is idempotent (RFC 7252 §5.8.4): a repeat is 2.02 as well.
+        if (removed) {
+          presence.forget(id);
+          logger.info({ node: id }, 'node decommissioned');
+          changed(id, true);
+        }
+        return { code: ResponseCode.Deleted };
+      },
+    },
+  });
+
+  router.add(GatewayRoute.health, {
+    observable: true,
+    maxBodySize: MAX_BODY_BYTES,
+    handlers: {
+      GET: (request) => {
+        const node = existing(request.params.id!);
+        return reply(request, healthView(node, presence.isOnline(node)));
+      },
+      PUT: async (request) => {
+        const id = request.params.id!;
+        const health = parseHealth(readBody(request));
+        const at = now().toISOString();
+        // A sample lost in a crash is replaced by the next one: committed, not flushed.
+        await store.atomically((writer) => {
+          const node = store.getNode(id);
+          if (node === undefined) throw notFound(`node ${id} (register first)`);
+          writer.putNode({ ...node, health, health_at: at, last_seen: at });
+        }, 'committed');
+        presence.seen(id);
+        changed(id, false);
+        return { code: ResponseCode.Changed };
+      },
+    },
+  });
+}

@@ -1,0 +1,210 @@
+// The update resources of the gateway (DESIGN §5): /updates, /updates/{id} and its
+// download (Block2 from the firmware store, Block1 upload into it, RFC 7959), install
+// (rollout gating: 2.04 go, 5.03 with Max-Age, 4.03 for good) and status (each node's own
+// entry). Observers hear of every change that alters what they would GET.
+
+import type { KeyObject } from 'node:crypto';
+import { parseManifest, verifyManifest, MAX_IMAGE_SIZE } from '../fleet/manifest.js';
+import { MAX_BODY_BYTES } from '../fleet/payload.js';
+import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { parseStatusReport } from '../fleet/schemas.js';
+import { fileBody } from '../protocol/body.js';
+import { ResponseCode } from '../protocol/codes.js';
+import { ContentFormat } from '../protocol/content-formats.js';
+import { ResponseError } from '../protocol/errors.js';
+import type { Logger } from '../protocol/interfaces.js';
+import { getUintOption, OptionNumber, stringOption, uintOption } from '../protocol/options.js';
+import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
+import { queryValue } from './authorization.js';
+import { digestOf, imageEtag, ImageUpload, type ImageStore } from './image-store.js';
+import type { UpdateRecord } from './records.js';
+import { notFound, objectBody, readBody, reply } from './replies.js';
+import { statusView, updateDetail, updateSummary } from './representations.js';
+import { whoOf, type GatewayRouter } from './routing.js';
+import type { GatewayStore } from './store.js';
+import type { UpdateManager } from './update-manager.js';
+
+export interface UpdateResourcesContext {
+  readonly router: GatewayRouter;
+  readonly store: GatewayStore;
+  readonly images: ImageStore;
+  readonly manager: UpdateManager;
+  readonly logger: Logger;
+  /** When set, POST /updates refuses manifests it did not sign. */
+  readonly publisherKey: KeyObject | undefined;
+}
+
+const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
+
+export function addUpdateResources(context: UpdateResourcesContext): void {
+  const { router, store, images, manager, logger, publisherKey } = context;
+
+  const existing = (id: string): UpdateRecord => {
+    const update = store.getUpdate(id);
+    if (update === undefined) throw notFound(`update ${id}`);
+    return update;
+  };
+  /** The update's own representations changed, and the list too when `listed` (its
+   * entries carry the rollout state and image_ready, not the progress). */
+  const changed = (id: string, listed = true): void => {
+    router.notify(gatewayPath.update(id), gatewayPath.status(id));
+    if (listed) router.notify(GatewayRoute.updates);
+  };
+
+  router.add(GatewayRoute.updates, {
+    attributes: [{ name: 'rt', value: 'coap-fleet.updates' }, JSON_AND_CBOR, { name: 'obs' }],
+    observable: true,
+    maxBodySize: MAX_BODY_BYTES,
+    handlers: {
+      GET: (request, caller) => {
+        // A node sees the updates that target it and are not cancelled; operators see all,
+        // or a node's view with ?node=ID (local tooling acting for a node).
+        const node = caller.principal.role === 'node' ? caller.node : queryValue(request.query, 'node');
+        const updates = store.listUpdates()
+          .filter((update) => node === undefined || (update.manifest.target_nodes.includes(node) && update.operator_state !== 'cancelled'))
+          .map((update) => updateSummary(update, store.statusesOf(update)));
+        return reply(request, { updates });
+      },
+      POST: async (request, caller) => {
+        const parsed = parseManifest(readBody(request));
+        if ('problems' in parsed) {
+          const problems = parsed.problems.join('; ');
+          throw new ResponseError(ResponseCode.BadRequest, `bad manifest: ${problems}`, { diagnostic: problems.slice(0, 512) });
+        }
+        const { manifest } = parsed;
+        if (publisherKey !== undefined && !verifyManifest(manifest, publisherKey)) {
+          throw new ResponseError(ResponseCode.BadRequest, 'manifest signature does not verify', { diagnostic: 'signature does not verify with the publisher key' });
+        }
+        const who = whoOf(caller.principal, request.peer);
+        const record = await manager.create(manifest, who);
+        logger.info({ update: manifest.update_id, version: manifest.version, targets: manifest.target_nodes.length, image_ready: record.image_ready, who }, 'update created');
+        router.notify(GatewayRoute.updates);
+        return {
+          code: ResponseCode.Created,
+          options: [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)],
+        };
+      },
+    },
+  });
+
+  router.add(GatewayRoute.update, {
+    observable: true,
+    handlers: {
+      GET: (request) => {
+        const update = existing(request.params.id!);
+        return reply(request, updateDetail(update, store.statusesOf(update)));
+      },
+      PUT: async (request, caller) => {
+        const body = objectBody(readBody(request), ['state', 'policy']);
+        if (body.state !== undefined && body.state !== 'active' && body.state !== 'paused') {
+          throw new ResponseError(ResponseCode.BadRequest, 'bad state', { diagnostic: 'state: "active" or "paused" (cancel with DELETE)' });
+        }
+        if (body.policy !== undefined && (typeof body.policy !== 'object' || body.policy === null || Array.isArray(body.policy))) {
+          throw new ResponseError(ResponseCode.BadRequest, 'bad policy', { diagnostic: 'policy must be an object' });
+        }
+        const id = request.params.id!;
+        const update = await manager.change(id, {
+          ...(body.state === undefined ? {} : { state: body.state }),
+          ...(body.policy === undefined ? {} : { policy: body.policy as Record<string, unknown> }),
+        }, whoOf(caller.principal, request.peer));
+        logger.info({ update: id, operator_state: update.operator_state, policy: update.manifest.policy }, 'update changed');
+        changed(id);
+        return { code: ResponseCode.Changed };
+      },
+      DELETE: async (request, caller) => {
+        const id = request.params.id!;
+        await manager.cancel(id, whoOf(caller.principal, request.peer));
+        logger.info({ update: id }, 'update cancelled');
+        changed(id);
+        return { code: ResponseCode.Deleted };
+      },
+    },
+  });
+
+  router.add(GatewayRoute.download, {
+    maxBodySize: MAX_IMAGE_SIZE,
+    createSink: async (request) => {
+      const { manifest } = existing(request.params.id!);
+      const announced = getUintOption(request.options, OptionNumber.Size1);
+      if (announced !== undefined && announced > manifest.size) {
+        throw new ResponseError(ResponseCode.RequestEntityTooLarge, `Size1 ${announced} over the manifest's ${manifest.size}`, {
+          diagnostic: `the manifest says ${manifest.size} bytes`, options: [uintOption(OptionNumber.Size1, manifest.size)],
+        });
+      }
+      return images.beginUpload({ sha256: digestOf(manifest.checksum), size: manifest.size });
+    },
+    handlers: {
+      GET: (request) => serveImage(request),
+      PUT: async (request, caller) => {
+        const id = request.params.id!;
+        const upload = request.upload;
+        if (!(upload instanceof ImageUpload)) throw new ResponseError(ResponseCode.BadRequest, 'no image body');
+        try {
+          await upload.complete();
+        } catch (error) {
+          await upload.abort();
+          if (error instanceof ResponseError) logger.warn({ update: id, reason: error.message }, 'image upload refused');
+          throw error;
+        }
+        await manager.imageStored(id, whoOf(caller.principal, request.peer));
+        logger.info({ update: id, bytes: upload.received }, 'image stored');
+        changed(id);
+        return { code: ResponseCode.Changed };
+      },
+    },
+  });
+
+  /** The image, block by block from its file (RFC 7959 §2.4: any block on request, so a
+   * node resumes where it stopped); 4.04 until it is uploaded. */
+  async function serveImage(request: CoapRequest): Promise<ResponseInit> {
+    const { manifest, image_ready: ready } = existing(request.params.id!);
+    if (!ready) throw new ResponseError(ResponseCode.NotFound, 'image not uploaded yet', { diagnostic: 'image not uploaded yet' });
+    const sha256 = digestOf(manifest.checksum);
+    const size = await images.sizeOf(sha256);
+    if (size === undefined) {
+      logger.error({ update: manifest.update_id, path: images.pathOf(sha256) }, 'image missing from the firmware store');
+      throw new ResponseError(ResponseCode.NotFound, 'image missing', { diagnostic: 'image missing from the store' });
+    }
+    // The file's own size: an image altered on disk is served as it is, and the node's
+    // sha256 check refuses it (DESIGN §6: the gateway is not trusted with integrity).
+    return { code: ResponseCode.Content, contentFormat: ContentFormat.OctetStream, etag: imageEtag(sha256), body: fileBody(images.pathOf(sha256), size) };
+  }
+
+  router.add(GatewayRoute.install, {
+    handlers: {
+      POST: async (request, caller) => {
+        const id = request.params.id!;
+        const node = caller.node!;
+        const decision = await manager.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        if (decision.go) {
+          logger.info({ update: id, node }, 'install granted');
+          changed(id, false);
+          return { code: ResponseCode.Changed };
+        }
+        if (decision.final) throw new ResponseError(ResponseCode.Forbidden, decision.reason, { diagnostic: decision.reason });
+        throw new ResponseError(ResponseCode.ServiceUnavailable, decision.reason, { diagnostic: decision.reason, maxAge: decision.retryAfterSeconds });
+      },
+    },
+  });
+
+  router.add(GatewayRoute.status, {
+    observable: true,
+    handlers: {
+      GET: (request) => {
+        const update = existing(request.params.id!);
+        return reply(request, statusView(update, store.statusesOf(update)));
+      },
+      PUT: async (request, caller) => {
+        const id = request.params.id!;
+        const node = caller.node!;
+        const report = parseStatusReport(readBody(request));
+        const outcome = await manager.report(id, node, report, whoOf(caller.principal, request.peer));
+        if (outcome.previous !== report.state) logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
+        const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
+        if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
+        changed(id, rolloutMoved);
+        return { code: ResponseCode.Changed };
+      },
+    },
+  });
+}

@@ -1,0 +1,156 @@
+// The gateway's state in one LMDB environment (DESIGN §7): named databases for nodes,
+// updates, per-node update statuses and the audit log. Reads are synchronous; writes that
+// belong together go through `atomically`, and what a response acknowledges is awaited
+// until LMDB has flushed it to disk, not merely committed it (lmdb-js resolves a write at
+// commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
+
+import { mkdir } from 'node:fs/promises';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { NodeUpdateStatus } from '../fleet/update-state.js';
+import { StoreError } from './errors.js';
+import type { AuditEntry, NodeRecord, StatusRecord, UpdateRecord } from './records.js';
+
+export interface StoreOptions {
+  /** Audit entries kept; past this the oldest are removed in the same transaction. */
+  readonly auditMaxEntries: number;
+}
+
+/** How far a write must get before its promise resolves: `flushed` for what a response
+ * acknowledges (registrations, manifests, statuses, operator actions), `committed` for
+ * what may be lost in a crash without harm (health samples, last_seen, denial entries). */
+export type Durability = 'flushed' | 'committed';
+
+// Status keys are "<update id>/<node id>": ids never contain "/" (fleet/paths.ts), so one
+// update's entries are one contiguous key range.
+const statusKey = (updateId: string, nodeId: string): string => `${updateId}/${nodeId}`;
+const RANGE_END = '\uffff';
+
+export class GatewayStore {
+  readonly #root: RootDatabase;
+  readonly #nodes: Database<NodeRecord, string>;
+  readonly #updates: Database<UpdateRecord, string>;
+  readonly #statuses: Database<StatusRecord, string>;
+  /** Keyed by a sequence number that only grows; the lowest keys are the oldest. */
+  readonly #audit: Database<AuditEntry, number>;
+  readonly #options: StoreOptions;
+  #auditNext: number;
+  #auditCount: number;
+  #closed = false;
+
+  private constructor(root: RootDatabase, options: StoreOptions) {
+    this.#root = root;
+    this.#options = options;
+    this.#nodes = root.openDB<NodeRecord, string>({ name: 'nodes' });
+    this.#updates = root.openDB<UpdateRecord, string>({ name: 'updates' });
+    this.#statuses = root.openDB<StatusRecord, string>({ name: 'statuses' });
+    this.#audit = root.openDB<AuditEntry, number>({ name: 'audit' });
+    const last = [...this.#audit.getKeys({ reverse: true, limit: 1 })][0];
+    this.#auditNext = last === undefined ? 1 : last + 1;
+    this.#auditCount = this.#audit.getCount();
+  }
+
+  /** Opens (creating) the environment in `directory`. */
+  static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
+    try {
+      await mkdir(directory, { recursive: true });
+      return new GatewayStore(open({ path: directory, maxDbs: 8 }), options);
+    } catch (error) {
+      throw new StoreError(`cannot open the state store in ${directory}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  // ---- reads (also valid inside `atomically`, where they see its writes) ------------
+
+  getNode(nodeId: string): NodeRecord | undefined {
+    return this.#nodes.get(nodeId);
+  }
+
+  listNodes(): NodeRecord[] {
+    return [...this.#nodes.getRange()].map(({ value }) => value);
+  }
+
+  getUpdate(updateId: string): UpdateRecord | undefined {
+    return this.#updates.get(updateId);
+  }
+
+  listUpdates(): UpdateRecord[] {
+    return [...this.#updates.getRange()].map(({ value }) => value);
+  }
+
+  getStatus(updateId: string, nodeId: string): StatusRecord | undefined {
+    return this.#statuses.get(statusKey(updateId, nodeId));
+  }
+
+  /** Every target's status: the stored one, or `pending` since the update's creation. */
+  statusesOf(update: UpdateRecord): Map<string, NodeUpdateStatus> {
+    const stored = new Map<string, StatusRecord>();
+    const prefix = `${update.manifest.update_id}/`;
+    for (const { key, value } of this.#statuses.getRange({ start: prefix, end: `${prefix}${RANGE_END}` })) {
+      stored.set(key.slice(prefix.length), value);
+    }
+    const pending: NodeUpdateStatus = { state: 'pending', progress: 0, error: null, updated_at: update.created_at };
+    return new Map(update.manifest.target_nodes.map((nodeId) => [nodeId, stored.get(nodeId) ?? pending]));
+  }
+
+  /** The newest audit entries, newest first. */
+  recentAudit(limit: number): AuditEntry[] {
+    return [...this.#audit.getRange({ reverse: true, limit })].map(({ value }) => value);
+  }
+
+  get auditCount(): number {
+    return this.#auditCount;
+  }
+
+  // ---- writes ----------------------------------------------------------------------
+
+  /**
+   * Runs `action` in one LMDB transaction and resolves with its result once the
+   * transaction is durable as asked. Transactions run one at a time, so a read-check-write
+   * inside one (install gating, status moves) is atomic. LMDB does not roll back what an
+   * action wrote before it threw: an action checks first and writes last.
+   */
+  async atomically<T>(action: (writer: StoreWriter) => T, durability: Durability = 'flushed'): Promise<T> {
+    if (this.#closed) throw new StoreError('the state store is closed');
+    const result = await this.#root.transaction(() => action(this.#writer));
+    if (durability === 'flushed') await this.#root.flushed;
+    return result;
+  }
+
+  /** One audit entry on its own, committed but not awaited to disk (denials, offline). */
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.atomically((writer) => writer.audit(entry), 'committed');
+  }
+
+  /** Waits for every write so far to reach the disk, then closes the environment. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#root.flushed;
+    await this.#root.close();
+  }
+
+  readonly #writer: StoreWriter = {
+    putNode: (record) => { this.#nodes.putSync(record.registration.node_id, record); },
+    removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
+    putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
+    putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    audit: (entry) => {
+      this.#audit.putSync(this.#auditNext++, entry);
+      this.#auditCount++;
+      const excess = this.#auditCount - this.#options.auditMaxEntries;
+      if (excess > 0) {
+        for (const key of [...this.#audit.getKeys({ limit: excess })]) this.#audit.removeSync(key);
+        this.#auditCount -= excess;
+      }
+    },
+  };
+}
+
+/** The writes an `atomically` action may make; each applies to the open transaction. */
+export interface StoreWriter {
+  putNode(record: NodeRecord): void;
+  removeNode(nodeId: string): boolean;
+  putUpdate(record: UpdateRecord): void;
+  putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
+  audit(entry: AuditEntry): void;
+}

@@ -1,0 +1,100 @@
+// The gateway's configuration: file < environment < flags, relative paths from the file's
+// folder, defaults, and one clear ConfigError for each kind of mistake; the pretty log
+// formatter.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig, type ConfigSources } from '../../../src/server/config.js';
+import { loadPskFile } from '../../../src/server/credentials.js';
+import { ConfigError } from '../../../src/server/errors.js';
+import { formatPretty } from '../../../src/server/logger.js';
+import { rejection } from './gateway-harness.js';
+
+let dir: string;
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coap-fleet-config-'));
+});
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sources = (overrides: Partial<ConfigSources>): ConfigSources => ({ flags: {}, env: {}, cwd: '/work', ...overrides });
+
+async function configError(overrides: Partial<ConfigSources>): Promise<string> {
+  try {
+    await loadConfig(sources(overrides));
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults: loopback plain CoAP on 5683 with local rights, no DTLS', async () => {
+  const config = await loadConfig(sources({ flags: { data_dir: 'state' } }));
+  assert.is(config.data_dir, '/work/state');
+  assert.is(config.host, '127.0.0.1');
+  assert.is(config.port, 5683);
+  assert.is(config.dtls_port, null);
+  assert.is(config.allow_local_plain, true);
+  assert.is(config.log_level, 'info');
+  assert.is(config.health_interval_s, 30);
+});
+
+test('the file is overridden by the environment, which is overridden by flags', async () => {
+  const file = join(dir, 'gateway.json');
+  await writeFile(file, JSON.stringify({ data_dir: 'data', port: 6000, log_level: 'warn', host: '0.0.0.0', health_interval_s: 10 }));
+  const config = await loadConfig(sources({
+    file, env: { COAP_FLEET_PORT: '7000', COAP_FLEET_LOG_LEVEL: 'debug' }, flags: { port: '0', pretty: true },
+  }));
+  assert.is(config.data_dir, join(dir, 'data'), 'relative to the config file');
+  assert.is(config.port, 0);
+  assert.is(config.log_level, 'debug');
+  assert.is(config.pretty, true);
+  assert.is(config.health_interval_s, 10);
+  assert.is(config.allow_local_plain, false, 'not loopback-bound: plain CoAP has no local rights by default');
+  const viaEnv = await loadConfig(sources({ env: { COAP_FLEET_CONFIG: file, COAP_FLEET_ALLOW_LOCAL_PLAIN: 'true', COAP_FLEET_PORT: 'off', COAP_FLEET_DTLS_PORT: '5684', COAP_FLEET_PSK_FILE: file } }));
+  assert.is(viaEnv.allow_local_plain, true);
+  assert.is(viaEnv.port, null);
+  assert.is(viaEnv.dtls_port, 5684);
+  assert.is(viaEnv.dtls_host, '0.0.0.0', 'the DTLS host follows host');
+});
+
+test('mistakes are one clear line naming the setting and its source', async () => {
+  assert.match(await configError({}), /data_dir is required: --data-dir DIR, COAP_FLEET_DATA_DIR/);
+  assert.is(await configError({ flags: { data_dir: 'd', port: '70000' } }), 'port (from --port) must be a UDP port 0..65535 or "off", not "70000"');
+  assert.is(await configError({ flags: { data_dir: 'd' }, env: { COAP_FLEET_LOG_LEVEL: 'loud' } }),
+    'log_level (from COAP_FLEET_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent, not "loud"');
+  assert.match(await configError({ flags: { data_dir: 'd', port: 'off' } }), /nothing to listen on/);
+  assert.match(await configError({ flags: { data_dir: 'd', dtls_port: '5684' } }), /dtls_port needs credentials/);
+  assert.match(await configError({ flags: { data_dir: 'd', dtls_port: '5684', cert_file: 'c.pem' } }), /cert_file, key_file and ca_file together/);
+  assert.match(await configError({ flags: { data_dir: 'd', publisher_key_file: join(dir, 'missing.pem') } }), /publisher_key_file: cannot read .*missing.pem: ENOENT/);
+  assert.match(await configError({ flags: { data_dir: 'd', host: 'not a host' } }), /host \(from --host\) must be an IP address or host name/);
+  const file = join(dir, 'typo.json');
+  await writeFile(file, JSON.stringify({ data_dir: 'd', prot: 1 }));
+  assert.match(await configError({ file }), /unknown setting "prot" in .*typo.json; known: data_dir, host, port/);
+  await writeFile(file, '{ not json');
+  assert.match(await configError({ file }), /is not valid JSON/);
+  assert.match(await configError({ file: join(dir, 'absent.json') }), /cannot read the config file .*absent.json: ENOENT/);
+});
+
+test('a PSK file as keys generate writes it: identities to hex keys, each checked', async () => {
+  const file = join(dir, 'psk.json');
+  await writeFile(file, JSON.stringify({ 'node:n1': '00112233445566778899aabbccddeeff', 'operator:admin': 'ffee' }));
+  const keys = await loadPskFile(file);
+  assert.is(keys.get('node:n1')!.toString('hex'), '00112233445566778899aabbccddeeff');
+  await writeFile(file, JSON.stringify({ 'node:n1': 'xyz' }));
+  const error = await rejection(loadPskFile(file));
+  assert.ok(error instanceof ConfigError && /identity "node:n1"/.test(error.message));
+});
+
+test('pretty log lines: time, level, component, message and fields', () => {
+  const line = formatPretty('{"level":"warn","time":"2025-01-02T03:04:05.678Z","pid":1,"component":"access","msg":"request denied","who":"node:n1","path":"/nodes/n2/health","reason":"may not PUT"}\n');
+  assert.is(line, '03:04:05.678 WARN  [access] request denied who=node:n1 path=/nodes/n2/health reason="may not PUT"\n');
+  assert.is(formatPretty('not json\n'), 'not json\n');
+});
+
+test.run();
