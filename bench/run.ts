@@ -2,6 +2,8 @@
 // prints one report: `node dist/bench/run.js [names…] [--json]`, or `npm run bench -- codec`.
 
 import type { Benchmark } from './interfaces.js';
+import { blockwiseBenchmark } from './macro/blockwise.bench.js';
+import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
@@ -10,6 +12,8 @@ import { Report } from './report.js';
 const BENCHMARKS: readonly Benchmark[] = [
   codecBenchmark,
   requestsBenchmark,
+  blockwiseBenchmark,
+  dtlsBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -1,9 +1,9 @@
 // What a server child costs, read from Linux /proc: CPU time (user + system, every thread
 // of the process, so a Node server's GC and libuv threads count too) and resident memory.
-// proc(5) documents both files.
+// proc(5) documents these files.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -28,6 +28,36 @@ export function cpuSeconds(pid: number): number {
   const systemTicks = Number(fields[15 - 3]);
   if (!Number.isFinite(userTicks) || !Number.isFinite(systemTicks)) throw new Error(`unreadable /proc/${pid}/stat: ${stat}`);
   return (userTicks + systemTicks) / clockTicksPerSecond();
+}
+
+/** CPU seconds the process's live threads have run, in nanoseconds' resolution: the first
+ * field of each `/proc/PID/task/TID/schedstat` (time on the CPU, user and system). For
+ * windows of tens of milliseconds, where `cpuSeconds`' clock ticks (10 ms) are too coarse.
+ * A thread that has exited is no longer counted: compare two readings only while the
+ * process keeps its threads (a Node.js server does). Falls back to `cpuSeconds` where the
+ * kernel has no schedstat. */
+export function cpuSecondsFine(pid: number): number {
+  let nanoseconds = 0;
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch (error) {
+    throw new Error(`cannot list the threads of ${pid}: ${(error as Error).message}`);
+  }
+  for (const thread of threads) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${thread}/schedstat`, 'utf8');
+    } catch {
+      // The thread ended between readdir and read; or no schedstat at all.
+      if (threads.length === 1) return cpuSeconds(pid);
+      continue;
+    }
+    const value = Number(text.split(' ')[0]);
+    if (!Number.isFinite(value)) throw new Error(`unreadable /proc/${pid}/task/${thread}/schedstat: ${text}`);
+    nanoseconds += value;
+  }
+  return nanoseconds / 1e9;
 }
 
 /** Resident set size in MiB (VmRSS). */

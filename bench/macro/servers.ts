@@ -1,9 +1,10 @@
-// The servers the request benchmarks compare, each in a child process of its own so that
+// The servers the macro benchmarks compare, each in a child process of its own so that
 // its CPU time and memory are its alone: ours, node-coap, libcoap's example server and a
 // raw dgram echo as the ceiling. Starting one waits until it answers CoAP; every child
-// started is killed when the benchmark ends, whether it ends well or not.
+// started here (servers, and the client processes of `spawnTracked`) is killed when the
+// benchmark ends, whether it ends well or not.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -47,6 +48,14 @@ const NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter
 const children = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+/** Spawns a process that must not outlive the benchmark (a server, or a client run as a
+ * process of its own): it is killed with the servers when the benchmark ends. */
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, options);
+  track(child);
+  return child;
+}
+
 function track(child: ChildProcess): void {
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -72,9 +81,9 @@ export function killAllServers(): void {
   }
 }
 
-const scriptPath = (name: string): string => fileURLToPath(new URL(`./${name}`, import.meta.url));
+export const scriptPath = (name: string): string => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
-function onPath(command: string): boolean {
+export function onPath(command: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((dir) => {
     try {
       accessSync(join(dir, command), constants.X_OK);
@@ -85,10 +94,10 @@ function onPath(command: string): boolean {
   });
 }
 
-/** Spawns a server entry script of ours and reads the port from its first stdout line. */
-function launchNodeScript(script: string, flags: readonly string[]): Promise<Launched> {
-  const child = spawn(process.execPath, [...flags, scriptPath(script)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  track(child);
+/** Spawns a server entry script of ours with its arguments and reads the port from its
+ * first stdout line. */
+function launchNodeScript(script: string, flags: readonly string[], args: readonly string[] = []): Promise<Launched> {
+  const child = spawnTracked(process.execPath, [...flags, scriptPath(script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise<Launched>((resolve, reject) => {
     let output = '';
     const settle = (error: Error | undefined, port?: number): void => {
@@ -135,34 +144,42 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-const nodeScript = (impl: string, script: string, describe: string, flags: readonly string[]): ServerSpec => ({
+/** A Node.js server child of ours (`dist/bench/macro/SCRIPT`); `args` follow the script,
+ * and `path` is what startup waits for an answer on (default GET /bench). */
+export const nodeScript = (
+  impl: string, script: string, describe: string, flags: readonly string[] = NODE_FLAGS,
+  extra: { readonly args?: readonly string[]; readonly path?: readonly string[] } = {},
+): ServerSpec => ({
   impl,
-  path: [BENCH_PATH],
+  path: extra.path ?? [BENCH_PATH],
   describe,
   unavailable: () => undefined,
-  launch: () => launchNodeScript(script, flags),
+  launch: () => launchNodeScript(script, flags, extra.args),
+});
+
+/** libcoap's example server on an ephemeral port, with more arguments (e.g. `-d 10` to
+ * let PUT create resources); startup waits for GET /time. */
+export const libcoapServer = (describe: string, args: readonly string[] = []): ServerSpec => ({
+  impl: 'libcoap',
+  path: ['time'],
+  describe,
+  unavailable: () => (onPath('coap-server-notls') ? undefined : 'coap-server-notls not found (apt-get install libcoap3-bin)'),
+  async launch(): Promise<Launched> {
+    const port = await freeUdpPort();
+    // Its log goes nowhere: at the default level it prints nothing per request anyway.
+    const child = spawnTracked('coap-server-notls', ['-A', BENCH_HOST, '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    return { child, port };
+  },
 });
 
 export const SERVERS: readonly ServerSpec[] = [
   nodeScript(OURS, 'server-coap-fleet.js', `GET /${BENCH_PATH}: 2.05, 16-byte payload`, NODE_FLAGS),
   nodeScript('node-coap', 'server-node-coap.js', `GET /${BENCH_PATH}: 2.05, 16-byte payload`, NODE_FLAGS),
-  {
-    impl: 'libcoap',
-    path: ['time'],
-    describe: 'coap-server-notls, GET /time: 2.05, Max-Age 1, 15-byte date payload',
-    unavailable: () => (onPath('coap-server-notls') ? undefined : 'coap-server-notls not found (apt-get install libcoap3-bin)'),
-    async launch(): Promise<Launched> {
-      const port = await freeUdpPort();
-      // Its log goes nowhere: at the default level it prints nothing per request anyway.
-      const child = spawn('coap-server-notls', ['-A', BENCH_HOST, '-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'] });
-      track(child);
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-      return { child, port };
-    },
-  },
+  libcoapServer('coap-server-notls, GET /time: 2.05, Max-Age 1, 15-byte date payload'),
   nodeScript('raw-dgram', 'server-raw-dgram.js', 'any datagram: prebuilt ACK 2.05, 16-byte payload', NODE_FLAGS),
 ];
 

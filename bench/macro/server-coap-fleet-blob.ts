@@ -1,0 +1,40 @@
+// Benchmark server child: our Endpoint on UDP with default options, serving each blob of
+// blob.ts block-wise (RFC 7959 §2.2) at GET /blob-1mib and /blob-16mib, with an ETag.
+// `node dist/bench/macro/server-coap-fleet-blob.js file|buffer DIRECTORY`: `file` reads
+// every block from disk (fileBody: the representation is never held in memory), `buffer`
+// loads the files at startup and slices Buffers (bufferBody).
+
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { bufferBody, fileBody, type BodySource } from '../../src/protocol/body.js';
+import { ResponseCode } from '../../src/protocol/codes.js';
+import { Endpoint } from '../../src/protocol/endpoint.js';
+import { BENCH_PATH, BENCH_PAYLOAD } from './resource.js';
+import { BLOBS, blobFile } from './blob.js';
+import { BENCH_HOST, runServerChild } from './server-child.js';
+
+const [mode, directory] = process.argv.slice(2);
+if ((mode !== 'file' && mode !== 'buffer') || directory === undefined) {
+  throw new Error('usage: server-coap-fleet-blob.js file|buffer DIRECTORY');
+}
+
+await runServerChild(async () => {
+  const endpoint = await Endpoint.udp({ host: BENCH_HOST, port: 0 });
+  endpoint.router.add(`/${BENCH_PATH}`, {
+    handlers: { GET: () => ({ code: ResponseCode.Content, payload: BENCH_PAYLOAD }) },
+  });
+  for (const blob of BLOBS) {
+    const path = blobFile(directory, blob);
+    const { size, mtimeMs } = statSync(path);
+    // As a static file server would: an ETag from size and modification time, so that a
+    // file replaced mid-download restarts the client (RFC 7959 §2.4).
+    const etag = createHash('sha256').update(`${size}:${mtimeMs}`).digest().subarray(0, 8);
+    // A body per request, as the update server makes one (src/server/resources-updates.ts).
+    const buffer = mode === 'buffer' ? readFileSync(path) : undefined;
+    const body = (): BodySource => (buffer === undefined ? fileBody(path, size) : bufferBody(buffer));
+    endpoint.router.add(`/${blob.path}`, {
+      handlers: { GET: () => ({ code: ResponseCode.Content, body: body(), etag }) },
+    });
+  }
+  return { port: endpoint.address().port, close: () => endpoint.close() };
+});
