@@ -30,9 +30,9 @@ export function needsBlock2(init: ResponseInit, requested: BlockValue | undefine
 
 /** The block of `init`'s representation that `requested` names (block 0 when none): its
  * payload plus Block2 (with M) and Size2. 4.02 for a block past the end. */
-export async function sliceBlock2(
+export function sliceBlock2(
   init: ResponseInit, requested: BlockValue | undefined, maxSizeExponent: number,
-): Promise<ResponseInit> {
+): ResponseInit | Promise<ResponseInit> {
   const body: BodySource = init.body
     ?? bufferBody(typeof init.payload === 'string' ? Buffer.from(init.payload) : init.payload ?? Buffer.alloc(0));
   // §2.4: we use the size the client asked for or a smaller one, keeping the byte offset.
@@ -44,17 +44,19 @@ export async function sliceBlock2(
       { diagnostic: 'block out of range' });
   }
   if (requested === undefined && body.size <= size && init.body === undefined) return init;
-  const chunk = await body.read(offset, Math.min(size, body.size - offset));
-  const num = Math.floor(offset / size);
-  const moreBlocks = offset + chunk.length < body.size;
-  const { body: _body, ...rest } = init;
-  return {
-    ...rest,
-    payload: chunk,
-    options: [
-      ...(init.options ?? []),
-      blockOption(OptionNumber.Block2, { num, moreBlocks, sizeExponent }),
-      uintOption(OptionNumber.Size2, body.size),
-    ],
+  const block = (chunk: Buffer): ResponseInit => {
+    const { body: _body, ...rest } = init;
+    return {
+      ...rest,
+      payload: chunk,
+      options: [
+        ...(init.options ?? []),
+        blockOption(OptionNumber.Block2, { num: Math.floor(offset / size), moreBlocks: offset + chunk.length < body.size, sizeExponent }),
+        uintOption(OptionNumber.Size2, body.size),
+      ],
+    };
   };
+  // A block already in memory is answered in the same turn: no promise, no ACK timer.
+  const chunk = body.read(offset, Math.min(size, body.size - offset));
+  return chunk instanceof Promise ? chunk.then(block) : block(chunk);
 }

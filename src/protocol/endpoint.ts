@@ -18,7 +18,7 @@ import { isRequestCode, Method, ResponseCode } from './codes.js';
 import { ContentFormat } from './content-formats.js';
 import type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
 import { filterLinks, serializeLinks } from './link-format.js';
-import { emptyMessage, MessageType, type Message } from './message.js';
+import { EMPTY_BUFFER, emptyMessage, MessageType, type Message } from './message.js';
 import { DEFAULT_LIMITS, MessageLayer, type MessageDraft, type MessageLayerLimits } from './message-layer.js';
 import type { TransmissionParameters } from './parameters.js';
 import { getOption, stringOption, uintOption, OptionNumber, type CoapOption } from './options.js';
@@ -232,7 +232,7 @@ export class Endpoint {
   #blockDraft(draft: Omit<MessageDraft, 'token'>, block: BlockValue): Omit<MessageDraft, 'token'> {
     const dropped = new Set<number>([OptionNumber.Observe, OptionNumber.Block1, OptionNumber.Size1]);
     const options = draft.options.filter((option) => !dropped.has(option.number));
-    return { code: draft.code, options: withBlock(options, OptionNumber.Block2, block), payload: Buffer.alloc(0) };
+    return { code: draft.code, options: withBlock(options, OptionNumber.Block2, block), payload: EMPTY_BUFFER };
   }
 
   async #prepare(options: RequestOptions): Promise<{ peer: PeerAddress; draft: Omit<MessageDraft, 'token'> }> {

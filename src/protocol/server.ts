@@ -132,11 +132,22 @@ export class Server {
       this.#respond(routed, errorResponse(error, this.#options.logger, routed), false);
       return;
     }
-    if (!(result instanceof Promise) && !needsBlock2(result, requested, this.#options.maxBlockSizeExponent)) {
-      this.#respond(routed, result, false);
+    if (!(result instanceof Promise)) {
+      let sliced: ResponseInit | Promise<ResponseInit>;
+      try {
+        sliced = this.#sliced(result, requested, routed);
+      } catch (error) {
+        this.#respond(routed, errorResponse(error, this.#options.logger, routed), false);
+        return;
+      }
+      if (!(sliced instanceof Promise)) {
+        this.#respond(routed, sliced, false);
+        return;
+      }
+      this.#respondLater(routed, sliced);
       return;
     }
-    this.#respondLater(routed, Promise.resolve(result).then((init) => this.#sliced(init, requested, routed)));
+    this.#respondLater(routed, result.then((init) => this.#sliced(init, requested, routed)));
   }
 
   /** RFC 7641 §4.1: a 2.xx answer to GET with Observe = 0 registers the observer (unless
@@ -163,7 +174,7 @@ export class Server {
     }
     if (requested === undefined || requested.num === 0 || hasOption(request.options, OptionNumber.Block1)) return undefined;
     const init = this.#bodies.get(bodyKey(request));
-    return init === undefined ? undefined : sliceBlock2(init, requested, this.#options.maxBlockSizeExponent);
+    return init === undefined ? undefined : Promise.resolve(sliceBlock2(init, requested, this.#options.maxBlockSizeExponent));
   }
 
   /** The registrations of the Observe hub, for the endpoint's notify(). */

@@ -8,7 +8,7 @@ import { parseManifest, verifyManifest, MAX_IMAGE_SIZE } from '../fleet/manifest
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { parseStatusReport } from '../fleet/schemas.js';
-import { fileBody } from '../protocol/body.js';
+import { immutableFileBody } from '../protocol/body.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { ResponseError } from '../protocol/errors.js';
@@ -167,7 +167,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     }
     // The file's own size: an image altered on disk is served as it is, and the node's
     // sha256 check refuses it (DESIGN §6: the gateway is not trusted with integrity).
-    return { code: ResponseCode.Content, contentFormat: ContentFormat.OctetStream, etag: imageEtag(sha256), body: fileBody(images.pathOf(sha256), size) };
+    return { code: ResponseCode.Content, contentFormat: ContentFormat.OctetStream, etag: imageEtag(sha256), body: immutableFileBody(images.pathOf(sha256), size) };
   }
 
   router.add(GatewayRoute.install, {
