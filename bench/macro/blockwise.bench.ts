@@ -264,7 +264,7 @@ export const blockwiseBenchmark: Benchmark = {
     const blobPath = BLOBS[0]!.path;
     const plans: Planned[] = [
       {
-        spec: nodeScript(OURS, 'server-coap-fleet-blob.js', 'Endpoint.udp, GET /blob-*: fileBody (a file read per block), ETag',
+        spec: nodeScript(OURS, 'server-coap-fleet-blob.js', 'Endpoint.udp, GET /blob-*: immutableFileBody (64 KiB read-ahead windows), ETag',
           undefined, { args: ['file', blobs.directory], path: [blobPath] }),
         download: (server, blob) => oursDownload(server, blob, digest(blob)),
       },

@@ -1,12 +1,13 @@
 // Benchmark server child: our Endpoint on UDP with default options, serving each blob of
 // blob.ts block-wise (RFC 7959 §2.2) at GET /blob-1mib and /blob-16mib, with an ETag.
 // `node dist/bench/macro/server-coap-fleet-blob.js file|buffer DIRECTORY`: `file` reads
-// every block from disk (fileBody: the representation is never held in memory), `buffer`
+// every block from disk (immutableFileBody, as the gateway serves images: 64 KiB read-ahead
+// windows, the representation never held whole in memory), `buffer`
 // loads the files at startup and slices Buffers (bufferBody).
 
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { bufferBody, fileBody, type BodySource } from '../../src/protocol/body.js';
+import { bufferBody, immutableFileBody, type BodySource } from '../../src/protocol/body.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { BENCH_PATH, BENCH_PAYLOAD } from './resource.js';
@@ -31,7 +32,7 @@ await runServerChild(async () => {
     const etag = createHash('sha256').update(`${size}:${mtimeMs}`).digest().subarray(0, 8);
     // A body per request, as the update server makes one (src/server/resources-updates.ts).
     const buffer = mode === 'buffer' ? readFileSync(path) : undefined;
-    const body = (): BodySource => (buffer === undefined ? fileBody(path, size) : bufferBody(buffer));
+    const body = (): BodySource => (buffer === undefined ? immutableFileBody(path, size) : bufferBody(buffer));
     endpoint.router.add(`/${blob.path}`, {
       handlers: { GET: () => ({ code: ResponseCode.Content, body: body(), etag }) },
     });
