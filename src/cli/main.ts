@@ -4,9 +4,16 @@
 import { codeClass } from '../protocol/codes.js';
 import { BlockTransferError } from '../protocol/errors.js';
 import { formatPeer } from '../protocol/interfaces.js';
+import { agentUsage, runAgentCommand } from './agent-command.js';
+import { demoUsage, runDemoCommand } from './demo-command.js';
+import { keysUsage, runKeysCommand } from './keys-command.js';
+import { nodesUsage, runNodesCommand } from './nodes-command.js';
+import { publishUsage, runPublishCommand } from './publish-command.js';
+import { rolloutUsage, runRolloutCommand } from './rollout-command.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
 import { DTLS_FLAGS, dtlsServerCredentials, hasDtlsFlags } from './dtls-flags.js';
 import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy.js';
+import { GatewayError } from './gateway-client.js';
 import { observeUsage, runObserveCommand } from './observe-command.js';
 import { streamLogger, type CliIo } from './output.js';
 import { startPlugtestServer } from './plugtest.js';
@@ -94,6 +101,11 @@ const requestCommand = (name: 'get' | 'put' | 'post' | 'delete'): Command => ({
 });
 
 const COMMANDS: readonly Command[] = [
+  {
+    name: 'demo', synopsis: 'demo [--nodes N] [--size-mib MIB] [--keep]',
+    summary: 'A gateway and N agents on loopback over DTLS: a signed A/B rollout, live.',
+    usage: demoUsage, run: runDemoCommand,
+  },
   requestCommand('get'),
   requestCommand('put'),
   requestCommand('post'),
@@ -117,6 +129,31 @@ const COMMANDS: readonly Command[] = [
     name: 'fault-proxy', synopsis: 'fault-proxy --listen HOST:PORT --target HOST:PORT [--loss P] ...',
     summary: 'Forward UDP both ways through loss, duplication, reordering and delay.',
     usage: () => FAULT_PROXY_USAGE, run: runFaultProxyCommand,
+  },
+  {
+    name: 'keys', synopsis: 'keys generate --out DIR [--nodes N] [--operator NAME]',
+    summary: 'Publisher signing keys and DTLS PSK credentials for a gateway, an operator and nodes.',
+    usage: keysUsage, run: runKeysCommand,
+  },
+  {
+    name: 'publish', synopsis: 'publish --image FILE --version V --targets a,b --signing-key FILE [--gateway URI]',
+    summary: 'Sign an image\'s manifest, create the update and upload the image block-wise.',
+    usage: publishUsage, run: runPublishCommand,
+  },
+  {
+    name: 'nodes', synopsis: 'nodes [--gateway URI] [--credentials FILE] [--json]',
+    summary: 'The registered nodes: version, presence, health.',
+    usage: nodesUsage, run: runNodesCommand,
+  },
+  {
+    name: 'rollout', synopsis: 'rollout watch ID [--gateway URI] [--credentials FILE] [--json]',
+    summary: 'A rollout live, per-node progress, until it ends.',
+    usage: rolloutUsage, run: runRolloutCommand,
+  },
+  {
+    name: 'agent', synopsis: 'agent --config FILE [--pretty] [options]',
+    summary: 'Run the node agent: register, report health, install signed updates (A/B).',
+    usage: agentUsage, run: runAgentCommand,
   },
 ];
 
@@ -143,8 +180,8 @@ function errorCode(error: unknown): string | undefined {
  * code, or one of Node's own ERR_* argument errors, is a bug of ours (70). */
 function exitStatusFor(error: unknown): number {
   // A block-wise transfer that the peer ended with 4.xx or 5.xx is an error response.
-  if (error instanceof BlockTransferError && error.responseCode !== undefined
-    && (codeClass(error.responseCode) === 4 || codeClass(error.responseCode) === 5)) return ExitStatus.ErrorResponse;
+  const responseCode = (error instanceof BlockTransferError || error instanceof GatewayError) ? error.responseCode : undefined;
+  if (responseCode !== undefined && (codeClass(responseCode) === 4 || codeClass(responseCode) === 5)) return ExitStatus.ErrorResponse;
   const code = errorCode(error);
   if (code === 'CLI_ERR_USAGE' || code === 'COAP_ERR_URI') return ExitStatus.Usage;
   return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;

@@ -1,0 +1,291 @@
+// The node agent daemon (`coap-fleet agent`, DESIGN §1, §5, §7): recovers its install
+// state, registers with the gateway (again on every (re)connection of the /updates
+// observation, when the gateway comes back after failures, when it no longer knows this
+// node, after a new version is committed, and every register_interval), pushes health
+// every health_interval, observes /updates and hands the offers to the update manager.
+// stop() ends it cleanly.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeBody } from '../fleet/payload.js';
+import type { HealthReport } from '../fleet/schemas.js';
+import { isValidVersion } from '../fleet/version.js';
+import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
+import type { Endpoint } from '../protocol/endpoint.js';
+import type { PeerAddress } from '../protocol/interfaces.js';
+import type { Observation } from '../protocol/observe-client.js';
+import type { AgentConfig } from './config.js';
+import { GatewayClient } from './gateway-client.js';
+import { createInstallAdapter } from './install-adapters.js';
+import { Installer } from './installer.js';
+import type { StopToken } from './interfaces.js';
+import { protocolLogger, type AgentLogger } from './logger.js';
+import { sleep } from './sleep.js';
+import { SlotDirectory } from './slots.js';
+import { StatusReporter } from './status-reporter.js';
+import { AgentStore } from './store.js';
+import { SystemHealth } from './system-health.js';
+import { createGatewayEndpoint } from './transport.js';
+import { UpdateManager } from './update-manager.js';
+
+/** After a stop request, requests still in flight (a block) get this long to finish. */
+const STOP_GRACE_MS = 3000;
+const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000] as const;
+
+class Stopper implements StopToken {
+  readonly #soft = new AbortController();
+  readonly #hard = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+
+  get requested(): boolean {
+    return this.#soft.signal.aborted;
+  }
+
+  get soft(): AbortSignal {
+    return this.#soft.signal;
+  }
+
+  get hard(): AbortSignal {
+    return this.#hard.signal;
+  }
+
+  request(): void {
+    this.#soft.abort();
+    this.#timer = setTimeout(() => this.#hard.abort(), STOP_GRACE_MS);
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#hard.abort();
+  }
+}
+
+export interface AgentPaths {
+  readonly state: string;
+  readonly downloads: string;
+  readonly slots: string;
+}
+
+export const agentPaths = (dataDir: string): AgentPaths => ({
+  state: join(dataDir, 'state'), downloads: join(dataDir, 'downloads'), slots: join(dataDir, 'slots'),
+});
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly paths: AgentPaths;
+  readonly #log: AgentLogger;
+  readonly #store: AgentStore;
+  readonly #endpoint: Endpoint;
+  readonly #gateway: GatewayClient;
+  readonly #reporter: StatusReporter;
+  readonly #manager: UpdateManager;
+  readonly #health = new SystemHealth();
+  readonly #stop = new Stopper();
+  #lastHealth: HealthReport | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #registerTimer: NodeJS.Timeout | undefined;
+  #registration: Promise<boolean> | undefined;
+  #observation: Observation | undefined;
+  #observeLoop: Promise<void> = Promise.resolve();
+  #stopped: Promise<void> | undefined;
+
+  private constructor(config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory) {
+    this.config = config;
+    this.paths = agentPaths(config.dataDir);
+    this.#log = log;
+    this.#store = store;
+    this.#endpoint = endpoint;
+    this.#gateway = new GatewayClient(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
+    this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }));
+    const installer = new Installer({
+      slots, adapter: createInstallAdapter(config), store, installedVersion: () => this.installedVersion(),
+      healthCheck: { command: config.healthCheckCommand, timeoutMs: config.healthCheckTimeoutMs },
+    });
+    this.#manager = new UpdateManager({
+      store, gateway: this.#gateway, reporter: this.#reporter, installer, log: log.child({ component: 'updates' }),
+      stop: this.#stop, nodeId: config.nodeId, publisherKey: config.publisherKey, downloadsDir: this.paths.downloads,
+      installMaxWaitMs: config.installMaxWaitMs, installedVersion: () => this.installedVersion(),
+      onInstalled: () => void this.#register('a new version was committed'),
+    });
+  }
+
+  /** Opens the state, finishes what a crash interrupted, then goes online. */
+  static async start(config: AgentConfig, log: AgentLogger): Promise<Agent> {
+    const paths = agentPaths(config.dataDir);
+    await mkdir(paths.state, { recursive: true });
+    await mkdir(paths.downloads, { recursive: true });
+    const slots = new SlotDirectory(paths.slots);
+    await slots.init();
+    const store = AgentStore.open(paths.state);
+    let endpoint: Endpoint;
+    try {
+      endpoint = await createGatewayEndpoint(config, protocolLogger(log.child({ component: 'coap' })));
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    const agent = new Agent(config, log, store, endpoint, slots);
+    try {
+      await agent.#manager.recover();
+      await agent.#checkCurrent(slots);
+    } catch (error) {
+      await endpoint.close();
+      await store.close();
+      throw error;
+    }
+    agent.#serve();
+    await agent.#sampleHealth();
+    agent.#scheduleHealth();
+    agent.#scheduleRegistration();
+    agent.#observeLoop = agent.#observe();
+    agent.#manager.kick();
+    log.info({ gateway: config.gateway, version: agent.installedVersion(), agent_port: endpoint.address().port, adapter: config.installAdapter }, 'agent started');
+    return agent;
+  }
+
+  /** The committed slot's version; initial_version until a slot is committed. */
+  installedVersion(): string {
+    return this.#store.slots().version ?? this.config.initialVersion;
+  }
+
+  address(): PeerAddress {
+    return this.#endpoint.address();
+  }
+
+  /** Ends after the block in hand (its progress persisted) or the install in hand;
+   * unsent outcomes are sent at the next start. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#stop.request();
+    clearTimeout(this.#healthTimer);
+    clearTimeout(this.#registerTimer);
+    this.#observation?.forget();
+    await this.#manager.stop();
+    await this.#reporter.stop();
+    await this.#registration;
+    await this.#observeLoop;
+    this.#stop.dispose();
+    await this.#endpoint.close();
+    await this.#store.close();
+    this.#log.info('agent stopped');
+  }
+
+  /** `current` is the committed slot whenever no install is in flight. A slot in use
+   * with nothing committed (state wiped, or a slot laid down at the factory) is adopted
+   * with its version file; any other difference is a switch LMDB never committed: back. */
+  async #checkCurrent(slots: SlotDirectory): Promise<void> {
+    if (this.#store.updates().some((record) => record.state === 'installing')) return;
+    const committed = this.#store.slots().committed;
+    const active = await slots.active();
+    if (active === committed) return;
+    const version = active === null ? undefined : await slots.version(active);
+    if (committed === null && active !== null && version !== undefined && isValidVersion(version)) {
+      this.#log.info({ slot: active, version }, 'adopting the slot in use');
+      await this.#store.saveSlots({ committed: active, version, updateId: null });
+      return;
+    }
+    this.#log.warn({ current: active, committed }, 'current slot differs from the committed one: switching back');
+    await slots.switchTo(committed);
+  }
+
+  /** The agent's own resources for the gateway's proxy (DESIGN §5): /health for now. */
+  #serve(): void {
+    this.#endpoint.router.add('/health', {
+      observable: true,
+      attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],
+      handlers: {
+        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.config.healthIntervalMs / 1000) }),
+      },
+    });
+  }
+
+  /** Registers, retrying with back-off until it succeeds or the agent stops; concurrent
+   * callers share one attempt. */
+  #register(why: string): Promise<boolean> {
+    this.#registration ??= (async () => {
+      for (let failures = 0; !this.#stop.requested; failures++) {
+        try {
+          const result = await this.#gateway.register({
+            node_id: this.config.nodeId, version: this.installedVersion(), hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
+          }, this.#stop.soft);
+          this.#log.info({ why, result, version: this.installedVersion() }, 'registered');
+          return true;
+        } catch (error) {
+          if (this.#stop.requested) break;
+          this.#log.warn({ why, err: error }, 'registration failed; trying again');
+          await sleep(BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)]!, this.#stop.soft).catch(() => {});
+        }
+      }
+      return false;
+    })().finally(() => { this.#registration = undefined; });
+    return this.#registration;
+  }
+
+  #scheduleRegistration(): void {
+    this.#registerTimer = setTimeout(() => {
+      void this.#register('periodic').finally(() => { if (!this.#stop.requested) this.#scheduleRegistration(); });
+    }, this.config.registerIntervalMs);
+  }
+
+  /** Observes /updates for as long as the agent runs; every (re)connection registers
+   * first, since a gateway that lost us may have restarted. */
+  async #observe(): Promise<void> {
+    for (let failures = 0; !this.#stop.requested;) {
+      if (!(await this.#register('observing /updates'))) return;
+      try {
+        const { observation, first } = await this.#gateway.observeUpdates();
+        if (this.#stop.requested) {
+          observation.forget();
+          return;
+        }
+        this.#observation = observation;
+        failures = 0;
+        this.#manager.handleUpdates(first);
+        for await (const notification of observation) this.#manager.handleUpdates(notification);
+        this.#log.info('the /updates observation ended');
+      } catch (error) {
+        if (this.#stop.requested) return;
+        this.#log.warn({ err: error }, 'observing /updates failed');
+      }
+      await sleep(BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]!, this.#stop.soft).catch(() => {});
+    }
+  }
+
+  async #sampleHealth(): Promise<void> {
+    try {
+      this.#lastHealth = await this.#health.sample();
+      this.#endpoint.notify('/health');
+    } catch (error) {
+      this.#log.warn({ err: error }, 'cannot read the health figures');
+    }
+  }
+
+  #scheduleHealth(): void {
+    this.#healthTimer = setTimeout(() => void this.#pushHealth().finally(() => {
+      if (!this.#stop.requested) this.#scheduleHealth();
+    }), this.config.healthIntervalMs);
+  }
+
+  async #pushHealth(): Promise<void> {
+    await this.#sampleHealth();
+    if (this.#lastHealth === undefined) return;
+    try {
+      const code = await this.#gateway.putHealth(this.config.nodeId, this.#lastHealth, this.#stop.soft);
+      if (code === ResponseCode.NotFound) void this.#register('the gateway does not know this node');
+      else if (codeClass(code) !== 2) this.#log.warn({ code: describeCode(code) }, 'health report refused');
+    } catch (error) {
+      if (!this.#stop.requested) this.#log.debug({ err: error }, 'health report not delivered');
+    }
+  }
+
+  /** For tests: resolves when the offers received so far are taken in and the reports
+   * queued so far are sent. */
+  async settled(): Promise<void> {
+    await this.#manager.settled();
+    await this.#reporter.idle();
+  }
+}

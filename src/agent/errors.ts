@@ -1,0 +1,42 @@
+// Typed errors of the node agent (STYLE: one errors.ts per package). Each carries a stable
+// `code`; the command line turns AGENT_ERR_CONFIG into exit status 2.
+
+export class AgentError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The configuration (file, environment, flags) is incomplete or wrong; every problem is
+ * named at once so one edit fixes them all. */
+export class AgentConfigError extends AgentError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], where = 'agent configuration') {
+    super('AGENT_ERR_CONFIG', `${where}: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/** A state machine was asked for a move it does not allow: a bug, never a peer's doing. */
+export class IllegalTransitionError extends AgentError {
+  constructor(what: string, from: string, to: string) {
+    super('AGENT_ERR_STATE', `illegal ${what} move ${from} -> ${to}`);
+  }
+}
+
+/** The agent is stopping: the download ended after its current block. */
+export class StoppedError extends AgentError {
+  constructor(message = 'the agent is stopping') {
+    super('AGENT_ERR_STOPPED', message);
+  }
+}
+
+/** The gateway URI asks for a transport this build cannot provide. */
+export class TransportUnavailableError extends AgentError {
+  constructor(message: string) {
+    super('AGENT_ERR_TRANSPORT', message);
+  }
+}

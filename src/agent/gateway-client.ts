@@ -1,0 +1,130 @@
+// The agent's side of the wire contract with the gateway (DESIGN §5): register, health,
+// the /updates observation, status reports, the install question and the block-wise
+// download. It notices when the gateway comes back after requests failed (a restart), so
+// the agent registers again. Update routes carry `?node=ID`: over DTLS the gateway takes
+// the node from the identity and ignores it; over plain CoAP on loopback (the `local`
+// caller) it is how the gateway knows which node asks.
+
+import { gatewayPath } from '../fleet/paths.js';
+import { encodeBody } from '../fleet/payload.js';
+import type { HealthReport, NodeRegistration, StatusReport } from '../fleet/schemas.js';
+import type { BlockSink, DownloadResult } from '../protocol/block-client.js';
+import type { CoapResponse } from '../protocol/client.js';
+import { codeClass, describeCode, Method, ResponseCode } from '../protocol/codes.js';
+import { ContentFormat } from '../protocol/content-formats.js';
+import type { Endpoint } from '../protocol/endpoint.js';
+import type { Observation } from '../protocol/observe-client.js';
+import { getUintOption, OptionNumber } from '../protocol/options.js';
+
+export type InstallAnswer =
+  | { readonly kind: 'go' }
+  /** 5.03: ask again after `seconds` (Max-Age; RFC 7252's default of 60 when absent). */
+  | { readonly kind: 'wait'; readonly seconds: number; readonly reason: string }
+  /** 4.03 and other 4.xx: the rollout will never let this node install this update. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  /** 5.xx other than 5.03: the gateway's trouble; ask again later. */
+  | { readonly kind: 'error'; readonly reason: string };
+
+const DEFAULT_MAX_AGE_S = 60;
+/** The /updates list and status bodies are small; a larger representation is refused. */
+const MAX_LIST_BYTES = 1024 * 1024;
+
+export class GatewayRequestError extends Error {
+  readonly code = 'AGENT_ERR_GATEWAY';
+  readonly responseCode: number;
+  constructor(what: string, response: CoapResponse) {
+    super(`${what}: ${describeCode(response.code)}${response.payload.length > 0 ? ` (${diagnostic(response)})` : ''}`);
+    this.responseCode = response.code;
+  }
+}
+
+/** A diagnostic payload as one short line of text (RFC 7252 §5.5.2). */
+export const diagnostic = (response: CoapResponse): string =>
+  response.payload.subarray(0, 200).toString('utf8').replace(/[^\x20-\x7e]+/g, ' ').trim();
+
+export class GatewayClient {
+  readonly #endpoint: Endpoint;
+  readonly #base: string;
+  /** `?node=ID`, for the update routes. */
+  readonly #node: string;
+  readonly #onReconnected: () => void;
+  /** A request failed without an answer; the next answer means the gateway is back. */
+  #unreachable = false;
+
+  constructor(endpoint: Endpoint, gatewayUri: string, nodeId: string, onReconnected: () => void) {
+    this.#endpoint = endpoint;
+    this.#base = gatewayUri.replace(/\/+$/, '');
+    this.#node = `?node=${encodeURIComponent(nodeId)}`;
+    this.#onReconnected = onReconnected;
+  }
+
+  /** POST /nodes: 'created' (2.01) or 'known' (2.04). */
+  async register(registration: NodeRegistration, signal?: AbortSignal): Promise<'created' | 'known'> {
+    const response = await this.#send(Method.POST, '/nodes', registration, signal);
+    if (response.code === ResponseCode.Created) return 'created';
+    if (codeClass(response.code) === 2) return 'known';
+    throw new GatewayRequestError('registration refused', response);
+  }
+
+  /** PUT /nodes/{id}/health; resolves with the response code. */
+  async putHealth(nodeId: string, report: HealthReport, signal?: AbortSignal): Promise<number> {
+    return (await this.#send(Method.PUT, gatewayPath.health(nodeId), report, signal)).code;
+  }
+
+  /** PUT /updates/{id}/status; resolves with the response code. */
+  async putStatus(updateId: string, report: StatusReport, signal?: AbortSignal): Promise<number> {
+    return (await this.#send(Method.PUT, gatewayPath.status(updateId) + this.#node, report, signal)).code;
+  }
+
+  /** POST /updates/{id}/install. */
+  async askInstall(updateId: string, signal?: AbortSignal): Promise<InstallAnswer> {
+    const response = await this.#send(Method.POST, gatewayPath.install(updateId) + this.#node, undefined, signal);
+    if (codeClass(response.code) === 2) return { kind: 'go' };
+    const reason = response.payload.length > 0 ? diagnostic(response) : describeCode(response.code);
+    if (response.code === ResponseCode.ServiceUnavailable) {
+      return { kind: 'wait', seconds: getUintOption(response.options, OptionNumber.MaxAge) ?? DEFAULT_MAX_AGE_S, reason };
+    }
+    return codeClass(response.code) === 4 ? { kind: 'refused', reason } : { kind: 'error', reason };
+  }
+
+  /** GET /updates/{id}/download block-wise into `sink`, resuming at `startOffset`. */
+  async download(updateId: string, options: {
+    readonly sink: BlockSink; readonly startOffset: number; readonly etag: Buffer; readonly maxSize: number;
+    readonly signal: AbortSignal; readonly onProgress: (received: number, total: number | undefined) => void;
+  }): Promise<DownloadResult> {
+    return this.#track(this.#endpoint.download({ uri: this.#base + gatewayPath.download(updateId) + this.#node, ...options }));
+  }
+
+  /** GET /updates with Observe; the first response and the notifications to come. */
+  async observeUpdates(): Promise<{ observation: Observation; first: CoapResponse }> {
+    return this.#track(this.#endpoint.observe({ uri: `${this.#base}/updates${this.#node}`, accept: ContentFormat.Json, maxBodySize: MAX_LIST_BYTES }));
+  }
+
+  async #send(method: number, path: string, body: unknown, signal: AbortSignal | undefined): Promise<CoapResponse> {
+    const encoded = body === undefined ? undefined : encodeBody(body, ContentFormat.Json);
+    return this.#track(this.#endpoint.request({
+      uri: this.#base + path, method, accept: ContentFormat.Json,
+      ...(encoded === undefined ? {} : { payload: encoded.payload, contentFormat: encoded.contentFormat }),
+      ...(signal === undefined ? {} : { signal }),
+    }));
+  }
+
+  /** Any answer after a run of unanswered requests: the gateway is back (perhaps
+   * restarted and without our registration). */
+  async #track<T>(exchange: Promise<T>): Promise<T> {
+    try {
+      const result = await exchange;
+      if (this.#unreachable) {
+        this.#unreachable = false;
+        this.#onReconnected();
+      }
+      return result;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      // Block-wise errors carrying a response code were answers; cancellations are ours.
+      const answered = (error as { responseCode?: unknown }).responseCode !== undefined;
+      if (!answered && code !== 'COAP_ERR_CANCELLED' && code !== 'AGENT_ERR_STOPPED') this.#unreachable = true;
+      throw error;
+    }
+  }
+}

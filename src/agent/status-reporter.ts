@@ -1,0 +1,111 @@
+// Status reports to PUT /updates/{id}/status (DESIGN §5). Latest wins: the gateway takes
+// any forward move (update-state.ts acceptsReport), so when reports queue up behind a slow
+// or absent gateway only the newest is sent. A terminal state is sent until the gateway
+// acknowledges it, also across restarts (the acknowledgement is persisted), and then never
+// again: each outcome is reported once.
+
+import { codeClass, describeCode } from '../protocol/codes.js';
+import { isTerminal } from '../fleet/update-state.js';
+import type { StatusReport } from '../fleet/schemas.js';
+import type { GatewayClient } from './gateway-client.js';
+import type { AgentLogger } from './logger.js';
+import type { AgentStore, UpdateRecord } from './store.js';
+import { sleep } from './sleep.js';
+
+const MAX_ERROR_LENGTH = 512;
+const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000] as const;
+
+export const statusOf = (record: UpdateRecord): StatusReport => ({
+  state: record.state,
+  progress: Math.min(1, Math.max(0, record.progress)),
+  error: record.error === null ? null : record.error.slice(0, MAX_ERROR_LENGTH),
+});
+
+const sameReport = (a: StatusReport, b: StatusReport): boolean => a.state === b.state && a.progress === b.progress && a.error === b.error;
+
+export class StatusReporter {
+  readonly #gateway: GatewayClient;
+  readonly #store: AgentStore;
+  readonly #log: AgentLogger;
+  /** Per update, the newest report not yet sent. Entries removed when taken by the pump. */
+  readonly #latest = new Map<string, StatusReport>();
+  /** Per update, the report in flight (or just acknowledged). */
+  readonly #sending = new Map<string, StatusReport>();
+  /** Updates whose pump is running; at most one per update. */
+  readonly #pumps = new Map<string, Promise<void>>();
+  readonly #stop = new AbortController();
+
+  constructor(gateway: GatewayClient, store: AgentStore, log: AgentLogger) {
+    this.#gateway = gateway;
+    this.#store = store;
+    this.#log = log;
+  }
+
+  report(record: UpdateRecord): void {
+    if (this.#stop.signal.aborted) return;
+    const status = statusOf(record);
+    // The same report as the one on its way: one delivery is enough.
+    const sending = this.#sending.get(record.updateId);
+    if (!this.#latest.has(record.updateId) && sending !== undefined && sameReport(sending, status)) return;
+    this.#latest.set(record.updateId, status);
+    if (this.#pumps.has(record.updateId)) return;
+    const pump = this.#pump(record.updateId).finally(() => this.#pumps.delete(record.updateId));
+    this.#pumps.set(record.updateId, pump);
+  }
+
+  /** Resolves when nothing is waiting to be sent (tests, and a clean stop). */
+  async idle(): Promise<void> {
+    while (this.#pumps.size > 0) await Promise.all(this.#pumps.values());
+  }
+
+  /** Abandons what is unsent: terminal states are sent again at the next start. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await Promise.allSettled(this.#pumps.values());
+  }
+
+  async #pump(updateId: string): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      const report = this.#latest.get(updateId);
+      if (report === undefined || this.#stop.signal.aborted) return;
+      this.#latest.delete(updateId);
+      this.#sending.set(updateId, report);
+      const sent = await this.#send(updateId, report);
+      if (!sent) this.#sending.delete(updateId);
+      if (sent) {
+        failures = 0;
+        continue;
+      }
+      // Unsent: put it back unless a newer one arrived meanwhile, and wait a little.
+      if (!this.#latest.has(updateId)) this.#latest.set(updateId, report);
+      const delay = BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]!;
+      try {
+        await sleep(delay, this.#stop.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** True when this report needs no further sending: acknowledged, or refused for good. */
+  async #send(updateId: string, report: StatusReport): Promise<boolean> {
+    let code: number;
+    try {
+      code = await this.#gateway.putStatus(updateId, report, this.#stop.signal);
+    } catch (error) {
+      this.#log.debug({ update_id: updateId, state: report.state, err: error }, 'status report not delivered');
+      return false;
+    }
+    if (codeClass(code) === 5) return false;
+    if (codeClass(code) === 2) {
+      this.#log.debug({ update_id: updateId, state: report.state, progress: report.progress }, 'status reported');
+    } else {
+      // 4.xx: the gateway will never take this report (unknown update, not ours): retrying
+      // would not change its mind.
+      this.#log.warn({ update_id: updateId, state: report.state, code: describeCode(code) }, 'status report refused');
+    }
+    if (isTerminal(report.state)) await this.#store.markReported(updateId, report.state);
+    return true;
+  }
+}

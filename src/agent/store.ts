@@ -1,0 +1,115 @@
+// The agent's durable state (DESIGN §7) in one LMDB environment under <data>/state: per
+// update its record (manifest, state, download progress, install phase), which slot is
+// committed, and which terminal states the gateway has acknowledged. Every write that a
+// crash must not lose is awaited until LMDB has flushed it, not only committed it.
+
+import { open, type RootDatabase } from 'lmdb';
+import type { Manifest } from '../fleet/manifest.js';
+import type { NodeUpdateState } from '../fleet/update-state.js';
+import type { Slot } from './interfaces.js';
+
+/** Where a download stands: `verified` bytes from 0 are in the partial file and fsynced. */
+export interface DownloadProgress {
+  readonly path: string;
+  /** Hex; the ETag the gateway serves: the first 8 bytes of the sha256 (the contract). */
+  readonly etag: string;
+  /** Hex, from the signed manifest's checksum. */
+  readonly sha256: string;
+  readonly verified: number;
+}
+
+/** The install state machine (installer.ts), persisted before each step it names. */
+export type InstallPhase = 'writing' | 'switched-unverified' | 'rolling-back' | 'committed' | 'rolled-back' | 'abandoned';
+
+export interface InstallProgress {
+  readonly phase: InstallPhase;
+  /** The committed slot before this install; null when only the initial version ran. */
+  readonly from: Slot | null;
+  readonly to: Slot;
+  /** Times the slot write was started, bounded so a crash loop ends. */
+  readonly attempts: number;
+  /** Why it is rolling back, kept so a crash mid-roll-back reports the first reason. */
+  readonly reason: string | null;
+}
+
+export interface UpdateRecord {
+  readonly updateId: string;
+  /** Null for a manifest refused as malformed: nothing of it was trusted. */
+  readonly manifest: Manifest | null;
+  readonly state: NodeUpdateState;
+  readonly progress: number;
+  readonly error: string | null;
+  readonly download: DownloadProgress | null;
+  readonly install: InstallProgress | null;
+  readonly updatedAt: string;
+}
+
+export interface SlotsRecord {
+  /** The slot the device runs when no install is in flight; null: the initial version. */
+  readonly committed: Slot | null;
+  readonly version: string | null;
+  readonly updateId: string | null;
+}
+
+const UPDATE_PREFIX = 'update/';
+const REPORTED_PREFIX = 'reported/';
+const SLOTS_KEY = 'slots';
+const NO_SLOTS: SlotsRecord = { committed: null, version: null, updateId: null };
+
+export class AgentStore {
+  readonly #db: RootDatabase<unknown, string>;
+
+  private constructor(db: RootDatabase<unknown, string>) {
+    this.#db = db;
+  }
+
+  /** Opens (creating) the environment in `directory`. JSON values, so an operator or a
+   * test can read the state with any LMDB reader. */
+  static open(directory: string): AgentStore {
+    return new AgentStore(open<unknown, string>({ path: directory, encoding: 'json' }));
+  }
+
+  update(updateId: string): UpdateRecord | undefined {
+    return this.#db.get(UPDATE_PREFIX + updateId) as UpdateRecord | undefined;
+  }
+
+  updates(): UpdateRecord[] {
+    const records: UpdateRecord[] = [];
+    for (const { value } of this.#db.getRange({ start: UPDATE_PREFIX, end: `${UPDATE_PREFIX}\uffff` })) {
+      records.push(value as UpdateRecord);
+    }
+    return records;
+  }
+
+  slots(): SlotsRecord {
+    return (this.#db.get(SLOTS_KEY) as SlotsRecord | undefined) ?? NO_SLOTS;
+  }
+
+  /** Stores the record (and the committed slot, in the same transaction) durably. */
+  async saveUpdate(record: UpdateRecord, slots?: SlotsRecord): Promise<void> {
+    await this.#db.transaction(() => {
+      void this.#db.put(UPDATE_PREFIX + record.updateId, record);
+      if (slots !== undefined) void this.#db.put(SLOTS_KEY, slots);
+    });
+    await this.#db.flushed;
+  }
+
+  async saveSlots(slots: SlotsRecord): Promise<void> {
+    await this.#db.put(SLOTS_KEY, slots);
+    await this.#db.flushed;
+  }
+
+  /** The last terminal state the gateway acknowledged for this update. */
+  reportedState(updateId: string): NodeUpdateState | undefined {
+    return this.#db.get(REPORTED_PREFIX + updateId) as NodeUpdateState | undefined;
+  }
+
+  async markReported(updateId: string, state: NodeUpdateState): Promise<void> {
+    await this.#db.put(REPORTED_PREFIX + updateId, state);
+    await this.#db.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+}

@@ -1,0 +1,183 @@
+// `coap-fleet demo`: a gateway and N agents as separate processes on loopback over DTLS
+// with freshly generated credentials; a signed image is published, the rollout shown live,
+// and a summary printed once every node runs the new version (DESIGN §8, the README's
+// first command). --keep leaves everything running until Ctrl-C.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, realpath, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Method } from '../protocol/codes.js';
+import type { NodeView } from '../server/representations.js';
+import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
+import { openGateway, type GatewayClient } from './gateway-client.js';
+import { generateKeys } from './keys-command.js';
+import { nodesTable } from './nodes-command.js';
+import type { CliIo } from './output.js';
+import { publishImage } from './publish-command.js';
+import { nodeLine, watchRollout } from './rollout-command.js';
+
+const FLAGS = {
+  nodes: { type: 'string', value: 'N', description: 'agents to start (default 5)' },
+  'size-mib': { type: 'string', value: 'MIB', description: 'image size (default 4)' },
+  dir: { type: 'string', value: 'DIR', description: 'work directory (default a new one under the temp dir)' },
+  keep: { type: 'boolean', description: 'leave the gateway and agents running until Ctrl-C' },
+  help: { type: 'boolean', short: 'h', description: 'this help' },
+} as const;
+
+export const demoUsage = (): string => 'Usage: coap-fleet demo [--nodes N] [--size-mib MIB] [--keep]\n\n'
+  + 'Starts a gateway and N agents on loopback over DTLS (PSK) with fresh keys, publishes a\n'
+  + 'signed image and rolls it out A/B to every node, live; exits 0 when all run it.\n\n'
+  + `Options:\n${formatFlags(FLAGS)}`;
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'coap-fleet.js');
+const READY_TIMEOUT_MS = 30_000;
+const ROLLOUT_TIMEOUT_MS = 300_000;
+
+interface Daemon {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly log: string;
+}
+
+function startDaemon(name: string, args: readonly string[], log: string): Daemon {
+  const out = createWriteStream(log);
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  return { name, child, log };
+}
+
+async function stopDaemons(daemons: readonly Daemon[]): Promise<void> {
+  await Promise.all(daemons.map(({ child }) => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  })));
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, daemons: readonly Daemon[]): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    const dead = daemons.find(({ child }) => child.exitCode !== null);
+    if (dead !== undefined) throw new Error(`${dead.name} exited with ${dead.child.exitCode} while waiting for ${what}; see ${dead.log}`);
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * (attempt + 1))));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function writeImage(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let offset = 0; offset < size; offset += 65536) {
+    const chunk = randomBytes(Math.min(65536, size - offset));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  return hash.digest('hex');
+}
+
+export async function runDemoCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, FLAGS);
+  if (flags.help === true) {
+    io.stdout.write(demoUsage());
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const count = parseNumber(flags.nodes ?? '5', 'nodes', { min: 1, max: 50, integer: true });
+  const sizeMib = parseNumber(flags['size-mib'] ?? '4', 'size-mib', { min: 0.001, max: 256 });
+  const dir = flags.dir ?? await mkdtemp(join(await realpath(tmpdir()), 'coap-fleet-demo-'));
+  await mkdir(dir, { recursive: true });
+  const say = (text: string): void => { io.stdout.write(`${text}\n`); };
+  const nodeIds = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
+  const daemons: Daemon[] = [];
+  let gateway: GatewayClient | undefined;
+  try {
+    say(`demo in ${dir}`);
+    const keys = join(dir, 'keys');
+    await generateKeys(keys, nodeIds, 'admin', true);
+    say(`keys: publisher Ed25519 pair, DTLS PSKs for operator:admin and ${count} nodes`);
+
+    const ready = join(dir, 'gateway.ready');
+    daemons.push(startDaemon('gateway', [
+      'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
+      '--psk-file', join(keys, 'gateway-psk.json'), '--publisher-key-file', join(keys, 'publisher.pub'), '--ready-file', ready,
+    ], join(dir, 'gateway.log')));
+    const { coaps_port: port } = await until('the gateway', async () => (existsSync(ready)
+      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number } : undefined), READY_TIMEOUT_MS, daemons);
+    const gatewayUri = `coaps://127.0.0.1:${port}`;
+    say(`gateway: ${gatewayUri} (DTLS 1.2, PSK), log ${join(dir, 'gateway.log')}`);
+
+    for (const id of nodeIds) {
+      const config = join(dir, `${id}.json`);
+      await writeFile(config, JSON.stringify({
+        node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
+        initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval: 2,
+        psk_identity: `node:${id}`, psk_key_file: join(keys, `node-${id}.json`),
+      }, null, 2));
+      daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));
+    }
+    gateway = await openGateway({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') });
+    const client = gateway;
+    const nodes = await until(`${count} nodes to register`, async () => {
+      const { nodes: listed } = await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+      return listed.filter((node) => node.online).length === count ? listed : undefined;
+    }, READY_TIMEOUT_MS, daemons);
+    say(`${count} agents registered:\n${nodesTable(nodes)}`);
+
+    const image = join(dir, 'firmware-2.0.0.bin');
+    const sha256 = await writeImage(image, Math.round(sizeMib * 1024 * 1024));
+    const privateKey = await readFile(join(keys, 'publisher.key'), 'utf8');
+    const started = Date.now();
+    const manifest = await publishImage(gateway, {
+      image, version: '2.0.0', updateId: 'fw-2.0.0', targets: nodeIds,
+      policy: { max_parallel_installs: 2, canary: 1, failure_threshold: 1 }, privateKey, progress: io.stderr,
+    });
+    say(`published fw-2.0.0: ${manifest.size} bytes, sha256 ${sha256.slice(0, 16)}…, signed; canary node-1, then 2 at a time`);
+
+    const final = await watchRollout({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') }, 'fw-2.0.0',
+      rolloutPrinter(io), ROLLOUT_TIMEOUT_MS);
+    const seconds = (Date.now() - started) / 1000;
+    const { nodes: after } = await gateway.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+    say(`\n${nodesTable(after)}`);
+    const installed = Object.values(final.nodes).filter((status) => status.state === 'installed').length;
+    const onNew = after.filter((node) => node.version === '2.0.0').length;
+    say(`rollout ${final.rollout} in ${seconds.toFixed(1)} s: ${installed}/${count} installed, ${onNew}/${count} report version 2.0.0`);
+    const ok = final.rollout === 'completed' && installed === count && onNew === count;
+    if (flags.keep === true) {
+      say(`running on; operator credentials: --gateway ${gatewayUri} --credentials ${join(keys, 'operator-admin.json')}; Ctrl-C stops`);
+      await io.shutdown();
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await gateway?.close();
+    await stopDaemons(daemons);
+  }
+}
+
+/** The live view: on a terminal the rollout's bars redrawn; otherwise a line per change. */
+function rolloutPrinter(io: CliIo): Parameters<typeof watchRollout>[2] {
+  const seen = new Map<string, string>();
+  return (view) => {
+    const width = Math.max(...Object.keys(view.nodes).map((id) => id.length));
+    for (const [id, status] of Object.entries(view.nodes).sort()) {
+      const key = `${status.state}|${Math.floor(status.progress * 4)}`;
+      if (seen.get(id) === key) continue;
+      seen.set(id, key);
+      io.stdout.write(`${nodeLine(id, status, width)}\n`);
+    }
+  };
+}

@@ -1,0 +1,46 @@
+// `coap-fleet nodes`: the gateway's registered nodes with version, presence and health.
+
+import { Method } from '../protocol/codes.js';
+import type { NodeView } from '../server/representations.js';
+import { formatFlags, parseArgs, UsageError } from './args.js';
+import { GATEWAY_FLAGS, openGateway } from './gateway-client.js';
+import type { CliIo } from './output.js';
+
+const FLAGS = {
+  json: { type: 'boolean', description: 'print the gateway\'s JSON' },
+  ...GATEWAY_FLAGS,
+  help: { type: 'boolean', short: 'h', description: 'this help' },
+} as const;
+
+export const nodesUsage = (): string => `Usage: coap-fleet nodes [--gateway URI] [--credentials FILE] [--json]\n\nOptions:\n${formatFlags(FLAGS)}`;
+
+export function nodesTable(nodes: readonly NodeView[]): string {
+  const rows = [['NODE', 'VERSION', 'ONLINE', 'HEALTH', 'CPU%', 'MEM%', 'TEMP', 'LAST SEEN']];
+  for (const node of nodes) {
+    const health = node.health;
+    rows.push([
+      node.node_id, node.version, node.online ? 'yes' : 'no', health?.status ?? '-',
+      health === null ? '-' : health.cpu_percent.toFixed(1), health === null ? '-' : health.memory_percent.toFixed(1),
+      health?.temperature === null || health === null ? '-' : `${health.temperature.toFixed(1)}°C`, node.last_seen,
+    ]);
+  }
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+export async function runNodesCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, FLAGS);
+  if (flags.help === true) {
+    io.stdout.write(nodesUsage());
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const gateway = await openGateway(flags);
+  try {
+    const { nodes } = await gateway.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+    io.stdout.write(flags.json === true ? `${JSON.stringify({ nodes })}\n` : nodesTable(nodes));
+  } finally {
+    await gateway.close();
+  }
+  return 0;
+}

@@ -1,0 +1,211 @@
+// `coap-fleet agent` as a real process (bin/coap-fleet.js) against a fake gateway on
+// loopback: kill -9 mid-download resumes from the persisted offset (read from its LMDB,
+// and from the block numbers the gateway served), kill -9 between the switch and the
+// health check ends rolled back and reported once, SIGTERM finishes the block in hand and
+// exits 0, and a bad configuration exits 2.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { INTERRUPTED_REASON } from '../../src/agent/installer.js';
+import { PERSIST_EVERY_BYTES } from '../../src/agent/downloader.js';
+import { AgentStore } from '../../src/agent/store.js';
+import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from '../unit/agent/fake-gateway.js';
+
+// dist/test/integration/ → the repository root, where bin/ is.
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(root, 'bin', 'coap-fleet.js');
+
+interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exited: Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function spawnAgent(args: readonly string[]): AgentProcess {
+  const child = spawn(process.execPath, [bin, 'agent', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (status, signal) => {
+      clearTimeout(killer);
+      resolve({ status, signal });
+    });
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+interface Setup {
+  dir: string;
+  data: string;
+  configPath: string;
+  gateway: FakeGateway;
+  publisher: Publisher;
+  cleanup: () => Promise<void>;
+}
+
+async function setup(config: Record<string, unknown> = {}): Promise<Setup> {
+  const temp = await tempDir('coap-fleet-agent-process-');
+  const gateway = await FakeGateway.start();
+  const publisher = await makePublisher(temp.path);
+  const data = join(temp.path, 'data');
+  const configPath = join(temp.path, 'agent.json');
+  await writeFile(configPath, JSON.stringify({
+    node_id: 'n1', gateway: gateway.uri, data_dir: 'data', publisher_key: 'publisher.pub.pem', initial_version: '1.0.0',
+    health_interval: 1, listen_host: '127.0.0.1', log_level: 'debug', ...config,
+  }));
+  return {
+    dir: temp.path, data, configPath, gateway, publisher,
+    cleanup: async () => {
+      await gateway.close();
+      await temp.remove();
+    },
+  };
+}
+
+async function offer(s: Setup, updateId: string, version: string, size: number): Promise<Offered & { sha256: string }> {
+  const image = await makeImage(s.dir, s.publisher, { updateId, version, size });
+  return { manifest: image.manifest, imagePath: image.imagePath, rollout: 'active', imageReady: true, sha256: image.sha256 };
+}
+
+/** Warn and error lines of a JSON log not matching `expected`, and lines that are not
+ * JSON at all (a crash's stack on stdout). */
+function unexpectedLines(agent: AgentProcess, expected: readonly RegExp[] = []): string[] {
+  return agent.stdout().split('\n').filter((line) => line !== '').filter((line) => {
+    let entry: { level?: unknown; msg?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      return true;
+    }
+    return (entry.level === 'warn' || entry.level === 'error' || entry.level === 'fatal') && !expected.some((pattern) => pattern.test(String(entry.msg)));
+  });
+}
+
+async function stopCleanly(agent: AgentProcess): Promise<void> {
+  agent.child.kill('SIGTERM');
+  const { status, signal } = await agent.exited;
+  assert.equal({ status, signal }, { status: 0, signal: null }, agent.stderr());
+}
+
+test('kill -9 mid-download: after a restart the download resumes at the last persisted block, not at zero, and installs', async () => {
+  const s = await setup();
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  let holding = true;
+  s.gateway.beforeBlock = (_id, num) => (holding && num >= 400 ? held : undefined);
+  const update = await offer(s, 'u2', '2.0.0', 1024 * 1024);
+  s.gateway.setUpdates([update]);
+  let store: AgentStore | undefined;
+  try {
+    const first = spawnAgent(['--config', s.configPath]);
+    await s.gateway.waitFor(() => (s.gateway.served.get('u2') ?? []).includes(400), 'block 400 asked for');
+    store = AgentStore.open(join(s.data, 'state'));
+    const persisted = store.update('u2')!.download!.verified;
+    assert.ok(persisted >= 4 * PERSIST_EVERY_BYTES, `persisted ${persisted} bytes before the kill`);
+    assert.ok(persisted <= 400 * 1024 && persisted % 1024 === 0, `${persisted}`);
+    assert.ok((await stat(join(s.data, 'downloads', 'u2.part'))).size >= persisted);
+    first.child.kill('SIGKILL');
+    assert.is((await first.exited).signal, 'SIGKILL');
+    assert.is(store.update('u2')!.state, 'downloading');
+
+    s.gateway.served.set('u2', []);
+    holding = false;
+    release();
+    const second = spawnAgent(['--config', s.configPath]);
+    assert.is((await s.gateway.outcome('u2')).state, 'installed', second.stdout());
+    const served = s.gateway.served.get('u2')!;
+    assert.is(served[0], persisted / 1024, `resumed at block ${served[0]}, persisted offset ${persisted}`);
+    assert.is(Math.min(...served), persisted / 1024, 'no earlier block asked for again');
+    assert.is(served.length, 1024 - persisted / 1024);
+    assert.is(await readlink(join(s.data, 'slots', 'current')), 'a');
+    assert.is(createHash('sha256').update(await readFile(join(s.data, 'slots', 'a', 'image.bin'))).digest('hex'), update.sha256);
+    await stopCleanly(second);
+    assert.equal([...unexpectedLines(first), ...unexpectedLines(second)], []);
+  } finally {
+    release();
+    await store?.close();
+    await s.cleanup();
+  }
+});
+
+test('kill -9 after the switch, before the health check passed: after a restart current is the old slot again and rolled_back is reported once', async () => {
+  const s = await setup({ health_check_command: 'if [ "$VERSION" = 3.0.0 ]; then kill -9 $PPID; sleep 5; fi' });
+  let store: AgentStore | undefined;
+  try {
+    s.gateway.setUpdates([await offer(s, 'u2', '2.0.0', 30_000), await offer(s, 'u3', '3.0.0', 30_000)]);
+    const first = spawnAgent(['--config', s.configPath]);
+    assert.is((await first.exited).signal, 'SIGKILL', first.stdout());
+    assert.equal(s.gateway.statesOf('u2').filter((state) => state === 'installed'), ['installed']);
+    assert.is(await readlink(join(s.data, 'slots', 'current')), 'b', 'died switched to the new slot');
+    store = AgentStore.open(join(s.data, 'state'));
+    assert.is(store.update('u3')!.install!.phase, 'switched-unverified');
+
+    const registrations = s.gateway.registrations.length;
+    const second = spawnAgent(['--config', s.configPath]);
+    assert.equal(await s.gateway.outcome('u3'), { state: 'rolled_back', progress: 1, error: INTERRUPTED_REASON });
+    assert.is(await readlink(join(s.data, 'slots', 'current')), 'a');
+    await s.gateway.waitFor(() => s.gateway.registrations.length > registrations, 'the registration after the restart');
+    assert.is(s.gateway.registrations.at(-1)!.body.version, '2.0.0');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stopCleanly(second);
+    assert.equal(s.gateway.statesOf('u3').filter((state) => ['installed', 'failed', 'rolled_back'].includes(state)), ['rolled_back']);
+    assert.equal(s.gateway.statesOf('u2').filter((state) => state === 'installed'), ['installed'], 'u2 not reported again');
+    assert.is(store.reportedState('u3'), 'rolled_back');
+    assert.equal(unexpectedLines(second, [/restarted during an unverified install/]), []);
+  } finally {
+    await store?.close();
+    await s.cleanup();
+  }
+});
+
+test('SIGTERM mid-download: the block in hand is finished and persisted, exit status 0; the next start resumes there', async () => {
+  const s = await setup();
+  s.gateway.beforeBlock = () => new Promise((resolve) => setTimeout(resolve, 15));
+  s.gateway.setUpdates([await offer(s, 'u2', '2.0.0', 256 * 1024)]);
+  let store: AgentStore | undefined;
+  try {
+    const agent = spawnAgent(['--config', s.configPath, '--pretty']);
+    await s.gateway.waitFor(() => (s.gateway.served.get('u2') ?? []).length >= 30, '30 blocks served');
+    await stopCleanly(agent);
+    assert.match(agent.stdout(), /INFO  agent stopped/);
+    assert.not.match(agent.stdout(), /^\S+ (WARN|ERROR|FATAL)/m);
+    const last = Math.max(...s.gateway.served.get('u2')!);
+    store = AgentStore.open(join(s.data, 'state'));
+    assert.is(store.update('u2')!.download!.verified, (last + 1) * 1024, `last block served ${last}`);
+
+    s.gateway.served.set('u2', []);
+    s.gateway.beforeBlock = () => {};
+    const again = spawnAgent(['--config', s.configPath]);
+    assert.is((await s.gateway.outcome('u2')).state, 'installed');
+    assert.is(s.gateway.served.get('u2')![0], last + 1);
+    await stopCleanly(again);
+    assert.equal(unexpectedLines(again), []);
+  } finally {
+    await store?.close();
+    await s.cleanup();
+  }
+});
+
+test('a bad configuration exits 2 and names every problem', async () => {
+  const s = await setup({ node_id: 'bad/id', gateway: 'http://nowhere', health_interval: -1 });
+  try {
+    const agent = spawnAgent(['--config', s.configPath]);
+    const { status } = await agent.exited;
+    assert.is(status, 2);
+    for (const problem of ['node_id:', 'gateway:', 'health_interval:']) assert.ok(agent.stderr().includes(problem), agent.stderr());
+    assert.ok(agent.stderr().includes('see coap-fleet agent --help'));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test.run();

@@ -1,0 +1,128 @@
+// The agent's configuration: file, environment and flags merged in that order of
+// precedence, relative paths, and every problem named at once.
+
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadAgentConfig } from '../../../src/agent/config.js';
+import { AgentConfigError } from '../../../src/agent/errors.js';
+import { formatPretty } from '../../../src/agent/logger.js';
+import { makePublisher, tempDir } from './fake-gateway.js';
+
+function problemsOf(run: () => unknown): readonly string[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof AgentConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('no AgentConfigError');
+}
+
+test('file, then environment, then flags; paths in the file relative to the file; durations in seconds', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    await mkdir(join(temp.path, 'etc'));
+    await makePublisher(join(temp.path, 'etc'), 'pub');
+    const file = join(temp.path, 'etc', 'agent.json');
+    await writeFile(file, JSON.stringify({
+      node_id: 'from-file', gateway: 'coap://127.0.0.1:5683', data_dir: '../var', publisher_key: 'pub.pub.pem',
+      health_interval: 5, install_adapter: 'command', install_command: 'rauc install "$IMAGE_PATH"', initial_version: '1.2.0',
+    }));
+    const config = loadAgentConfig({
+      file, cwd: temp.path,
+      env: { COAP_FLEET_AGENT_NODE_ID: 'from-env', COAP_FLEET_AGENT_HEALTH_INTERVAL: '7', COAP_FLEET_AGENT_REGISTER_INTERVAL: '60' },
+      flags: { node_id: 'from-flag' },
+    });
+    assert.is(config.nodeId, 'from-flag');
+    assert.is(config.healthIntervalMs, 7000);
+    assert.is(config.registerIntervalMs, 60_000);
+    assert.is(config.dataDir, join(temp.path, 'var'));
+    assert.is(config.publisherKeyPath, join(temp.path, 'etc', 'pub.pub.pem'));
+    assert.is(config.publisherKey.asymmetricKeyType, 'ed25519');
+    assert.is(config.installAdapter, 'command');
+    assert.is(config.initialVersion, '1.2.0');
+    assert.is(config.healthCheckTimeoutMs, 30_000, 'default');
+    assert.is(config.dtls, undefined);
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('every problem is named at once: missing, malformed, out of range, inconsistent', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const rsa = join(temp.path, 'rsa.pem');
+    await writeFile(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
+    const problems = problemsOf(() => loadAgentConfig({
+      flags: {
+        node_id: '../etc', gateway: 'http://x', publisher_key: rsa, health_interval: '0', install_adapter: 'command',
+        log_level: 'loud', listen_port: '70000', initial_version: 'v1',
+      },
+    }));
+    const expected = ['node_id:', 'gateway:', 'publisher_key:', 'health_interval:', 'install_command:', 'log_level:', 'listen_port:', 'initial_version:'];
+    for (const start of expected) assert.ok(problems.some((problem) => problem.startsWith(start)), `${start} in ${problems.join(' | ')}`);
+    assert.is(problems.length, expected.length, problems.join(' | '));
+
+    const missing = problemsOf(() => loadAgentConfig({ flags: {} }));
+    assert.equal(missing, [
+      'node_id: required (--node-id or COAP_FLEET_AGENT_NODE_ID)',
+      'gateway: required (--gateway or COAP_FLEET_AGENT_GATEWAY)',
+      'publisher_key: required (--publisher-key or COAP_FLEET_AGENT_PUBLISHER_KEY)',
+    ]);
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('a config file with an unknown key, or not JSON, is refused with its path', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const file = join(temp.path, 'agent.json');
+    await writeFile(file, JSON.stringify({ node_id: 'n1', helth_interval: 3 }));
+    assert.throws(() => loadAgentConfig({ file }), (error: Error) => error.message === `config file ${file}: unknown key "helth_interval"`);
+    await writeFile(file, '{ node_id: n1 }');
+    assert.throws(() => loadAgentConfig({ file }), (error: Error) => error.message.startsWith(`config file ${file}: not JSON`));
+    assert.throws(() => loadAgentConfig({ file: join(temp.path, 'missing.json') }), (error: Error) => error.message.includes('cannot read it'));
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('coaps:// needs DTLS credentials: a PSK in hex or keys generate\'s JSON, read and checked at start; PSK and certificates do not mix', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const publisher = await makePublisher(temp.path);
+    const base = { node_id: 'n1', publisher_key: publisher.publicKeyPath };
+    assert.ok(problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw:5684' } })).some((p) => p.startsWith('gateway: coaps:// needs')));
+    const pskFile = join(temp.path, 'psk');
+    await writeFile(pskFile, '00112233');
+    const config = loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw:5684', psk_identity: 'node:n1', psk_key_file: pskFile } });
+    assert.equal(config.dtls, { mode: 'psk', identity: 'node:n1', key: Buffer.from('00112233', 'hex') });
+    const keysFile = join(temp.path, 'node-n1.json');
+    await writeFile(keysFile, JSON.stringify({ identity: 'node:n1', key_hex: '00112233445566778899aabbccddeeff' }));
+    const fromKeys = loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw:5684', psk_key_file: keysFile } });
+    assert.equal(fromKeys.dtls, { mode: 'psk', identity: 'node:n1', key: Buffer.from('00112233445566778899aabbccddeeff', 'hex') }, 'the identity from keys generate\'s file');
+    assert.ok(problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw', psk_identity: 'node:n2', psk_key_file: keysFile } }))
+      .some((problem) => problem.startsWith('psk_identity: node:n2 differs')));
+    await writeFile(keysFile, '{"key_hex": "xyz"}');
+    assert.ok(problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw', psk_key_file: keysFile } }))
+      .some((problem) => problem.includes('1..64 bytes in hex')));
+    assert.ok(problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coap://gw', psk_identity: 'node:n1', psk_key_file: pskFile } }))
+      .some((problem) => problem.includes('use coaps://')));
+    const mixed = problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw', psk_identity: 'node:n1', psk_key_file: pskFile, cert_file: pskFile } }));
+    assert.ok(mixed.some((problem) => problem.includes('not both')), mixed.join(' | '));
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('--pretty turns a pino JSON line into one readable line', () => {
+  const line = JSON.stringify({ level: 'info', time: '2025-01-02T03:04:05.678Z', node_id: 'n1', component: 'updates', update_id: 'u1', from: 'pending', to: 'downloading', msg: 'pending -> downloading' });
+  assert.is(formatPretty(line), '03:04:05.678 INFO  updates: pending -> downloading update_id=u1 from=pending to=downloading\n');
+  assert.is(formatPretty('not json'), 'not json');
+});
+
+test.run();

@@ -1,0 +1,380 @@
+// The agent in-process against a fake gateway over real UDP on loopback, with a real LMDB
+// and real files: manifest refusals, a full A/B update, sha256 mismatch, a failing install
+// hook and health check (rolled back), 5.03 Max-Age, 4.03, a cancelled rollout, an image
+// not ready yet, and registration again after the gateway lost its state.
+
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ResponseCode } from '../../../src/protocol/codes.js';
+import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
+import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
+
+interface World {
+  dir: string;
+  data: string;
+  gateway: FakeGateway;
+  publisher: Publisher;
+  running: RunningAgent | undefined;
+  /** Log entries of every agent of the test. */
+  logs: Record<string, unknown>[];
+  /** Warn/error messages the test causes on purpose. */
+  expectedWarnings: RegExp[];
+  cleanup: () => Promise<void>;
+}
+
+async function world(): Promise<World> {
+  const temp = await tempDir('coap-fleet-agent-');
+  const gateway = await FakeGateway.start();
+  const publisher = await makePublisher(temp.path);
+  const state: World = {
+    dir: temp.path, data: join(temp.path, 'data'), gateway, publisher, running: undefined, logs: [], expectedWarnings: [],
+    cleanup: async () => {
+      await state.running?.agent.stop();
+      // The gateway of the moment: a test may have replaced it (a restart).
+      await state.gateway.close();
+      await temp.remove();
+      const unexpected = unexpectedWarnings(state.logs, state.expectedWarnings);
+      assert.equal(unexpected, [], 'no unexpected warning or error in the agent\'s log');
+    },
+  };
+  return state;
+}
+
+const startAgent = (w: World, fields: Parameters<typeof startWith>[3] = {}): Promise<RunningAgent> =>
+  startWith(w.data, w.gateway, w.publisher, fields, w.logs);
+
+async function offer(w: World, fields: { updateId: string; version: string; size: number; targets?: string[] }): Promise<Offered & { sha256: string }> {
+  const image = await makeImage(w.dir, w.publisher, fields);
+  return { manifest: image.manifest, imagePath: image.imagePath, rollout: 'active', imageReady: true, sha256: image.sha256 };
+}
+
+const sha256File = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+const current = (w: World): Promise<string | undefined> => readlink(join(w.data, 'slots', 'current')).catch(() => undefined);
+const downloads = (w: World): Promise<string[]> => readdir(join(w.data, 'downloads'));
+
+/** Installs 2.0.0 into slot a: the "old version" of the roll-back tests. */
+async function installFirst(w: World): Promise<void> {
+  const first = await offer(w, { updateId: 'u2', version: '2.0.0', size: 40_000 });
+  w.gateway.setUpdates([first]);
+  assert.is((await w.gateway.outcome('u2')).state, 'installed');
+  assert.is(await current(w), 'a');
+}
+
+test('refused before download: a bad signature, another node\'s target and an older version are reported failed, nothing downloaded, never retried', async () => {
+  const w = await world();
+  try {
+    const stranger = await makePublisher(w.dir, 'stranger');
+    const badSignature = await makeImage(w.dir, stranger, { updateId: 'u-sig', version: '3.0.0', size: 4096 });
+    const otherTarget = await offer(w, { updateId: 'u-target', version: '3.0.0', size: 4096, targets: ['n2', 'n3'] });
+    const older = await offer(w, { updateId: 'u-old', version: '1.5.0', size: 4096 });
+    const malformed: Offered = { manifest: { update_id: 'u-bad', version: 'x' }, rollout: 'active', imageReady: true, imagePath: older.imagePath };
+    w.running = await startAgent(w, { initial_version: '2.0.0' });
+    w.gateway.setUpdates([
+      { manifest: badSignature.manifest, imagePath: badSignature.imagePath, rollout: 'active', imageReady: true }, otherTarget, older, malformed,
+    ]);
+    const reasons = {
+      'u-sig': 'refused: bad signature',
+      'u-target': 'refused: node n1 is not among the signed targets',
+      'u-old': 'refused: version 1.5.0 is not newer than the installed 2.0.0',
+      'u-bad': 'refused: malformed manifest',
+    };
+    for (const [id, reason] of Object.entries(reasons)) {
+      const outcome = await w.gateway.outcome(id);
+      assert.is(outcome.state, 'failed', id);
+      assert.ok(outcome.error?.startsWith(reason), `${id}: ${outcome.error}`);
+      assert.equal(w.gateway.statesOf(id), ['failed'], `${id} reported once`);
+    }
+    assert.is(w.gateway.served.size, 0, 'no block was asked for');
+    assert.equal(await downloads(w), []);
+
+    // Offered again, and after a restart: terminal on this node, never taken up again.
+    await w.running.agent.stop();
+    w.running = await startAgent(w, { initial_version: '2.0.0' });
+    const registrations = w.gateway.registrations.length;
+    await w.gateway.waitFor(() => w.gateway.registrations.length > registrations, 'the registration after the restart');
+    w.gateway.setUpdates([...[otherTarget, older]]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await w.running.agent.settled();
+    for (const id of Object.keys(reasons)) assert.equal(w.gateway.statesOf(id), ['failed'], `${id} not reported again`);
+    assert.is(w.gateway.served.size, 0);
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a full update: observe, download 1 MiB block-wise, install into slot a, health check, installed; current points to the new slot; the next one goes to b', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
+    assert.equal(w.gateway.registrations[0]!.body.version, '1.0.0');
+    const update = await offer(w, { updateId: 'u2', version: '2.0.0', size: 1024 * 1024 });
+    w.gateway.setUpdates([update]);
+    const outcome = await w.gateway.outcome('u2');
+    assert.equal(outcome, { state: 'installed', progress: 1, error: null });
+    const states = w.gateway.statesOf('u2');
+    assert.is(states[0], 'downloading');
+    assert.equal(states.slice(-3), ['downloaded', 'installing', 'installed']);
+    // Progress at most every 10 % (or 2 s): a dozen reports, not one per block.
+    const progress = (w.gateway.statuses.get('u2') ?? []).filter((status) => status.state === 'downloading');
+    assert.ok(progress.length >= 2 && progress.length <= 14, `${progress.length} progress reports`);
+    assert.equal(w.gateway.served.get('u2'), Array.from({ length: 1024 }, (_, i) => i), 'every block once, in order');
+
+    assert.is(await current(w), 'a');
+    assert.is(await sha256File(join(w.data, 'slots', 'current', 'image.bin')), update.sha256);
+    assert.is((await readFile(join(w.data, 'slots', 'a', 'version'), 'utf8')).trim(), '2.0.0');
+    assert.is(w.running.agent.installedVersion(), '2.0.0');
+    assert.equal(await downloads(w), [], 'the download is gone once installed');
+    await w.gateway.waitFor(() => w.gateway.registrations.at(-1)!.body.version === '2.0.0', 'a registration with the new version');
+
+    const next = await offer(w, { updateId: 'u3', version: '3.0.0', size: 10_000 });
+    w.gateway.setUpdates([update, next]);
+    assert.is((await w.gateway.outcome('u3')).state, 'installed');
+    assert.is(await current(w), 'b');
+    assert.is(w.running.agent.installedVersion(), '3.0.0');
+    assert.equal(w.gateway.statesOf('u2').filter((state) => state === 'installed').length, 1, 'u2 not reported again');
+
+    // Registration reports the committed slot's version.
+    await w.running.agent.stop();
+    const before = w.gateway.registrations.length;
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => w.gateway.registrations.length > before, 'a registration after the restart');
+    assert.is(w.gateway.registrations.at(-1)!.body.version, '3.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('an image altered on the gateway: sha256 mismatch, failed, partial file removed, the old slot kept', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    await installFirst(w);
+    const altered = await offer(w, { updateId: 'u3', version: '3.0.0', size: 50_000 });
+    const bytes = await readFile(altered.imagePath);
+    bytes[12_345] ^= 0xff;
+    await writeFile(altered.imagePath, bytes);
+    w.gateway.setUpdates([altered]);
+    const outcome = await w.gateway.outcome('u3');
+    assert.equal(outcome, { state: 'failed', progress: 1, error: 'sha256 mismatch' });
+    assert.equal(await downloads(w), []);
+    assert.is(await current(w), 'a');
+    assert.is(w.running.agent.installedVersion(), '2.0.0');
+    assert.not.ok(w.gateway.installAsks.has('u3'), 'never asked to install');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('an install hook that fails: rolled_back with its reason, current back to the old slot; the hook saw IMAGE_PATH, VERSION, UPDATE_ID', async () => {
+  const w = await world();
+  try {
+    const hookLog = join(w.dir, 'hook.log');
+    w.expectedWarnings.push(/new version failed: rolling back/);
+    w.running = await startAgent(w, {
+      install_adapter: 'command',
+      install_command: `echo "$UPDATE_ID $VERSION $IMAGE_PATH" >> '${hookLog}'; if [ "$VERSION" = 3.0.0 ]; then echo boom >&2; exit 4; fi`,
+      rollback_command: `echo "rollback to $VERSION from $FAILED_VERSION" >> '${hookLog}'`,
+    });
+    await installFirst(w);
+    const failing = await offer(w, { updateId: 'u3', version: '3.0.0', size: 20_000 });
+    w.gateway.setUpdates([failing]);
+    const outcome = await w.gateway.outcome('u3');
+    assert.is(outcome.state, 'rolled_back');
+    assert.is(outcome.error, 'install command exited 4: boom');
+    assert.is(await current(w), 'a');
+    assert.is(w.running.agent.installedVersion(), '2.0.0');
+    const lines = (await readFile(hookLog, 'utf8')).trim().split('\n');
+    assert.equal(lines, [
+      `u2 2.0.0 ${join(w.data, 'slots', 'a', 'image.bin')}`,
+      `u3 3.0.0 ${join(w.data, 'slots', 'b', 'image.bin')}`,
+      'rollback to 2.0.0 from 3.0.0',
+    ]);
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a new version that fails its health check: rolled_back, current back to the old slot', async () => {
+  const w = await world();
+  try {
+    w.expectedWarnings.push(/new version failed: rolling back/);
+    w.running = await startAgent(w, {
+      health_check_command: 'test "$(cat "$CURRENT_PATH/version")" != 3.0.0 || { echo "service did not come up"; exit 1; }',
+      health_check_timeout: '5',
+    });
+    await installFirst(w);
+    w.gateway.setUpdates([await offer(w, { updateId: 'u3', version: '3.0.0', size: 20_000 })]);
+    const outcome = await w.gateway.outcome('u3');
+    assert.is(outcome.state, 'rolled_back');
+    assert.is(outcome.error, 'health check exited 1: service did not come up');
+    assert.is(await current(w), 'a');
+    assert.is(w.running.agent.installedVersion(), '2.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a health check over its time limit fails the install; the first install rolled back leaves no current slot', async () => {
+  const w = await world();
+  try {
+    w.expectedWarnings.push(/new version failed: rolling back/);
+    w.running = await startAgent(w, { health_check_command: 'sleep 5', health_check_timeout: '0.3' });
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2');
+    assert.equal(outcome, { state: 'rolled_back', progress: 1, error: 'health check timed out after 0.3 s' });
+    assert.is(await current(w), undefined);
+    assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('5.03 with Max-Age: the agent waits Max-Age before asking again, then installs', async () => {
+  const w = await world();
+  try {
+    w.gateway.installAnswers.set('u2', [
+      { code: ResponseCode.ServiceUnavailable, maxAge: 1, diagnostic: '2 installing, at most 2' },
+      { code: ResponseCode.ServiceUnavailable, maxAge: 1 },
+    ]);
+    w.running = await startAgent(w);
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
+    assert.is((await w.gateway.outcome('u2')).state, 'installed');
+    const asks = w.gateway.installAsks.get('u2')!;
+    assert.is(asks.length, 3);
+    for (let i = 1; i < asks.length; i++) assert.ok(asks[i]! - asks[i - 1]! >= 950, `ask ${i} came ${asks[i]! - asks[i - 1]!} ms after the one before`);
+    assert.equal(w.gateway.statesOf('u2').slice(-3), ['downloaded', 'installing', 'installed']);
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('4.03 to the install request: failed with the gateway\'s reason, nothing switched', async () => {
+  const w = await world();
+  try {
+    w.gateway.installAnswers.set('u2', [{ code: ResponseCode.Forbidden, diagnostic: 'rollout cancelled' }]);
+    w.running = await startAgent(w);
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
+    assert.equal(await w.gateway.outcome('u2'), { state: 'failed', progress: 1, error: 'install refused: rollout cancelled' });
+    assert.is(w.gateway.installAsks.get('u2')!.length, 1);
+    assert.is(await current(w), undefined);
+    assert.equal(await downloads(w), []);
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a rollout cancelled mid-download ends the download as failed and removes the partial file', async () => {
+  const w = await world();
+  try {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    w.gateway.beforeBlock = (_id, num) => (num === 20 ? held : undefined);
+    w.running = await startAgent(w);
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 100_000 })]);
+    await w.gateway.waitFor(() => (w.gateway.served.get('u2') ?? []).includes(20), 'block 20 asked for');
+    w.gateway.changeUpdate('u2', { rollout: 'cancelled' });
+    const outcome = await w.gateway.outcome('u2');
+    assert.is(outcome.state, 'failed');
+    assert.is(outcome.error, 'rollout cancelled');
+    release();
+    assert.equal(await downloads(w), []);
+    assert.not.ok(w.gateway.installAsks.has('u2'));
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('an image not ready yet is not asked for until image_ready; then it installs', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    const update = await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 });
+    w.gateway.setUpdates([{ ...update, imageReady: false }]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await w.running.agent.settled();
+    assert.is(w.gateway.served.size, 0);
+    assert.equal(w.gateway.statesOf('u2'), [], 'accepted, still pending');
+    w.gateway.changeUpdate('u2', { imageReady: true });
+    assert.is((await w.gateway.outcome('u2')).state, 'installed');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('health is reported with real figures, and the agent registers again when a restarted gateway no longer knows it', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w, { health_interval: '0.2' });
+    await w.gateway.waitFor(() => w.gateway.health.length >= 2, 'two health reports');
+    const report = w.gateway.health.at(-1)!;
+    assert.ok(['healthy', 'degraded', 'unhealthy'].includes(report.status));
+    assert.ok(report.cpu_percent >= 0 && report.cpu_percent <= 100);
+    assert.ok(report.memory_percent > 0 && report.memory_percent <= 100);
+    assert.ok(report.temperature === null || (report.temperature > -100 && report.temperature < 250));
+    assert.ok(report.uptime_s > 0);
+    assert.ok(Math.abs(Date.parse(report.timestamp) - Date.now()) < 5000);
+
+    // The gateway comes back on the same port without its state.
+    w.expectedWarnings.push(/registration failed|observing \/updates failed/);
+    const port = w.gateway.endpoint.address().port;
+    await w.gateway.close();
+    const restarted = await FakeGateway.start(port);
+    restarted.requireRegistration = true;
+    w.gateway = restarted;
+    await restarted.waitFor(() => restarted.registrations.length > 0, 'a registration with the restarted gateway');
+    assert.equal(restarted.registrations[0]!.body.node_id, 'n1');
+    await restarted.waitFor(() => restarted.health.length > 0, 'health accepted again');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a slot in use with nothing committed (laid down at the factory) is adopted: its version is registered and protected from rollback', async () => {
+  const w = await world();
+  try {
+    await mkdir(join(w.data, 'slots', 'b'), { recursive: true });
+    await writeFile(join(w.data, 'slots', 'b', 'image.bin'), 'factory image');
+    await writeFile(join(w.data, 'slots', 'b', 'version'), '1.4.0\n');
+    await symlink('b', join(w.data, 'slots', 'current'));
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
+    assert.is(w.gateway.registrations[0]!.body.version, '1.4.0');
+    w.gateway.setUpdates([await offer(w, { updateId: 'u13', version: '1.3.0', size: 1000 }), await offer(w, { updateId: 'u2', version: '2.0.0', size: 1000 })]);
+    assert.is((await w.gateway.outcome('u13')).error, 'refused: version 1.3.0 is not newer than the installed 1.4.0');
+    assert.is((await w.gateway.outcome('u2')).state, 'installed');
+    assert.is(await current(w), 'a', 'the new version goes to the other slot');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('over coaps:// with a PSK: registers under its DTLS identity, downloads and installs', async () => {
+  const temp = await tempDir('coap-fleet-agent-dtls-');
+  const key = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+  const gateway = await FakeGateway.start(0, new Map([['node:n1', key]]));
+  const logs: Record<string, unknown>[] = [];
+  let running: RunningAgent | undefined;
+  try {
+    const publisher = await makePublisher(temp.path);
+    const keyFile = join(temp.path, 'node-n1.json');
+    await writeFile(keyFile, JSON.stringify({ identity: 'node:n1', key_hex: key.toString('hex') }));
+    running = await startWith(join(temp.path, 'data'), gateway, publisher, { psk_key_file: keyFile }, logs);
+    await gateway.waitFor(() => gateway.registrations.length > 0, 'a registration over DTLS');
+    assert.is(gateway.registrations[0]!.identity, 'node:n1');
+    const image = await makeImage(temp.path, publisher, { updateId: 'u2', version: '2.0.0', size: 30_000 });
+    gateway.setUpdates([{ manifest: image.manifest, imagePath: image.imagePath, rollout: 'active', imageReady: true }]);
+    assert.is((await gateway.outcome('u2')).state, 'installed');
+    assert.is(await readlink(join(temp.path, 'data', 'slots', 'current')), 'a');
+  } finally {
+    await running?.agent.stop();
+    await gateway.close();
+    await temp.remove();
+  }
+  assert.equal(unexpectedWarnings(logs, []), []);
+});
+
+test.run();
