@@ -19,7 +19,7 @@ import { GatewayClient } from './gateway-client.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
 import type { StopToken } from './interfaces.js';
-import { protocolLogger, type AgentLogger } from './logger.js';
+import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { sleep } from './sleep.js';
 import { SlotDirectory } from './slots.js';
 import { StatusReporter } from './status-reporter.js';

@@ -8,7 +8,7 @@ import { codeClass, describeCode } from '../protocol/codes.js';
 import { isTerminal } from '../fleet/update-state.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import type { GatewayClient } from './gateway-client.js';
-import type { AgentLogger } from './logger.js';
+import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import type { AgentStore, UpdateRecord } from './store.js';
 import { sleep } from './sleep.js';
 

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import type { Manifest } from '../fleet/manifest.js';
 import { canTransition, type NodeUpdateState } from '../fleet/update-state.js';
 import { IllegalTransitionError } from './errors.js';
-import type { AgentLogger } from './logger.js';
+import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import type { AgentStore, DownloadProgress, InstallProgress, SlotsRecord, UpdateRecord } from './store.js';
 
 /** Told of every persisted change worth a status report (the reporter). */

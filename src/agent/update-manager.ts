@@ -13,7 +13,7 @@ import { downloadImage } from './downloader.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { Installer } from './installer.js';
 import type { StopToken } from './interfaces.js';
-import type { AgentLogger } from './logger.js';
+import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { checkManifest, offerUpdateId, type TrustContext } from './manifest-check.js';
 import { sleep } from './sleep.js';
 import type { StatusReporter } from './status-reporter.js';

@@ -6,7 +6,7 @@
 import { Agent } from '../agent/agent.js';
 import { CONFIG_FIELDS, envName, flagName, loadAgentConfig, type AgentConfig, type ConfigKey } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
-import { createAgentLogger } from '../agent/logger.js';
+import { createDaemonLogger } from '../fleet/logger.js';
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from './args.js';
 import type { CliIo } from './output.js';
 
@@ -58,7 +58,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   // A daemon outlives its log reader: a stdout closed under it (EPIPE) costs log lines,
   // not the node's updates.
   (io.stdout as Partial<Pick<NodeJS.EventEmitter, 'on'>>).on?.('error', () => {});
-  const log = createAgentLogger({ level: config.logLevel, pretty: flags.pretty === true, out: io.stdout, nodeId: config.nodeId });
+  const log = createDaemonLogger({ level: config.logLevel, pretty: flags.pretty === true, stream: io.stdout, base: { node_id: config.nodeId } });
   const agent = await Agent.start(config, log);
   const signal = await shutdown;
   log.info({ signal }, 'stopping');

@@ -6,7 +6,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { CONFIG_KEYS, envName, flagName, loadConfig, type GatewayConfig } from '../server/config.js';
 import { ConfigError } from '../server/errors.js';
 import { Gateway } from '../server/gateway.js';
-import { createLogger, type ServerLogger } from '../server/logger.js';
+import { createDaemonLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { formatFlags, parseArgs, UsageError, type FlagSpecs } from './args.js';
 import type { CliIo } from './output.js';
 
@@ -59,7 +59,7 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   let gateway: Gateway;
   try {
     config = await loadConfig({ flags: configFlags, file: flags.config, env: process.env, cwd: process.cwd() });
-    logger = createLogger({ level: config.log_level, pretty: config.pretty, stream: io.stdout });
+    logger = createDaemonLogger({ level: config.log_level, pretty: config.pretty, stream: io.stdout });
     gateway = await Gateway.start({ config, logger });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

@@ -12,7 +12,7 @@ import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
 import { ConfigError } from './errors.js';
 import { ImageStore } from './image-store.js';
-import { protocolLogger, type ServerLogger } from './logger.js';
+import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addNodeResources } from './resources-nodes.js';

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { AgentConfigError } from '../../../src/agent/errors.js';
-import { formatPretty } from '../../../src/agent/logger.js';
+import { formatPretty } from '../../../src/fleet/logger.js';
 import { makePublisher, tempDir } from './fake-gateway.js';
 
 function problemsOf(run: () => unknown): readonly string[] {
@@ -121,7 +121,7 @@ test('coaps:// needs DTLS credentials: a PSK in hex or keys generate\'s JSON, re
 
 test('--pretty turns a pino JSON line into one readable line', () => {
   const line = JSON.stringify({ level: 'info', time: '2025-01-02T03:04:05.678Z', node_id: 'n1', component: 'updates', update_id: 'u1', from: 'pending', to: 'downloading', msg: 'pending -> downloading' });
-  assert.is(formatPretty(line), '03:04:05.678 INFO  updates: pending -> downloading update_id=u1 from=pending to=downloading\n');
+  assert.is(formatPretty(line), '03:04:05.678 INFO  [updates] pending -> downloading update_id=u1 from=pending to=downloading\n');
   assert.is(formatPretty('not json'), 'not json');
 });
 

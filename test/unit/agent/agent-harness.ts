@@ -3,7 +3,7 @@
 
 import { Agent } from '../../../src/agent/agent.js';
 import { loadAgentConfig, type ConfigKey } from '../../../src/agent/config.js';
-import { createAgentLogger } from '../../../src/agent/logger.js';
+import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import type { FakeGateway, Publisher } from './fake-gateway.js';
 
 export interface RunningAgent {
@@ -23,9 +23,9 @@ export async function startAgent(
       initial_version: '1.0.0', health_interval: '0.5', log_level: 'debug', listen_host: '127.0.0.1', ...fields,
     },
   });
-  const log = createAgentLogger({
-    level: config.logLevel, pretty: false, nodeId: config.nodeId,
-    out: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } },
+  const log = createDaemonLogger({
+    level: config.logLevel, pretty: false, base: { node_id: config.nodeId },
+    stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } },
   });
   return { agent: await Agent.start(config, log), logs };
 }

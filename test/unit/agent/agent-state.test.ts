@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createInstallAdapter } from '../../../src/agent/install-adapters.js';
 import { INTERRUPTED_REASON, Installer } from '../../../src/agent/installer.js';
-import { createAgentLogger } from '../../../src/agent/logger.js';
+import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import { SlotDirectory } from '../../../src/agent/slots.js';
 import { AgentStore, type UpdateRecord } from '../../../src/agent/store.js';
 import { classify, parseCpuTimes, parseMemoryPercent, SystemHealth } from '../../../src/agent/system-health.js';
@@ -120,7 +120,7 @@ async function fixture(): Promise<Fixture> {
     slots, adapter: createInstallAdapter(config), store, healthCheck: { command: undefined, timeoutMs: 1000 },
     installedVersion: () => store.slots().version ?? '1.0.0',
   });
-  const log = createAgentLogger({ level: 'silent', pretty: false, nodeId: 'n1', out: { write: () => {} } });
+  const log = createDaemonLogger({ level: 'silent', pretty: false, base: { node_id: 'n1' }, stream: { write: () => {} } });
   const reports: UpdateRecord[] = [];
   const record: UpdateRecord = {
     updateId: 'u3', manifest: image.manifest, state: 'installing', progress: 1, error: null,

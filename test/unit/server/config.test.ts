@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig, type ConfigSources } from '../../../src/server/config.js';
 import { loadPskFile } from '../../../src/server/credentials.js';
 import { ConfigError } from '../../../src/server/errors.js';
-import { formatPretty } from '../../../src/server/logger.js';
+import { formatPretty } from '../../../src/fleet/logger.js';
 import { rejection } from './gateway-harness.js';
 
 let dir: string;

@@ -17,7 +17,7 @@ import type { DatagramHandler, PeerAddress, Transport } from '../../../src/proto
 import { UdpTransport } from '../../../src/protocol/transport-udp.js';
 import type { GatewayConfig } from '../../../src/server/config.js';
 import { Gateway } from '../../../src/server/gateway.js';
-import { createLogger } from '../../../src/server/logger.js';
+import { createDaemonLogger } from '../../../src/fleet/logger.js';
 
 /** UDP whose received datagrams carry the identity registered for their source port. */
 export class IdentityStampingTransport implements Transport {
@@ -80,7 +80,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, e
   const identities = new Map<number, string>();
   const logs: LogLine[] = [];
   const config = testConfig(dataDir, overrides);
-  const logger = createLogger({ level: 'debug', pretty: false, stream: { write: (line) => logs.push(JSON.parse(line) as LogLine) } });
+  const logger = createDaemonLogger({ level: 'debug', pretty: false, stream: { write: (line) => logs.push(JSON.parse(line) as LogLine) } });
   const transport = new IdentityStampingTransport(await UdpTransport.bind({ host: '127.0.0.1', port: 0 }), identities);
   const gateway = await Gateway.start({ config, logger, endpoints: { coap: new Endpoint({ transport, separateResponseDelayMs: 2000 }) } });
   const port = gateway.addresses().coap!.port;

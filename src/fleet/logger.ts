@@ -1,22 +1,29 @@
-// The daemon's logs (DESIGN §8): pino JSON lines on stdout for journald and log shippers,
+// The daemons' logs (DESIGN §8): pino JSON lines on stdout for journald and log shippers,
 // or with --pretty one readable line per entry from a small formatter of our own; and the
 // adapter that hands pino child loggers to the protocol layers.
 
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { Logger } from '../protocol/interfaces.js';
-import type { LogLevel } from './config.js';
 
-export type ServerLogger = PinoLogger;
+export type DaemonLogger = PinoLogger;
 
 export interface LogStream {
   write(chunk: string): unknown;
 }
 
-export function createLogger(options: { level: LogLevel; pretty: boolean; stream: LogStream }): ServerLogger {
+export interface DaemonLoggerOptions {
+  readonly level: string;
+  readonly pretty: boolean;
+  readonly stream: LogStream;
+  /** Fields on every line (pid, node_id). */
+  readonly base?: Record<string, unknown>;
+}
+
+export function createDaemonLogger(options: DaemonLoggerOptions): DaemonLogger {
   const { stream, pretty } = options;
   return pino({
     level: options.level,
-    base: { pid: process.pid },
+    base: options.base ?? { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     // "level":"info" rather than 30: readable in journalctl and jq alike.
     formatters: { level: (label) => ({ level: label }) },
@@ -24,20 +31,15 @@ export function createLogger(options: { level: LogLevel; pretty: boolean; stream
 }
 
 /** The protocol layers' Logger on a pino logger. */
-export function protocolLogger(logger: ServerLogger): Logger {
-  const method = (log: PinoLogger['info']) => (objectOrMessage: object | string, message?: string): void => {
-    if (typeof objectOrMessage === 'string') log(objectOrMessage);
-    else log(objectOrMessage, message);
+export function protocolLogger(logger: DaemonLogger): Logger {
+  const method = (level: 'debug' | 'info' | 'warn' | 'error') => (objectOrMessage: object | string, message?: string): void => {
+    if (typeof objectOrMessage === 'string') logger[level](objectOrMessage);
+    else logger[level](objectOrMessage, message);
   };
-  return {
-    debug: method(logger.debug.bind(logger)),
-    info: method(logger.info.bind(logger)),
-    warn: method(logger.warn.bind(logger)),
-    error: method(logger.error.bind(logger)),
-  };
+  return { debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') };
 }
 
-const OMITTED = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'component']);
+const OMITTED = new Set(['level', 'time', 'msg', 'pid', 'node_id', 'hostname', 'component']);
 
 /** "12:00:01.234 INFO  [coap] message key=value …" from one pino JSON line. */
 export function formatPretty(line: string): string {
