@@ -6,10 +6,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +18,7 @@ import { memorySink } from '../../src/protocol/block-client.js';
 import { bufferBody } from '../../src/protocol/body.js';
 import { Method, ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
-import type { Logger } from '../../src/protocol/interfaces.js';
+import { freePort, recordingLogger, stopProcess } from '../helpers/peers.js';
 
 const CLIENT = 'coap-client-notls';
 const SERVER = 'coap-server-notls';
@@ -37,7 +35,6 @@ const MIB = 1024 * 1024;
 const READY_ATTEMPTS = 50;
 const READY_REQUEST_MS = 200;
 const REQUEST_TIMEOUT_MS = 20_000;
-const EXIT_TIMEOUT_MS = 3_000;
 const OUTPUT_KEPT = 4096;
 
 const run = promisify(execFile);
@@ -74,13 +71,6 @@ function shownResponses(stdout: string): ShownResponse[] {
 }
 
 /** Fails the test on any warn or error our side logs: interop must be clean. */
-function recordingLogger(): Logger & { readonly problems: string[] } {
-  const problems: string[] = [];
-  const record = (level: string) => (objectOrMessage: object | string, message?: string): void => {
-    problems.push(`${level}: ${message ?? ''} ${JSON.stringify(objectOrMessage)}`);
-  };
-  return { debug: () => {}, info: () => {}, warn: record('warn'), error: record('error'), problems };
-}
 
 async function withPlugtest(body: (base: string, server: PlugtestServer) => Promise<void>): Promise<void> {
   const logger = recordingLogger();
@@ -241,30 +231,7 @@ test('coap-client POSTs 64 KiB to /large-post with Block1 and gets the echo whol
 // ---- our client against coap-server ----------------------------------------------------
 
 /** A port nobody uses right now: bound, read and released. The server binds it next. */
-async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, LOOPBACK, () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const patience = new AbortController();
-  const timeout = delay(EXIT_TIMEOUT_MS, 'timeout' as const, { signal: patience.signal }).catch(() => 'aborted' as const);
-  const outcome = await Promise.race([exited, timeout]);
-  patience.abort();
-  if (outcome === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 /** coap-server with dynamic resources (-d: a PUT to an unknown path creates it), on a free
  * loopback port, once it answers. */

@@ -5,17 +5,14 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
 import { Method, ResponseCode } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
-import type { Logger } from '../../src/protocol/interfaces.js';
 import { parseLinks } from '../../src/protocol/link-format.js';
 import { MessageType } from '../../src/protocol/message.js';
 import { getUintOption, OptionNumber } from '../../src/protocol/options.js';
+import { freePort, recordingLogger, stopProcess } from '../helpers/peers.js';
 
 const SERVER = 'coap-server-notls';
 const LOOPBACK = '127.0.0.1';
@@ -23,21 +20,10 @@ const LOOPBACK = '127.0.0.1';
 const READY_ATTEMPTS = 50;
 const READY_REQUEST_MS = 200;
 const REQUEST_TIMEOUT_MS = 10_000;
-const EXIT_TIMEOUT_MS = 3_000;
 /** Bytes of the server's output kept for failure messages. */
 const OUTPUT_KEPT = 4096;
 
 /** A port nobody uses right now: bound, read and released. The server binds it next. */
-async function freePort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, LOOPBACK, () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 interface LibcoapServer {
   readonly base: string;
@@ -45,16 +31,6 @@ interface LibcoapServer {
   stop(): Promise<void>;
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = delay(EXIT_TIMEOUT_MS, 'timeout' as const);
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 /** Starts coap-server on a free loopback port and waits until it answers. */
 async function startLibcoapServer(client: Endpoint): Promise<LibcoapServer> {
@@ -90,13 +66,6 @@ async function startLibcoapServer(client: Endpoint): Promise<LibcoapServer> {
 }
 
 /** Fails the test on any warn or error our client logs: interop must be clean. */
-function recordingLogger(): Logger & { readonly problems: string[] } {
-  const problems: string[] = [];
-  const record = (level: string) => (objectOrMessage: object | string, message?: string): void => {
-    problems.push(`${level}: ${message ?? ''} ${JSON.stringify(objectOrMessage)}`);
-  };
-  return { debug: () => {}, info: () => {}, warn: record('warn'), error: record('error'), problems };
-}
 
 async function withLibcoapServer(body: (client: Endpoint, base: string) => Promise<void>): Promise<void> {
   const logger = recordingLogger();

@@ -6,10 +6,9 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,8 @@ import { DtlsError } from '../../src/dtls/errors.js';
 import { ensureWasm } from '../../src/dtls/wasm-module.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
-import type { Logger } from '../../src/protocol/interfaces.js';
 import { makePki } from '../unit/dtls/dtls-fixtures.js';
+import { recordingLogger, stopProcess } from '../helpers/peers.js';
 
 await ensureWasm();
 const CLIENT = 'coap-client-openssl';
@@ -63,13 +62,6 @@ async function coapClientOutcome(args: readonly string[]): Promise<{ code: numbe
   }
 }
 
-function recordingLogger(): Logger & { readonly problems: string[] } {
-  const problems: string[] = [];
-  const record = (level: string) => (objectOrMessage: object | string, message?: string): void => {
-    problems.push(`${level}: ${message ?? ''} ${JSON.stringify(objectOrMessage)}`);
-  };
-  return { debug: () => {}, info: () => {}, warn: record('warn'), error: record('error'), problems };
-}
 
 const PSK_SERVER: DtlsCredentials = { mode: 'psk', pskLookup: (identity) => (identity === IDENTITY ? Buffer.from(KEY) : undefined) };
 const CERTIFICATE_SERVER: DtlsCredentials = { mode: 'certificate', certificates: { ca: pki.ca, ...pki.server } };
@@ -167,15 +159,6 @@ async function freePortPair(): Promise<number> {
   throw new Error('no free pair of UDP ports');
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  if ((await Promise.race([exited, delay(3000, 'timeout' as const)])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 async function withLibcoapServer(body: (coapsBase: string) => Promise<void>): Promise<void> {
   const port = await freePortPair();
