@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, realpath, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
   const count = parseNumber(flags.nodes ?? '5', 'nodes', { min: 1, max: 50, integer: true });
   const sizeMib = parseNumber(flags['size-mib'] ?? '4', 'size-mib', { min: 0.001, max: 256 });
   const dir = flags.dir ?? await mkdtemp(join(await realpath(tmpdir()), 'coap-fleet-demo-'));
+  let succeeded = false;
   await mkdir(dir, { recursive: true });
   const say = (text: string): void => { io.stdout.write(`${text}\n`); };
   const nodeIds = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
@@ -161,10 +162,14 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
       say(`running on; operator credentials: --gateway ${gatewayUri} --credentials ${join(keys, 'operator-admin.json')}; Ctrl-C stops`);
       await io.shutdown();
     }
+    succeeded = ok;
     return ok ? 0 : 1;
   } finally {
     await gateway?.close();
     await stopDaemons(daemons);
+    // A directory of our own making goes when all went well; otherwise its logs stay.
+    if (succeeded && flags.dir === undefined) await rm(dir, { recursive: true, force: true });
+    else if (!succeeded) io.stderr.write(`logs and state kept in ${dir}\n`);
   }
 }
 
