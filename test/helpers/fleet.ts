@@ -1,0 +1,574 @@
+// The end-to-end harness: a temporary directory with fresh keys, the gateway and agents as
+// real processes (bin/coap-fleet.js) on loopback over DTLS with their logs in files, the
+// operator's side through the CLI's own functions (openGateway, publishImage,
+// watchRollout), and bounded waits that fail early when a daemon dies.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { agentPaths } from '../../src/agent/agent.js';
+import { AgentStore, type SlotsRecord, type UpdateRecord as AgentUpdateRecord } from '../../src/agent/store.js';
+import { openGateway, type GatewayClient } from '../../src/cli/gateway-client.js';
+import { generateKeys } from '../../src/cli/keys-command.js';
+import { startFaultProxy, type FaultProxy } from '../../src/cli/fault-proxy.js';
+import type { OutputStream } from '../../src/cli/output.js';
+import { publishImage } from '../../src/cli/publish-command.js';
+import { watchRollout } from '../../src/cli/rollout-command.js';
+import { DEFAULT_POLICY, type Manifest, type UpdatePolicy } from '../../src/fleet/manifest.js';
+import type { CoapResponse } from '../../src/protocol/client.js';
+import { Method } from '../../src/protocol/codes.js';
+import { ContentFormat } from '../../src/protocol/content-formats.js';
+import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
+import type { NodeView, StatusView } from '../../src/server/representations.js';
+
+/** dist/test/helpers/ → the repository root, where bin/ is. */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'coap-fleet.js');
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+const OPERATOR = 'admin';
+
+/** Waits for `probe` to return something other than undefined, polling with a growing
+ * interval, for at most `timeoutMs`; `alive` is checked first on every round, so a daemon
+ * that died fails the wait at once with its name instead of at the deadline. */
+export async function until<T>(
+  what: string, probe: () => T | undefined | Promise<T | undefined>,
+  options: { readonly timeoutMs: number; readonly intervalMs?: number; readonly alive?: () => void },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  for (let round = 0; ; round++) {
+    options.alive?.();
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`;
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await delay(Math.min(options.intervalMs ?? 500, 50 * (round + 1)));
+  }
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export interface Image {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** A file of `size` random bytes, written in 64 KiB pieces. */
+export async function writeRandomImage(path: string, size: number): Promise<Image> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let offset = 0; offset < size; offset += 65536) {
+    const chunk = randomBytes(Math.min(65536, size - offset));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  return { path, size, sha256: hash.digest('hex') };
+}
+
+/** Resident set (now and peak) and CPU time of a process, from /proc (CLK_TCK 100). */
+export interface ProcessUsage {
+  readonly rssKiB: number;
+  readonly peakRssKiB: number;
+  readonly cpuSeconds: number;
+}
+
+export function processUsage(pid: number): ProcessUsage | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { rssKiB: kib('VmRSS'), peakRssKiB: kib('VmHWM'), cpuSeconds: ticks / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A daemon started from bin/coap-fleet.js, stdout and stderr into its log file. */
+export class Daemon {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logPath: string;
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
+  /** Set when the test ends it on purpose: its exit is then no failure. */
+  #ending = false;
+
+  private constructor(name: string, child: ChildProcess, logPath: string) {
+    this.name = name;
+    this.child = child;
+    this.logPath = logPath;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static start(name: string, args: readonly string[], logPath: string, env: Readonly<Record<string, string>> = {}): Daemon {
+    const out = createWriteStream(logPath, { flags: 'a' });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    child.stdout!.pipe(out, { end: false });
+    child.stderr!.pipe(out, { end: false });
+    child.once('close', () => out.end());
+    return new Daemon(name, child, logPath);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Throws when the daemon exited without the test asking it to. */
+  checkAlive(): void {
+    if (!this.running && !this.#ending) {
+      throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) unexpectedly; log ${this.logPath}:\n${this.tail(20)}`);
+    }
+  }
+
+  /** kill -9: no clean-up of any kind in the daemon. */
+  async kill(): Promise<void> {
+    this.#ending = true;
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves with how it ended. */
+  async stop(timeoutMs = STOP_TIMEOUT_MS): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }> {
+    this.#ending = true;
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.exited;
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  tail(lines: number): string {
+    return this.log().trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  /** The pino JSON lines of the log (anything else, a crash's stack, as `{ msg: line }`). */
+  entries(): LogEntry[] {
+    return this.log().split('\n').filter((line) => line !== '').map((line) => {
+      try {
+        return JSON.parse(line) as LogEntry;
+      } catch {
+        return { level: 'unparsed', msg: line };
+      }
+    });
+  }
+
+  /** Log lines at warn or above (and lines that are not JSON) that nothing in `expected`
+   * explains: a pattern for the message, or a predicate on the whole entry. */
+  unexpectedLines(expected: readonly ExpectedLine[] = []): string[] {
+    const severe = new Set<unknown>(['warn', 'error', 'fatal', 'unparsed']);
+    const explained = (entry: LogEntry): boolean =>
+      expected.some((rule) => (rule instanceof RegExp ? rule.test(String(entry.msg)) : rule(entry)));
+    return this.entries()
+      .filter((entry) => severe.has(entry.level) && !explained(entry))
+      .map((entry) => `${this.name}: ${JSON.stringify(entry).slice(0, 400)}`);
+  }
+}
+
+export interface LogEntry {
+  readonly level?: string;
+  readonly msg?: string;
+  readonly [field: string]: unknown;
+}
+
+/** A warn-or-worse log line a test expects: its message, or a test of the whole entry. */
+export type ExpectedLine = RegExp | ((entry: LogEntry) => boolean);
+
+export interface GatewayStartOptions {
+  /** The DTLS port: 0 (the default) for an ephemeral one; a restart passes the old one. */
+  readonly dtlsPort?: number;
+  /** Plain CoAP: 'off' (the default, as in the demo) or a port (0: ephemeral). */
+  readonly plainPort?: number | 'off';
+  /** Pin the publisher key on the gateway too (default true): POST /updates then refuses
+   * manifests it did not sign. */
+  readonly publisherKey?: boolean;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface AgentOptions {
+  /** Another gateway URI than the gateway's own (a fault proxy in front of it). */
+  readonly gateway?: string;
+  /** Keys of the agent's config file (src/agent/config.ts) over the harness defaults. */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+export interface PublishOptions {
+  readonly image: Image;
+  readonly version: string;
+  readonly targets: readonly string[];
+  readonly updateId?: string;
+  readonly policy?: Partial<UpdatePolicy>;
+}
+
+/** A node's persisted state, from its LMDB environment (src/agent/store.ts). */
+export interface AgentState {
+  readonly updates: readonly AgentUpdateRecord[];
+  readonly slots: SlotsRecord;
+  readonly reported: Readonly<Record<string, string | undefined>>;
+}
+
+/** Where publishImage draws its progress bar: nowhere (it draws only on a terminal anyway). */
+const silentStream: OutputStream = { write: () => true };
+
+export interface FleetOptions {
+  /** Node ids with DTLS credentials (default node-1..node-5). */
+  readonly nodeIds?: readonly string[];
+  /** Prefix of the temporary directory. */
+  readonly name?: string;
+}
+
+export class Fleet {
+  readonly dir: string;
+  readonly keysDir: string;
+  readonly nodeIds: readonly string[];
+  readonly gatewayDataDir: string;
+  gateway: Daemon | undefined;
+  /** The gateway's DTLS port, once it has one; kept across a restart. */
+  coapsPort: number | undefined;
+  /** The plain CoAP port, when the gateway has one. */
+  coapPort: number | undefined;
+  readonly agents = new Map<string, Daemon>();
+  readonly #daemons: Daemon[] = [];
+  readonly #proxies: FaultProxy[] = [];
+  #operator: Promise<GatewayClient> | undefined;
+
+  private constructor(dir: string, nodeIds: readonly string[]) {
+    this.dir = dir;
+    this.keysDir = join(dir, 'keys');
+    this.nodeIds = nodeIds;
+    this.gatewayDataDir = join(dir, 'gateway');
+  }
+
+  /** A temporary directory with a publisher key pair and PSK credentials for an operator
+   * and every node (generateKeys, as `keys generate` and the demo do). */
+  static async create(options: FleetOptions = {}): Promise<Fleet> {
+    const nodeIds = options.nodeIds ?? ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
+    const dir = await mkdtemp(join(await realpath(tmpdir()), `coap-fleet-${options.name ?? 'e2e'}-`));
+    const fleet = new Fleet(dir, nodeIds);
+    await generateKeys(fleet.keysDir, nodeIds, OPERATOR, true);
+    return fleet;
+  }
+
+  get gatewayUri(): string {
+    if (this.coapsPort === undefined) throw new Error('the gateway has not started');
+    return `coaps://127.0.0.1:${this.coapsPort}`;
+  }
+
+  get operatorCredentials(): string {
+    return join(this.keysDir, `operator-${OPERATOR}.json`);
+  }
+
+  nodeCredentials(nodeId: string): string {
+    return join(this.keysDir, `node-${nodeId}.json`);
+  }
+
+  get publisherPrivateKey(): string {
+    return readFileSync(join(this.keysDir, 'publisher.key'), 'utf8');
+  }
+
+  get publisherPublicKeyPath(): string {
+    return join(this.keysDir, 'publisher.pub');
+  }
+
+  /** A log file per start: gateway.log, then gateway.2.log after a restart. */
+  #logPath(name: string): string {
+    const starts = this.#daemons.filter((daemon) => daemon.name === name).length;
+    return join(this.dir, starts === 0 ? `${name}.log` : `${name}.${starts + 1}.log`);
+  }
+
+  /** Fails when any daemon the test did not end has exited. */
+  checkAlive(): void {
+    for (const daemon of this.#daemons) daemon.checkAlive();
+  }
+
+  /** A bounded wait that also fails as soon as a daemon dies. */
+  until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs?: number): Promise<T> {
+    return until(what, probe, { timeoutMs, alive: () => this.checkAlive(), ...(intervalMs === undefined ? {} : { intervalMs }) });
+  }
+
+  // ---- the gateway ------------------------------------------------------------------
+
+  /** Starts `coap-fleet server` as the demo does (DTLS on loopback, PSK file, publisher
+   * key, ready file) and waits for its ready file. */
+  async startGateway(options: GatewayStartOptions = {}): Promise<Daemon> {
+    if (this.gateway?.running === true) throw new Error('the gateway is running already');
+    const ready = join(this.dir, 'gateway.ready');
+    // A kill -9 leaves the previous ready file behind.
+    await rm(ready, { force: true });
+    const args = [
+      'server', '--data-dir', this.gatewayDataDir, '--port', String(options.plainPort ?? 'off'),
+      '--dtls-host', '127.0.0.1', '--dtls-port', String(options.dtlsPort ?? 0),
+      '--psk-file', join(this.keysDir, 'gateway-psk.json'), '--ready-file', ready,
+      ...(options.publisherKey === false ? [] : ['--publisher-key-file', this.publisherPublicKeyPath]),
+    ];
+    const daemon = Daemon.start('gateway', args, this.#logPath('gateway'), options.env);
+    this.#daemons.push(daemon);
+    this.gateway = daemon;
+    const ports = await until('the gateway\'s ready file', () => (existsSync(ready)
+      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null } : undefined),
+    { timeoutMs: STARTUP_TIMEOUT_MS, alive: () => daemon.checkAlive() });
+    this.coapsPort = ports.coaps_port ?? undefined;
+    this.coapPort = ports.coap_port ?? undefined;
+    return daemon;
+  }
+
+  /** kill -9 of the gateway; the operator's session goes with it. */
+  async killGateway(): Promise<void> {
+    await this.#dropOperator();
+    await this.gateway?.kill();
+  }
+
+  /** Starts the gateway again on the same data directory and the same DTLS port. */
+  async restartGateway(options: Omit<GatewayStartOptions, 'dtlsPort'> = {}): Promise<Daemon> {
+    if (this.coapsPort === undefined) throw new Error('the gateway never started');
+    await this.#dropOperator();
+    return this.startGateway({ ...options, dtlsPort: this.coapsPort });
+  }
+
+  /** Where the gateway keeps an image (src/server/image-store.ts: images/<sha256>). */
+  imagePathOnGateway(sha256: string): string {
+    return join(this.gatewayDataDir, 'images', sha256);
+  }
+
+  // ---- the operator's side ------------------------------------------------------------
+
+  /** The operator's DTLS client (openGateway with the operator's credentials file), one
+   * for the fleet, opened again after a gateway restart. */
+  operator(): Promise<GatewayClient> {
+    this.#operator ??= openGateway({ gateway: this.gatewayUri, credentials: this.operatorCredentials });
+    return this.#operator;
+  }
+
+  /** A DTLS client holding a node's credentials, for authorization checks; the caller
+   * closes it. */
+  asNode(nodeId: string): Promise<GatewayClient> {
+    return openGateway({ gateway: this.gatewayUri, credentials: this.nodeCredentials(nodeId) });
+  }
+
+  async #dropOperator(): Promise<void> {
+    const operator = this.#operator;
+    this.#operator = undefined;
+    if (operator !== undefined) await (await operator.catch(() => undefined))?.close();
+  }
+
+  async nodes(): Promise<NodeView[]> {
+    return (await (await this.operator()).json<{ nodes: NodeView[] }>(Method.GET, '/nodes')).nodes;
+  }
+
+  async status(updateId: string): Promise<StatusView> {
+    return (await this.operator()).json<StatusView>(Method.GET, `/updates/${updateId}/status`);
+  }
+
+  /** Waits until each of `nodeIds` is registered and online (and at `version`, if given). */
+  async waitForNodes(nodeIds: readonly string[], timeoutMs: number, version?: string): Promise<NodeView[]> {
+    return this.until(`${nodeIds.join(', ')} registered${version === undefined ? '' : ` at ${version}`}`, async () => {
+      const nodes = await this.nodes();
+      const ok = nodeIds.every((id) => nodes.some((node) => node.node_id === id && node.online && (version === undefined || node.version === version)));
+      return ok ? nodes : undefined;
+    }, timeoutMs);
+  }
+
+  /** A random image in the fleet's directory. */
+  image(name: string, size: number): Promise<Image> {
+    return writeRandomImage(join(this.dir, name), size);
+  }
+
+  /** Signs with the publisher key, POSTs the manifest and uploads the image block-wise
+   * (publishImage, as `coap-fleet publish` and the demo do). */
+  async publish(options: PublishOptions): Promise<Manifest> {
+    return publishImage(await this.operator(), {
+      image: options.image.path, version: options.version, updateId: options.updateId ?? `fw-${options.version}`,
+      targets: options.targets, policy: { ...DEFAULT_POLICY, ...options.policy }, privateKey: this.publisherPrivateKey, progress: silentStream,
+    });
+  }
+
+  /** Observes the rollout (watchRollout, as `rollout watch` does) until it ends. */
+  watch(updateId: string, timeoutMs: number, show: (view: StatusView) => void = () => {}): Promise<StatusView> {
+    return watchRollout({ gateway: this.gatewayUri, credentials: this.operatorCredentials }, updateId, show, timeoutMs);
+  }
+
+  /** Polls the status until `accept` says yes. */
+  waitForStatus(updateId: string, what: string, accept: (view: StatusView) => boolean, timeoutMs: number): Promise<StatusView> {
+    return this.until(`${updateId}: ${what}`, async () => {
+      const view = await this.status(updateId);
+      return accept(view) ? view : undefined;
+    }, timeoutMs);
+  }
+
+  /** A lossy UDP proxy in front of the gateway's DTLS port (startFaultProxy). */
+  async proxy(faults: FaultOptions, seed: number): Promise<{ readonly proxy: FaultProxy; readonly uri: string }> {
+    const proxy = await startFaultProxy({
+      listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: this.coapsPort! }, faults, seed,
+    });
+    this.#proxies.push(proxy);
+    return { proxy, uri: `coaps://127.0.0.1:${proxy.address().port}` };
+  }
+
+  // ---- agents -----------------------------------------------------------------------
+
+  agentDataDir(nodeId: string): string {
+    return join(this.dir, nodeId);
+  }
+
+  agentConfigPath(nodeId: string): string {
+    return join(this.dir, `${nodeId}.json`);
+  }
+
+  /** Writes the agent's config (the demo's, plus `options.config`) and starts
+   * `coap-fleet agent --config FILE`. */
+  async startAgent(nodeId: string, options: AgentOptions = {}): Promise<Daemon> {
+    if (this.agents.get(nodeId)?.running === true) throw new Error(`${nodeId} is running already`);
+    const configPath = this.agentConfigPath(nodeId);
+    if (!existsSync(configPath) || options.gateway !== undefined || options.config !== undefined) {
+      await writeFile(configPath, JSON.stringify({
+        node_id: nodeId, gateway: options.gateway ?? this.gatewayUri, data_dir: this.agentDataDir(nodeId),
+        publisher_key: this.publisherPublicKeyPath, initial_version: '1.0.0', hardware: 'e2e (loopback)', health_interval: 2,
+        listen_host: '127.0.0.1', psk_identity: `node:${nodeId}`, psk_key_file: this.nodeCredentials(nodeId), ...options.config,
+      }, null, 2));
+    }
+    const daemon = Daemon.start(nodeId, ['agent', '--config', configPath], this.#logPath(nodeId));
+    this.#daemons.push(daemon);
+    this.agents.set(nodeId, daemon);
+    return daemon;
+  }
+
+  /** Starts the agent again with the config it had. */
+  restartAgent(nodeId: string): Promise<Daemon> {
+    return this.startAgent(nodeId);
+  }
+
+  agent(nodeId: string): Daemon {
+    const daemon = this.agents.get(nodeId);
+    if (daemon === undefined) throw new Error(`no agent ${nodeId}`);
+    return daemon;
+  }
+
+  /** A slot laid down at the factory: slots/a with the image and its version, `current`
+   * pointing at it (src/agent/slots.ts); the agent adopts it at its first start. */
+  async seedSlot(nodeId: string, image: Image, version: string): Promise<void> {
+    const slots = agentPaths(this.agentDataDir(nodeId)).slots;
+    await mkdir(join(slots, 'a'), { recursive: true });
+    await copyFile(image.path, join(slots, 'a', 'image.bin'));
+    await writeFile(join(slots, 'a', 'version'), `${version}\n`);
+    await symlink('a', join(slots, 'current'));
+  }
+
+  /** What `slots/current` points at (null: none) and the sha256 of its image. */
+  async currentSlot(nodeId: string): Promise<{ readonly slot: string | null; readonly sha256: string | null; readonly version: string | null }> {
+    const slots = agentPaths(this.agentDataDir(nodeId)).slots;
+    const slot = await readlink(join(slots, 'current')).catch(() => null);
+    if (slot === null) return { slot, sha256: null, version: null };
+    return {
+      slot,
+      sha256: await sha256File(join(slots, 'current', 'image.bin')).catch(() => null),
+      version: await readFile(join(slots, 'current', 'version'), 'utf8').then((text) => text.trim(), () => null),
+    };
+  }
+
+  /** The files in the agent's downloads directory (partial and verified images). */
+  async downloads(nodeId: string): Promise<string[]> {
+    return readdir(agentPaths(this.agentDataDir(nodeId)).downloads).catch(() => []);
+  }
+
+  /** The agent's persisted state, read through src/agent/store.ts and closed again. */
+  async agentState(nodeId: string): Promise<AgentState> {
+    const store = AgentStore.open(agentPaths(this.agentDataDir(nodeId)).state);
+    try {
+      const updates = store.updates();
+      return {
+        updates, slots: store.slots(),
+        reported: Object.fromEntries(updates.map((record) => [record.updateId, store.reportedState(record.updateId)])),
+      };
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** Warn-or-worse log lines of every daemon so far that no pattern explains (STYLE: a
+   * test fails on an unexpected warn or error line). */
+  unexpectedLines(expected: readonly ExpectedLine[] = []): string[] {
+    return this.#daemons.flatMap((daemon) => daemon.unexpectedLines(expected));
+  }
+
+  // ---- the end --------------------------------------------------------------------------
+
+  dumpLogs(lines = 40): void {
+    for (const daemon of this.#daemons) process.stderr.write(`---- ${daemon.name} (${daemon.logPath}), last ${lines} lines\n${daemon.tail(lines)}\n`);
+  }
+
+  /** Stops every process (SIGTERM, SIGKILL after a while), closes the proxies and the
+   * operator's client, and removes the directory unless `keep`. */
+  async close(keep = false): Promise<void> {
+    await this.#dropOperator().catch(() => {});
+    await Promise.all(this.#daemons.map((daemon) => daemon.stop().catch(() => {})));
+    await Promise.all(this.#proxies.map((proxy) => proxy.close().catch(() => {})));
+    if (keep) process.stderr.write(`kept ${this.dir}\n`);
+    else await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `body` with a new fleet; on failure the daemons' last log lines go to stderr; the
+ * processes are stopped and the directory removed in any case (kept with
+ * COAP_FLEET_E2E_KEEP=1). */
+export async function withFleet<T>(options: FleetOptions, body: (fleet: Fleet) => Promise<T>): Promise<T> {
+  const fleet = await Fleet.create(options);
+  let failed = false;
+  try {
+    return await body(fleet);
+  } catch (error) {
+    failed = true;
+    fleet.dumpLogs();
+    throw error;
+  } finally {
+    await fleet.close(failed && process.env.COAP_FLEET_E2E_KEEP === '1');
+  }
+}
+
+/** A request whose answer is returned whatever its code (GatewayClient.json throws on
+ * 4.xx/5.xx; authorization tests want the code). */
+export function request(client: GatewayClient, method: keyof typeof Method, path: string, body?: unknown, timeoutMs = 15_000): Promise<CoapResponse> {
+  return client.endpoint.request({
+    uri: `${client.base}${path}`, method: Method[method], accept: ContentFormat.Json, timeoutMs,
+    ...(body === undefined ? {} : { payload: JSON.stringify(body), contentFormat: ContentFormat.Json }),
+  });
+}
+
