@@ -19,6 +19,7 @@ import type { OutputStream } from '../../src/cli/output.js';
 import { publishImage } from '../../src/cli/publish-command.js';
 import { watchRollout } from '../../src/cli/rollout-command.js';
 import { DEFAULT_POLICY, type Manifest, type UpdatePolicy } from '../../src/fleet/manifest.js';
+import type { NodeUpdateState } from '../../src/fleet/update-state.js';
 import type { CoapResponse } from '../../src/protocol/client.js';
 import { Method } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
@@ -243,7 +244,8 @@ export interface PublishOptions {
 export interface AgentState {
   readonly updates: readonly AgentUpdateRecord[];
   readonly slots: SlotsRecord;
-  readonly reported: Readonly<Record<string, string | undefined>>;
+  /** Per update, the terminal state the gateway acknowledged, if any. */
+  readonly reported: Readonly<Record<string, NodeUpdateState | undefined>>;
 }
 
 /** Where publishImage draws its progress bar: nowhere (it draws only on a terminal anyway). */
@@ -284,7 +286,12 @@ export class Fleet {
     const nodeIds = options.nodeIds ?? ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
     const dir = await mkdtemp(join(await realpath(tmpdir()), `coap-fleet-${options.name ?? 'e2e'}-`));
     const fleet = new Fleet(dir, nodeIds);
-    await generateKeys(fleet.keysDir, nodeIds, OPERATOR, true);
+    try {
+      await generateKeys(fleet.keysDir, nodeIds, OPERATOR, true);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
     return fleet;
   }
 
