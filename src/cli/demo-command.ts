@@ -152,7 +152,12 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     const final = await watchRollout({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') }, 'fw-2.0.0',
       rolloutPrinter(io), ROLLOUT_TIMEOUT_MS);
     const seconds = (Date.now() - started) / 1000;
-    const { nodes: after } = await gateway.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+    // An agent re-registers with its new version just after it reports `installed`: give
+    // the last ones a moment to arrive (bounded) before the summary.
+    const after = await until('every node to report its new version', async () => {
+      const { nodes: listed } = await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+      return listed.every((node) => node.version === '2.0.0') ? listed : undefined;
+    }, 15_000, daemons).catch(async () => (await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes')).nodes);
     say(`\n${nodesTable(after)}`);
     const installed = Object.values(final.nodes).filter((status) => status.state === 'installed').length;
     const onNew = after.filter((node) => node.version === '2.0.0').length;
