@@ -4,7 +4,6 @@
 // first command). --keep leaves everything running until Ctrl-C.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { Method } from '../protocol/codes.js';
 import type { NodeView } from '../server/representations.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
 import { openGateway, type GatewayClient } from './gateway-client.js';
+import { writeRandomImage } from './image-file.js';
 import { generateKeys } from './keys-command.js';
 import { nodesTable } from './nodes-command.js';
 import type { CliIo } from './output.js';
@@ -78,18 +78,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function writeImage(path: string, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  for (let offset = 0; offset < size; offset += 65536) {
-    const chunk = randomBytes(Math.min(65536, size - offset));
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return hash.digest('hex');
-}
-
 export async function runDemoCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { flags, positionals } = parseArgs(argv, FLAGS);
   if (flags.help === true) {
@@ -140,7 +128,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     say(`${count} agents registered:\n${nodesTable(nodes)}`);
 
     const image = join(dir, 'firmware-2.0.0.bin');
-    const sha256 = await writeImage(image, Math.round(sizeMib * 1024 * 1024));
+    const { sha256 } = await writeRandomImage(image, Math.round(sizeMib * 1024 * 1024));
     const privateKey = await readFile(join(keys, 'publisher.key'), 'utf8');
     const started = Date.now();
     const manifest = await publishImage(gateway, {

@@ -2,8 +2,6 @@
 // with the publisher's Ed25519 key, creates the update on the gateway (POST /updates) and
 // uploads the image block-wise (PUT /updates/{id}/download), with a progress bar.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { DEFAULT_POLICY, parsePolicy, signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy } from '../fleet/manifest.js';
@@ -12,6 +10,7 @@ import { isValidVersion } from '../fleet/version.js';
 import { fileBody } from '../protocol/body.js';
 import { codeClass, Method } from '../protocol/codes.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
+import { sha256File } from './image-file.js';
 import { GATEWAY_FLAGS, GatewayError, openGateway, type GatewayClient } from './gateway-client.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';
@@ -34,12 +33,6 @@ export const publishUsage = (): string => 'Usage: coap-fleet publish --image FIL
   + 'Signs the image\'s manifest, creates the update on the gateway and uploads the image\n'
   + 'block-wise. Nodes learn of it through Observe and install it as the policy allows.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 export interface PublishRequest {
   readonly image: string;

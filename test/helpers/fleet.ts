@@ -4,8 +4,7 @@
 // watchRollout), and bounded waits that fail early when a daemon dies.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,9 @@ import { Method } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
 import type { NodeView, StatusView } from '../../src/server/representations.js';
+import { sha256File, writeRandomImage, type Image } from '../../src/cli/image-file.js';
+
+export { sha256File, writeRandomImage, type Image };
 
 /** dist/test/helpers/ → the repository root, where bin/ is. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -60,31 +62,6 @@ export async function until<T>(
 }
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-export interface Image {
-  readonly path: string;
-  readonly size: number;
-  readonly sha256: string;
-}
-
-/** A file of `size` random bytes, written in 64 KiB pieces. */
-export async function writeRandomImage(path: string, size: number): Promise<Image> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(path);
-  for (let offset = 0; offset < size; offset += 65536) {
-    const chunk = randomBytes(Math.min(65536, size - offset));
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { path, size, sha256: hash.digest('hex') };
-}
 
 /** Resident set (now and peak) and CPU time of a process, from /proc (CLK_TCK 100). */
 export interface ProcessUsage {
