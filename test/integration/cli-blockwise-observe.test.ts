@@ -3,12 +3,10 @@
 // and put --in streamed through files, --block-size, observe until --for or SIGINT with
 // the server left without observers, and the progress bar's terminal-only drawing.
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { blockSize, readBlockOption } from '../../src/protocol/block.js';
@@ -18,48 +16,7 @@ import { ContentFormat } from '../../src/protocol/content-formats.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { OptionNumber } from '../../src/protocol/options.js';
 import { formatBytes, progressBar } from '../../src/cli/progress.js';
-
-// dist/test/integration/ → the repository root, where bin/ is.
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'bin', 'coap-fleet.js');
-
-interface CliResult {
-  readonly status: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly elapsedMs: number;
-}
-
-interface RunOptions {
-  /** Killed with SIGKILL after this long, so a hang fails the test instead of the run. */
-  readonly killAfterMs?: number;
-  /** Called with each stdout chunk and the child, e.g. to send it a signal. */
-  readonly onStdout?: (stdout: string, child: ReturnType<typeof spawn>) => void;
-}
-
-function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      options.onStdout?.(stdout, child);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 15_000);
-    child.on('error', (error) => {
-      clearTimeout(killer);
-      reject(error);
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(killer);
-      resolve({ status, signal, stdout, stderr, elapsedMs: Date.now() - started });
-    });
-  });
-}
+import { runCli } from '../helpers/cli.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 

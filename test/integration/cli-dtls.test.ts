@@ -4,47 +4,20 @@
 // failures for a wrong key, and usage errors for credentials that do not fit the URI.
 
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureWasm } from '../../src/dtls/wasm-module.js';
 import { makePki } from '../unit/dtls/dtls-fixtures.js';
+import { bin, root, runCli as runCliProcess } from '../helpers/cli.js';
 
 await ensureWasm();
-// dist/test/integration/ → the repository root, where bin/ is.
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'bin', 'coap-fleet.js');
 const pki = makePki();
 const IDENTITY = 'node:cli';
 const KEY = 'cli-secret';
 const PSK = ['--psk-identity', IDENTITY, '--psk-key', KEY];
 
-interface CliResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const runCli = (args: readonly string[], killAfterMs = 20_000) => runCliProcess(args, { killAfterMs });
 
-/** Runs the CLI to completion, killed after `killAfterMs` so a hang fails the test. */
-function runCli(args: readonly string[], killAfterMs = 20_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.on('error', (error) => {
-      clearTimeout(killer);
-      reject(error);
-    });
-    child.on('close', (status) => {
-      clearTimeout(killer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 interface Daemon {
   readonly stderr: () => string;

@@ -7,48 +7,12 @@ import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
-
-// dist/test/integration/ → the repository root, where bin/ is.
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'bin', 'coap-fleet.js');
-
-interface CliResult {
-  readonly status: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly elapsedMs: number;
-}
-
-/** Runs the CLI to completion, killed after `killAfterMs` so a hang fails the test. */
-function runCli(args: readonly string[], options: { input?: string | Buffer; killAfterMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-    if (options.input !== undefined) child.stdin!.end(options.input);
-    const killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 10_000);
-    child.on('error', (error) => {
-      clearTimeout(killer);
-      reject(error);
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(killer);
-      resolve({ status, signal, stdout, stderr, elapsedMs: Date.now() - started });
-    });
-  });
-}
+import { bin, root, runCli } from '../helpers/cli.js';
 
 interface Stored {
   payload: Buffer;
