@@ -18,6 +18,9 @@ const buildDir = join(root, 'build');
 const sourceDir = join(buildDir, 'mbedtls-src');
 const objectDir = join(buildDir, 'mbedtls-obj');
 export const wasmPath = join(buildDir, 'mbedtls-dtls.wasm');
+/** The same objects plus test-only exports (tools/mbedtls/fleet_libc_test.c), for the
+ * tests of the libc shim; never shipped. */
+export const testWasmPath = join(buildDir, 'mbedtls-dtls-test.wasm');
 
 // The Debian 13 (trixie) source package of the 3.6 LTS line. A different tarball is an
 // error, never silently used: update these three lines together after checking it.
@@ -40,6 +43,7 @@ const LIBRARY_FILES = [
   'x509_crt.c',
 ];
 const GLUE_FILES = ['fleet_libc.c', 'fleet_malloc.c', 'fleet_dtls.c', 'fleet_listener.c'];
+const TEST_GLUE_FILES = ['fleet_libc_test.c'];
 
 const say = (text) => process.stderr.write(`[build-wasm] ${text}\n`);
 
@@ -146,9 +150,9 @@ function newestInput() {
 }
 
 /** Exported functions are the ones marked FLEET_API in the glue. */
-function exportedNames() {
+function exportedNames(files) {
   const names = new Set();
-  for (const file of GLUE_FILES) {
+  for (const file of files) {
     const text = readFileSync(join(glueDir, file), 'utf8');
     for (const match of text.matchAll(/FLEET_API\s+[^;{(]*?\b(fleet_\w+)\s*\(/g)) names.add(match[1]);
   }
@@ -183,7 +187,7 @@ async function compileAll(tree) {
   ];
   const units = [
     ...LIBRARY_FILES.map((file) => ({ source: join(tree, 'library', file), object: join(objectDir, file.replace(/\.c$/, '.o')) })),
-    ...GLUE_FILES.map((file) => ({ source: join(glueDir, file), object: join(objectDir, file.replace(/\.c$/, '.o')) })),
+    ...[...GLUE_FILES, ...TEST_GLUE_FILES].map((file) => ({ source: join(glueDir, file), object: join(objectDir, file.replace(/\.c$/, '.o')) })),
   ];
   const jobs = Math.max(1, Math.min(availableParallelism(), Number(process.env.FLEET_WASM_JOBS ?? 2)));
   const queue = [...units];
@@ -193,11 +197,13 @@ async function compileAll(tree) {
       await run(CLANG, [...flags, '-c', '-o', unit.object, unit.source]);
     }
   }));
-  return units.map((unit) => unit.object);
+  const testObjects = new Set(TEST_GLUE_FILES.map((file) => join(objectDir, file.replace(/\.c$/, '.o'))));
+  const objects = units.map((unit) => unit.object);
+  return { module: objects.filter((object) => !testObjects.has(object)), test: objects };
 }
 
-async function link(objects, output) {
-  const exports = exportedNames();
+async function link(objects, glueFiles, output) {
+  const exports = exportedNames(glueFiles);
   await run(WASM_LD, [
     '--no-entry', '--stack-first', '-z', 'stack-size=65536', '--gc-sections', '--strip-all',
     `--allow-undefined-file=${join(glueDir, 'imports.txt')}`,
@@ -218,7 +224,7 @@ async function verify(output, exports) {
   if (missing.length > 0) throw new Error(`missing exports in ${output}: ${missing.join(', ')}`);
 }
 
-const isFresh = () => existsSync(wasmPath) && statSync(wasmPath).mtimeMs >= newestInput();
+const isFresh = () => [wasmPath, testWasmPath].every((path) => existsSync(path) && statSync(path).mtimeMs >= newestInput());
 
 const lockDir = join(buildDir, '.mbedtls-dtls.lock');
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
@@ -272,6 +278,17 @@ export async function buildWasm({ force = false } = {}) {
   });
 }
 
+async function linkChecked(objects, glueFiles, output) {
+  const partial = `${output}.${process.pid}.tmp`;
+  try {
+    const exports = await link(objects, glueFiles, partial);
+    await verify(partial, exports);
+    renameSync(partial, output); // atomic: a concurrent reader never sees half a module
+  } finally {
+    rmSync(partial, { force: true });
+  }
+}
+
 async function buildLocked() {
   const started = Date.now();
   ensureCompiler();
@@ -279,14 +296,8 @@ async function buildLocked() {
   say(`compiling mbedTLS ${MBEDTLS_VERSION} and the glue for wasm32`);
   const objects = await compileAll(tree);
   mkdirSync(buildDir, { recursive: true });
-  const partial = `${wasmPath}.${process.pid}.tmp`;
-  try {
-    const exports = await link(objects, partial);
-    await verify(partial, exports);
-    renameSync(partial, wasmPath); // atomic: a concurrent reader never sees half a module
-  } finally {
-    rmSync(partial, { force: true });
-  }
+  await linkChecked(objects.test, [...GLUE_FILES, ...TEST_GLUE_FILES], testWasmPath);
+  await linkChecked(objects.module, GLUE_FILES, wasmPath);
   say(`${wasmPath}: ${statSync(wasmPath).size} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return wasmPath;
 }

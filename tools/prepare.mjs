@@ -52,6 +52,8 @@ export function ensureDebianPackages(wanted) {
   });
 }
 
+export const OPENSSL_PACKAGES = [{ command: 'openssl', pkg: 'openssl' }];
+
 export const INTEROP_PACKAGES = [
   { command: 'coap-client-notls', pkg: 'libcoap3-bin' },
   { command: 'coap-server-notls', pkg: 'libcoap3-bin' },

@@ -1,18 +1,41 @@
 // The test command (`npm test`): prepares a fresh clone, builds, runs every uvu test file
 // under test/ in its own process (bounded in time), and ends with `N passed, N failed`.
-// Arguments filter test files by substring: `npm test -- codec interop/`.
+// `--tier unit|interop|e2e` (repeatable) picks tiers; other arguments filter test files by
+// substring: `npm test -- codec interop/`. Debian packages are installed only for the
+// tiers that run.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from './build.mjs';
-import { ensureDebianPackages, INTEROP_PACKAGES, root } from './prepare.mjs';
+import { ensureDebianPackages, INTEROP_PACKAGES, OPENSSL_PACKAGES, root } from './prepare.mjs';
 
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
-const filters = process.argv.slice(2);
 
-ensureDebianPackages(INTEROP_PACKAGES);
-await build();
+/** Each tier: the folders under test/ it runs and the commands its tests call. */
+const TIERS = {
+  unit: { dirs: ['unit', 'property'], packages: OPENSSL_PACKAGES },
+  interop: { dirs: ['interop'], packages: INTEROP_PACKAGES },
+  e2e: { dirs: ['integration', 'e2e'], packages: OPENSSL_PACKAGES },
+};
+
+function parseArguments(args) {
+  const tiers = [];
+  const filters = [];
+  for (let index = 0; index < args.length; index++) {
+    if (args[index] !== '--tier') {
+      filters.push(args[index]);
+      continue;
+    }
+    const tier = args[++index];
+    if (!Object.hasOwn(TIERS, tier)) throw new Error(`--tier takes one of ${Object.keys(TIERS).join(', ')}, not ${tier}`);
+    tiers.push(tier);
+  }
+  return { tiers: tiers.length === 0 ? Object.keys(TIERS) : tiers, filters };
+}
+
+const { tiers, filters } = parseArguments(process.argv.slice(2));
+const tierOf = (file) => Object.keys(TIERS).find((tier) => TIERS[tier].dirs.some((dir) => file.startsWith(join('dist', 'test', dir) + '/')));
 
 function findTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -22,10 +45,15 @@ function findTests(dir) {
   });
 }
 
-const files = findTests(join(root, 'dist', 'test'))
-  .map((path) => relative(root, path))
+await build();
+const allFiles = findTests(join(root, 'dist', 'test')).map((path) => relative(root, path));
+const untiered = allFiles.filter((path) => tierOf(path) === undefined);
+if (untiered.length > 0) throw new Error(`test files outside every tier (add their folder to TIERS): ${untiered.join(', ')}`);
+const files = allFiles
+  .filter((path) => tiers.includes(tierOf(path)))
   .filter((path) => filters.length === 0 || filters.some((filter) => path.includes(filter)))
   .sort();
+for (const tier of new Set(files.map(tierOf))) ensureDebianPackages(TIERS[tier].packages);
 
 // uvu prints its totals per file; strip colour codes before reading them.
 const stripAnsi = (text) => text.replace(/\u001b\[[0-9;]*m/g, '');

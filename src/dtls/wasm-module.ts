@@ -6,7 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DtlsError } from './errors.js';
 
 // The project's lib setting (ES2023, no DOM) has no WebAssembly types: the little used here.
@@ -61,8 +61,6 @@ export interface DtlsExports {
   fleet_session_own_cid(session: number): number;
   fleet_session_info(session: number, what: number): number;
   fleet_sizeof_session(): number;
-  fleet_test_gmtime(time: bigint, out: number): number;
-  fleet_test_format(buffer: number, size: number, which: number, number: bigint, text: number): number;
 }
 
 /** Questions for fleet_session_info (the enum in fleet_dtls.c). */
@@ -127,22 +125,6 @@ export function findWasm(): string {
   const fromEnvironment = process.env.COAP_FLEET_DTLS_WASM;
   if (fromEnvironment !== undefined && fromEnvironment !== '') return fromEnvironment;
   return join(packageRoot() ?? process.cwd(), 'build', 'mbedtls-dtls.wasm');
-}
-
-/** Builds the module when it is missing or stale (development and tests; a release tarball
- * carries the built module and has no tools/). Returns its path. */
-export async function ensureWasm(): Promise<string> {
-  const root = packageRoot();
-  const script = root === undefined ? undefined : join(root, 'tools', 'build-wasm.mjs');
-  if (script === undefined || !existsSync(script)) {
-    const path = findWasm();
-    if (!existsSync(path)) {
-      throw new DtlsError('DTLS_ERR_MODULE', `${path} is missing and tools/build-wasm.mjs is not here to build it: install a package that carries build/mbedtls-dtls.wasm, or run \`node tools/build-wasm.mjs\` in a clone`);
-    }
-    return path;
-  }
-  const tools = await import(pathToFileURL(script).href) as { buildWasm(options?: { force?: boolean }): Promise<string> };
-  return tools.buildWasm();
 }
 
 export class DtlsModule {

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensureWasm } from '../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../helpers/wasm.js';
 import { makePki } from '../unit/dtls/dtls-fixtures.js';
 import { bin, root, runCli as runCliProcess } from '../helpers/cli.js';
 

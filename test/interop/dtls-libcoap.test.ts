@@ -18,7 +18,7 @@ import { LARGE_FILE, startPlugtestServer, type PlugtestServer } from '../../src/
 import type { DtlsCredentials } from '../../src/cli/dtls-flags.js';
 import { createDtlsEndpoint } from '../../src/dtls/dtls-endpoint.js';
 import { DtlsError } from '../../src/dtls/errors.js';
-import { ensureWasm } from '../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../helpers/wasm.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { makePki } from '../unit/dtls/dtls-fixtures.js';

@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DtlsContext, type DtlsContextOptions } from '../../src/dtls/context.js';
 import type { DtlsSession } from '../../src/dtls/session.js';
-import { DtlsModule, ensureWasm } from '../../src/dtls/wasm-module.js';
+import { DtlsModule } from '../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../helpers/wasm.js';
 import { makePki } from '../unit/dtls/dtls-fixtures.js';
 
 await ensureWasm();

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DtlsContext, type DtlsContextOptions } from '../../../src/dtls/context.js';
-import { DtlsModule, ensureWasm } from '../../../src/dtls/wasm-module.js';
+import { DtlsModule } from '../../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../../helpers/wasm.js';
 import { connectLink, makePki } from './dtls-fixtures.js';
 
 await ensureWasm();

@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { DtlsContext, type DtlsContextOptions } from '../../../src/dtls/context.js';
 import { pskKeyFromHex } from '../../../src/dtls/credentials.js';
 import { DtlsError } from '../../../src/dtls/errors.js';
-import { DtlsModule, ensureWasm } from '../../../src/dtls/wasm-module.js';
+import { DtlsModule } from '../../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../../helpers/wasm.js';
 import { connectLink } from './dtls-fixtures.js';
 
 await ensureWasm();

@@ -11,7 +11,8 @@ import { createDtlsEndpoint, DtlsEndpoint, type DtlsEndpointOptions } from '../.
 import { DtlsError } from '../../../src/dtls/errors.js';
 import { DtlsTransport } from '../../../src/dtls/transport-dtls.js';
 import { DtlsContext } from '../../../src/dtls/context.js';
-import { DtlsModule, ensureWasm } from '../../../src/dtls/wasm-module.js';
+import { DtlsModule } from '../../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../../helpers/wasm.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import type { Clock, DatagramHandler, Logger, PeerAddress, TimerHandle, Transport } from '../../../src/protocol/interfaces.js';
 import { systemClock } from '../../../src/protocol/runtime.js';

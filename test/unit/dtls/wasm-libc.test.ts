@@ -1,10 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DtlsModule, ensureWasm } from '../../../src/dtls/wasm-module.js';
+import { DtlsModule, type DtlsExports } from '../../../src/dtls/wasm-module.js';
+import { ensureTestWasm } from '../../helpers/wasm.js';
 
-await ensureWasm();
-const module = await DtlsModule.load();
-const { exports } = module;
+/** The test-only exports of tools/mbedtls/fleet_libc_test.c (not in the shipped module). */
+interface TestExports extends DtlsExports {
+  fleet_test_gmtime(time: bigint, out: number): number;
+  fleet_test_format(buffer: number, size: number, which: number, number: bigint, text: number): number;
+}
+
+const module = await DtlsModule.load({ wasmPath: await ensureTestWasm() });
+const exports = module.exports as TestExports;
 
 function gmtime(seconds: number): number[] | undefined {
   const out = exports.fleet_malloc(8 * 4);

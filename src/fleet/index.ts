@@ -1,0 +1,10 @@
+// `coap-fleet/fleet`: the update manifest for integrators who publish from their own
+// tooling: signing and verifying (Ed25519 over the canonical form), parsing with every
+// problem named, and version order for anti-rollback.
+
+export {
+  DEFAULT_POLICY, MAX_IMAGE_SIZE, MAX_TARGETS, parseManifest, signedBytes, signManifest, verifyManifest,
+  type Manifest, type UnsignedManifest, type UpdatePolicy,
+} from './manifest.js';
+export { compareVersions, isValidVersion } from './version.js';
+export { NODE_UPDATE_STATES, type NodeUpdateState } from './update-state.js';
