@@ -1,4 +1,4 @@
-// The gateway's resources on its endpoints (plain CoAP and, later, DTLS): every handler
+// The gateway's resources on its endpoints (plain CoAP and DTLS): every handler
 // and every upload sink runs only after the access table said yes (authorization.ts), a
 // denial is logged and audited, and running handlers are tracked so a graceful stop lets
 // them finish while new requests get 5.03.
@@ -8,9 +8,10 @@ import { isValidId } from '../fleet/paths.js';
 import { Method, ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import { ResponseError } from '../protocol/errors.js';
-import { formatPeer, type Logger, type Peer } from '../protocol/interfaces.js';
+import { formatPeer, type Clock, type Logger, type Peer } from '../protocol/interfaces.js';
 import type { LinkAttribute } from '../protocol/link-format.js';
 import type { MethodName } from '../protocol/router.js';
+import { systemClock } from '../protocol/runtime.js';
 import type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy, UploadSink } from '../protocol/server-types.js';
 import { authorize, ruleFor, type AuthorizationContext, type Caller } from './authorization.js';
 import { AccessDenied } from './errors.js';
@@ -34,6 +35,8 @@ export interface RoutingOptions {
   /** Writes an audit entry; must not throw. */
   readonly audit: (entry: AuditEntry) => void;
   readonly now: () => Date;
+  /** Times the drain's bound (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /** "operator:alice", "node:n1", "local@127.0.0.1:5683" or "anonymous@ADDRESS:PORT". */
@@ -100,10 +103,11 @@ export class GatewayRouter {
    * `timeoutMs` has passed, with how many were still running. */
   async drain(timeoutMs: number): Promise<number> {
     this.#draining = true;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    const clock = this.#options.clock ?? systemClock;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = clock.setTimeout(resolve, timeoutMs); });
     await Promise.race([Promise.allSettled([...this.#inFlight]), timeout]);
-    clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
     return this.#inFlight.size;
   }
 
