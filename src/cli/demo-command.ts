@@ -166,7 +166,8 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
   }
 }
 
-/** The live view: on a terminal the rollout's bars redrawn; otherwise a line per change. */
+/** The live view: a line per node each time its state or its progress by a quarter changes
+ * (a log that reads the same on a terminal and in a file). */
 function rolloutPrinter(io: CliIo): Parameters<typeof watchRollout>[2] {
   const seen = new Map<string, string>();
   return (view) => {

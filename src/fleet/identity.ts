@@ -23,6 +23,3 @@ export function principalFromIdentity(identity: string | undefined): Principal |
   if (match === null || !isValidId(match[2]!)) return undefined;
   return { role: match[1] as Role, name: match[2]! };
 }
-
-export const formatPrincipal = (principal: Principal | undefined): string =>
-  (principal === undefined ? 'anonymous' : `${principal.role}:${principal.name}`);
