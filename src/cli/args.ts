@@ -111,13 +111,8 @@ export function parseNumber(text: string, flag: string, range: NumberRange): num
   return value;
 }
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
 /** "127.0.0.1:5683", "[::1]:5683" or "localhost:5683"; IPv6 literals without brackets. */
-export function parseHostPort(text: string, flag: string): HostPort {
+export function parseHostPort(text: string, flag: string): { readonly host: string; readonly port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   if (match === null || host === undefined || (match[1] !== undefined && !isIPv6(match[1]))) {

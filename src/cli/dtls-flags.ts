@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkPskIdentity, checkPskKey, pskKeyFromHex } from '../dtls/credentials.js';
-import type { DtlsTransportOptions } from '../dtls/transport-dtls.js';
+import type { DtlsCredentials } from '../dtls/transport-options.js';
 import { UsageError, type FlagValues } from './args.js';
 
 export const DTLS_FLAGS = {
@@ -19,9 +19,6 @@ export const DTLS_FLAGS = {
 } as const;
 
 export type DtlsFlags = FlagValues<typeof DTLS_FLAGS>;
-
-/** What a DTLS transport needs to know about its credentials. */
-export type DtlsCredentials = Pick<DtlsTransportOptions, 'mode' | 'psk' | 'pskLookup' | 'certificates' | 'serverName'>;
 
 const PSK_FLAGS = ['psk-identity', 'psk-key', 'psk-key-hex'] as const;
 const CERTIFICATE_FLAGS = ['cert', 'key', 'ca'] as const;

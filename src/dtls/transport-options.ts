@@ -19,6 +19,10 @@ export interface DtlsTransportOptions extends Omit<DtlsContextOptions, 'clock' |
   readonly logger?: Logger;
 }
 
+/** What identifies this side of a DTLS session: a PSK (or a lookup of the peers' keys) or a
+ * certificate with its CA. */
+export type DtlsCredentials = Pick<DtlsTransportOptions, 'mode' | 'psk' | 'pskLookup' | 'certificates' | 'serverName'>;
+
 export interface DtlsTransportLimits {
   /** Established sessions kept; one more closes the least recently active (close_notify). */
   readonly sessions: number;

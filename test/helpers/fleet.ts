@@ -13,7 +13,7 @@ import { agentPaths } from '../../src/agent/agent.js';
 import { AgentStore, type SlotsRecord, type UpdateRecord as AgentUpdateRecord } from '../../src/agent/store.js';
 import { openGateway, type GatewayClient } from '../../src/cli/gateway-client.js';
 import { generateKeys } from '../../src/cli/keys-command.js';
-import { startFaultProxy, type FaultProxy } from '../../src/cli/fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import type { OutputStream } from '../../src/cli/output.js';
 import { publishImage } from '../../src/cli/publish-command.js';
 import { watchRollout } from '../../src/cli/rollout-command.js';

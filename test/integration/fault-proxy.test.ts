@@ -5,7 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startFaultProxy, type FaultProxy } from '../../src/cli/fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import { Method, ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { LARGE_FILE, LARGE_TEXT, LARGE_UPDATE_MAX_SIZE, startPlugtestServer, type PlugtestServer } from '../../src/cli/plugtest.js';
+import { LARGE_FILE, LARGE_TEXT, LARGE_UPDATE_MAX_SIZE, startPlugtestServer, type PlugtestServer } from '../../src/testing/plugtest.js';
 import { memorySink } from '../../src/protocol/block-client.js';
 import { bufferBody } from '../../src/protocol/body.js';
 import { Method, ResponseCode } from '../../src/protocol/codes.js';

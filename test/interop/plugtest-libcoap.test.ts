@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { LARGE_TEXT, startPlugtestServer, type PlugtestServer } from '../../src/cli/plugtest.js';
+import { LARGE_TEXT, startPlugtestServer, type PlugtestServer } from '../../src/testing/plugtest.js';
 import type { Logger } from '../../src/protocol/interfaces.js';
 import { parseLinks } from '../../src/protocol/link-format.js';
 

@@ -6,6 +6,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { createDtlsEndpoint, type DtlsEndpoint } from '../dtls/dtls-endpoint.js';
+import type { DtlsCredentials } from '../dtls/transport-options.js';
 import { describeCode, ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { Endpoint } from '../protocol/endpoint.js';
@@ -15,7 +16,6 @@ import { serializeLinks, type LinkAttribute } from '../protocol/link-format.js';
 import { MESSAGE_TYPE_NAMES } from '../protocol/message.js';
 import { OptionNumber, stringOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
-import type { DtlsCredentials } from './dtls-flags.js';
 import { addObserveAndBlockResources, type ObserveAndBlockOptions } from './plugtest-observe-block.js';
 import {
   fromRequest, preconditionFailed, representation, respondWith, tooLarge, type Representation,
