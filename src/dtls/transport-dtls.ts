@@ -26,7 +26,7 @@ import { DtlsModule } from './wasm-module.js';
 export type { DtlsTransportCounters, DtlsTransportLimits, DtlsTransportOptions, DtlsTransportStats } from './transport-options.js';
 export { DEFAULT_DTLS_LIMITS } from './transport-options.js';
 
-export type { HandshakeErrorListener } from './handshake-failures.js';
+export type { HandshakeErrorListener, HandshakeFailureRecord } from './handshake-failures.js';
 
 export class DtlsTransport implements Transport {
   readonly scheme = 'coaps' as const;
@@ -356,13 +356,18 @@ export class DtlsTransport implements Transport {
           return;
         }
         this.#counters.handshakeFailures++;
-        this.#logger.debug({ peer: formatPeer(entry.peer), code: error.code, reason: error.message }, 'dtls handshake failed');
+        const record = this.#failures.failed(entry.key, entry.peer, error, this.role === 'client' && !wasRemoved);
+        // A server's failed handshake is someone trying keys or identities it lacks (or a
+        // misconfigured node): worth a warning, but only the first per address in a
+        // window, so a flood cannot fill the journal. A client's failure ends its own
+        // requests with the typed error, and its caller reports it.
+        const level = this.role === 'server' && record !== undefined ? 'warn' : 'debug';
+        this.#logger[level]({ peer: formatPeer(entry.peer), code: error.code, reason: error.message, suppressed: record?.suppressed }, 'dtls handshake failed');
         if (queued.length > 0) {
           this.#counters.unsent += queued.length;
           this.#logger.warn({ peer: formatPeer(entry.peer), code: error.code, reason: error.message, dropped: queued.length },
             'dtls handshake failed: queued datagrams dropped');
         }
-        this.#failures.failed(entry.key, entry.peer, error, this.role === 'client' && !wasRemoved);
         return;
       }
       case 'closed':
