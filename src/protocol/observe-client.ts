@@ -17,6 +17,10 @@ export interface ObserveOptions {
   readonly maxQueue?: number;
   /** Extra wait past Max-Age before re-registering. */
   readonly reregisterMarginMs?: number;
+  /** Called when a registration or renewal went unanswered, before it is tried again: a
+   * DTLS endpoint drops its session with the server, so the retry handshakes anew (a
+   * restarted server silently drops records of a session it lost). */
+  readonly onRegistrationTimeout?: () => void;
 }
 
 interface ObservationDeps {
@@ -54,6 +58,7 @@ export class Observation implements AsyncIterable<CoapResponse> {
   readonly #deps: ObservationDeps;
   readonly #maxQueue: number;
   readonly #marginMs: number;
+  readonly #onTimeout: () => void;
   readonly #queue: CoapResponse[] = [];
   readonly #waiting: { resolve: (result: IteratorResult<CoapResponse>) => void; reject: (error: Error) => void }[] = [];
   #state: ObservationState = 'registering';
@@ -70,6 +75,7 @@ export class Observation implements AsyncIterable<CoapResponse> {
     this.token = deps.client.newToken(deps.peer);
     this.#maxQueue = options.maxQueue ?? 32;
     this.#marginMs = options.reregisterMarginMs ?? 5000;
+    this.#onTimeout = options.onRegistrationTimeout ?? (() => {});
   }
 
   get state(): ObservationState {
@@ -179,6 +185,7 @@ export class Observation implements AsyncIterable<CoapResponse> {
       } catch (error) {
         const timedOut = error instanceof RetransmitTimeoutError || error instanceof RequestTimeoutError;
         if (!timedOut || attempt >= REGISTRATION_RETRIES || this.#state === 'ended') throw error;
+        this.#onTimeout();
       }
     }
   }

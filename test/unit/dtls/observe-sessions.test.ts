@@ -126,4 +126,24 @@ test('registrations go with a session evicted for idleness or for capacity', asy
   }
 });
 
+test('a renewal that times out against a restarted server drops the dead session, so the next attempt handshakes anew and registers', async () => {
+  const first = await server();
+  const port = first.address().port;
+  const observer = await client('node:1');
+  let restarted: DtlsEndpoint | undefined;
+  try {
+    first.router.remove('/updates');
+    first.router.add('/updates', { observable: true, handlers: { GET: () => ({ code: ResponseCode.Content, payload: 'a', maxAge: 1 }) } });
+    const { observation } = await observer.observe({ uri: `coaps://${LOOPBACK}:${port}/updates`, timeoutMs: 3000, reregisterMarginMs: 100 });
+    // A crash: no close_notify; the new server knows nothing of the old session.
+    await first.transport.close({ closeNotify: false });
+    restarted = await server({ port });
+    const newServer = restarted;
+    await waitFor('the renewal registered with the restarted server', () => newServer.observers('/updates') === 1, 15_000);
+    assert.is(observation.state, 'active');
+  } finally {
+    for (const endpoint of [observer, first, ...(restarted === undefined ? [] : [restarted])]) await endpoint.close();
+  }
+});
+
 test.run();
