@@ -38,8 +38,12 @@ export class DtlsEndpoint extends Endpoint {
   }
 
   override observe(options: RequestOptions & ObserveOptions & { maxBodySize?: number }): Promise<{ observation: Observation; first: CoapResponse }> {
-    // The signal outlives the registration: it still cancels the observation later.
-    return this.#guarded(options, true, (signal) => super.observe({ ...options, signal }));
+    // The signal outlives the registration: it still cancels the observation later; and a
+    // renewal that times out drops the session, as a request's timeout does.
+    return this.#guarded(options, true, (signal, peer) => super.observe({
+      ...options, signal,
+      ...(peer === undefined || this.transport.role !== 'client' ? {} : { onRegistrationTimeout: () => { this.transport.closeSession(peer); } }),
+    }));
   }
 
   override download(options: RequestOptions & DownloadOptions & { sink: BlockSink }): Promise<DownloadResult> {
@@ -52,9 +56,9 @@ export class DtlsEndpoint extends Endpoint {
 
   /** Runs `run` with a signal that also aborts when the handshake with the request's peer
    * fails; the request then rejects with that DtlsError. */
-  async #guarded<T>(options: RequestOptions, keepSignal: boolean, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #guarded<T>(options: RequestOptions, keepSignal: boolean, run: (signal: AbortSignal, peer: PeerAddress | undefined) => Promise<T>): Promise<T> {
     const outer = options.signal;
-    if (this.transport.role !== 'client') return run(outer ?? new AbortController().signal);
+    if (this.transport.role !== 'client') return run(outer ?? new AbortController().signal, undefined);
     const peer = await this.#peerOf(options);
     const controller = new AbortController();
     const relay = (): void => controller.abort(outer?.reason);
@@ -68,7 +72,7 @@ export class DtlsEndpoint extends Endpoint {
       controller.abort(error);
     });
     try {
-      return await run(controller.signal);
+      return await run(controller.signal, peer);
     } catch (error) {
       if (failure !== undefined) throw failure;
       const code = (error as { code?: unknown }).code;

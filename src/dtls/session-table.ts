@@ -71,6 +71,11 @@ export class SessionTable {
     return this.#established.size;
   }
 
+  /** Whether the entry is in the table and past its handshake. */
+  isEstablished(entry: SessionEntry): boolean {
+    return this.#established.has(entry);
+  }
+
   byAddress(key: string): SessionEntry | undefined {
     return this.#byAddress.get(key);
   }

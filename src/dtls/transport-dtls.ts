@@ -6,7 +6,7 @@
 // live here; the table of sessions is session-table.ts, its timers session-timers.ts, the
 // options, limits and counters transport-options.ts.
 
-import type { Clock, DatagramHandler, Logger, Peer, PeerAddress, Transport } from '../protocol/interfaces.js';
+import type { Clock, DatagramHandler, Logger, Peer, PeerAddress, PeerGoneHandler, Transport } from '../protocol/interfaces.js';
 import { formatPeer, peerKey } from '../protocol/interfaces.js';
 import { silentLogger, systemClock } from '../protocol/runtime.js';
 import { UdpTransport, type UdpTransportOptions } from '../protocol/transport-udp.js';
@@ -26,7 +26,7 @@ import { DtlsModule } from './wasm-module.js';
 export type { DtlsTransportCounters, DtlsTransportLimits, DtlsTransportOptions, DtlsTransportStats } from './transport-options.js';
 export { DEFAULT_DTLS_LIMITS } from './transport-options.js';
 
-export type { HandshakeErrorListener } from './handshake-failures.js';
+export type { HandshakeErrorListener, HandshakeFailureRecord } from './handshake-failures.js';
 
 export class DtlsTransport implements Transport {
   readonly scheme = 'coaps' as const;
@@ -43,6 +43,7 @@ export class DtlsTransport implements Transport {
   readonly #failures: HandshakeFailures;
   readonly #counters = newCounters();
   #handler: DatagramHandler = () => {};
+  #peerGone: PeerGoneHandler = () => {};
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -100,6 +101,14 @@ export class DtlsTransport implements Transport {
 
   onDatagram(handler: DatagramHandler): void {
     this.#handler = handler;
+  }
+
+  /** Called when an established session ends, however it ends (close_notify either way,
+   * idle or capacity eviction, a new handshake from the same address, failure, close())
+   * and when one moves to another address: the layers above drop what they keep for the
+   * peer at that address (Observe registrations, uploads). */
+  onPeerGone(handler: PeerGoneHandler): void {
+    this.#peerGone = handler;
   }
 
   /** Called with every handshake that fails (ours as a client, a peer's as a server) and
@@ -273,6 +282,8 @@ export class DtlsTransport implements Transport {
     const from = entry.peer;
     const displaced = this.#table.move(entry, to);
     if (displaced !== undefined) this.#end(displaced, false);
+    // What the layers above keep is keyed by address: nothing reaches the old one now.
+    this.#announceGone(from, entry.session?.identity);
     this.#counters.migrations++;
     this.#logger.debug({ from: formatPeer(from), to: formatPeer(to) }, 'dtls session moved with its connection ID');
   }
@@ -345,13 +356,18 @@ export class DtlsTransport implements Transport {
           return;
         }
         this.#counters.handshakeFailures++;
-        this.#logger.debug({ peer: formatPeer(entry.peer), code: error.code, reason: error.message }, 'dtls handshake failed');
+        const record = this.#failures.failed(entry.key, entry.peer, error, this.role === 'client' && !wasRemoved);
+        // A server's failed handshake is someone trying keys or identities it lacks (or a
+        // misconfigured node): worth a warning, but only the first per address in a
+        // window, so a flood cannot fill the journal. A client's failure ends its own
+        // requests with the typed error, and its caller reports it.
+        const level = this.role === 'server' && record !== undefined ? 'warn' : 'debug';
+        this.#logger[level]({ peer: formatPeer(entry.peer), code: error.code, reason: error.message, suppressed: record?.suppressed }, 'dtls handshake failed');
         if (queued.length > 0) {
           this.#counters.unsent += queued.length;
           this.#logger.warn({ peer: formatPeer(entry.peer), code: error.code, reason: error.message, dropped: queued.length },
             'dtls handshake failed: queued datagrams dropped');
         }
-        this.#failures.failed(entry.key, entry.peer, error, this.role === 'client' && !wasRemoved);
         return;
       }
       case 'closed':
@@ -439,11 +455,24 @@ export class DtlsTransport implements Transport {
     }
   }
 
-  /** Out of the table, timer cleared, queue dropped. */
+  /** Out of the table, timer cleared, queue dropped; an established session's end is
+   * announced (once: a removed entry is no longer established). */
   #forget(entry: SessionEntry): void {
+    const established = this.#table.isEstablished(entry);
     this.#table.remove(entry);
     this.#timers.clear(entry);
     entry.queue = [];
+    if (established) this.#announceGone(entry.peer, entry.session?.identity);
+  }
+
+  /** Tells the layers above; only map bookkeeping runs there, so it is safe from inside a
+   * session's callback, and a throw there never breaks the session table. */
+  #announceGone(peer: PeerAddress, identity: string | undefined): void {
+    try {
+      this.#peerGone({ address: peer.address, port: peer.port, identity });
+    } catch (error) {
+      this.#logger.error({ err: error, peer: formatPeer(peer) }, 'peer-gone handler failed');
+    }
   }
 }
 

@@ -8,7 +8,7 @@ import { BlockError, blockOption, blockSize, readBlockOption, type BlockValue } 
 import { ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
 import { ExpiringCache } from './expiring-cache.js';
-import type { Clock, Logger, TimerHandle } from './interfaces.js';
+import type { Clock, Logger, PeerAddress, TimerHandle } from './interfaces.js';
 import { peerKey } from './interfaces.js';
 import { getOption, getUintOption, OptionNumber, uintOption } from './options.js';
 import type { CoapRequest, ResponseInit, UploadPolicy, UploadSink } from './server-types.js';
@@ -138,6 +138,13 @@ export class Block1Reassembler {
   /** Options for the final response: Block1 with M clear (§2.3). */
   static finalOptions(block: BlockValue): ReturnType<typeof blockOption> {
     return blockOption(OptionNumber.Block1, { ...block, moreBlocks: false });
+  }
+
+  /** The peer at this address is gone (its DTLS session ended): its uploads in progress
+   * are dropped and their sinks aborted now, not at the idle timeout. */
+  dropPeer(peer: PeerAddress): void {
+    const gone = peerKey(peer);
+    for (const [key, upload] of this.#uploads) if (upload.peer === gone) void this.#drop(key);
   }
 
   close(): void {

@@ -126,6 +126,7 @@ export class Endpoint {
       },
       reset: (messageId, peer) => server.observers.onReset(peer, messageId),
     });
+    options.transport.onPeerGone?.((peer) => server.peerGone(peer));
   }
 
   /** An endpoint on a UDP socket (port 0 for an ephemeral one). */

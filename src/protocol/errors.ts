@@ -65,6 +65,13 @@ export class QueueFullError extends CoapError {
   }
 }
 
+/** A state machine was asked for a move it does not have (a bug, never a peer's doing). */
+export class IllegalTransitionError extends CoapError {
+  constructor(machine: string, from: string, to: string) {
+    super('COAP_ERR_ILLEGAL_TRANSITION', `illegal ${machine} transition ${from} -> ${to}`);
+  }
+}
+
 export class ClosedError extends CoapError {
   constructor(message = 'the endpoint is closed') {
     super('COAP_ERR_CLOSED', message);

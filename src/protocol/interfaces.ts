@@ -16,6 +16,11 @@ export interface Peer extends PeerAddress {
 
 export type DatagramHandler = (data: Buffer, peer: Peer) => void;
 
+/** The transport's association with a peer is over (over DTLS: its session closed, failed,
+ * was evicted or replaced, or moved to another address); what the layers above keep for
+ * that peer at that address can go. */
+export type PeerGoneHandler = (peer: Peer) => void;
+
 /** Send a datagram to a peer, receive datagrams with the peer's address. UDP, DTLS, the
  * in-memory pair and the fault injector all implement it. */
 export interface Transport {
@@ -26,6 +31,9 @@ export interface Transport {
   send(data: Buffer, peer: PeerAddress): void;
   /** Sets the single receiver of incoming datagrams. */
   onDatagram(handler: DatagramHandler): void;
+  /** Sets the single receiver of "peer gone" events; only transports with sessions (DTLS)
+   * have them. Plain UDP knows no end of a peer: there, per-peer state ends by timeouts. */
+  onPeerGone?(handler: PeerGoneHandler): void;
   close(): Promise<void>;
 }
 

@@ -1,12 +1,13 @@
 // Observe on the client side (RFC 7641 §3): registration, notifications as an async
 // iterable, stale ones dropped by sequence number and time (§3.4), re-registration when
 // Max-Age runs out without a notification (§3.3.1), and cancellation either actively (a
-// GET with Observe = 1, §3.6) or by forgetting, so the next notification gets RST.
+// GET with Observe = 1, §3.6) or by forgetting, so the next notification gets RST. An
+// explicit state machine: `active` only while a Max-Age timer bounds the silence.
 
 import type { Client, CoapResponse, SendOptions } from './client.js';
 import { codeClass } from './codes.js';
-import { ClosedError, RequestTimeoutError, RetransmitTimeoutError } from './errors.js';
-import type { Clock, Logger, PeerAddress, TimerHandle } from './interfaces.js';
+import { ClosedError, IllegalTransitionError, RequestTimeoutError, RetransmitTimeoutError } from './errors.js';
+import { formatPeer, type Clock, type Logger, type PeerAddress, type TimerHandle } from './interfaces.js';
 import type { MessageDraft } from './message-layer.js';
 import { isNewer, OBSERVE_DEREGISTER, OBSERVE_REGISTER } from './observe-sequence.js';
 import { getUintOption, OptionNumber, uintOption, withOption } from './options.js';
@@ -16,6 +17,10 @@ export interface ObserveOptions {
   readonly maxQueue?: number;
   /** Extra wait past Max-Age before re-registering. */
   readonly reregisterMarginMs?: number;
+  /** Called when a registration or renewal went unanswered, before it is tried again: a
+   * DTLS endpoint drops its session with the server, so the retry handshakes anew (a
+   * restarted server silently drops records of a session it lost). */
+  readonly onRegistrationTimeout?: () => void;
 }
 
 interface ObservationDeps {
@@ -29,21 +34,39 @@ interface ObservationDeps {
   readonly complete: (response: CoapResponse) => Promise<CoapResponse>;
 }
 
-type ObservationState = 'registering' | 'active' | 'ended';
+/** registering: the first GET with Observe = 0 is out; active: registered, the Max-Age
+ * timer armed; renewing: Max-Age ran out silent, the re-registration (same token) is out;
+ * ended: for good (the owner observes anew if it still wants to). */
+export type ObservationState = 'registering' | 'active' | 'renewing' | 'ended';
+
+const allowedTransitions: Record<ObservationState, readonly ObservationState[]> = {
+  registering: ['active', 'ended'],
+  active: ['renewing', 'ended'],
+  renewing: ['active', 'ended'],
+  ended: [],
+};
 
 const DEFAULT_MAX_AGE_S = 60;
 const REGISTRATION_RETRIES = 3;
+
+/** A 2.xx with Observe: the server keeps (or took) the registration (RFC 7641 §3.2, §4.1). */
+const isRegistered = (response: CoapResponse): boolean =>
+  codeClass(response.code) === 2 && getUintOption(response.options, OptionNumber.Observe) !== undefined;
 
 export class Observation implements AsyncIterable<CoapResponse> {
   readonly token: Buffer;
   readonly #deps: ObservationDeps;
   readonly #maxQueue: number;
   readonly #marginMs: number;
+  readonly #onTimeout: () => void;
   readonly #queue: CoapResponse[] = [];
   readonly #waiting: { resolve: (result: IteratorResult<CoapResponse>) => void; reject: (error: Error) => void }[] = [];
   #state: ObservationState = 'registering';
   #error: Error | undefined;
+  /** The freshness baseline of §3.4: the newest accepted sequence number and its arrival. */
   #last: { sequence: number; at: number } | undefined;
+  /** Max-Age of the newest accepted representation: how long `active` may stay silent. */
+  #maxAgeSeconds = DEFAULT_MAX_AGE_S;
   #maxAgeTimer: TimerHandle | undefined;
   #unlisten: () => void = () => {};
 
@@ -52,6 +75,7 @@ export class Observation implements AsyncIterable<CoapResponse> {
     this.token = deps.client.newToken(deps.peer);
     this.#maxQueue = options.maxQueue ?? 32;
     this.#marginMs = options.reregisterMarginMs ?? 5000;
+    this.#onTimeout = options.onRegistrationTimeout ?? (() => {});
   }
 
   get state(): ObservationState {
@@ -64,15 +88,22 @@ export class Observation implements AsyncIterable<CoapResponse> {
     this.#unlisten = this.#deps.client.listen(
       this.#deps.peer, this.token, (response) => this.#onNotification(response), () => this.#end(new ClosedError()),
     );
+    let first: CoapResponse;
     try {
-      const first = await this.#register();
-      if (this.#state === 'registering') this.#state = 'active';
-      this.#accept(first, true);
-      return first;
+      first = await this.#register();
     } catch (error) {
       this.#end(error as Error);
       throw error;
     }
+    if (this.#state !== 'registering') return first; // cancelled or forgotten meanwhile
+    if (!isRegistered(first)) {
+      this.#end();
+      return first;
+    }
+    // The first response is start()'s result; the iterator yields what comes after it.
+    this.#takeBaseline(first);
+    this.#transition('active');
+    return first;
   }
 
   /** §3.6: ask the server to forget us with a GET carrying Observe = 1. */
@@ -109,6 +140,38 @@ export class Observation implements AsyncIterable<CoapResponse> {
     };
   }
 
+  /** Moves to `to`, refusing moves the machine does not have, and runs its entry actions. */
+  #transition(to: ObservationState): void {
+    const from = this.#state;
+    if (!allowedTransitions[from].includes(to)) throw new IllegalTransitionError('observation', from, to);
+    this.#state = to;
+    this.#deps.logger.debug({ peer: formatPeer(this.#deps.peer), token: this.token.toString('hex'), from, to }, `observation ${from} -> ${to}`);
+    switch (to) {
+      case 'active':
+        this.#armMaxAge();
+        return;
+      case 'renewing':
+        this.#clearMaxAge();
+        // §3.3.1: no fresh notification within Max-Age: register again, same token.
+        this.#register().then((response) => this.#renewed(response), (error: Error) => this.#end(error));
+        return;
+      case 'ended':
+        this.#unlisten();
+        this.#clearMaxAge();
+        for (const waiter of this.#waiting.splice(0)) {
+          if (this.#error === undefined) waiter.resolve({ value: undefined, done: true });
+          else waiter.reject(this.#error);
+        }
+        return;
+      case 'registering':
+        return;
+      default: {
+        const never: never = to;
+        throw new Error(`unknown state ${String(never)}`);
+      }
+    }
+  }
+
   /** Sends the registration; an exchange lost to timeouts is tried again, a few times,
    * since an observer that silently stops is worse than one that tries once more. */
   async #register(): Promise<CoapResponse> {
@@ -122,33 +185,56 @@ export class Observation implements AsyncIterable<CoapResponse> {
       } catch (error) {
         const timedOut = error instanceof RetransmitTimeoutError || error instanceof RequestTimeoutError;
         if (!timedOut || attempt >= REGISTRATION_RETRIES || this.#state === 'ended') throw error;
+        this.#onTimeout();
       }
     }
+  }
+
+  /** The answer to a re-registration. */
+  #renewed(response: CoapResponse): void {
+    if (this.#state !== 'renewing') return;
+    this.#push(response);
+    if (!isRegistered(response)) {
+      // §3.2: the server keeps no registration for us now (an error, or full): ended, so
+      // the owner observes anew rather than wait on a relation that does not exist.
+      this.#end();
+      return;
+    }
+    // §3.4 orders notifications within one registration. The renewal's answer starts
+    // afresh: a restarted server numbers from wherever it starts, so this answer is the
+    // new baseline whatever its number, never dropped as stale.
+    this.#takeBaseline(response);
+    this.#transition('active');
   }
 
   #onNotification(response: CoapResponse): void {
     if (this.#state === 'ended') return;
     this.#deps.complete(response).then(
-      (complete) => this.#accept(complete, false),
+      (complete) => this.#notified(complete),
       (error: Error) => this.#deps.logger.debug({ err: error }, 'could not complete a block-wise notification'),
     );
   }
 
-  #accept(response: CoapResponse, first: boolean): void {
+  #notified(response: CoapResponse): void {
     if (this.#state === 'ended') return;
-    const sequence = getUintOption(response.options, OptionNumber.Observe);
-    const now = this.#deps.clock.now();
-    if (sequence === undefined || codeClass(response.code) !== 2) {
-      // §3.2: a response without Observe, or an error, ends the observation.
-      if (!first) this.#push(response);
+    if (!isRegistered(response)) {
+      // §3.2: a notification without Observe, or an error, ends the observation.
+      this.#push(response);
       this.#end();
       return;
     }
-    if (!first && this.#last !== undefined && !isNewer(this.#last.sequence, this.#last.at, sequence, now)) return;
-    this.#last = { sequence, at: now };
-    // The first response is start()'s result; the iterator yields what comes after it.
-    if (!first) this.#push(response);
-    this.#armMaxAge(getUintOption(response.options, OptionNumber.MaxAge) ?? DEFAULT_MAX_AGE_S);
+    const sequence = getUintOption(response.options, OptionNumber.Observe)!;
+    if (this.#last !== undefined && !isNewer(this.#last.sequence, this.#last.at, sequence, this.#deps.clock.now())) return;
+    this.#takeBaseline(response);
+    this.#push(response);
+    // A fresh notification restarts the wait (§3.3.1); while registering or renewing, the
+    // answer to the registration arms it.
+    if (this.#state === 'active') this.#armMaxAge();
+  }
+
+  #takeBaseline(response: CoapResponse): void {
+    this.#last = { sequence: getUintOption(response.options, OptionNumber.Observe)!, at: this.#deps.clock.now() };
+    this.#maxAgeSeconds = getUintOption(response.options, OptionNumber.MaxAge) ?? DEFAULT_MAX_AGE_S;
   }
 
   #push(response: CoapResponse): void {
@@ -162,30 +248,22 @@ export class Observation implements AsyncIterable<CoapResponse> {
     if (this.#queue.length > this.#maxQueue) this.#queue.shift();
   }
 
-  #armMaxAge(maxAgeSeconds: number): void {
-    const { clock } = this.#deps;
-    if (this.#maxAgeTimer !== undefined) clock.clearTimeout(this.#maxAgeTimer);
-    this.#maxAgeTimer = clock.setTimeout(() => {
+  #armMaxAge(): void {
+    this.#clearMaxAge();
+    this.#maxAgeTimer = this.#deps.clock.setTimeout(() => {
       this.#maxAgeTimer = undefined;
-      // §3.3.1: no fresh notification within Max-Age: register again, same token.
-      this.#register().then(
-        (response) => this.#accept(response, false),
-        (error: Error) => this.#end(error),
-      );
-    }, maxAgeSeconds * 1000 + this.#marginMs);
+      if (this.#state === 'active') this.#transition('renewing');
+    }, this.#maxAgeSeconds * 1000 + this.#marginMs);
+  }
+
+  #clearMaxAge(): void {
+    if (this.#maxAgeTimer !== undefined) this.#deps.clock.clearTimeout(this.#maxAgeTimer);
+    this.#maxAgeTimer = undefined;
   }
 
   #end(error?: Error): void {
     if (this.#state === 'ended') return;
-    this.#state = 'ended';
     this.#error = error;
-    this.#unlisten();
-    if (this.#maxAgeTimer !== undefined) this.#deps.clock.clearTimeout(this.#maxAgeTimer);
-    this.#maxAgeTimer = undefined;
-    for (const waiter of this.#waiting.splice(0)) {
-      if (error === undefined) waiter.resolve({ value: undefined, done: true });
-      else waiter.reject(error);
-    }
+    this.#transition('ended');
   }
 }
-

@@ -1,8 +1,10 @@
 // Observe on the server side (RFC 7641): registrations per resource keyed by (peer,
 // token), notifications with increasing 24-bit sequence numbers, a CON notification every
 // N-th time and at least every 24 hours (§4.5), removal on RST, on an unacknowledged CON
-// notification, on deregistration (§3.6) and when the resource goes away (a final 4.04),
-// bounds per resource and per peer, and for a slow observer only the newest state (§4.5.2).
+// notification, on deregistration (§3.6), when the resource goes away (a final 4.04) and
+// when the transport says the peer is gone (its DTLS session ended); bounds per resource,
+// per observer (its authenticated identity, else its address) and in total, and for a
+// slow observer only the newest state (§4.5.2).
 
 import { codeClass, ResponseCode } from './codes.js';
 import type { Clock, Logger, Peer, PeerAddress } from './interfaces.js';
@@ -15,6 +17,8 @@ import type { CoapRequest, ResponseInit } from './server-types.js';
 
 export interface ObserveLimits {
   readonly perResource: number;
+  /** Per observer: per authenticated identity when the peer has one (all its sessions and
+   * ports together, so one credential cannot fill a resource), else per address and port. */
   readonly perPeer: number;
   readonly total: number;
   /** Every N-th notification to an observer is confirmable. */
@@ -55,17 +59,27 @@ interface Registration {
 
 const MAX_NON_INDEX = 50_000;
 
+/** Whom the per-observer bound counts: the identity a DTLS peer proved, or, without one,
+ * the address (plain CoAP has nothing better). */
+const observerKey = (peer: Peer): string => (peer.identity === undefined ? `addr:${peerKey(peer)}` : `id:${peer.identity}`);
+
 export class ObserveRegistry {
   readonly #messageLayer: MessageLayer;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #limits: ObserveLimits;
-  /** Registrations by `peer#token`; removed as the header says. Bounded by `limits.total`. */
+  /** Registrations by `address|port#token` (where notifications go, and what RST and
+   * deregistration name); removed as the header says. Bounded by `limits.total`. */
   readonly #registrations = new Map<string, Registration>();
-  /** Registration keys per resource path, for notify() and the per-resource bound. */
+  /** Registration keys per resource path, for notify() and the per-resource bound; a path
+   * goes with its last key. */
   readonly #byPath = new Map<string, Set<string>>();
-  /** Registrations per peer, for the per-peer bound; entries at zero are removed. */
-  readonly #perPeer = new Map<string, number>();
+  /** Registration keys per peer address (`address|port`), so a peer that is gone takes its
+   * registrations with it (dropPeer); an address goes with its last key. */
+  readonly #byAddress = new Map<string, Set<string>>();
+  /** Registrations per observer (observerKey: `id:IDENTITY` or `addr:ADDRESS|PORT`), for
+   * the per-observer bound; entries at zero are removed. */
+  readonly #perObserver = new Map<string, number>();
   /** Message IDs of recent NON notifications, `peer#mid` -> registration key, so an RST to
    * one ends its registration (§3.6); oldest dropped past MAX_NON_INDEX. */
   readonly #nonIndex = new Map<string, string>();
@@ -91,13 +105,16 @@ export class ObserveRegistry {
    * the Observe value for the response, or undefined when a bound says no and the
    * request is served as a plain GET. */
   register(request: CoapRequest, render: Renderer, alwaysConfirmable = false): number | undefined {
-    const peer = peerKey(request.peer);
-    const key = `${peer}#${request.token.toString('hex')}`;
+    const address = peerKey(request.peer);
+    const key = `${address}#${request.token.toString('hex')}`;
     const path = `/${request.path.join('/')}`;
+    const observer = observerKey(request.peer);
     if (!this.#registrations.has(key)) {
-      if ((this.#perPeer.get(peer) ?? 0) >= this.#limits.perPeer || this.observers(path) >= this.#limits.perResource
-        || this.#registrations.size >= this.#limits.total) {
-        this.#logger.debug({ peer: formatPeer(request.peer), path }, 'observe bound reached: served as a plain GET');
+      const bound = (this.#perObserver.get(observer) ?? 0) >= this.#limits.perPeer ? 'per observer'
+        : this.observers(path) >= this.#limits.perResource ? 'per resource'
+          : this.#registrations.size >= this.#limits.total ? 'total' : undefined;
+      if (bound !== undefined) {
+        this.#logger.debug({ peer: formatPeer(request.peer), identity: request.peer.identity, path, bound }, 'observe bound reached: served as a plain GET');
         return undefined;
       }
     } else {
@@ -107,14 +124,19 @@ export class ObserveRegistry {
       key, path, peer: request.peer, token: request.token, request, render, alwaysConfirmable,
       state: 'idle', dirty: false, sentSinceConfirmable: 0, lastConfirmableAt: this.#clock.now(),
     });
-    this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
-    let keys = this.#byPath.get(path);
-    if (keys === undefined) {
-      keys = new Set();
-      this.#byPath.set(path, keys);
-    }
-    keys.add(key);
+    this.#perObserver.set(observer, (this.#perObserver.get(observer) ?? 0) + 1);
+    addTo(this.#byPath, path, key);
+    addTo(this.#byAddress, address, key);
     return this.#nextSequence();
+  }
+
+  /** The peer at this address is gone (its DTLS session ended): its registrations go, with
+   * no final notification, since nothing could carry one to it. Returns how many. */
+  dropPeer(peer: PeerAddress): number {
+    const keys = [...(this.#byAddress.get(peerKey(peer)) ?? [])];
+    for (const key of keys) this.#remove(key);
+    if (keys.length > 0) this.#logger.debug({ peer: formatPeer(peer), registrations: keys.length }, 'observer gone with its session: registrations removed');
+    return keys.length;
   }
 
   /** §3.6: GET with Observe = 1, or a GET without Observe, from the same peer and token. */
@@ -164,13 +186,12 @@ export class ObserveRegistry {
     if (registration === undefined) return false;
     registration.state = 'ended';
     this.#registrations.delete(key);
-    const peer = peerKey(registration.peer);
-    const count = (this.#perPeer.get(peer) ?? 1) - 1;
-    if (count <= 0) this.#perPeer.delete(peer);
-    else this.#perPeer.set(peer, count);
-    const keys = this.#byPath.get(registration.path);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#byPath.delete(registration.path);
+    const observer = observerKey(registration.peer);
+    const count = (this.#perObserver.get(observer) ?? 1) - 1;
+    if (count <= 0) this.#perObserver.delete(observer);
+    else this.#perObserver.set(observer, count);
+    removeFrom(this.#byPath, registration.path, key);
+    removeFrom(this.#byAddress, peerKey(registration.peer), key);
     return true;
   }
 
@@ -246,6 +267,21 @@ export class ObserveRegistry {
     this.#nonIndex.set(nonKey, key);
     if (this.#nonIndex.size > MAX_NON_INDEX) this.#nonIndex.delete(this.#nonIndex.keys().next().value!);
   }
+}
+
+function addTo(index: Map<string, Set<string>>, name: string, key: string): void {
+  let keys = index.get(name);
+  if (keys === undefined) {
+    keys = new Set();
+    index.set(name, keys);
+  }
+  keys.add(key);
+}
+
+function removeFrom(index: Map<string, Set<string>>, name: string, key: string): void {
+  const keys = index.get(name);
+  keys?.delete(key);
+  if (keys?.size === 0) index.delete(name);
 }
 
 function notificationDraft(token: Buffer, init: ResponseInit, observe: number | undefined): MessageDraft {

@@ -182,6 +182,15 @@ export class Server {
     return this.#observe;
   }
 
+  /** The transport's association with `peer` ended (a DTLS session closed, failed, was
+   * evicted or replaced): its Observe registrations and uploads in progress go with it
+   * (DESIGN §6: a peer's state goes when its session goes). Kept responses for follow-up
+   * blocks (#bodies) are left to expire: bounded, and harmless to a new session. */
+  peerGone(peer: Peer): void {
+    this.#observe.dropPeer(peer);
+    this.#block1.dropPeer(peer);
+  }
+
   close(): void {
     this.#closed = true;
     for (const timer of this.#ackTimers) this.#options.clock.clearTimeout(timer);

@@ -5,6 +5,7 @@
 import { createDtlsEndpoint } from '../dtls/dtls-endpoint.js';
 import { Endpoint, type EndpointOptions } from '../protocol/endpoint.js';
 import type { Logger } from '../protocol/interfaces.js';
+import type { ObserveLimits } from '../protocol/observe-server.js';
 import type { GatewayConfig } from './config.js';
 import { loadDtlsCredentials } from './credentials.js';
 import { ConfigError } from './errors.js';
@@ -19,11 +20,21 @@ export interface GatewayEndpoints {
 export const endpointList = (endpoints: GatewayEndpoints): Endpoint[] =>
   [endpoints.coap, endpoints.coaps].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);
 
+/** Observe bounds for a gateway of 10,000 nodes (DESIGN §10), each observing /updates:
+ * room for all of them on one resource with a fifth to spare, operators and dashboards on
+ * top in the total; and a few per identity, so one node's credential, whatever number of
+ * sessions it opens, cannot shut the others out (DESIGN §6). An agent needs one. */
+export const GATEWAY_OBSERVE_LIMITS: Partial<ObserveLimits> = {
+  perResource: 12_000,
+  perPeer: 8,
+  total: 30_000,
+};
+
 /** Opens the endpoints the config asks for; on failure, closes what it had opened. */
 export async function openEndpoints(config: GatewayConfig, logger: Logger): Promise<GatewayEndpoints> {
   // Credentials first: a bad file is a config error before any socket is bound.
   const credentials = config.dtls_port === null ? undefined : await loadDtlsCredentials(config);
-  const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = {};
+  const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = { observeLimits: GATEWAY_OBSERVE_LIMITS };
   const coap = config.port === null ? undefined : await Endpoint.udp({ host: config.host, port: config.port }, { ...endpointOptions, logger });
   if (credentials === undefined) return { coap };
   try {

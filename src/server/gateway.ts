@@ -4,6 +4,7 @@
 // and close LMDB.
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { DtlsEndpoint } from '../dtls/dtls-endpoint.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
@@ -17,7 +18,7 @@ import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
-import { GatewayRouter } from './routing.js';
+import { GatewayRouter, whoOf } from './routing.js';
 import { GatewayStore } from './store.js';
 import { UpdateManager } from './update-manager.js';
 
@@ -79,6 +80,7 @@ export class Gateway {
     const audit = (entry: AuditEntry): void => {
       store.audit(entry).catch((error: unknown) => logger.error({ err: error, entry }, 'audit entry not written'));
     };
+    auditHandshakeFailures(endpoints, audit, now);
     const router = new GatewayRouter(endpointList(endpoints), {
       logger: protocolLogger(logger.child({ component: 'access' })),
       authorization: { allowLocalPlain: config.allow_local_plain, targetsOf: (id) => store.getUpdate(id)?.manifest.target_nodes },
@@ -140,6 +142,18 @@ export class Gateway {
   get state(): GatewayState {
     return this.#state;
   }
+}
+
+/** Failed DTLS handshakes (a wrong key, an unknown identity, a certificate we do not trust)
+ * go to the audit log beside denied requests (DESIGN §6); the transport already chose
+ * which to record (the first per address in a window) and logged them at warn. */
+function auditHandshakeFailures(endpoints: GatewayEndpoints, audit: (entry: AuditEntry) => void, now: () => Date): void {
+  if (!(endpoints.coaps instanceof DtlsEndpoint)) return;
+  endpoints.coaps.transport.onHandshakeError((error, peer, record) => {
+    if (record === undefined) return;
+    const unrecorded = record.suppressed > 0 ? `; ${record.suppressed} more from this address not recorded` : '';
+    audit({ at: now().toISOString(), who: whoOf(undefined, peer), action: 'dtls.handshake_failed', target: '/', detail: `${error.code}: ${error.message}${unrecorded}` });
+  });
 }
 
 async function loadPublisherKey(path: string): Promise<KeyObject> {
