@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createDtlsEndpoint, type DtlsEndpoint, type DtlsEndpointOptions } from '../../../src/dtls/dtls-endpoint.js';
-import { ensureWasm } from '../../../src/dtls/wasm-module.js';
+import { ensureWasm } from '../../helpers/wasm.js';
 import type { CoapResponse } from '../../../src/protocol/client.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import type { ObserveLimits } from '../../../src/protocol/observe-server.js';
