@@ -6,8 +6,9 @@
 import type { KeyObject } from 'node:crypto';
 import { parseManifest, verifyManifest, MAX_IMAGE_SIZE } from '../fleet/manifest.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
-import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { GatewayRoute, gatewayPath, isValidId } from '../fleet/paths.js';
 import { parseStatusReport } from '../fleet/schemas.js';
+import { isTerminal } from '../fleet/update-state.js';
 import { immutableFileBody } from '../protocol/body.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
@@ -19,7 +20,9 @@ import { queryValue } from './authorization.js';
 import { digestOf, imageEtag, ImageUpload, type ImageStore } from './image-store.js';
 import type { UpdateRecord } from './records.js';
 import { notFound, objectBody, readBody, reply } from './replies.js';
-import { statusView, updateDetail, updateSummary } from './representations.js';
+import {
+  listedForNode, rolloutOf, statusView, updateDetail, updateSummary, type UpdatePage, type UpdateSummary,
+} from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
 import type { UpdateManager } from './update-manager.js';
@@ -33,6 +36,13 @@ export interface UpdateResourcesContext {
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
 }
+
+/** The operator's list comes in pages: this many entries unless `?limit=` says (up to
+ * MAX_PAGE_LIMIT), and no more entries than fit about PAGE_BYTES of JSON, since one
+ * manifest may name 10,000 targets. */
+export const DEFAULT_PAGE_LIMIT = 100;
+export const MAX_PAGE_LIMIT = 1000;
+const PAGE_BYTES = 512 * 1024;
 
 const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
 
@@ -57,13 +67,11 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     maxBodySize: MAX_BODY_BYTES,
     handlers: {
       GET: (request, caller) => {
-        // A node sees the updates that target it and are not cancelled; operators see all,
-        // or a node's view with ?node=ID (local tooling acting for a node).
+        // A node sees what it can still act on; operators see all, a page at a time, or a
+        // node's view with ?node=ID (local tooling acting for a node).
         const node = caller.principal.role === 'node' ? caller.node : queryValue(request.query, 'node');
-        const updates = store.listUpdates()
-          .filter((update) => node === undefined || (update.manifest.target_nodes.includes(node) && update.operator_state !== 'cancelled'))
-          .map((update) => updateSummary(update, store.statusesOf(update)));
-        return reply(request, { updates });
+        if (node !== undefined) return reply(request, { updates: nodeView(node) });
+        return reply(request, operatorPage(request.query));
       },
       POST: async (request, caller) => {
         const parsed = parseManifest(readBody(request));
@@ -86,6 +94,47 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
       },
     },
   });
+
+  /** The updates that `node` is offered (representations.ts listedForNode). Its own
+   * status is read first, so the history it is done with costs one read per update. */
+  function nodeView(node: string): UpdateSummary[] {
+    const entries: UpdateSummary[] = [];
+    for (const update of store.updatesAfter()) {
+      const id = update.manifest.update_id;
+      if (!update.manifest.target_nodes.includes(node)) continue;
+      const own = store.getStatus(id, node)?.state ?? 'pending';
+      if (isTerminal(own)) continue;
+      const statuses = store.statusesOf(update);
+      if (listedForNode(rolloutOf(update, statuses), own)) entries.push(updateSummary(update, statuses));
+    }
+    return entries;
+  }
+
+  /** One page of the operator's list: `?limit=` entries at most (and about PAGE_BYTES,
+   * though never fewer than one), after the update `?after=`. */
+  function operatorPage(query: readonly string[]): UpdatePage {
+    const limitText = queryValue(query, 'limit');
+    const limit = limitText === undefined ? DEFAULT_PAGE_LIMIT : Number(limitText);
+    if (!/^\d+$/.test(limitText ?? '1') || limit < 1 || limit > MAX_PAGE_LIMIT) {
+      throw new ResponseError(ResponseCode.BadRequest, 'bad limit', { diagnostic: `limit: 1..${MAX_PAGE_LIMIT}` });
+    }
+    const after = queryValue(query, 'after');
+    if (after !== undefined && !isValidId(after)) {
+      throw new ResponseError(ResponseCode.BadRequest, 'bad after', { diagnostic: 'after: an update id (the next of the previous page)' });
+    }
+    const updates: UpdateSummary[] = [];
+    let bytes = 0;
+    for (const update of store.updatesAfter(after)) {
+      const entry = updateSummary(update, store.statusesOf(update));
+      const size = JSON.stringify(entry).length;
+      if (updates.length === limit || (updates.length > 0 && bytes + size > PAGE_BYTES)) {
+        return { updates, next: updates.at(-1)!.update_id };
+      }
+      updates.push(entry);
+      bytes += size;
+    }
+    return { updates, next: null };
+  }
 
   router.add(GatewayRoute.update, {
     observable: true,
