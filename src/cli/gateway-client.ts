@@ -32,7 +32,9 @@ export class GatewayError extends CoapError {
 export interface GatewayClient {
   readonly base: string;
   readonly endpoint: Endpoint;
-  /** A request to a path of the gateway; JSON in and out; a 4.xx/5.xx throws GatewayError. */
+  /** A request to a path of the gateway with a JSON body; a 4.xx/5.xx throws GatewayError. */
+  send(method: number, path: string, body?: unknown, options?: Partial<RequestOptions>): Promise<CoapResponse>;
+  /** `send`, and the response's JSON. */
   json<T>(method: number, path: string, body?: unknown, options?: Partial<RequestOptions>): Promise<T>;
   close(): Promise<void>;
 }
@@ -56,15 +58,20 @@ export async function openGateway(flags: DtlsFlags & { gateway?: string | undefi
   const base = (flags.gateway ?? 'coap://127.0.0.1:5683').replace(/\/+$/, '');
   const uri = parseUri(base);
   const endpoint = await openEndpoint(uri, undefined, await credentialFlags(flags));
+  const send = async (method: number, path: string, body?: unknown, options: Partial<RequestOptions> = {}): Promise<CoapResponse> => {
+    const response = await endpoint.request({
+      uri: `${base}${path}`, method, accept: ContentFormat.Json, timeoutMs: 30_000, ...options,
+      ...(body === undefined ? {} : { payload: JSON.stringify(body), contentFormat: ContentFormat.Json }),
+    });
+    if (codeClass(response.code) !== 2) throw new GatewayError(response, `${path}`);
+    return response;
+  };
   return {
     base,
     endpoint,
+    send,
     async json<T>(method: number, path: string, body?: unknown, options: Partial<RequestOptions> = {}): Promise<T> {
-      const response = await endpoint.request({
-        uri: `${base}${path}`, method, accept: ContentFormat.Json, timeoutMs: 30_000, ...options,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body), contentFormat: ContentFormat.Json }),
-      });
-      if (codeClass(response.code) !== 2) throw new GatewayError(response, `${path}`);
+      const response = await send(method, path, body, options);
       return (response.payload.length === 0 ? undefined : JSON.parse(response.payload.toString('utf8'))) as T;
     },
     close: () => endpoint.close(),

@@ -4,8 +4,7 @@
 // entry). Observers hear of every change that alters what they would GET.
 
 import type { KeyObject } from 'node:crypto';
-import { parseManifest, verifyManifest, MAX_IMAGE_SIZE } from '../fleet/manifest.js';
-import { MAX_BODY_BYTES } from '../fleet/payload.js';
+import { parseManifest, verifyManifest, MAX_IMAGE_SIZE, MAX_MANIFEST_BYTES } from '../fleet/manifest.js';
 import { GatewayRoute, gatewayPath, isValidId } from '../fleet/paths.js';
 import { parseStatusReport } from '../fleet/schemas.js';
 import { isTerminal } from '../fleet/update-state.js';
@@ -17,6 +16,7 @@ import type { Logger } from '../protocol/interfaces.js';
 import { getUintOption, OptionNumber, stringOption, uintOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import { queryValue } from './authorization.js';
+import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag, ImageUpload, type ImageStore } from './image-store.js';
 import type { UpdateRecord } from './records.js';
 import { notFound, objectBody, readBody, reply } from './replies.js';
@@ -64,7 +64,8 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   router.add(GatewayRoute.updates, {
     attributes: [{ name: 'rt', value: 'coap-fleet.updates' }, JSON_AND_CBOR, { name: 'obs' }],
     observable: true,
-    maxBodySize: MAX_BODY_BYTES,
+    maxBodySize: MAX_MANIFEST_BYTES,
+    createSink: () => new BufferUpload(MAX_MANIFEST_BYTES),
     handlers: {
       GET: (request, caller) => {
         // A node sees what it can still act on; operators see all, a page at a time, or a
@@ -74,7 +75,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         return reply(request, operatorPage(request.query));
       },
       POST: async (request, caller) => {
-        const parsed = parseManifest(readBody(request));
+        const parsed = parseManifest(readBody(request, MAX_MANIFEST_BYTES));
         if ('problems' in parsed) {
           const problems = parsed.problems.join('; ');
           throw new ResponseError(ResponseCode.BadRequest, `bad manifest: ${problems}`, { diagnostic: problems.slice(0, 512) });
@@ -84,13 +85,17 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
           throw new ResponseError(ResponseCode.BadRequest, 'manifest signature does not verify', { diagnostic: 'signature does not verify with the publisher key' });
         }
         const who = whoOf(caller.principal, request.peer);
-        const record = await manager.create(manifest, who);
+        const { record, created } = await manager.create(manifest, who);
+        const location = [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)];
+        if (!created) {
+          // The publisher lost its upload half way: it may send the image again (RFC 7252
+          // §5.8.2: 2.04 for a POST that changed nothing new).
+          logger.info({ update: manifest.update_id, who }, 'update publish resumed: image not uploaded yet');
+          return { code: ResponseCode.Changed, options: location };
+        }
         logger.info({ update: manifest.update_id, version: manifest.version, targets: manifest.target_nodes.length, image_ready: record.image_ready, who }, 'update created');
         router.notify(GatewayRoute.updates);
-        return {
-          code: ResponseCode.Created,
-          options: [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)],
-        };
+        return { code: ResponseCode.Created, options: location };
       },
     },
   });
