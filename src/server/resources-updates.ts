@@ -1,5 +1,6 @@
-// The update resources of the gateway (DESIGN §5): /updates, /updates/{id} and its
-// download (Block2 from the firmware store, Block1 upload into it, RFC 7959), install
+// The update resources of the gateway (DESIGN §5): /updates (a node's view of what it can
+// still act on, the operator's in pages; manifests posted block-wise), /updates/{id} and
+// its download (Block2 from the firmware store, Block1 upload into it, RFC 7959), install
 // (rollout gating: 2.04 go, 5.03 with Max-Age, 4.03 for good) and status (each node's own
 // entry). Observers hear of every change that alters what they would GET.
 
@@ -88,8 +89,8 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         const { record, created } = await manager.create(manifest, who);
         const location = [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)];
         if (!created) {
-          // The publisher lost its upload half way: it may send the image again (RFC 7252
-          // §5.8.2: 2.04 for a POST that changed nothing new).
+          // The publisher lost its upload half way and may send the image again; nothing
+          // was created, so not 2.01 (RFC 7252 §5.8.2).
           logger.info({ update: manifest.update_id, who }, 'update publish resumed: image not uploaded yet');
           return { code: ResponseCode.Changed, options: location };
         }
