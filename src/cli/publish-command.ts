@@ -32,7 +32,9 @@ const FLAGS = {
 
 export const publishUsage = (): string => 'Usage: coap-fleet publish --image FILE --version V --targets a,b,c --signing-key FILE [options]\n\n'
   + 'Signs the image\'s manifest, creates the update on the gateway and uploads the image\n'
-  + 'block-wise. Nodes learn of it through Observe and install it as the policy allows.\n\n'
+  + 'block-wise. Nodes learn of it through Observe and install it as the policy allows.\n'
+  + 'Run the same publish again after an interrupted upload: the gateway keeps the update\n'
+  + 'and the image is uploaded again from its first byte.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
 
 export interface PublishRequest {

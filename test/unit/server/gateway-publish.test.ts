@@ -58,8 +58,13 @@ test('the manifest bound holds: over 1 MiB is 4.13, and a node\'s large POST is 
   assert.is((refused as { responseCode?: number }).responseCode, ResponseCode.RequestEntityTooLarge);
   assert.match((refused as Error).message, 'at most 1048576 bytes');
   const large = Buffer.from(JSON.stringify(manifestFor('n1-made', Array.from({ length: 5000 }, (_, index) => `node-${index}`))));
-  const denied = await n1.request({ peer: peerOf(gw), path: '/updates', method: Method.POST, payload: large, contentFormat: ContentFormat.Json });
+  let accepted = 0;
+  const denied = await n1.upload({
+    peer: peerOf(gw), path: '/updates', method: Method.POST, source: bufferBody(large), contentFormat: ContentFormat.Json,
+    onProgress: (sent) => { accepted = sent; },
+  });
   assert.is(denied.code, ResponseCode.Forbidden);
+  assert.is(accepted, 0, 'not one block was taken before the access table said no');
   assert.is(gw.gateway.store.getUpdate('n1-made'), undefined);
 }));
 
