@@ -257,6 +257,9 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         if (outcome.previous !== report.state) logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
+        // A node's own final report also drops the update from its own view of the list;
+        // it knows that already, and telling every observer of the list would render it
+        // once per observer for each of a large rollout's reports.
         changed(id, rolloutMoved);
         return { code: ResponseCode.Changed };
       },
