@@ -39,11 +39,12 @@ export interface UpdateResourcesContext {
 }
 
 /** The operator's list comes in pages: this many entries unless `?limit=` says (up to
- * MAX_PAGE_LIMIT), and no more entries than fit about PAGE_BYTES of JSON, since one
- * manifest may name 10,000 targets. */
+ * MAX_PAGE_LIMIT), and no more entries than fit about PAGE_BYTES of JSON (but at least
+ * one), since one manifest may name 10,000 targets and the page is rendered again for
+ * each of its Block2 blocks (RFC 7959 §2.4). */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
-const PAGE_BYTES = 512 * 1024;
+const PAGE_BYTES = 64 * 1024;
 
 const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
 

@@ -11,7 +11,7 @@ import type { UpdateRecord } from '../../../src/server/records.js';
 import { bodyOf, manifestFor, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
 
 const OPERATOR = 'operator:alice';
-const TARGETS = ['n1', ...Array.from({ length: 49 }, (_, index) => `node-${index}`)];
+const TARGETS = ['n1', ...Array.from({ length: 9 }, (_, index) => `node-${index}`)];
 
 interface Listed { update_id: string; rollout: string }
 interface Page { updates: Listed[]; next: string | null }
@@ -80,6 +80,10 @@ test('the operator\'s list pages through all 301 updates exactly once, with a ne
   assert.is(seen.length, 301);
   assert.is(new Set(seen).size, 301, 'each update once');
   assert.ok(seen.includes('fw-2.0'));
+
+  const big = await gw.request(operator, 'GET', '/updates', undefined, { query: ['limit=1000'] });
+  assert.ok(big.payload.length < 70 * 1024, `a page is bounded in bytes too: ${big.payload.length}`);
+  assert.ok(pageOf(big).updates.length < 301 && pageOf(big).next !== null);
 
   for (const query of [['limit=0'], ['limit=1001'], ['limit=ten'], ['after=a/b']]) {
     assert.is((await gw.request(operator, 'GET', '/updates', undefined, { query })).code, ResponseCode.BadRequest, query.join('&'));
