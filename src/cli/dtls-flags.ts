@@ -20,6 +20,30 @@ export const DTLS_FLAGS = {
 
 export type DtlsFlags = FlagValues<typeof DTLS_FLAGS>;
 
+/** A PSK credentials file from `keys generate` (`{identity, key_hex}`), instead of the
+ * PSK flags: the operator verbs and the request verbs take it alike. */
+export const CREDENTIALS_FLAG = {
+  credentials: { type: 'string', value: 'FILE', description: 'a PSK credentials file from `keys generate` (operator-NAME.json)' },
+} as const;
+
+/** The DTLS flags with the PSK of --credentials FILE filled in; with other DTLS flags
+ * beside it, a usage error (which one was meant?). */
+export async function withCredentials(flags: DtlsFlags & { credentials?: string | undefined }): Promise<DtlsFlags> {
+  const file = flags.credentials;
+  if (file === undefined) return flags;
+  if (hasDtlsFlags(flags)) throw new UsageError('--credentials does not combine with the other DTLS options');
+  let parsed: { identity?: unknown; key_hex?: unknown };
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as typeof parsed;
+  } catch (error) {
+    throw new UsageError(`--credentials: cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (typeof parsed?.identity !== 'string' || typeof parsed.key_hex !== 'string') {
+    throw new UsageError(`--credentials: ${file} has no identity and key_hex`);
+  }
+  return { ...flags, 'psk-identity': parsed.identity, 'psk-key-hex': parsed.key_hex };
+}
+
 const PSK_FLAGS = ['psk-identity', 'psk-key', 'psk-key-hex'] as const;
 const CERTIFICATE_FLAGS = ['cert', 'key', 'ca'] as const;
 

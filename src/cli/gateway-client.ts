@@ -2,20 +2,18 @@
 // (a `keys generate` credentials file, or the DTLS flags), an endpoint to reach it, and
 // JSON requests with clear errors for a 4.xx/5.xx answer.
 
-import { readFile } from 'node:fs/promises';
 import type { CoapResponse } from '../protocol/client.js';
 import { codeClass, describeCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { CoapError } from '../protocol/errors.js';
 import type { Endpoint, RequestOptions } from '../protocol/endpoint.js';
 import { parseUri } from '../protocol/uri.js';
-import { UsageError } from './args.js';
-import { DTLS_FLAGS, type DtlsFlags } from './dtls-flags.js';
+import { CREDENTIALS_FLAG, DTLS_FLAGS, withCredentials, type DtlsFlags } from './dtls-flags.js';
 import { openEndpoint } from './request-command.js';
 
 export const GATEWAY_FLAGS = {
   gateway: { type: 'string', value: 'URI', description: 'the gateway (default coap://127.0.0.1:5683; coaps:// needs credentials)' },
-  credentials: { type: 'string', value: 'FILE', description: 'a PSK credentials file from `keys generate` (operator-NAME.json)' },
+  ...CREDENTIALS_FLAG,
   ...DTLS_FLAGS,
 } as const;
 
@@ -32,39 +30,31 @@ export class GatewayError extends CoapError {
 export interface GatewayClient {
   readonly base: string;
   readonly endpoint: Endpoint;
-  /** A request to a path of the gateway; JSON in and out; a 4.xx/5.xx throws GatewayError. */
+  /** A request to a path of the gateway with a JSON body; a 4.xx/5.xx throws GatewayError. */
+  send(method: number, path: string, body?: unknown, options?: Partial<RequestOptions>): Promise<CoapResponse>;
+  /** `send`, and the response's JSON. */
   json<T>(method: number, path: string, body?: unknown, options?: Partial<RequestOptions>): Promise<T>;
   close(): Promise<void>;
-}
-
-/** The DTLS flags of a credentials file (`{identity, key_hex}`), unless flags give some. */
-async function credentialFlags(flags: DtlsFlags & { credentials?: string | undefined }): Promise<DtlsFlags> {
-  if (flags.credentials === undefined) return flags;
-  let parsed: { identity?: unknown; key_hex?: unknown };
-  try {
-    parsed = JSON.parse(await readFile(flags.credentials, 'utf8')) as typeof parsed;
-  } catch (error) {
-    throw new UsageError(`--credentials: cannot read ${flags.credentials}: ${(error as Error).message}`);
-  }
-  if (typeof parsed.identity !== 'string' || typeof parsed.key_hex !== 'string') {
-    throw new UsageError(`--credentials: ${flags.credentials} has no identity and key_hex`);
-  }
-  return { ...flags, 'psk-identity': parsed.identity, 'psk-key-hex': parsed.key_hex };
 }
 
 export async function openGateway(flags: DtlsFlags & { gateway?: string | undefined; credentials?: string | undefined }): Promise<GatewayClient> {
   const base = (flags.gateway ?? 'coap://127.0.0.1:5683').replace(/\/+$/, '');
   const uri = parseUri(base);
-  const endpoint = await openEndpoint(uri, undefined, await credentialFlags(flags));
+  const endpoint = await openEndpoint(uri, undefined, await withCredentials(flags));
+  const send = async (method: number, path: string, body?: unknown, options: Partial<RequestOptions> = {}): Promise<CoapResponse> => {
+    const response = await endpoint.request({
+      uri: `${base}${path}`, method, accept: ContentFormat.Json, timeoutMs: 30_000, ...options,
+      ...(body === undefined ? {} : { payload: JSON.stringify(body), contentFormat: ContentFormat.Json }),
+    });
+    if (codeClass(response.code) !== 2) throw new GatewayError(response, `${path}`);
+    return response;
+  };
   return {
     base,
     endpoint,
+    send,
     async json<T>(method: number, path: string, body?: unknown, options: Partial<RequestOptions> = {}): Promise<T> {
-      const response = await endpoint.request({
-        uri: `${base}${path}`, method, accept: ContentFormat.Json, timeoutMs: 30_000, ...options,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body), contentFormat: ContentFormat.Json }),
-      });
-      if (codeClass(response.code) !== 2) throw new GatewayError(response, `${path}`);
+      const response = await send(method, path, body, options);
       return (response.payload.length === 0 ? undefined : JSON.parse(response.payload.toString('utf8'))) as T;
     },
     close: () => endpoint.close(),

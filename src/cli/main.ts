@@ -21,7 +21,8 @@ import { runServerCommand, serverUsage } from './server-command.js';
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
   Ok: 0,
-  /** The peer answered 4.xx or 5.xx, also to one block of a block-wise transfer. */
+  /** The peer answered 4.xx or 5.xx, also to one block of a block-wise transfer; or did
+   * not take an Observe registration (answered it without Observe). */
   ErrorResponse: 1,
   Usage: 2,
   /** Timeout, RST, an unreachable or unresolvable host, a socket that would not bind. */
@@ -114,8 +115,8 @@ export function usage(): string {
   return 'coap-fleet: CoAP firmware updates and operations for device fleets\n\n'
     + `Usage:\n${lines.join('')}\n`
     + 'Exit status: 0 success (2.xx; observe and the servers: a stop by signal or --for),\n'
-    + '             1 error response (4.xx, 5.xx), 2 usage error, 3 timeout or transport\n'
-    + '             error, 70 internal error.\n';
+    + '             1 error response (4.xx, 5.xx) or an observation not taken, 2 usage\n'
+    + '             error, 3 timeout or transport error, 70 internal error.\n';
 }
 
 // ---- errors to exit statuses --------------------------------------------------------

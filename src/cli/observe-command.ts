@@ -9,7 +9,7 @@ import { RequestTimeoutError } from '../protocol/errors.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
 import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
-import { DTLS_FLAGS } from './dtls-flags.js';
+import { CREDENTIALS_FLAG, DTLS_FLAGS, withCredentials } from './dtls-flags.js';
 import { formatResponseHeader, payloadInline, responseToJson, type CliIo } from './output.js';
 import { contentFormatFlag, openEndpoint, targetUri, timeoutFlag } from './request-command.js';
 
@@ -19,6 +19,7 @@ export const OBSERVE_FLAGS = {
   timeout: { type: 'string', value: 'SECONDS', description: 'give up registering after this long (default 93 s)' },
   verbose: { type: 'boolean', short: 'v', description: 'print code, type and options with each notification' },
   json: { type: 'boolean', description: 'print one JSON object per line: the response, observe and time' },
+  ...CREDENTIALS_FLAG,
   ...DTLS_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
@@ -36,11 +37,13 @@ export function observeUsage(): string {
     + 'Registers as an observer of a coap:// or coaps:// resource (RFC 7641) and prints the\n'
     + 'first response and each notification as it arrives: one line with the time, the Observe\n'
     + 'number, the code and the payload. SIGINT (Ctrl-C), SIGTERM or --for end it with an active\n'
-    + 'deregistration (GET with Observe = 1). A resource that answers without Observe is not\n'
-    + 'observable: that one response is printed and the command ends. A coaps:// URI goes over\n'
-    + 'DTLS with --psk-identity and --psk-key (or --psk-key-hex), or --ca (with --cert, --key).\n\n'
-    + 'Exit status: 0 on a stop, or for a 2.xx answer without Observe; 1 when the answer or the\n'
-    + 'last notification is 4.xx/5.xx; 2 for usage errors; 3 for timeouts and transport errors.\n\n'
+    + 'deregistration (GET with Observe = 1). An answer without Observe means the server did\n'
+    + 'not register us (the resource is not observable, or its observer limit is reached): that\n'
+    + 'one response is printed, a line on stderr says so, and the command ends with status 1.\n'
+    + 'A coaps:// URI goes over DTLS with --credentials FILE, --psk-identity and --psk-key (or\n'
+    + '--psk-key-hex), or --ca (with --cert, --key).\n\n'
+    + 'Exit status: 0 on a stop; 1 when the answer or the last notification is 4.xx/5.xx, or the\n'
+    + 'registration was not taken; 2 for usage errors; 3 for timeouts and transport errors.\n\n'
     + `Options:\n${formatFlags(OBSERVE_FLAGS)}`;
 }
 
@@ -66,6 +69,8 @@ function printNotification(response: CoapResponse, flags: ObserveFlags, io: CliI
 }
 
 const statusOf = (response: CoapResponse): number => (isSuccessCode(response.code) ? 0 : 1);
+/** A registration the server did not take: status 1, as for an error response (main.ts). */
+const NOT_OBSERVED = 1;
 
 /** A promise settled from outside; here, the reason the command should stop. */
 function stopSignal(): { promise: Promise<string>; stop(reason: string): void } {
@@ -108,7 +113,7 @@ export async function runObserveCommand(argv: readonly string[], io: CliIo): Pro
   // Aborted when we give up on the server: settles whatever exchange is still open (a
   // registration, a deregistration without answer) so close() leaves nothing waiting.
   const abandon = new AbortController();
-  const endpoint = await openEndpoint(uri, undefined, flags);
+  const endpoint = await openEndpoint(uri, undefined, await withCredentials(flags));
   let deadline: NodeJS.Timeout | undefined;
   try {
     const registration = endpoint.observe({
@@ -133,13 +138,15 @@ export async function runObserveCommand(argv: readonly string[], io: CliIo): Pro
     clearTimeout(deadline);
     const { observation, first } = outcome;
     printNotification(first, flags, io);
-    if (observeNumber(first) === undefined || !isSuccessCode(first.code)) {
-      if (flags.json !== true && isSuccessCode(first.code)) {
-        io.stderr.write('coap-fleet: the response has no Observe option: the resource is not observable\n');
-      } else if (flags.json !== true) {
-        io.stderr.write(`coap-fleet: ${describeCode(first.code)}\n`);
-      }
+    if (!isSuccessCode(first.code)) {
+      if (flags.json !== true) io.stderr.write(`coap-fleet: ${describeCode(first.code)}\n`);
       return statusOf(first);
+    }
+    if (observeNumber(first) === undefined) {
+      // RFC 7641 §4.1: a server that does not add us as an observer answers as to a plain
+      // GET. Nothing more will come, which a script waiting for changes must hear.
+      io.stderr.write('coap-fleet: not observed: the server served a plain response (observer limit reached or resource not observable)\n');
+      return NOT_OBSERVED;
     }
     return await followNotifications(observation, first, forMs, stopping, flags, io);
   } finally {

@@ -1,6 +1,7 @@
 // `coap-fleet publish`: builds the manifest of an image (size, sha256, targets), signs it
 // with the publisher's Ed25519 key, creates the update on the gateway (POST /updates) and
-// uploads the image block-wise (PUT /updates/{id}/download), with a progress bar.
+// uploads the image block-wise (PUT /updates/{id}/download), with a progress bar. The
+// same publish again after an interrupted upload resumes it (the gateway answers 2.04).
 
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -8,7 +9,7 @@ import { DEFAULT_POLICY, parsePolicy, signManifest, type Manifest, type Unsigned
 import { gatewayPath, isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { fileBody } from '../protocol/body.js';
-import { codeClass, Method } from '../protocol/codes.js';
+import { codeClass, Method, ResponseCode } from '../protocol/codes.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
 import { sha256File } from './image-file.js';
 import { GATEWAY_FLAGS, GatewayError, openGateway, type GatewayClient } from './gateway-client.js';
@@ -31,7 +32,9 @@ const FLAGS = {
 
 export const publishUsage = (): string => 'Usage: coap-fleet publish --image FILE --version V --targets a,b,c --signing-key FILE [options]\n\n'
   + 'Signs the image\'s manifest, creates the update on the gateway and uploads the image\n'
-  + 'block-wise. Nodes learn of it through Observe and install it as the policy allows.\n\n'
+  + 'block-wise. Nodes learn of it through Observe and install it as the policy allows.\n'
+  + 'Run the same publish again after an interrupted upload: the gateway keeps the update\n'
+  + 'and the image is uploaded again from its first byte.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
 
 export interface PublishRequest {
@@ -52,11 +55,15 @@ export async function publishImage(gateway: GatewayClient, request: PublishReque
   const { size } = await stat(image).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`--image: cannot read ${image}: ${error.code ?? error.message}`);
   });
+  if (size === 0) throw new UsageError(`--image: ${image} is empty (0 bytes): there is nothing to install`);
   const unsigned: UnsignedManifest = {
     update_id: updateId, version, size, checksum: `sha256:${await sha256File(image)}`, target_nodes: targets, policy,
   };
   const manifest = signManifest(unsigned, request.privateKey);
-  await gateway.json(Method.POST, '/updates', manifest);
+  const created = await gateway.send(Method.POST, '/updates', manifest);
+  // 2.04: the gateway has this very manifest without its image (an earlier publish was cut
+  // off mid-upload); the upload starts again from its first block.
+  if (created.code === ResponseCode.Changed) request.progress.write(`update ${updateId} exists without its image: uploading it again\n`);
   const bar = progressBar(request.progress, `upload ${basename(image)}`);
   const uploaded = await gateway.endpoint.upload({
     uri: `${gateway.base}${gatewayPath.download(updateId)}`, method: Method.PUT, source: fileBody(image, size), timeoutMs: 30_000,

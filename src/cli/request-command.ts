@@ -20,8 +20,8 @@ import { Endpoint } from '../protocol/endpoint.js';
 import { OptionNumber } from '../protocol/options.js';
 import { parseUri, UriError, type CoapUri } from '../protocol/uri.js';
 import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
-import { DTLS_FLAGS, dtlsClientCredentials, hasDtlsFlags, type DtlsFlags } from './dtls-flags.js';
-import { formatResponseHeader, responseToJson, type CliIo } from './output.js';
+import { CREDENTIALS_FLAG, DTLS_FLAGS, dtlsClientCredentials, hasDtlsFlags, withCredentials, type DtlsFlags } from './dtls-flags.js';
+import { formatResponseHeader, payloadText, responseToJson, type CliIo } from './output.js';
 import { progressBar } from './progress.js';
 
 export type RequestMethod = 'get' | 'put' | 'post' | 'delete';
@@ -42,6 +42,7 @@ export const REQUEST_FLAGS = {
   timeout: { type: 'string', value: 'SECONDS', description: 'give up on a request (or on one block) after this long (default 93 s)' },
   verbose: { type: 'boolean', short: 'v', description: 'print code, type and options before the payload' },
   json: { type: 'boolean', description: 'print the response as one JSON object' },
+  ...CREDENTIALS_FLAG,
   ...DTLS_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
@@ -86,7 +87,8 @@ const DESCRIPTION: Readonly<Record<RequestMethod, string>> = {
   delete: 'Sends a DELETE to a coap:// URI and prints the response payload.\n',
 };
 
-const DTLS_DESCRIPTION = 'A coaps:// URI goes over DTLS 1.2: with --psk-identity and --psk-key (or --psk-key-hex)\n'
+const DTLS_DESCRIPTION = 'A coaps:// URI goes over DTLS 1.2: with --credentials FILE (from keys generate), or\n'
+  + '--psk-identity and --psk-key (or --psk-key-hex)\n'
   + '(TLS_PSK_WITH_AES_128_CCM_8), or with certificates: --ca to verify the server, --cert\n'
   + 'and --key when it asks for ours (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, P-256). The server\n'
   + 'certificate must name the URI\'s host when that is a name rather than an address.\n';
@@ -305,8 +307,11 @@ function printResponse(response: CoapResponse, flags: RequestFlags, io: CliIo): 
   } else {
     if (flags.verbose === true) io.stdout.write(formatResponseHeader(response));
     io.stdout.write(response.payload);
-    // A terminal prompt should not end up glued to the payload; a pipe gets the exact bytes.
-    if (io.stdout.isTTY === true && response.payload.length > 0 && response.payload.at(-1) !== 0x0a) io.stdout.write('\n');
+    // Text ends with a line break, like any command's output (a prompt or the next line
+    // should not be glued to it); binary goes as it is unless on a terminal. --out FILE
+    // is the byte-exact way.
+    const text = payloadText(response.payload) !== undefined;
+    if ((text || io.stdout.isTTY === true) && response.payload.length > 0 && response.payload.at(-1) !== 0x0a) io.stdout.write('\n');
     if (!isSuccessCode(response.code) && flags.verbose !== true) {
       io.stderr.write(`coap-fleet: ${formatResponseHeader(response).split('\n')[0]}\n`);
     }
@@ -343,7 +348,7 @@ export async function runRequestCommand(method: RequestMethod, argv: readonly st
   };
   // The endpoint's largest block is the chosen size: Block1 of a payload from memory and
   // the block size it follows in responses both come from it.
-  const endpoint = await openEndpoint(uri, sizeExponent, flags);
+  const endpoint = await openEndpoint(uri, sizeExponent, await withCredentials(flags));
   let response: CoapResponse;
   try {
     if (flags.out !== undefined) return await downloadToFile(endpoint, request, flags.out, sizeExponent, flags, io);

@@ -32,6 +32,9 @@ export type UnsignedManifest = Omit<Manifest, 'signature'>;
 
 export const MAX_IMAGE_SIZE = 1024 * 1024 * 1024;
 export const MAX_TARGETS = 10_000;
+/** The largest manifest body: 10,000 targets of the longest ids (64 characters) come to
+ * about 680 KB of JSON, so a POST of one goes block-wise (RFC 7959 Block1). */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/;
 
 export const DEFAULT_POLICY: UpdatePolicy = { max_parallel_installs: 2, canary: 0, failure_threshold: 1 };
@@ -70,7 +73,9 @@ export function parseManifest(input: unknown): { manifest: Manifest } | { proble
   const { update_id, version, size, checksum, target_nodes, signature } = value;
   if (typeof update_id !== 'string' || !isValidId(update_id)) problems.push('update_id: 1-64 of [A-Za-z0-9._-]');
   if (typeof version !== 'string' || !isValidVersion(version)) problems.push('version: like 2.1.0');
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size > MAX_IMAGE_SIZE) problems.push(`size: integer 0..${MAX_IMAGE_SIZE}`);
+  // An empty image has nothing to install, and an agent could only fail it.
+  if (size === 0) problems.push('size: 0: the image is empty');
+  else if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_IMAGE_SIZE) problems.push(`size: integer 1..${MAX_IMAGE_SIZE}`);
   if (typeof checksum !== 'string' || !CHECKSUM.test(checksum)) problems.push('checksum: "sha256:" + 64 lowercase hex');
   if (!Array.isArray(target_nodes) || target_nodes.length === 0 || target_nodes.length > MAX_TARGETS
     || !target_nodes.every((id) => typeof id === 'string' && isValidId(id)) || new Set(target_nodes).size !== target_nodes.length) {

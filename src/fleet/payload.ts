@@ -17,9 +17,10 @@ export function encodeBody(value: unknown, accept: number | undefined): { payloa
   throw new ResponseError(ResponseCode.NotAcceptable, `cannot answer in Content-Format ${accept}`, { diagnostic: 'JSON (50) or CBOR (60)' });
 }
 
-/** A request body as a plain value; JSON when no Content-Format was given. */
-export function decodeBody(payload: Buffer, contentFormat: number | undefined): unknown {
-  if (payload.length > MAX_BODY_BYTES) throw new ResponseError(ResponseCode.RequestEntityTooLarge, 'body too large');
+/** A request body as a plain value; JSON when no Content-Format was given. `maxBytes`
+ * for the few bodies allowed to be larger than MAX_BODY_BYTES (manifests). */
+export function decodeBody(payload: Buffer, contentFormat: number | undefined, maxBytes = MAX_BODY_BYTES): unknown {
+  if (payload.length > maxBytes) throw new ResponseError(ResponseCode.RequestEntityTooLarge, 'body too large');
   try {
     if (contentFormat === undefined || contentFormat === ContentFormat.Json) return JSON.parse(payload.toString('utf8'));
     if (contentFormat === ContentFormat.Cbor) return decodeCbor(payload);

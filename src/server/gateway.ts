@@ -156,10 +156,21 @@ function auditHandshakeFailures(endpoints: GatewayEndpoints, audit: (entry: Audi
   });
 }
 
+/** "-----BEGIN PRIVATE KEY-----", and the EC, RSA, ENCRYPTED… variants. */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
 async function loadPublisherKey(path: string): Promise<KeyObject> {
+  const pem = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new ConfigError(`publisher_key_file: cannot read ${path}: ${error.code ?? error.message}`);
+  });
+  // createPublicKey takes a private key too and derives the public half; but a signing key
+  // on the gateway is one a compromise hands over (DESIGN §6), so it is refused.
+  if (PRIVATE_KEY_PEM.test(pem)) {
+    throw new ConfigError(`publisher_key_file: ${path} is a private key; give the publisher's public key (publisher.pub from keys generate) and keep the private one offline`);
+  }
   let key: KeyObject;
   try {
-    key = createPublicKey(await readFile(path, 'utf8'));
+    key = createPublicKey(pem);
   } catch (error) {
     throw new ConfigError(`publisher_key_file: ${path} is not a PEM public key (${(error as Error).message})`);
   }

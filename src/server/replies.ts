@@ -6,8 +6,12 @@ import { decodeBody, encodeBody } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
+import { BufferUpload } from './buffer-upload.js';
 
-export const readBody = (request: CoapRequest): unknown => decodeBody(request.payload, request.contentFormat);
+/** The request body decoded: from the payload, or from the BufferUpload it went to. */
+export const readBody = (request: CoapRequest, maxBytes?: number): unknown => decodeBody(
+  request.upload instanceof BufferUpload ? request.upload.bytes() : request.payload, request.contentFormat, maxBytes,
+);
 
 /** A representation as the requester accepts it. */
 export function reply(request: CoapRequest, value: unknown, code: number = ResponseCode.Content): ResponseInit {

@@ -5,7 +5,7 @@
 import { rolloutState } from '../fleet/rollout.js';
 import type { Manifest } from '../fleet/manifest.js';
 import type { HealthReport } from '../fleet/schemas.js';
-import { countStates, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
+import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
 import type { NodeRecord, OperatorState, UpdateRecord } from './records.js';
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
@@ -24,6 +24,24 @@ export interface UpdateSummary extends Manifest {
 
 export function updateSummary(update: UpdateRecord, statuses: Statuses): UpdateSummary {
   return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
+}
+
+/** Whether a node's view of GET /updates lists an update: only what the node can still act
+ * on, so the list stays as small as the work in hand however long the history grows.
+ * Nothing once the node's own state is final; a running or paused rollout, to take up
+ * or go on with; a cancelled or aborted one only while the node is mid-way in it (past
+ * `pending`), so it hears to stop and report, and then it drops out. A completed
+ * rollout has every target final already. */
+export function listedForNode(rollout: RolloutState, own: NodeUpdateState): boolean {
+  if (isTerminal(own)) return false;
+  return rollout === 'active' || rollout === 'paused' || own !== 'pending';
+}
+
+/** GET /updates for an operator: one page in update id order; `next` is the `after`
+ * cursor of the following page, null on the last. */
+export interface UpdatePage {
+  readonly updates: readonly UpdateSummary[];
+  readonly next: string | null;
 }
 
 /** GET /updates/{id}: the summary with how the operator left it and the counts per state. */

@@ -1,13 +1,14 @@
-// The update resources of the gateway (DESIGN §5): /updates, /updates/{id} and its
-// download (Block2 from the firmware store, Block1 upload into it, RFC 7959), install
+// The update resources of the gateway (DESIGN §5): /updates (a node's view of what it can
+// still act on, the operator's in pages; manifests posted block-wise), /updates/{id} and
+// its download (Block2 from the firmware store, Block1 upload into it, RFC 7959), install
 // (rollout gating: 2.04 go, 5.03 with Max-Age, 4.03 for good) and status (each node's own
 // entry). Observers hear of every change that alters what they would GET.
 
 import type { KeyObject } from 'node:crypto';
-import { parseManifest, verifyManifest, MAX_IMAGE_SIZE } from '../fleet/manifest.js';
-import { MAX_BODY_BYTES } from '../fleet/payload.js';
-import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { parseManifest, verifyManifest, MAX_IMAGE_SIZE, MAX_MANIFEST_BYTES } from '../fleet/manifest.js';
+import { GatewayRoute, gatewayPath, isValidId } from '../fleet/paths.js';
 import { parseStatusReport } from '../fleet/schemas.js';
+import { isTerminal } from '../fleet/update-state.js';
 import { immutableFileBody } from '../protocol/body.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
@@ -16,10 +17,13 @@ import type { Logger } from '../protocol/interfaces.js';
 import { getUintOption, OptionNumber, stringOption, uintOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import { queryValue } from './authorization.js';
+import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag, ImageUpload, type ImageStore } from './image-store.js';
 import type { UpdateRecord } from './records.js';
 import { notFound, objectBody, readBody, reply } from './replies.js';
-import { statusView, updateDetail, updateSummary } from './representations.js';
+import {
+  listedForNode, rolloutOf, statusView, updateDetail, updateSummary, type UpdatePage, type UpdateSummary,
+} from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
 import type { UpdateManager } from './update-manager.js';
@@ -33,6 +37,14 @@ export interface UpdateResourcesContext {
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
 }
+
+/** The operator's list comes in pages: this many entries unless `?limit=` says (up to
+ * MAX_PAGE_LIMIT), and no more entries than fit about PAGE_BYTES of JSON (but at least
+ * one), since one manifest may name 10,000 targets and the page is rendered again for
+ * each of its Block2 blocks (RFC 7959 §2.4). */
+export const DEFAULT_PAGE_LIMIT = 100;
+export const MAX_PAGE_LIMIT = 1000;
+const PAGE_BYTES = 64 * 1024;
 
 const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
 
@@ -54,19 +66,18 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   router.add(GatewayRoute.updates, {
     attributes: [{ name: 'rt', value: 'coap-fleet.updates' }, JSON_AND_CBOR, { name: 'obs' }],
     observable: true,
-    maxBodySize: MAX_BODY_BYTES,
+    maxBodySize: MAX_MANIFEST_BYTES,
+    createSink: () => new BufferUpload(MAX_MANIFEST_BYTES),
     handlers: {
       GET: (request, caller) => {
-        // A node sees the updates that target it and are not cancelled; operators see all,
-        // or a node's view with ?node=ID (local tooling acting for a node).
+        // A node sees what it can still act on; operators see all, a page at a time, or a
+        // node's view with ?node=ID (local tooling acting for a node).
         const node = caller.principal.role === 'node' ? caller.node : queryValue(request.query, 'node');
-        const updates = store.listUpdates()
-          .filter((update) => node === undefined || (update.manifest.target_nodes.includes(node) && update.operator_state !== 'cancelled'))
-          .map((update) => updateSummary(update, store.statusesOf(update)));
-        return reply(request, { updates });
+        if (node !== undefined) return reply(request, { updates: nodeView(node) });
+        return reply(request, operatorPage(request.query));
       },
       POST: async (request, caller) => {
-        const parsed = parseManifest(readBody(request));
+        const parsed = parseManifest(readBody(request, MAX_MANIFEST_BYTES));
         if ('problems' in parsed) {
           const problems = parsed.problems.join('; ');
           throw new ResponseError(ResponseCode.BadRequest, `bad manifest: ${problems}`, { diagnostic: problems.slice(0, 512) });
@@ -76,16 +87,61 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
           throw new ResponseError(ResponseCode.BadRequest, 'manifest signature does not verify', { diagnostic: 'signature does not verify with the publisher key' });
         }
         const who = whoOf(caller.principal, request.peer);
-        const record = await manager.create(manifest, who);
+        const { record, created } = await manager.create(manifest, who);
+        const location = [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)];
+        if (!created) {
+          // The publisher lost its upload half way and may send the image again; nothing
+          // was created, so not 2.01 (RFC 7252 §5.8.2).
+          logger.info({ update: manifest.update_id, who }, 'update publish resumed: image not uploaded yet');
+          return { code: ResponseCode.Changed, options: location };
+        }
         logger.info({ update: manifest.update_id, version: manifest.version, targets: manifest.target_nodes.length, image_ready: record.image_ready, who }, 'update created');
         router.notify(GatewayRoute.updates);
-        return {
-          code: ResponseCode.Created,
-          options: [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)],
-        };
+        return { code: ResponseCode.Created, options: location };
       },
     },
   });
+
+  /** The updates that `node` is offered (representations.ts listedForNode). Its own
+   * status is read first, so the history it is done with costs one read per update. */
+  function nodeView(node: string): UpdateSummary[] {
+    const entries: UpdateSummary[] = [];
+    for (const update of store.updatesAfter()) {
+      const id = update.manifest.update_id;
+      if (!update.manifest.target_nodes.includes(node)) continue;
+      const own = store.getStatus(id, node)?.state ?? 'pending';
+      if (isTerminal(own)) continue;
+      const statuses = store.statusesOf(update);
+      if (listedForNode(rolloutOf(update, statuses), own)) entries.push(updateSummary(update, statuses));
+    }
+    return entries;
+  }
+
+  /** One page of the operator's list: `?limit=` entries at most (and about PAGE_BYTES,
+   * though never fewer than one), after the update `?after=`. */
+  function operatorPage(query: readonly string[]): UpdatePage {
+    const limitText = queryValue(query, 'limit');
+    const limit = limitText === undefined ? DEFAULT_PAGE_LIMIT : Number(limitText);
+    if (!/^\d+$/.test(limitText ?? '1') || limit < 1 || limit > MAX_PAGE_LIMIT) {
+      throw new ResponseError(ResponseCode.BadRequest, 'bad limit', { diagnostic: `limit: 1..${MAX_PAGE_LIMIT}` });
+    }
+    const after = queryValue(query, 'after');
+    if (after !== undefined && !isValidId(after)) {
+      throw new ResponseError(ResponseCode.BadRequest, 'bad after', { diagnostic: 'after: an update id (the next of the previous page)' });
+    }
+    const updates: UpdateSummary[] = [];
+    let bytes = 0;
+    for (const update of store.updatesAfter(after)) {
+      const entry = updateSummary(update, store.statusesOf(update));
+      const size = JSON.stringify(entry).length;
+      if (updates.length === limit || (updates.length > 0 && bytes + size > PAGE_BYTES)) {
+        return { updates, next: updates.at(-1)!.update_id };
+      }
+      updates.push(entry);
+      bytes += size;
+    }
+    return { updates, next: null };
+  }
 
   router.add(GatewayRoute.update, {
     observable: true,
@@ -202,6 +258,9 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         if (outcome.previous !== report.state) logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
+        // A node's own final report also drops the update from its own view of the list;
+        // it knows that already, and telling every observer of the list would render it
+        // once per observer for each of a large rollout's reports.
         changed(id, rolloutMoved);
         return { code: ResponseCode.Changed };
       },

@@ -77,6 +77,14 @@ export class GatewayStore {
     return [...this.#updates.getRange()].map(({ value }) => value);
   }
 
+  /** Updates in id order, read as iterated; with `after`, those whose id follows it (a
+   * page cursor that stays valid while updates are added). */
+  *updatesAfter(after?: string): Generator<UpdateRecord> {
+    for (const { key, value } of this.#updates.getRange(after === undefined ? {} : { start: after })) {
+      if (key !== after) yield value;
+    }
+  }
+
   getStatus(updateId: string, nodeId: string): StatusRecord | undefined {
     return this.#statuses.get(statusKey(updateId, nodeId));
   }

@@ -4,7 +4,7 @@
 // answers; concurrent requests (two nodes asking to install at once) are serialized by it.
 
 import { decideInstall, type InstallDecision } from '../fleet/rollout.js';
-import { parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { parsePolicy, signedBytes, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-state.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -30,6 +30,19 @@ export interface ReportOutcome {
 
 const conflict = (reason: string): ResponseError => new ResponseError(ResponseCode.Conflict, reason, { diagnostic: reason });
 
+/** `existing` when `manifest` may resume its publish: the same signed fields and
+ * signature (the policy is not signed, and an operator may have changed it since), not
+ * cancelled, image not yet uploaded; else the 4.09 saying why not. */
+function resumable(existing: UpdateRecord, manifest: Manifest): UpdateRecord {
+  const id = manifest.update_id;
+  if (existing.manifest.signature !== manifest.signature || !signedBytes(existing.manifest).equals(signedBytes(manifest))) {
+    throw conflict(`update ${id} exists with another manifest`);
+  }
+  if (existing.operator_state === 'cancelled') throw conflict(`update ${id} exists and is cancelled`);
+  if (existing.image_ready) throw conflict(`update ${id} exists and its image is uploaded`);
+  return existing;
+}
+
 export class UpdateManager {
   readonly #store: GatewayStore;
   readonly #images: ImageStore;
@@ -42,17 +55,19 @@ export class UpdateManager {
   }
 
   /** A new update, active at once; `image_ready` already when the store holds its image
-   * (content-addressed: an image uploaded for an earlier update counts). 4.09 if the id is
-   * taken. */
-  async create(manifest: Manifest, who: string): Promise<UpdateRecord> {
+   * (content-addressed: an image uploaded for an earlier update counts). The same signed
+   * manifest again, while its image is not uploaded, is a publish resumed: the update as
+   * it is, `created` false. Any other use of a taken id is 4.09. */
+  async create(manifest: Manifest, who: string): Promise<{ readonly record: UpdateRecord; readonly created: boolean }> {
     const imageReady = await this.#images.has({ sha256: digestOf(manifest.checksum), size: manifest.size });
     const at = this.#now().toISOString();
     const record: UpdateRecord = { manifest, operator_state: 'active', image_ready: imageReady, created_at: at, created_by: who };
     return this.#store.atomically((writer) => {
-      if (this.#store.getUpdate(manifest.update_id) !== undefined) throw conflict(`update ${manifest.update_id} exists`);
+      const existing = this.#store.getUpdate(manifest.update_id);
+      if (existing !== undefined) return { record: resumable(existing, manifest), created: false };
       writer.putUpdate(record);
       writer.audit({ at, who, action: 'update.create', target: `/updates/${manifest.update_id}`, detail: `version ${manifest.version}, ${manifest.target_nodes.length} targets` });
-      return record;
+      return { record, created: true };
     });
   }
 

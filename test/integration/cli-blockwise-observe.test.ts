@@ -127,7 +127,7 @@ test('put --in streams a 1 MiB file block-wise and the handler gets the same byt
   lastUpload = undefined;
   const result = await runCli(['put', `${base}/upload`, '--in', file, '--content-format', 'octet']);
   assert.is(result.status, 0, result.stderr);
-  assert.is(result.stdout, `got ${LARGE.length} bytes`);
+  assert.is(result.stdout, `got ${LARGE.length} bytes\n`);
   assert.equal(lastUpload, { sha256: sha256(LARGE), size: LARGE.length, contentFormat: ContentFormat.OctetStream });
 });
 
@@ -223,11 +223,15 @@ test('observe stopped with SIGINT deregisters actively and exits 0', async () =>
   assert.is(server.observers(OBSERVED), 0);
 });
 
-test('observe of a resource that is not observable prints its one response and exits 0', async () => {
+test('observe of a resource that is not observable prints its one response, says it is not observed, and exits 1', async () => {
   const result = await runCli(['observe', `${base}/plain`], { killAfterMs: 10_000 });
-  assert.is(result.status, 0, result.stderr);
+  assert.is(result.status, 1, result.stderr);
   assert.match(result.stdout, /^\S+Z observe=- 2\.05 Content not observable\n$/);
-  assert.match(result.stderr, /not observable/);
+  assert.is(result.stderr, 'coap-fleet: not observed: the server served a plain response (observer limit reached or resource not observable)\n');
+  const json = await runCli(['observe', `${base}/plain`, '--json'], { killAfterMs: 10_000 });
+  assert.is(json.status, 1, json.stderr);
+  assert.is((JSON.parse(json.stdout) as { observe: unknown }).observe, null);
+  assert.match(json.stderr, /^coap-fleet: not observed: /);
   const missing = await runCli(['observe', `${base}/missing`, '--json'], { killAfterMs: 10_000 });
   assert.is(missing.status, 1, missing.stderr);
   assert.is((JSON.parse(missing.stdout) as { code: string; observe: unknown }).code, '4.04');

@@ -4,6 +4,9 @@
 // failures for a wrong key, and usage errors for credentials that do not fit the URI.
 
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureWasm } from '../helpers/wasm.js';
@@ -70,7 +73,7 @@ test('plugtest --dtls-port with a PSK serves coap:// and coaps://; get, put, obs
     const put = await runCli(['put', `${secure}/create1`, '--payload', 'sent over dtls', ...PSK]);
     assert.is(put.status, 0, put.stderr);
     const back = await runCli(['get', `${secure}/create1`, ...PSK]);
-    assert.is(back.stdout, 'sent over dtls');
+    assert.is(back.stdout, 'sent over dtls\n');
     const observed = await runCli(['observe', `${secure}/obs`, '--for', '1', '--json', ...PSK]);
     assert.is(observed.status, 0, observed.stderr);
     const first = JSON.parse(observed.stdout.split('\n')[0]!) as { code: string; observe: number | null };
@@ -91,6 +94,32 @@ test('plugtest --dtls-port with a PSK serves coap:// and coaps://; get, put, obs
     const { status, stderr } = await daemon.stop();
     assert.is(status, 0, stderr);
     assert.match(stderr, /stopped by SIGTERM/);
+  }
+});
+
+test('get, put, post, delete and observe take a PSK from --credentials FILE, like the operator verbs', async () => {
+  const { daemon, matches } = await startPlugtest(['--host', '127.0.0.1', '--port', '0', '--dtls-port', '0', ...PSK], [COAP, COAPS]);
+  const secure = `coaps://127.0.0.1:${matches[1]![1]}`;
+  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-credentials-'));
+  const credentials = join(dir, 'operator-cli.json');
+  await writeFile(credentials, JSON.stringify({ identity: IDENTITY, key_hex: Buffer.from(KEY).toString('hex') }));
+  const withFile = ['--credentials', credentials];
+  try {
+    for (const [verb, path, extra] of [['get', '/test', []], ['put', '/test', ['--payload', 'x']], ['post', '/test', ['--payload', 'y']], ['delete', '/test', []]] as const) {
+      const result = await runCli([verb, `${secure}${path}`, '--json', ...extra, ...withFile]);
+      assert.is(result.status, 0, `${verb}: ${result.stderr}`);
+      assert.is((JSON.parse(result.stdout) as { code: string }).code.slice(0, 2), '2.', verb);
+    }
+    const observed = await runCli(['observe', `${secure}/obs`, '--for', '1', '--json', ...withFile]);
+    assert.is(observed.status, 0, observed.stderr);
+    assert.type((JSON.parse(observed.stdout.split('\n')[0]!) as { observe: unknown }).observe, 'number');
+    const both = await runCli(['get', `${secure}/test`, ...withFile, '--psk-key', KEY]);
+    assert.is(both.status, 2, both.stderr);
+    assert.match(both.stderr, '--credentials does not combine with the other DTLS options');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    const { status, stderr } = await daemon.stop();
+    assert.is(status, 0, stderr);
   }
 });
 

@@ -60,10 +60,10 @@ test.after(async () => {
   await rm(tempDir, { recursive: true, force: true });
 });
 
-test('get prints the response payload and exits 0', async () => {
+test('get prints a text payload ending with a newline and exits 0', async () => {
   const result = await runCli(['get', `${base}/hello`]);
   assert.is(result.status, 0, result.stderr);
-  assert.is(result.stdout, 'hello world');
+  assert.is(result.stdout, 'hello world\n');
   assert.is(result.stderr, '');
 });
 
@@ -94,7 +94,7 @@ test('put --file - reads the payload from stdin', async () => {
 test('post --accept sends Accept and a 2.01 exits 0', async () => {
   const result = await runCli(['post', `${base}/store`, '--accept', 'cbor', '--payload', 'x']);
   assert.is(result.status, 0, result.stderr);
-  assert.is(result.stdout, `accept=${ContentFormat.Cbor}`);
+  assert.is(result.stdout, `accept=${ContentFormat.Cbor}\n`);
 });
 
 test('--json prints one object with the dotted code, options by name and a text payload', async () => {
@@ -130,14 +130,14 @@ test('-v prints the code, the type and each option by name before the payload', 
   assert.match(header!, /^2\.05 Content \(ACK\) from 127\.0\.0\.1:\d+$/m);
   assert.match(header!, /^Content-Format: 0 \(text\/plain;charset=utf-8\)$/m);
   assert.match(header!, /^Max-Age: 30$/m);
-  assert.is(payload, 'hello world');
+  assert.is(payload, 'hello world\n');
 });
 
 test('a separate response is printed and acknowledged before the process exits', async () => {
   const result = await runCli(['get', `${base}/slow`, '-v']);
   assert.is(result.status, 0, result.stderr);
   assert.match(result.stdout, /^2\.05 Content \(CON\)/);
-  assert.ok(result.stdout.endsWith('\n\nlate'));
+  assert.ok(result.stdout.endsWith('\n\nlate\n'));
   // Unacknowledged, the server would still be retransmitting its CON response.
   assert.is(server.messageLayer.sizes.outstanding, 0);
 });
@@ -250,7 +250,7 @@ test('fault-proxy forwards requests to its target, and prints its counts when st
   try {
     const result = await runCli(['get', `coap://127.0.0.1:${proxy.ready[1]}/hello`]);
     assert.is(result.status, 0, result.stderr);
-    assert.is(result.stdout, 'hello world');
+    assert.is(result.stdout, 'hello world\n');
   } finally {
     stopped = await proxy.stop();
   }

@@ -29,13 +29,14 @@ async function withGateway(run: (gw: TestGateway) => Promise<void>, overrides = 
   }
 }
 
-test('an operator creates an update: 2.01 with Location-Path, 4.09 for the id again, 4.00 naming bad fields', () => withGateway(async (gw) => {
+test('an operator creates an update: 2.01 with Location-Path, 4.09 for the id with another manifest, 4.00 naming bad fields', () => withGateway(async (gw) => {
   const operator = await gw.client(OPERATOR);
   const manifest = manifestFor('u1', ['n1', 'n2']);
   const created = await gw.request(operator, 'POST', '/updates', manifest);
   assert.is(created.code, ResponseCode.Created);
   assert.equal(getStringOptions(created.options, OptionNumber.LocationPath), ['updates', 'u1']);
-  assert.is((await gw.request(operator, 'POST', '/updates', manifest)).code, ResponseCode.Conflict);
+  assert.is((await gw.request(operator, 'POST', '/updates', manifest)).code, ResponseCode.Changed, 'the same manifest, image not uploaded: a publish resumed');
+  assert.is((await gw.request(operator, 'POST', '/updates', manifestFor('u1', ['n1']))).code, ResponseCode.Conflict);
   const bad = await gw.request(operator, 'POST', '/updates', { ...manifest, checksum: 'md5:x', target_nodes: [] });
   assert.is(bad.code, ResponseCode.BadRequest);
   assert.match(bad.payload.toString(), 'checksum: "sha256:" + 64 lowercase hex; target_nodes');
