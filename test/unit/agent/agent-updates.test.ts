@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
 import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
+import { killMarked, processMarker } from '../../helpers/processes.js';
 
 interface World {
   dir: string;
@@ -229,6 +230,42 @@ test('a health check over its time limit fails the install; the first install ro
     assert.is(await current(w), undefined);
     assert.is(w.running.agent.installedVersion(), '1.0.0');
   } finally {
+    await w.cleanup();
+  }
+});
+
+test('an install hook that daemonises for good ("setsid sleep 60", 1 s limit) is rolled back as timed out within a bounded time', async () => {
+  const w = await world();
+  const marker = processMarker();
+  try {
+    w.expectedWarnings.push(/new version failed: rolling back/);
+    w.running = await startAgent(w, {
+      install_adapter: 'command', install_command: `${marker.assignment} setsid sleep 60`, install_timeout: '1',
+    });
+    const started = Date.now();
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2', 15_000);
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    assert.equal(outcome, { state: 'rolled_back', progress: 1, error: 'install command timed out after 1 s' });
+    assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await killMarked(marker.value);
+    await w.cleanup();
+  }
+});
+
+test('a health check that starts a daemon and exits 0 ("sleep 30 & exit 0") has passed: installed at once', async () => {
+  const w = await world();
+  const marker = processMarker();
+  try {
+    w.running = await startAgent(w, { health_check_command: `${marker.assignment} sleep 30 & exit 0`, health_check_timeout: '10' });
+    const started = Date.now();
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2', 9000);
+    assert.equal(outcome, { state: 'installed', progress: 1, error: null });
+    assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
+  } finally {
+    await killMarked(marker.value);
     await w.cleanup();
   }
 });
