@@ -5,7 +5,6 @@
 // every health_interval, observes /updates and hands the offers to the update manager.
 // stop() ends it cleanly.
 
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport } from '../fleet/schemas.js';
@@ -18,6 +17,7 @@ import type { AgentConfig } from './config.js';
 import { GatewayClient } from './gateway-client.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
+import { AgentConfigError, DirectoryNotWritableError } from './errors.js';
 import type { StopToken } from './interfaces.js';
 import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { sleep } from './sleep.js';
@@ -27,6 +27,7 @@ import { AgentStore } from './store.js';
 import { SystemHealth } from './system-health.js';
 import { createGatewayEndpoint } from './transport.js';
 import { UpdateManager } from './update-manager.js';
+import { ensureWritableDirectory } from './writable-directory.js';
 
 /** After a stop request, requests still in flight (a block) get this long to finish. */
 const STOP_GRACE_MS = 3000;
@@ -112,10 +113,16 @@ export class Agent {
   /** Opens the state, finishes what a crash interrupted, then goes online. */
   static async start(config: AgentConfig, log: AgentLogger): Promise<Agent> {
     const paths = agentPaths(config.dataDir);
-    await mkdir(paths.state, { recursive: true });
-    await mkdir(paths.downloads, { recursive: true });
     const slots = new SlotDirectory(paths.slots);
-    await slots.init();
+    try {
+      await ensureWritableDirectory('state', paths.state);
+      await ensureWritableDirectory('download', paths.downloads);
+      await slots.init();
+    } catch (error) {
+      // Nothing could be kept or installed: as wrong as a bad setting, and found before going online.
+      if (error instanceof DirectoryNotWritableError) throw new AgentConfigError([`data_dir: ${error.message}`]);
+      throw error;
+    }
     const store = AgentStore.open(paths.state);
     let endpoint: Endpoint;
     try {

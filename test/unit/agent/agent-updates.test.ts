@@ -4,7 +4,7 @@
 // not ready yet, and registration again after the gateway lost its state.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -266,6 +266,27 @@ test('a health check that starts a daemon and exits 0 ("sleep 30 & exit 0") has 
     assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
   } finally {
     await killMarked(marker.value);
+    await w.cleanup();
+  }
+});
+
+test('a slot directory that became unwritable: the install fails naming the directory and the errno', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
+    // As root, mode bits stop nothing: the slots path now leads through a regular file,
+    // which fails for anyone (ENOTDIR), as a read-only mount would (EROFS).
+    await rename(join(w.data, 'slots'), join(w.data, 'slots-before'));
+    await writeFile(join(w.dir, 'plain-file'), '');
+    await symlink(join(w.dir, 'plain-file', 'slots'), join(w.data, 'slots'));
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2');
+    assert.equal(outcome, {
+      state: 'failed', progress: 1, error: `install failed: cannot write slot a: slot directory ${join(w.data, 'slots')} is not writable (ENOTDIR)`,
+    });
+    assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
     await w.cleanup();
   }
 });
