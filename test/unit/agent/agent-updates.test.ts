@@ -12,6 +12,8 @@ import { ResponseCode } from '../../../src/protocol/codes.js';
 import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
 import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
 import { killMarked, processMarker } from '../../helpers/processes.js';
+import { DECLINED_BASE_MS } from '../../../src/agent/updates-watch.js';
+import { declineObservers } from './declining-updates.js';
 
 interface World {
   dir: string;
@@ -286,6 +288,29 @@ test('a slot directory that became unwritable: the install fails naming the dire
       state: 'failed', progress: 1, error: `install failed: cannot write slot a: slot directory ${join(w.data, 'slots')} is not writable (ENOTDIR)`,
     });
     assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a gateway that declines the /updates registration (RFC 7641 §4.1) is not asked again every second; once it accepts, the agent registers', async () => {
+  const w = await world();
+  try {
+    w.expectedWarnings.push(/the gateway declined to register this observer of \/updates/);
+    const declining = declineObservers(w.gateway.endpoint, () => Date.now());
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => declining.registrations.length > 0, 'a first registration attempt');
+    // A window of 6 s: the old loop came back about once a second; the first back-off
+    // delay is 5 s, the second up to 10 s.
+    const third = await w.gateway.waitFor(() => declining.registrations.length >= 3, 'a third attempt', 6000).then(() => true, () => false);
+    assert.not.ok(third, `attempts at ${declining.registrations.map((at) => at - declining.registrations[0]!).join(', ')} ms`);
+    const gaps = declining.registrations.slice(1).map((at, i) => at - declining.registrations[i]!);
+    assert.ok(gaps.every((gap) => gap >= DECLINED_BASE_MS - 100), `gaps ${gaps.join(', ')} ms`);
+    declining.accept();
+    const attempts = declining.registrations.length;
+    // The next delay is at most base · 2^attempts (≤ 20 s here).
+    await w.gateway.waitFor(() => declining.registrations.length > attempts, 'the registration once accepted', 25_000);
+    await w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'the gateway registered this observer of /updates again'), 'the log line');
   } finally {
     await w.cleanup();
   }
