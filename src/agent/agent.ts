@@ -88,7 +88,7 @@ export class Agent {
   #healthTimer: NodeJS.Timeout | undefined;
   #registerTimer: NodeJS.Timeout | undefined;
   #registration: Promise<boolean> | undefined;
-  #observeLoop: Promise<void> = Promise.resolve();
+  #watchingUpdates: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
   private constructor(config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory) {
@@ -145,7 +145,7 @@ export class Agent {
     await agent.#sampleHealth();
     agent.#scheduleHealth();
     agent.#scheduleRegistration();
-    agent.#observeLoop = new UpdatesWatch({
+    agent.#watchingUpdates = new UpdatesWatch({
       gateway: agent.#gateway, register: () => agent.#register('observing /updates'),
       onUpdates: (response) => agent.#manager.handleUpdates(response), log, stop: agent.#stop.soft, clock: systemClock, random: systemRandom,
     }).run();
@@ -177,7 +177,7 @@ export class Agent {
     await this.#manager.stop();
     await this.#reporter.stop();
     await this.#registration;
-    await this.#observeLoop;
+    await this.#watchingUpdates;
     this.#stop.dispose();
     await this.#endpoint.close();
     await this.#store.close();

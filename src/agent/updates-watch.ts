@@ -66,6 +66,7 @@ export class UpdatesWatch {
           this.#observation = observation;
           for await (const notification of observation) this.#take(notification);
           this.#observation = undefined;
+          if (stop.aborted) return;
           log.info('the /updates observation ended');
           waitMs = retryDelay(failures++);
         } else {
