@@ -1,7 +1,9 @@
 // The agent in-process against a fake gateway over real UDP on loopback, with a real LMDB
 // and real files: manifest refusals, a full A/B update, sha256 mismatch, a failing install
-// hook and health check (rolled back), 5.03 Max-Age, 4.03, a cancelled rollout, an image
-// not ready yet, and registration again after the gateway lost its state.
+// hook and health check (rolled back), hooks that daemonise (the limit bounds the hook's
+// own process), a slot directory that became unwritable, a gateway that declines the
+// /updates registration, 5.03 Max-Age, 4.03, a cancelled rollout, an image not ready yet,
+// and registration again after the gateway lost its state.
 
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
