@@ -3,8 +3,8 @@
 // slot is written whole and fsynced before anything points at it; the switch is one
 // rename(2) of a fresh symlink over `current`, atomic on POSIX filesystems, and the
 // directory is fsynced after it so the switch itself survives a power cut. A directory
-// that cannot be written is named as such (DirectoryNotWritableError), at start and when a write
-// fails, rather than by the errno of whichever step failed first.
+// that cannot be written is named as such (DirectoryNotWritableError), at start and when
+// a write fails, rather than by the errno of whichever step failed first.
 
 import { copyFile, mkdir, open, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
