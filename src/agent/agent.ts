@@ -2,10 +2,10 @@
 // state, registers with the gateway (again on every (re)connection of the /updates
 // observation, when the gateway comes back after failures, when it no longer knows this
 // node, after a new version is committed, and every register_interval), pushes health
-// every health_interval, observes /updates and hands the offers to the update manager.
+// every health_interval, watches /updates (updates-watch.ts) and hands the offers to the
+// update manager.
 // stop() ends it cleanly.
 
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport } from '../fleet/schemas.js';
@@ -13,11 +13,13 @@ import { isValidVersion } from '../fleet/version.js';
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import type { PeerAddress } from '../protocol/interfaces.js';
-import type { Observation } from '../protocol/observe-client.js';
+import { systemClock, systemRandom } from '../protocol/runtime.js';
 import type { AgentConfig } from './config.js';
+import { retryDelay } from './backoff.js';
 import { GatewayClient } from './gateway-client.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
+import { AgentConfigError, DirectoryNotWritableError } from './errors.js';
 import type { StopToken } from './interfaces.js';
 import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { sleep } from './sleep.js';
@@ -27,10 +29,11 @@ import { AgentStore } from './store.js';
 import { SystemHealth } from './system-health.js';
 import { createGatewayEndpoint } from './transport.js';
 import { UpdateManager } from './update-manager.js';
+import { UpdatesWatch } from './updates-watch.js';
+import { ensureWritableDirectory } from './writable-directory.js';
 
 /** After a stop request, requests still in flight (a block) get this long to finish. */
 const STOP_GRACE_MS = 3000;
-const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000] as const;
 
 class Stopper implements StopToken {
   readonly #soft = new AbortController();
@@ -85,8 +88,7 @@ export class Agent {
   #healthTimer: NodeJS.Timeout | undefined;
   #registerTimer: NodeJS.Timeout | undefined;
   #registration: Promise<boolean> | undefined;
-  #observation: Observation | undefined;
-  #observeLoop: Promise<void> = Promise.resolve();
+  #watchingUpdates: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
   private constructor(config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory) {
@@ -112,10 +114,16 @@ export class Agent {
   /** Opens the state, finishes what a crash interrupted, then goes online. */
   static async start(config: AgentConfig, log: AgentLogger): Promise<Agent> {
     const paths = agentPaths(config.dataDir);
-    await mkdir(paths.state, { recursive: true });
-    await mkdir(paths.downloads, { recursive: true });
     const slots = new SlotDirectory(paths.slots);
-    await slots.init();
+    try {
+      await ensureWritableDirectory('state', paths.state);
+      await ensureWritableDirectory('download', paths.downloads);
+      await slots.init();
+    } catch (error) {
+      // Nothing could be kept or installed: as wrong as a bad setting, and found before going online.
+      if (error instanceof DirectoryNotWritableError) throw new AgentConfigError([`data_dir: ${error.message}`]);
+      throw error;
+    }
     const store = AgentStore.open(paths.state);
     let endpoint: Endpoint;
     try {
@@ -137,7 +145,10 @@ export class Agent {
     await agent.#sampleHealth();
     agent.#scheduleHealth();
     agent.#scheduleRegistration();
-    agent.#observeLoop = agent.#observe();
+    agent.#watchingUpdates = new UpdatesWatch({
+      gateway: agent.#gateway, register: () => agent.#register('observing /updates'),
+      onUpdates: (response) => agent.#manager.handleUpdates(response), log, stop: agent.#stop.soft, clock: systemClock, random: systemRandom,
+    }).run();
     agent.#manager.kick();
     log.info({ gateway: config.gateway, version: agent.installedVersion(), agent_port: endpoint.address().port, adapter: config.installAdapter }, 'agent started');
     return agent;
@@ -163,11 +174,10 @@ export class Agent {
     this.#stop.request();
     clearTimeout(this.#healthTimer);
     clearTimeout(this.#registerTimer);
-    this.#observation?.forget();
     await this.#manager.stop();
     await this.#reporter.stop();
     await this.#registration;
-    await this.#observeLoop;
+    await this.#watchingUpdates;
     this.#stop.dispose();
     await this.#endpoint.close();
     await this.#store.close();
@@ -217,7 +227,7 @@ export class Agent {
         } catch (error) {
           if (this.#stop.requested) break;
           this.#log.warn({ why, err: error }, 'registration failed; trying again');
-          await sleep(BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)]!, this.#stop.soft).catch(() => {});
+          await sleep(retryDelay(failures), this.#stop.soft).catch(() => {});
         }
       }
       return false;
@@ -229,30 +239,6 @@ export class Agent {
     this.#registerTimer = setTimeout(() => {
       void this.#register('periodic').finally(() => { if (!this.#stop.requested) this.#scheduleRegistration(); });
     }, this.config.registerIntervalMs);
-  }
-
-  /** Observes /updates for as long as the agent runs; every (re)connection registers
-   * first, since a gateway that lost us may have restarted. */
-  async #observe(): Promise<void> {
-    for (let failures = 0; !this.#stop.requested;) {
-      if (!(await this.#register('observing /updates'))) return;
-      try {
-        const { observation, first } = await this.#gateway.observeUpdates();
-        if (this.#stop.requested) {
-          observation.forget();
-          return;
-        }
-        this.#observation = observation;
-        failures = 0;
-        this.#manager.handleUpdates(first);
-        for await (const notification of observation) this.#manager.handleUpdates(notification);
-        this.#log.info('the /updates observation ended');
-      } catch (error) {
-        if (this.#stop.requested) return;
-        this.#log.warn({ err: error }, 'observing /updates failed');
-      }
-      await sleep(BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]!, this.#stop.soft).catch(() => {});
-    }
   }
 
   async #sampleHealth(): Promise<void> {

@@ -40,3 +40,16 @@ export class TransportUnavailableError extends AgentError {
     super('AGENT_ERR_TRANSPORT', message);
   }
 }
+
+/** A directory of the agent (slots, state, downloads) cannot be written: a read-only
+ * mount (EROFS), permissions (EACCES, EPERM), a parent missing or not a directory (ENOENT,
+ * ENOTDIR). */
+export class DirectoryNotWritableError extends AgentError {
+  readonly directory: string;
+  readonly errno: string;
+  constructor(what: string, directory: string, errno: string, cause: unknown) {
+    super('AGENT_ERR_NOT_WRITABLE', `${what} directory ${directory} is not writable (${errno})`, { cause });
+    this.directory = directory;
+    this.errno = errno;
+  }
+}

@@ -47,6 +47,7 @@ export class GatewayClient {
   readonly #base: string;
   /** `?node=ID`, for the update routes. */
   readonly #node: string;
+  readonly #updatesUri: string;
   readonly #onReconnected: () => void;
   /** A request failed without an answer; the next answer means the gateway is back. */
   #unreachable = false;
@@ -55,6 +56,7 @@ export class GatewayClient {
     this.#endpoint = endpoint;
     this.#base = gatewayUri.replace(/\/+$/, '');
     this.#node = `?node=${encodeURIComponent(nodeId)}`;
+    this.#updatesUri = `${this.#base}/updates${this.#node}`;
     this.#onReconnected = onReconnected;
   }
 
@@ -95,9 +97,21 @@ export class GatewayClient {
     return this.#track(this.#endpoint.download({ uri: this.#base + gatewayPath.download(updateId) + this.#node, ...options }));
   }
 
-  /** GET /updates with Observe; the first response and the notifications to come. */
-  async observeUpdates(): Promise<{ observation: Observation; first: CoapResponse }> {
-    return this.#track(this.#endpoint.observe({ uri: `${this.#base}/updates${this.#node}`, accept: ContentFormat.Json, maxBodySize: MAX_LIST_BYTES }));
+  /** GET /updates with Observe: the first response, the notifications to come, and
+   * whether the gateway registered us. A first response without Observe was served as a
+   * plain GET (RFC 7641 §4.1: the server may decline to add an observer, at its bound of
+   * observers for instance); an error response registers nothing either (§3.2). */
+  async observeUpdates(): Promise<{ observation: Observation; first: CoapResponse; registered: boolean }> {
+    const { observation, first } = await this.#track(this.#endpoint.observe({ uri: this.#updatesUri, accept: ContentFormat.Json, maxBodySize: MAX_LIST_BYTES }));
+    const registered = codeClass(first.code) === 2 && getUintOption(first.options, OptionNumber.Observe) !== undefined;
+    return { observation, first, registered };
+  }
+
+  /** GET /updates, once (while the gateway declines to register us as an observer). */
+  async getUpdates(signal?: AbortSignal): Promise<CoapResponse> {
+    return this.#track(this.#endpoint.request({
+      uri: this.#updatesUri, accept: ContentFormat.Json, maxBodySize: MAX_LIST_BYTES, ...(signal === undefined ? {} : { signal }),
+    }));
   }
 
   async #send(method: number, path: string, body: unknown, signal: AbortSignal | undefined): Promise<CoapResponse> {

@@ -1,9 +1,13 @@
 // Runs an operator's command (install hook, roll-back hook, health check) through
-// /bin/sh with extra environment and a time limit; on timeout the whole process group is
-// killed, so a hook that forks cannot outlive its limit. Output is kept only as a bounded
-// tail, for the failure reason.
+// /bin/sh with extra environment and a time limit. The limit bounds the hook's own
+// process, whatever its children do: a hook that exits has finished (exit 0 succeeded,
+// even if it left a daemon behind holding its output pipes), and on timeout the whole
+// process group gets SIGTERM, then SIGKILL after a grace. Output is kept only as a
+// bounded tail, for the failure reason.
 
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface CommandResult {
   readonly ok: boolean;
@@ -15,11 +19,17 @@ export interface CommandResult {
 }
 
 const OUTPUT_TAIL_BYTES = 400;
+/** After SIGTERM to a hook past its limit, before SIGKILL. */
+export const KILL_GRACE_MS = 2000;
+/** After the hook exits, how long its last output may take to arrive. The pipes are not
+ * waited on to their end: a daemon the hook started may hold them open for ever. */
+const OUTPUT_DRAIN_MS = 50;
 
 export function runCommand(
   command: string, options: { readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly cwd?: string },
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
+    // Detached: the hook leads a process group of its own, so a timeout reaches its children.
     const child = spawn('/bin/sh', ['-c', command], {
       env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
@@ -31,22 +41,36 @@ export function runCommand(
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
+    const closed = once(child, 'close').catch(() => undefined);
+    const signalGroup = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // The group is gone already.
+      }
+    };
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
+      signalGroup('SIGTERM');
+      // Runs even after the hook itself is gone: its children may ignore SIGTERM. Unref'd,
+      // so it never holds the agent's exit.
+      setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS).unref();
     }, options.timeoutMs);
+    let finished = false;
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
       const output = spawnError?.message ?? tail.toString('utf8').replace(/\s+/g, ' ').trim();
       resolve({ ok: exitCode === 0 && !timedOut, exitCode, signal, timedOut, output });
     };
     child.on('error', (error) => finish(null, null, error));
-    child.on('close', (exitCode, signal) => finish(exitCode, signal));
+    child.on('exit', (exitCode, signal) => {
+      void Promise.race([closed, delay(OUTPUT_DRAIN_MS)]).then(() => finish(exitCode, signal));
+    });
   });
 }
 

@@ -1,9 +1,25 @@
-// An abortable wait on the real clock: every wait of the agent (5.03 Max-Age, retry
-// back-off, periodic work) ends at once when the agent stops.
+// An abortable wait: every wait of the agent (5.03 Max-Age, retry back-off, periodic work)
+// ends at once when the agent stops. On the real clock unless a test gives its virtual one.
 
-import { setTimeout as delay } from 'node:timers/promises';
+import type { Clock } from '../protocol/interfaces.js';
+import { systemClock } from '../protocol/runtime.js';
 
-/** Resolves after `ms`; rejects with an AbortError as soon as `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal }).then(() => undefined);
+/** Resolves after `ms`; rejects with the signal's reason (an AbortError) as soon as
+ * `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal, clock: Clock = systemClock): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -2,11 +2,14 @@
 // image.bin and a version file, and `current`, a symlink to the slot the device runs. A
 // slot is written whole and fsynced before anything points at it; the switch is one
 // rename(2) of a fresh symlink over `current`, atomic on POSIX filesystems, and the
-// directory is fsynced after it so the switch itself survives a power cut.
+// directory is fsynced after it so the switch itself survives a power cut. A directory
+// that cannot be written is named as such (DirectoryNotWritableError), at start and when
+// a write fails, rather than by the errno of whichever step failed first.
 
 import { copyFile, mkdir, open, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Slot, SlotImage } from './interfaces.js';
+import { ensureWritableDirectory } from './writable-directory.js';
 
 const IMAGE = 'image.bin';
 const VERSION = 'version';
@@ -21,8 +24,9 @@ export class SlotDirectory {
     this.root = root;
   }
 
+  /** Creates the directory if need be; DirectoryNotWritableError when it cannot be written. */
   async init(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    await ensureWritableDirectory('slot', this.root);
   }
 
   slotPath(slot: Slot): string {
@@ -60,6 +64,10 @@ export class SlotDirectory {
   /** Fills `slot` with a copy of `source` and `version`, all fsynced; the slot's old
    * contents are gone first, so a half-written slot never carries a version file. */
   async write(slot: Slot, source: string, version: string): Promise<void> {
+    await this.#writing(() => this.#write(slot, source, version));
+  }
+
+  async #write(slot: Slot, source: string, version: string): Promise<void> {
     const directory = this.slotPath(slot);
     await rm(directory, { recursive: true, force: true });
     await mkdir(directory, { recursive: true });
@@ -77,6 +85,10 @@ export class SlotDirectory {
   /** Points `current` at `slot` (null: removes it) atomically; idempotent. */
   async switchTo(slot: Slot | null): Promise<void> {
     if ((await this.active()) === slot) return;
+    await this.#writing(() => this.#switchTo(slot));
+  }
+
+  async #switchTo(slot: Slot | null): Promise<void> {
     if (slot === null) {
       await unlink(this.currentPath).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
@@ -89,6 +101,16 @@ export class SlotDirectory {
       await rename(temporary, this.currentPath);
     }
     await syncFile(this.root);
+  }
+
+  /** Runs a write step; when it fails because the directory cannot be written, says so. */
+  async #writing(step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      await this.init();
+      throw error;
+    }
   }
 }
 

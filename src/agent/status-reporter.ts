@@ -2,10 +2,12 @@
 // any forward move (update-state.ts acceptsReport), so when reports queue up behind a slow
 // or absent gateway only the newest is sent. A terminal state is sent until the gateway
 // acknowledges it, also across restarts (the acknowledgement is persisted), and then never
-// again: each outcome is reported once.
+// again: each outcome is reported once. A 4.09 to a report the agent has itself moved past
+// is a late report, not a conflict: the gateway has a later state already (the install
+// grant moves it to `installing`) and takes only forward moves.
 
-import { codeClass, describeCode } from '../protocol/codes.js';
-import { isTerminal } from '../fleet/update-state.js';
+import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
+import { comesBefore, isTerminal } from '../fleet/update-state.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
@@ -88,6 +90,12 @@ export class StatusReporter {
     }
   }
 
+  /** Whether the agent is past `report` already: its record, or a report queued behind it. */
+  #movedPast(updateId: string, report: StatusReport): boolean {
+    const newer = [this.#latest.get(updateId)?.state, this.#store.update(updateId)?.state];
+    return newer.some((state) => state !== undefined && comesBefore(report.state, state));
+  }
+
   /** True when this report needs no further sending: acknowledged, or refused for good. */
   async #send(updateId: string, report: StatusReport): Promise<boolean> {
     let code: number;
@@ -100,6 +108,8 @@ export class StatusReporter {
     if (codeClass(code) === 5) return false;
     if (codeClass(code) === 2) {
       this.#log.debug({ update_id: updateId, state: report.state, progress: report.progress }, 'status reported');
+    } else if (code === ResponseCode.Conflict && this.#movedPast(updateId, report)) {
+      this.#log.debug({ update_id: updateId, state: report.state }, 'late status report refused: the gateway has a later state');
     } else {
       // 4.xx: the gateway will never take this report (unknown update, not ours): retrying
       // would not change its mind.

@@ -4,7 +4,7 @@
 // it cleanly (the block in hand finished and persisted, LMDB closed) with exit status 0.
 
 import { Agent } from '../agent/agent.js';
-import { CONFIG_FIELDS, envName, flagName, loadAgentConfig, type AgentConfig, type ConfigKey } from '../agent/config.js';
+import { CONFIG_FIELDS, envName, flagName, loadAgentConfig, type ConfigKey } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
 import { createDaemonLogger } from '../fleet/logger.js';
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from './args.js';
@@ -46,22 +46,29 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
     const value = flags[flagName(key)];
     if (typeof value === 'string') fieldFlags[key] = value;
   }
-  let config: AgentConfig;
-  try {
-    config = loadAgentConfig({ ...(typeof flags.config === 'string' ? { file: flags.config } : {}), env: process.env, flags: fieldFlags });
-  } catch (error) {
-    if (error instanceof AgentConfigError) throw new UsageError(error.message);
-    throw error;
-  }
+  const config = await asUsageError(async () => loadAgentConfig({
+    ...(typeof flags.config === 'string' ? { file: flags.config } : {}), env: process.env, flags: fieldFlags,
+  }));
   // Listening for the signal before the start, so one that arrives meanwhile is not lost.
   const shutdown = io.shutdown();
   // A daemon outlives its log reader: a stdout closed under it (EPIPE) costs log lines,
   // not the node's updates.
   (io.stdout as Partial<Pick<NodeJS.EventEmitter, 'on'>>).on?.('error', () => {});
   const log = createDaemonLogger({ level: config.logLevel, pretty: flags.pretty === true, stream: io.stdout, base: { node_id: config.nodeId } });
-  const agent = await Agent.start(config, log);
+  // A start can find the configuration wrong too (a slot directory it cannot write).
+  const agent = await asUsageError(() => Agent.start(config, log));
   const signal = await shutdown;
   log.info({ signal }, 'stopping');
   await agent.stop();
   return 0;
+}
+
+/** A configuration problem is a usage error: exit status 2 with every problem named. */
+async function asUsageError<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof AgentConfigError) throw new UsageError(error.message);
+    throw error;
+  }
 }

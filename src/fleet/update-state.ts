@@ -30,11 +30,15 @@ const RANK: Readonly<Record<NodeUpdateState, number>> = {
   pending: 0, downloading: 1, downloaded: 2, installing: 3, installed: 4, failed: 4, rolled_back: 4,
 };
 
+/** Whether `earlier` comes before `later` on the way to an outcome (terminal states rank
+ * alike): a report of `earlier` is late once `later` is known. */
+export const comesBefore = (earlier: NodeUpdateState, later: NodeUpdateState): boolean => RANK[earlier] < RANK[later];
+
 /** Whether the gateway takes a reported state after the one it has: forward (or the same
  * non-terminal state, for progress), never out of a terminal state. */
 export function acceptsReport(current: NodeUpdateState, reported: NodeUpdateState): boolean {
   if (isTerminal(current)) return current === reported;
-  return RANK[reported] >= RANK[current];
+  return !comesBefore(reported, current);
 }
 
 export interface NodeUpdateStatus {

@@ -2,11 +2,11 @@
 // loopback: kill -9 mid-download resumes from the persisted offset (read from its LMDB,
 // and from the block numbers the gateway served), kill -9 between the switch and the
 // health check ends rolled back and reported once, SIGTERM finishes the block in hand and
-// exits 0, and a bad configuration exits 2.
+// exits 0, and a bad configuration or a slot directory it cannot write exits 2.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -203,6 +203,23 @@ test('a bad configuration exits 2 and names every problem', async () => {
     assert.is(status, 2);
     for (const problem of ['node_id:', 'gateway:', 'health_interval:']) assert.ok(agent.stderr().includes(problem), agent.stderr());
     assert.ok(agent.stderr().includes('see coap-fleet agent --help'));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a slot directory that cannot be written exits 2 and names the directory and the errno', async () => {
+  const s = await setup();
+  try {
+    // Tests run as root, whom mode bits do not stop: the slots path leads through a regular
+    // file instead, which fails for anyone (ENOTDIR), as a read-only mount would (EROFS).
+    await writeFile(join(s.dir, 'plain-file'), '');
+    await mkdir(s.data);
+    await symlink(join(s.dir, 'plain-file', 'slots'), join(s.data, 'slots'));
+    const agent = spawnAgent(['--config', s.configPath]);
+    const { status } = await agent.exited;
+    assert.is(status, 2, agent.stderr());
+    assert.ok(agent.stderr().includes(`data_dir: slot directory ${join(s.data, 'slots')} is not writable (ENOTDIR)`), agent.stderr());
   } finally {
     await s.cleanup();
   }

@@ -1,16 +1,21 @@
 // The agent in-process against a fake gateway over real UDP on loopback, with a real LMDB
 // and real files: manifest refusals, a full A/B update, sha256 mismatch, a failing install
-// hook and health check (rolled back), 5.03 Max-Age, 4.03, a cancelled rollout, an image
-// not ready yet, and registration again after the gateway lost its state.
+// hook and health check (rolled back), hooks that daemonise (the limit bounds the hook's
+// own process), a slot directory that became unwritable, a gateway that declines the
+// /updates registration, 5.03 Max-Age, 4.03, a cancelled rollout, an image not ready yet,
+// and registration again after the gateway lost its state.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
 import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
+import { killMarked, processMarker } from '../../helpers/processes.js';
+import { DECLINED_BASE_MS } from '../../../src/agent/updates-watch.js';
+import { declineObservers } from './declining-updates.js';
 
 interface World {
   dir: string;
@@ -228,6 +233,86 @@ test('a health check over its time limit fails the install; the first install ro
     assert.equal(outcome, { state: 'rolled_back', progress: 1, error: 'health check timed out after 0.3 s' });
     assert.is(await current(w), undefined);
     assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('an install hook that daemonises for good ("setsid sleep 60", 1 s limit) is rolled back as timed out within a bounded time', async () => {
+  const w = await world();
+  const marker = processMarker();
+  try {
+    w.expectedWarnings.push(/new version failed: rolling back/);
+    w.running = await startAgent(w, {
+      install_adapter: 'command', install_command: `${marker.assignment} setsid sleep 60`, install_timeout: '1',
+    });
+    const started = Date.now();
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2', 15_000);
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    assert.equal(outcome, { state: 'rolled_back', progress: 1, error: 'install command timed out after 1 s' });
+    assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await killMarked(marker.value);
+    await w.cleanup();
+  }
+});
+
+test('a health check that starts a daemon and exits 0 ("sleep 30 & exit 0") has passed: installed at once', async () => {
+  const w = await world();
+  const marker = processMarker();
+  try {
+    w.running = await startAgent(w, { health_check_command: `${marker.assignment} sleep 30 & exit 0`, health_check_timeout: '10' });
+    const started = Date.now();
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2', 9000);
+    assert.equal(outcome, { state: 'installed', progress: 1, error: null });
+    assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
+  } finally {
+    await killMarked(marker.value);
+    await w.cleanup();
+  }
+});
+
+test('a slot directory that became unwritable: the install fails naming the directory and the errno', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
+    // As root, mode bits stop nothing: the slots path now leads through a regular file,
+    // which fails for anyone (ENOTDIR), as a read-only mount would (EROFS).
+    await rename(join(w.data, 'slots'), join(w.data, 'slots-before'));
+    await writeFile(join(w.dir, 'plain-file'), '');
+    await symlink(join(w.dir, 'plain-file', 'slots'), join(w.data, 'slots'));
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
+    const outcome = await w.gateway.outcome('u2');
+    assert.equal(outcome, {
+      state: 'failed', progress: 1, error: `install failed: cannot write slot a: slot directory ${join(w.data, 'slots')} is not writable (ENOTDIR)`,
+    });
+    assert.is(w.running.agent.installedVersion(), '1.0.0');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('a gateway that declines the /updates registration (RFC 7641 §4.1) is not asked again every second; once it accepts, the agent registers', async () => {
+  const w = await world();
+  try {
+    w.expectedWarnings.push(/the gateway declined to register this observer of \/updates/);
+    const declining = declineObservers(w.gateway.endpoint, () => Date.now());
+    w.running = await startAgent(w);
+    await w.gateway.waitFor(() => declining.registrations.length > 0, 'a first registration attempt');
+    // A window of 6 s: the old loop came back about once a second; the first back-off
+    // delay is 5 s, the second up to 10 s.
+    const third = await w.gateway.waitFor(() => declining.registrations.length >= 3, 'a third attempt', 6000).then(() => true, () => false);
+    assert.not.ok(third, `attempts at ${declining.registrations.map((at) => at - declining.registrations[0]!).join(', ')} ms`);
+    const gaps = declining.registrations.slice(1).map((at, i) => at - declining.registrations[i]!);
+    assert.ok(gaps.every((gap) => gap >= DECLINED_BASE_MS - 100), `gaps ${gaps.join(', ')} ms`);
+    declining.accept();
+    const attempts = declining.registrations.length;
+    // The next delay is at most base · 2^attempts (≤ 20 s here).
+    await w.gateway.waitFor(() => declining.registrations.length > attempts, 'the registration once accepted', 25_000);
+    await w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'the gateway registered this observer of /updates again'), 'the log line');
   } finally {
     await w.cleanup();
   }
