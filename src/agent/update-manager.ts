@@ -20,16 +20,17 @@ import type { StatusReporter } from './status-reporter.js';
 import type { AgentStore, UpdateRecord } from './store.js';
 import { UpdateMachine } from './update-machine.js';
 
-/** What the latest /updates representation says of an update, beside its manifest. An
- * update that leaves the list keeps its last offer while it is under way: the gateway
- * drops cancelled updates from a node's view, and the install request's 4.03 then ends
- * it with the reason. */
+/** What the latest /updates representation says of an update, beside its manifest. A
+ * node's view lists what it can still act on: an update under way stays listed (a
+ * cancelled or aborted one too, until this node has reported it ended), so one that leaves
+ * the list while still `pending` was withdrawn before this node began: it ends here. */
 interface Offer {
   readonly rollout: string;
   readonly imageReady: boolean;
 }
 
-const FINISHED_ROLLOUTS = new Set(['cancelled', 'aborted', 'completed']);
+/** `withdrawn` is ours: a pending update the gateway no longer lists. */
+const FINISHED_ROLLOUTS = new Set(['cancelled', 'aborted', 'completed', 'withdrawn']);
 const MAX_UNUSABLE = 100;
 const RETRY_MS = [2000, 5000, 10_000, 30_000, 60_000] as const;
 
@@ -143,11 +144,14 @@ export class UpdateManager {
       this.#offers.set(updateId, offer);
     }
     const listed = new Set(entries.map(offerUpdateId));
-    for (const updateId of this.#offers.keys()) {
+    for (const [updateId, offer] of this.#offers) {
+      if (listed.has(updateId)) continue;
       const record = store.update(updateId);
-      if (!listed.has(updateId) && (record === undefined || isTerminal(record.state))) {
+      if (record === undefined || isTerminal(record.state)) {
         this.#offers.delete(updateId);
         this.#retry.delete(updateId);
+      } else if (record.state === 'pending' && offer.rollout !== 'withdrawn') {
+        this.#offers.set(updateId, { ...offer, rollout: 'withdrawn' });
       }
     }
     this.kick();

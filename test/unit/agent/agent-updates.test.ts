@@ -60,6 +60,10 @@ const sha256File = async (path: string): Promise<string> => createHash('sha256')
 const current = (w: World): Promise<string | undefined> => readlink(join(w.data, 'slots', 'current')).catch(() => undefined);
 const downloads = (w: World): Promise<string[]> => readdir(join(w.data, 'downloads'));
 
+/** Waits (bounded) until the agent has taken the update in: its "update accepted" line. */
+const accepted = (w: World, updateId: string): Promise<void> =>
+  w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'update accepted' && entry.update_id === updateId), `${updateId} accepted`);
+
 /** Installs 2.0.0 into slot a: the "old version" of the roll-back tests. */
 async function installFirst(w: World): Promise<void> {
   const first = await offer(w, { updateId: 'u2', version: '2.0.0', size: 40_000 });
@@ -379,12 +383,29 @@ test('an image not ready yet is not asked for until image_ready; then it install
     w.running = await startAgent(w);
     const update = await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 });
     w.gateway.setUpdates([{ ...update, imageReady: false }]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await accepted(w, 'u2');
     await w.running.agent.settled();
     assert.is(w.gateway.served.size, 0);
     assert.equal(w.gateway.statesOf('u2'), [], 'accepted, still pending');
     w.gateway.changeUpdate('u2', { imageReady: true });
     assert.is((await w.gateway.outcome('u2')).state, 'installed');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('an update still pending when the gateway stops listing it (withdrawn before its image was ready) ends failed, reported', async () => {
+  const w = await world();
+  try {
+    w.running = await startAgent(w);
+    const update = await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 });
+    w.gateway.setUpdates([{ ...update, imageReady: false }]);
+    await accepted(w, 'u2');
+    w.gateway.setUpdates([]);
+    const outcome = await w.gateway.outcome('u2');
+    assert.is(outcome.state, 'failed');
+    assert.is(outcome.error, 'rollout withdrawn');
+    assert.is(w.gateway.served.size, 0, 'nothing downloaded');
   } finally {
     await w.cleanup();
   }
