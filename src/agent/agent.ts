@@ -8,6 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeBody } from '../fleet/payload.js';
+import { checkStore } from '../fleet/store-check.js';
 import type { HealthReport } from '../fleet/schemas.js';
 import { isValidVersion } from '../fleet/version.js';
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
@@ -116,6 +117,8 @@ export class Agent {
     await mkdir(paths.downloads, { recursive: true });
     const slots = new SlotDirectory(paths.slots);
     await slots.init();
+    // A damaged data.mdb would kill the agent inside LMDB, with no word: stop with one.
+    await checkStore(paths.state, { databases: [] });
     const store = AgentStore.open(paths.state);
     let endpoint: Endpoint;
     try {

@@ -19,6 +19,7 @@ export interface ExpectedImage {
 }
 
 const TEMP_DIRECTORY = '.incoming';
+const SHA256_NAME = /^[0-9a-f]{64}$/;
 
 /** "sha256:<hex>" from a manifest as the bare hex digest. */
 export const digestOf = (checksum: string): string => checksum.replace(/^sha256:/, '');
@@ -58,6 +59,11 @@ export class ImageStore {
   /** Whether the image is stored with the size the manifest gives. */
   async has(expected: ExpectedImage): Promise<boolean> {
     return (await this.sizeOf(expected.sha256)) === expected.size;
+  }
+
+  /** How many images are stored. */
+  async count(): Promise<number> {
+    return (await readdir(this.#directory)).filter((name) => SHA256_NAME.test(name)).length;
   }
 
   /** Temporary files of uploads in progress (tests check nothing is left behind). */
