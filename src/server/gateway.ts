@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { LogThrottle } from '../fleet/log-throttle.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { checkStore } from '../fleet/store-check.js';
+import type { StoreWriteError } from '../fleet/store-write-error.js';
 import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
@@ -72,14 +73,14 @@ export class Gateway {
       throw new ConfigError(`data_dir: cannot create ${config.data_dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const publisherKey = config.publisher_key_file === null ? undefined : await loadPublisherKey(config.publisher_key_file);
-    const images = await ImageStore.open(join(config.data_dir, 'images'));
+    const writeFailures = new LogThrottle(WRITE_FAILURE_LOG_INTERVAL_MS);
+    const onWriteFailure = (error: StoreWriteError): void => {
+      writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'a write refused by the disk; answering 5.03'));
+    };
+    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure);
     const stateDir = join(config.data_dir, 'state');
     await checkStore(stateDir, { databases: GatewayStore.DATABASES });
-    const writeFailures = new LogThrottle(WRITE_FAILURE_LOG_INTERVAL_MS);
-    const store = await GatewayStore.open(stateDir, {
-      auditMaxEntries: config.audit_max_entries,
-      onWriteFailure: (error) => writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'state write refused by the disk; answering 5.03')),
-    });
+    const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
     await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
     try {
