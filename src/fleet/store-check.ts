@@ -82,7 +82,7 @@ function parseMeta(page: Buffer): Meta | string {
 
 /** What the header of a data.mdb of `fileSize` bytes says: a reason it is damaged, or
  * undefined when nothing in it is wrong (the pages behind it may still be). */
-export function headerProblem(read: (offset: number) => Buffer, fileSize: number): string | undefined {
+function headerProblem(read: (offset: number) => Buffer, fileSize: number): string | undefined {
   const first = parseMeta(read(0));
   if (typeof first === 'string') return `meta page 0: ${first}`;
   const { pageSize } = first;
