@@ -8,6 +8,7 @@
 
 import { join } from 'node:path';
 import { encodeBody } from '../fleet/payload.js';
+import { checkStore } from '../fleet/store-check.js';
 import type { HealthReport } from '../fleet/schemas.js';
 import { isValidVersion } from '../fleet/version.js';
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
@@ -124,6 +125,8 @@ export class Agent {
       if (error instanceof DirectoryNotWritableError) throw new AgentConfigError([`data_dir: ${error.message}`]);
       throw error;
     }
+    // A damaged data.mdb would kill the agent inside LMDB, with no word: stop with one.
+    await checkStore(paths.state, { databases: [] });
     const store = AgentStore.open(paths.state);
     let endpoint: Endpoint;
     try {

@@ -1,10 +1,13 @@
 // The agent's durable state (DESIGN §7) in one LMDB environment under <data>/state: per
 // update its record (manifest, state, download progress, install phase), which slot is
 // committed, and which terminal states the gateway has acknowledged. Every write that a
-// crash must not lose is awaited until LMDB has flushed it, not only committed it.
+// crash must not lose is awaited until LMDB has flushed it, not only committed it. A write
+// the disk refuses rejects with StoreWriteError (fleet/store-write-error.ts) and the store
+// goes on; agent.ts checks the environment (fleet/store-check.ts) before it opens it.
 
 import { open, type RootDatabase } from 'lmdb';
 import type { Manifest } from '../fleet/manifest.js';
+import { storeWriteError } from '../fleet/store-write-error.js';
 import type { NodeUpdateState } from '../fleet/update-state.js';
 import type { Slot } from './interfaces.js';
 
@@ -58,15 +61,28 @@ const NO_SLOTS: SlotsRecord = { committed: null, version: null, updateId: null }
 
 export class AgentStore {
   readonly #db: RootDatabase<unknown, string>;
+  readonly #directory: string;
 
-  private constructor(db: RootDatabase<unknown, string>) {
+  private constructor(db: RootDatabase<unknown, string>, directory: string) {
     this.#db = db;
+    this.#directory = directory;
   }
 
   /** Opens (creating) the environment in `directory`. JSON values, so an operator or a
-   * test can read the state with any LMDB reader. */
+   * test can read the state with any LMDB reader. Without event-turn batching: a commit
+   * the disk refuses would reject lmdb-js's own batch promise, unheard, ending the process. */
   static open(directory: string): AgentStore {
-    return new AgentStore(open<unknown, string>({ path: directory, encoding: 'json' }));
+    return new AgentStore(open<unknown, string>({ path: directory, encoding: 'json', eventTurnBatching: false }), directory);
+  }
+
+  /** Runs `write`, then waits for the flush; a refusal of the disk becomes StoreWriteError. */
+  async #durably(write: () => PromiseLike<unknown>): Promise<void> {
+    try {
+      await write();
+      await this.#db.flushed;
+    } catch (error) {
+      throw (await storeWriteError(error, this.#directory)) ?? error;
+    }
   }
 
   update(updateId: string): UpdateRecord | undefined {
@@ -86,17 +102,15 @@ export class AgentStore {
   }
 
   /** Stores the record (and the committed slot, in the same transaction) durably. */
-  async saveUpdate(record: UpdateRecord, slots?: SlotsRecord): Promise<void> {
-    await this.#db.transaction(() => {
+  saveUpdate(record: UpdateRecord, slots?: SlotsRecord): Promise<void> {
+    return this.#durably(() => this.#db.transaction(() => {
       void this.#db.put(UPDATE_PREFIX + record.updateId, record);
       if (slots !== undefined) void this.#db.put(SLOTS_KEY, slots);
-    });
-    await this.#db.flushed;
+    }));
   }
 
-  async saveSlots(slots: SlotsRecord): Promise<void> {
-    await this.#db.put(SLOTS_KEY, slots);
-    await this.#db.flushed;
+  saveSlots(slots: SlotsRecord): Promise<void> {
+    return this.#durably(() => this.#db.put(SLOTS_KEY, slots));
   }
 
   /** The last terminal state the gateway acknowledged for this update. */
@@ -104,12 +118,13 @@ export class AgentStore {
     return this.#db.get(REPORTED_PREFIX + updateId) as NodeUpdateState | undefined;
   }
 
-  async markReported(updateId: string, state: NodeUpdateState): Promise<void> {
-    await this.#db.put(REPORTED_PREFIX + updateId, state);
-    await this.#db.flushed;
+  markReported(updateId: string, state: NodeUpdateState): Promise<void> {
+    return this.#durably(() => this.#db.put(REPORTED_PREFIX + updateId, state));
   }
 
   async close(): Promise<void> {
+    // A last write the disk refused was reported to its caller already.
+    await Promise.resolve(this.#db.flushed).catch(() => {});
     await this.#db.close();
   }
 }

@@ -29,7 +29,8 @@ export const agentUsage = (): string => 'Usage: coap-fleet agent --config FILE [
   + `--node-id) and an environment variable (${envName('node_id')}); flags win over the\n`
   + 'environment, the environment over the file. Durations are in seconds.\n\n'
   + `Options:\n${formatFlags(AGENT_FLAGS)}`
-  + '\nExit status: 0 stopped by a signal, 2 bad configuration, 3 could not start.\n';
+  + '\nExit status: 0 stopped by a signal, 2 bad configuration, 3 could not start, 4 the\n'
+  + 'state store (DATA_DIR/state/data.mdb) failed its check: truncated or overwritten.\n';
 
 export async function runAgentCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(argv, AGENT_FLAGS);

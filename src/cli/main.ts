@@ -27,6 +27,8 @@ export const ExitStatus = {
   Usage: 2,
   /** Timeout, RST, an unreachable or unresolvable host, a socket that would not bind. */
   Transport: 3,
+  /** A daemon's state store failed its check at start (truncated, overwritten). */
+  StoreDamaged: 4,
   /** A bug: an error without a code (sysexits EX_SOFTWARE). */
   Internal: 70,
 } as const;
@@ -116,7 +118,8 @@ export function usage(): string {
     + `Usage:\n${lines.join('')}\n`
     + 'Exit status: 0 success (2.xx; observe and the servers: a stop by signal or --for),\n'
     + '             1 error response (4.xx, 5.xx) or an observation not taken, 2 usage\n'
-    + '             error, 3 timeout or transport error, 70 internal error.\n';
+    + '             error, 3 timeout or transport error, 4 a daemon\'s state store is\n'
+    + '             damaged, 70 internal error.\n';
 }
 
 // ---- errors to exit statuses --------------------------------------------------------
@@ -135,6 +138,7 @@ function exitStatusFor(error: unknown): number {
   if (responseCode !== undefined && (codeClass(responseCode) === 4 || codeClass(responseCode) === 5)) return ExitStatus.ErrorResponse;
   const code = errorCode(error);
   if (code === 'CLI_ERR_USAGE' || code === 'COAP_ERR_URI') return ExitStatus.Usage;
+  if (code === 'STORE_CORRUPT') return ExitStatus.StoreDamaged;
   return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;
 }
 

@@ -38,7 +38,8 @@ export const serverUsage = (): string => 'Usage: coap-fleet server --data-dir DI
   + 'environment; flags win over the environment, which wins over the file:\n'
   + `${CONFIG_KEYS.map((key) => `  ${key.padEnd(24)} ${envName(key)}`).join('\n')}\n\n`
   + 'Exit status: 0 stopped by a signal, 2 bad usage or configuration, 3 a port that would\n'
-  + 'not bind or a state store that would not open.\n';
+  + 'not bind or a state store that would not open, 4 a state store that failed its check\n'
+  + '(DIR/state/data.mdb truncated or overwritten: restore it, or move it away).\n';
 
 export async function runServerCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { flags, positionals } = parseArgs(argv, SERVER_FLAGS);

@@ -3,6 +3,7 @@
 // from any other refusal on its way to the log and the audit trail.
 
 import { ResponseCode } from '../protocol/codes.js';
+import type { StoreWriteError } from '../fleet/store-write-error.js';
 import { CoapError, ResponseError } from '../protocol/errors.js';
 
 /** The configuration (file, environment, flags) is wrong: what and where, for a person. */
@@ -16,6 +17,23 @@ export class ConfigError extends CoapError {
 export class StoreError extends CoapError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('GATEWAY_ERR_STORE', message, options);
+  }
+}
+
+/** Seconds a client waits before it tries a state write again that the disk refused. */
+export const STATE_RETRY_AFTER_S = 30;
+
+/** A state write the disk refused (DESIGN §7): 5.03 with a diagnostic and a Max-Age, and
+ * the gateway keeps running; the write succeeds again once there is room. */
+export class StateUnavailable extends ResponseError {
+  readonly failure: StoreWriteError;
+  constructor(failure: StoreWriteError) {
+    super(ResponseCode.ServiceUnavailable, failure.message, {
+      diagnostic: failure.noSpace ? 'no space left on the gateway\'s state disk' : 'the gateway\'s state disk refused the write',
+      maxAge: STATE_RETRY_AFTER_S,
+    });
+    this.name = 'StateUnavailable';
+    this.failure = failure;
   }
 }
 

@@ -1,17 +1,20 @@
 // The gateway daemon put together (DESIGN §1): state store, firmware store, update manager,
 // presence, and the resources on the endpoints behind the access table; and its graceful
 // stop: refuse new requests, let running ones finish (bounded), close the endpoints, flush
-// and close LMDB.
+// and close LMDB. The state store is checked before it is opened (fleet/store-check.ts).
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { DtlsEndpoint } from '../dtls/dtls-endpoint.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LogThrottle } from '../fleet/log-throttle.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { checkStore } from '../fleet/store-check.js';
+import type { StoreWriteError } from '../fleet/store-write-error.js';
 import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StateUnavailable } from './errors.js';
 import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
@@ -29,6 +32,9 @@ export interface GatewayOptions {
   readonly endpoints?: GatewayEndpoints;
   readonly now?: () => Date;
 }
+
+/** A disk that refuses writes fails every one of them: one error line per this long. */
+const WRITE_FAILURE_LOG_INTERVAL_MS = 10_000;
 
 /** A moment for the responses of finished handlers to leave the socket before it closes. */
 const RESPONSE_FLUSH_MS = 50;
@@ -68,8 +74,15 @@ export class Gateway {
       throw new ConfigError(`data_dir: cannot create ${config.data_dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const publisherKey = config.publisher_key_file === null ? undefined : await loadPublisherKey(config.publisher_key_file);
-    const images = await ImageStore.open(join(config.data_dir, 'images'));
-    const store = await GatewayStore.open(join(config.data_dir, 'state'), { auditMaxEntries: config.audit_max_entries });
+    const writeFailures = new LogThrottle(WRITE_FAILURE_LOG_INTERVAL_MS);
+    const onWriteFailure = (error: StoreWriteError): void => {
+      writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'a write refused by the disk; answering 5.03'));
+    };
+    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure);
+    const stateDir = join(config.data_dir, 'state');
+    await checkStore(stateDir, { databases: GatewayStore.DATABASES });
+    const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
+    await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
     try {
       endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(logger.child({ component: 'coap' })));
@@ -78,7 +91,10 @@ export class Gateway {
       throw error;
     }
     const audit = (entry: AuditEntry): void => {
-      store.audit(entry).catch((error: unknown) => logger.error({ err: error, entry }, 'audit entry not written'));
+      store.audit(entry).catch((error: unknown) => {
+        // A refused write was logged already, at a bounded rate.
+        if (!(error instanceof StateUnavailable)) logger.error({ err: error, entry }, 'audit entry not written');
+      });
     };
     auditHandshakeFailures(endpoints, audit, now);
     const router = new GatewayRouter(endpointList(endpoints), {
@@ -158,6 +174,16 @@ function auditHandshakeFailures(endpoints: GatewayEndpoints, audit: (entry: Audi
 
 /** "-----BEGIN PRIVATE KEY-----", and the EC, RSA, ENCRYPTED… variants. */
 const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** An empty state beside stored images: data.mdb deleted or replaced. Not refused (an
+ * operator may have reset it on purpose), but said loudly: the updates those images
+ * belonged to are gone. */
+async function warnOfLostState(store: GatewayStore, images: ImageStore, dataDir: string, logger: ServerLogger): Promise<void> {
+  if (store.listUpdates().length > 0 || store.listNodes().length > 0) return;
+  const stored = await images.count();
+  if (stored === 0) return;
+  logger.warn({ data_dir: dataDir, images: stored }, `the state store is empty but ${stored} image(s) are stored: was state/data.mdb deleted or replaced? every update and node registration is gone`);
+}
 
 async function loadPublisherKey(path: string): Promise<KeyObject> {
   const pem = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {

@@ -1,15 +1,19 @@
 // The firmware store (DESIGN §7): images content-addressed by sha256 under
 // `<images>/<sha256>`. An upload streams into a temporary file while it is hashed, and
 // becomes the image only when its size and sha256 match the manifest: fsynced, renamed into
-// place, the directory fsynced. No image is ever held in memory.
+// place, the directory fsynced. No image is ever held in memory. A disk without room for
+// the image answers 5.03 saying so (DESIGN §7), before the upload or when a write fails,
+// and the partial file goes.
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { OptionNumber, uintOption } from '../protocol/options.js';
 import type { UploadSink } from '../protocol/server-types.js';
+import { storeWriteError, StoreWriteError } from '../fleet/store-write-error.js';
+import { STATE_RETRY_AFTER_S } from './errors.js';
 
 /** What an upload must turn out to be: from the manifest. */
 export interface ExpectedImage {
@@ -19,6 +23,7 @@ export interface ExpectedImage {
 }
 
 const TEMP_DIRECTORY = '.incoming';
+const SHA256_NAME = /^[0-9a-f]{64}$/;
 
 /** "sha256:<hex>" from a manifest as the bare hex digest. */
 export const digestOf = (checksum: string): string => checksum.replace(/^sha256:/, '');
@@ -26,19 +31,36 @@ export const digestOf = (checksum: string): string => checksum.replace(/^sha256:
 /** The ETag of an image: the first 8 bytes of its sha256 (RFC 7252 §5.10.6 allows 1-8). */
 export const imageEtag = (sha256: string): Buffer => Buffer.from(sha256.slice(0, 16), 'hex');
 
+/** Told of every write the disk refused (the gateway logs them, at a bounded rate). */
+export type WriteFailureListener = (error: StoreWriteError) => void;
+
+/** The 5.03 an uploader gets when the disk refuses the image; `error` itself when it is
+ * not the disk's doing. */
+async function refusal(error: unknown, directory: string, needed: number, listener: WriteFailureListener | undefined): Promise<unknown> {
+  const failure = error instanceof StoreWriteError ? error : await storeWriteError(error, directory);
+  if (failure === undefined) return error;
+  listener?.(failure);
+  return new ResponseError(ResponseCode.ServiceUnavailable, `${failure.message}: ${needed} bytes of the image to write`, {
+    diagnostic: failure.noSpace ? `no space left for the image: ${needed} bytes needed` : `cannot store the image: ${failure.reason}`,
+    maxAge: STATE_RETRY_AFTER_S,
+  });
+}
+
 export class ImageStore {
   readonly #directory: string;
+  readonly #onWriteFailure: WriteFailureListener | undefined;
 
-  private constructor(directory: string) {
+  private constructor(directory: string, onWriteFailure: WriteFailureListener | undefined) {
     this.#directory = directory;
+    this.#onWriteFailure = onWriteFailure;
   }
 
   /** Opens the store, removing temporary files an interrupted upload left behind. */
-  static async open(directory: string): Promise<ImageStore> {
+  static async open(directory: string, onWriteFailure?: WriteFailureListener): Promise<ImageStore> {
     const temp = join(directory, TEMP_DIRECTORY);
     await mkdir(temp, { recursive: true });
     for (const name of await readdir(temp)) await rm(join(temp, name), { force: true });
-    return new ImageStore(directory);
+    return new ImageStore(directory, onWriteFailure);
   }
 
   pathOf(sha256: string): string {
@@ -60,15 +82,31 @@ export class ImageStore {
     return (await this.sizeOf(expected.sha256)) === expected.size;
   }
 
+  /** How many images are stored. */
+  async count(): Promise<number> {
+    return (await readdir(this.#directory)).filter((name) => SHA256_NAME.test(name)).length;
+  }
+
   /** Temporary files of uploads in progress (tests check nothing is left behind). */
   async incomingFiles(): Promise<string[]> {
     return readdir(join(this.#directory, TEMP_DIRECTORY));
   }
 
+  /** A temporary file for the image; 5.03 at once when the disk has not room for it. */
   async beginUpload(expected: ExpectedImage): Promise<ImageUpload> {
+    const { bavail, bsize } = await statfs(this.#directory);
+    if (bavail * bsize < expected.size) {
+      const full = new StoreWriteError(this.#directory, true, `${bavail * bsize} bytes free`);
+      throw await refusal(full, this.#directory, expected.size, this.#onWriteFailure);
+    }
     const path = join(this.#directory, TEMP_DIRECTORY, `${randomUUID()}.part`);
-    const handle = await open(path, 'wx', 0o600);
-    return new ImageUpload(handle, path, this.#directory, expected);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx', 0o600);
+    } catch (error) {
+      throw await refusal(error, this.#directory, expected.size, this.#onWriteFailure);
+    }
+    return new ImageUpload(handle, path, this.#directory, expected, this.#onWriteFailure);
   }
 }
 
@@ -80,15 +118,17 @@ export class ImageUpload implements UploadSink {
   readonly #path: string;
   readonly #directory: string;
   readonly #expected: ExpectedImage;
+  readonly #onWriteFailure: WriteFailureListener | undefined;
   readonly #hash: Hash = createHash('sha256');
   #received = 0;
   #state: UploadState = 'receiving';
 
-  constructor(handle: FileHandle, path: string, directory: string, expected: ExpectedImage) {
+  constructor(handle: FileHandle, path: string, directory: string, expected: ExpectedImage, onWriteFailure?: WriteFailureListener) {
     this.#handle = handle;
     this.#path = path;
     this.#directory = directory;
     this.#expected = expected;
+    this.#onWriteFailure = onWriteFailure;
   }
 
   get received(): number {
@@ -109,9 +149,14 @@ export class ImageUpload implements UploadSink {
       });
     }
     let written = 0;
-    while (written < chunk.length) {
-      const { bytesWritten } = await this.#handle.write(chunk, written, chunk.length - written, offset + written);
-      written += bytesWritten;
+    try {
+      while (written < chunk.length) {
+        const { bytesWritten } = await this.#handle.write(chunk, written, chunk.length - written, offset + written);
+        written += bytesWritten;
+      }
+    } catch (error) {
+      await this.abort();
+      throw await refusal(error, this.#directory, this.#expected.size - offset, this.#onWriteFailure);
     }
     this.#hash.update(chunk);
     this.#received += chunk.length;
@@ -135,11 +180,16 @@ export class ImageUpload implements UploadSink {
         diagnostic: `sha256 mismatch: got ${actual}, the manifest says ${sha256}`,
       });
     }
-    await this.#handle.sync();
-    await this.#handle.close();
     const target = join(this.#directory, sha256);
-    await rename(this.#path, target);
-    await syncDirectory(this.#directory);
+    try {
+      await this.#handle.sync();
+      await this.#handle.close();
+      await rename(this.#path, target);
+      await syncDirectory(this.#directory);
+    } catch (error) {
+      await this.abort();
+      throw await refusal(error, this.#directory, size, this.#onWriteFailure);
+    }
     this.#state = 'stored';
     return target;
   }

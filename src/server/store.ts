@@ -3,16 +3,21 @@
 // belong together go through `atomically`, and what a response acknowledges is awaited
 // until LMDB has flushed it to disk, not merely committed it (lmdb-js resolves a write at
 // commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
+// A write the disk refuses (full, quota) is a 5.03 for the request that made it, and the
+// store goes on: LMDB aborts that transaction and the next one succeeds once there is room.
 
 import { mkdir } from 'node:fs/promises';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
-import { StoreError } from './errors.js';
+import { storeWriteError, type StoreWriteError } from '../fleet/store-write-error.js';
+import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, StatusRecord, UpdateRecord } from './records.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
   readonly auditMaxEntries: number;
+  /** Told of every write the disk refused, before the caller gets its StateUnavailable. */
+  readonly onWriteFailure?: (error: StoreWriteError) => void;
 }
 
 /** How far a write must get before its promise resolves: `flushed` for what a response
@@ -33,27 +38,35 @@ export class GatewayStore {
   /** Keyed by a sequence number that only grows; the lowest keys are the oldest. */
   readonly #audit: Database<AuditEntry, number>;
   readonly #options: StoreOptions;
+  readonly #directory: string;
   #auditNext: number;
   #auditCount: number;
   #closed = false;
 
-  private constructor(root: RootDatabase, options: StoreOptions) {
+  private constructor(root: RootDatabase, directory: string, options: StoreOptions) {
     this.#root = root;
+    this.#directory = directory;
     this.#options = options;
-    this.#nodes = root.openDB<NodeRecord, string>({ name: 'nodes' });
-    this.#updates = root.openDB<UpdateRecord, string>({ name: 'updates' });
-    this.#statuses = root.openDB<StatusRecord, string>({ name: 'statuses' });
-    this.#audit = root.openDB<AuditEntry, number>({ name: 'audit' });
+    const [nodes, updates, statuses, audit] = GatewayStore.DATABASES;
+    this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
+    this.#updates = root.openDB<UpdateRecord, string>({ name: updates });
+    this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
+    this.#audit = root.openDB<AuditEntry, number>({ name: audit });
     const last = [...this.#audit.getKeys({ reverse: true, limit: 1 })][0];
     this.#auditNext = last === undefined ? 1 : last + 1;
     this.#auditCount = this.#audit.getCount();
   }
 
+  /** The named databases, for the check at start (fleet/store-check.ts). */
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit'] as const;
+
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
     try {
       await mkdir(directory, { recursive: true });
-      return new GatewayStore(open({ path: directory, maxDbs: 8 }), options);
+      // Without event-turn batching: its batch promise is lmdb-js's own, and a commit that
+      // fails (a full disk) would reject it with nobody listening, ending the process.
+      return new GatewayStore(open({ path: directory, maxDbs: 8, eventTurnBatching: false }), directory, options);
     } catch (error) {
       throw new StoreError(`cannot open the state store in ${directory}: ${(error as Error).message}`, { cause: error });
     }
@@ -115,13 +128,23 @@ export class GatewayStore {
    * Runs `action` in one LMDB transaction and resolves with its result once the
    * transaction is durable as asked. Transactions run one at a time, so a read-check-write
    * inside one (install gating, status moves) is atomic. LMDB does not roll back what an
-   * action wrote before it threw: an action checks first and writes last.
+   * action wrote before it threw: an action checks first and writes last. A write the
+   * disk refuses rejects with StateUnavailable (5.03).
    */
   async atomically<T>(action: (writer: StoreWriter) => T, durability: Durability = 'flushed'): Promise<T> {
     if (this.#closed) throw new StoreError('the state store is closed');
-    const result = await this.#root.transaction(() => action(this.#writer));
-    if (durability === 'flushed') await this.#root.flushed;
-    return result;
+    try {
+      const result = await this.#root.transaction(() => action(this.#writer));
+      if (durability === 'flushed') await this.#root.flushed;
+      return result;
+    } catch (error) {
+      const failure = await storeWriteError(error, this.#directory);
+      if (failure === undefined) throw error;
+      // The aborted transaction's audit entries were counted as they were written.
+      this.#auditCount = this.#audit.getCount();
+      this.#options.onWriteFailure?.(failure);
+      throw new StateUnavailable(failure);
+    }
   }
 
   /** One audit entry on its own, committed but not awaited to disk (denials, offline). */
@@ -133,7 +156,8 @@ export class GatewayStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#root.flushed;
+    // A last commit the disk refused was answered already (StateUnavailable).
+    await Promise.resolve(this.#root.flushed).catch(() => {});
     await this.#root.close();
   }
 

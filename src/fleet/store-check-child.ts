@@ -1,0 +1,35 @@
+// The child process of store-check.ts: `node store-check-child.js DIR '["db", …]'` opens
+// the LMDB environment in DIR read-only and reads every key and value of the main database
+// and of the named ones, as raw bytes, so that every page a daemon could reach is touched
+// once. Exit status 0: all read; 1: LMDB reported an error (its message on stderr); a
+// damaged page may instead end this process by a signal, which is why it is a process.
+
+import { open } from 'lmdb';
+
+const [directory, databasesJson] = process.argv.slice(2);
+
+function readAll(): number {
+  if (directory === undefined || databasesJson === undefined) throw new Error('usage: store-check-child DIR DATABASES_JSON');
+  const names = JSON.parse(databasesJson) as string[];
+  const root = open({ path: directory, readOnly: true, maxDbs: Math.max(1, names.length), encoding: 'binary', keyEncoding: 'binary' });
+  try {
+    let records = 0;
+    const databases = [root, ...names.map((name) => {
+      const database = root.openDB({ name, encoding: 'binary', keyEncoding: 'binary' }) as typeof root | undefined;
+      if (database === undefined) throw new Error(`its database ${JSON.stringify(name)} is missing`);
+      return database;
+    })];
+    // Values come out as copies of their bytes: every leaf and overflow page is read.
+    for (const database of databases) for (const entry of database.getRange({})) records += entry.value === undefined ? 0 : 1;
+    return records;
+  } finally {
+    void root.close();
+  }
+}
+
+try {
+  process.stdout.write(`${readAll()} records\n`);
+} catch (error) {
+  process.stderr.write(`${(error as Error).message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exitCode = 1;
+}
