@@ -4,13 +4,13 @@
 // then the sha256 of the whole file against the signed manifest. The image is never held
 // in memory: one block at a time on the way in, a stream on the way to the hash.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlockTransferError } from '../protocol/errors.js';
 import { ResponseCode } from '../protocol/codes.js';
 import type { Manifest } from '../fleet/manifest.js';
+import { digestOf, imageEtag } from '../fleet/image-checksum.js';
+import { sha256File } from '../fleet/sha256-file.js';
 import { StoppedError } from './errors.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { StopToken } from './interfaces.js';
@@ -44,7 +44,7 @@ export interface DownloadJob {
   readonly cancel: AbortSignal;
 }
 
-export const sha256Of = (manifest: Manifest): string => manifest.checksum.slice('sha256:'.length);
+export const sha256Of = (manifest: Manifest): string => digestOf(manifest.checksum);
 
 /** Runs or resumes the download of the machine's update; the machine is in 'downloading'. */
 export async function downloadImage(job: DownloadJob): Promise<DownloadOutcome> {
@@ -52,7 +52,7 @@ export async function downloadImage(job: DownloadJob): Promise<DownloadOutcome> 
   const sha256 = sha256Of(manifest);
   await mkdir(job.downloadsDir, { recursive: true });
   let progress: DownloadProgress = machine.record.download
-    ?? { path: join(job.downloadsDir, `${machine.updateId}.part`), etag: sha256.slice(0, 16), sha256, verified: 0 };
+    ?? { path: join(job.downloadsDir, `${machine.updateId}.part`), etag: imageEtag(sha256).toString('hex'), sha256, verified: 0 };
   // A partial file shorter than the persisted offset (lost with its directory, or never
   // flushed by the filesystem) cannot be resumed.
   const onDisk = await stat(progress.path).then((info) => info.size, () => -1);
@@ -146,7 +146,5 @@ export async function verifyFile(path: string, size: number, sha256: string): Pr
   const info = await stat(path).catch(() => undefined);
   if (info === undefined) return 'downloaded image missing';
   if (info.size !== size) return `size mismatch: ${info.size} bytes, the manifest says ${size}`;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex') === sha256 ? undefined : 'sha256 mismatch';
+  return (await sha256File(path)) === sha256 ? undefined : 'sha256 mismatch';
 }

@@ -3,13 +3,12 @@
 // time limit); without one the agent checks what it can itself: the running slot, reached
 // through `current`, holds the signed image (sha256) and the signed version.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { imageEnvironment } from './install-adapters.js';
 import type { SlotImage } from './interfaces.js';
 import { describeFailure, runCommand } from './run-command.js';
+import { sha256File } from '../fleet/sha256-file.js';
 
 export interface HealthCheckOptions {
   readonly command: string | undefined;
@@ -29,11 +28,11 @@ export async function checkInstalledHealth(
   }
   const version = await readFile(join(currentPath, 'version'), 'utf8').then((text) => text.trim(), () => undefined);
   if (version !== image.version) return `health check: running version ${version ?? 'unknown'}, expected ${image.version}`;
-  const hash = createHash('sha256');
+  let running: string;
   try {
-    for await (const chunk of createReadStream(join(currentPath, 'image.bin'), { highWaterMark: 64 * 1024 })) hash.update(chunk as Buffer);
+    running = await sha256File(join(currentPath, 'image.bin'));
   } catch (error) {
     return `health check: cannot read the running image: ${(error as Error).message}`;
   }
-  return hash.digest('hex') === sha256 ? undefined : 'health check: the running image does not match its sha256';
+  return running === sha256 ? undefined : 'health check: the running image does not match its sha256';
 }

@@ -1,14 +1,7 @@
-// Image files on the operator's side: the sha256 of a file streamed (never read whole),
-// and a file of random bytes (the demo's image).
+// A file of random bytes with its sha256 (the demo's image, and the end-to-end tests').
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+import { createWriteStream } from 'node:fs';
 
 export interface Image {
   readonly path: string;

@@ -11,7 +11,7 @@ import { isValidVersion } from '../fleet/version.js';
 import { fileBody } from '../protocol/body.js';
 import { codeClass, Method, ResponseCode } from '../protocol/codes.js';
 import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
-import { sha256File } from './image-file.js';
+import { sha256File } from '../fleet/sha256-file.js';
 import { GATEWAY_FLAGS, GatewayError, openGateway, type GatewayClient } from './gateway-client.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';

@@ -5,7 +5,6 @@
 // thrown typed; main.ts maps them to 1, 2 or 3.
 
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { access, constants, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { basename, dirname } from 'node:path';
@@ -23,6 +22,7 @@ import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from
 import { CREDENTIALS_FLAG, DTLS_FLAGS, dtlsClientCredentials, hasDtlsFlags, withCredentials, type DtlsFlags } from './dtls-flags.js';
 import { formatResponseHeader, payloadText, responseToJson, type CliIo } from './output.js';
 import { progressBar } from './progress.js';
+import { sha256File } from '../fleet/sha256-file.js';
 
 export type RequestMethod = 'get' | 'put' | 'post' | 'delete';
 
@@ -242,9 +242,7 @@ function fileSink(path: string): FileSink {
     async sha256() {
       if (inOrder) return hash.digest('hex');
       // Blocks came out of order (not something downloadBlocks does): hash the file.
-      const fromFile = createHash('sha256');
-      for await (const chunk of createReadStream(path)) fromFile.update(chunk as Buffer);
-      return fromFile.digest('hex');
+      return sha256File(path);
     },
   };
 }

@@ -25,12 +25,6 @@ export interface ExpectedImage {
 const TEMP_DIRECTORY = '.incoming';
 const SHA256_NAME = /^[0-9a-f]{64}$/;
 
-/** "sha256:<hex>" from a manifest as the bare hex digest. */
-export const digestOf = (checksum: string): string => checksum.replace(/^sha256:/, '');
-
-/** The ETag of an image: the first 8 bytes of its sha256 (RFC 7252 §5.10.6 allows 1-8). */
-export const imageEtag = (sha256: string): Buffer => Buffer.from(sha256.slice(0, 16), 'hex');
-
 /** Told of every write the disk refused (the gateway logs them, at a bounded rate). */
 export type WriteFailureListener = (error: StoreWriteError) => void;
 

@@ -18,7 +18,8 @@ import { getUintOption, OptionNumber, stringOption, uintOption } from '../protoc
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
-import { digestOf, imageEtag, ImageUpload, type ImageStore } from './image-store.js';
+import { digestOf, imageEtag } from '../fleet/image-checksum.js';
+import { ImageUpload, type ImageStore } from './image-store.js';
 import type { UpdateRecord } from './records.js';
 import { notFound, objectBody, readBody, reply } from './replies.js';
 import {

@@ -24,7 +24,8 @@ import { Method } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
 import type { NodeView, StatusView } from '../../src/server/representations.js';
-import { sha256File, writeRandomImage, type Image } from '../../src/cli/image-file.js';
+import { writeRandomImage, type Image } from '../../src/cli/image-file.js';
+import { sha256File } from '../../src/fleet/sha256-file.js';
 
 export { sha256File, writeRandomImage, type Image };
 

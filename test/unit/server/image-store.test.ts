@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
-import { imageEtag, ImageStore } from '../../../src/server/image-store.js';
+import { imageEtag } from '../../../src/fleet/image-checksum.js';
+import { ImageStore } from '../../../src/server/image-store.js';
 import { sha256, rejection } from './gateway-harness.js';
 
 async function withStore(run: (store: ImageStore, dir: string) => Promise<void>): Promise<void> {
