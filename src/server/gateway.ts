@@ -1,4 +1,4 @@
-// The gateway daemon put together (DESIGN §1): state store, firmware store, update manager,
+// The gateway daemon put together (DESIGN §1): state store, firmware store, rollout manager,
 // presence, and the resources on the endpoints behind the access table; and its graceful
 // stop: refuse new requests, let running ones finish (bounded), close the endpoints, flush
 // and close LMDB. The state store is checked before it is opened (fleet/store-check.ts).
@@ -23,7 +23,7 @@ import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
 import { GatewayRouter, whoOf } from './routing.js';
 import { GatewayStore } from './store.js';
-import { UpdateManager } from './update-manager.js';
+import { RolloutManager } from './rollout-manager.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -114,9 +114,9 @@ export class Gateway {
         router.notify(GatewayRoute.nodes, gatewayPath.node(nodeId), gatewayPath.health(nodeId));
       },
     });
-    const manager = new UpdateManager(store, images, now);
+    const rollouts = new RolloutManager(store, images, now);
     const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
-    addUpdateResources({ router, store, images, manager, logger: resourceLogger, publisherKey });
+    addUpdateResources({ router, store, images, rollouts, logger: resourceLogger, publisherKey });
     addNodeResources({ router, store, presence, logger: resourceLogger, now });
     presence.start();
     const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
