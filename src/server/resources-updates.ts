@@ -27,7 +27,7 @@ import {
 } from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
-import type { RolloutManager } from './rollout-rollouts.js';
+import type { RolloutManager } from './rollout-manager.js';
 
 export interface UpdateResourcesContext {
   readonly router: GatewayRouter;
