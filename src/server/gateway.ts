@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LogThrottle } from '../fleet/log-throttle.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { checkStore } from '../fleet/store-check.js';
-import type { StoreWriteError } from '../fleet/store-write-error.js';
+import type { StoreWriteError } from '../fleet/errors.js';
 import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';

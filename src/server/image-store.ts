@@ -12,7 +12,8 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { OptionNumber, uintOption } from '../protocol/options.js';
 import type { UploadSink } from '../protocol/server-types.js';
-import { storeWriteError, StoreWriteError } from '../fleet/store-write-error.js';
+import { StoreWriteError } from '../fleet/errors.js';
+import { storeWriteError } from '../fleet/store-write-error.js';
 import { STATE_RETRY_AFTER_S } from './errors.js';
 
 /** What an upload must turn out to be: from the manifest. */

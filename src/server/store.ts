@@ -9,7 +9,8 @@
 import { mkdir } from 'node:fs/promises';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
-import { storeWriteError, type StoreWriteError } from '../fleet/store-write-error.js';
+import type { StoreWriteError } from '../fleet/errors.js';
+import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
 
