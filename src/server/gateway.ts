@@ -21,6 +21,7 @@ import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
+import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { GatewayRouter, whoOf } from './routing.js';
 import { GatewayStore } from './store.js';
 import { RolloutManager } from './rollout-manager.js';
@@ -36,11 +37,6 @@ export interface GatewayOptions {
 /** A disk that refuses writes fails every one of them: one error line per this long. */
 const WRITE_FAILURE_LOG_INTERVAL_MS = 10_000;
 
-/** A moment for the responses of finished handlers to leave the socket before it closes. */
-const RESPONSE_FLUSH_MS = 50;
-
-type GatewayState = 'running' | 'stopping' | 'stopped';
-
 export class Gateway {
   readonly store: GatewayStore;
   readonly images: ImageStore;
@@ -49,7 +45,7 @@ export class Gateway {
   readonly #presence: Presence;
   readonly #logger: ServerLogger;
   readonly #config: GatewayConfig;
-  #state: GatewayState = 'running';
+  readonly #lifecycle: GatewayLifecycle;
   #stopped: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -63,6 +59,10 @@ export class Gateway {
     this.#presence = parts.presence;
     this.#logger = parts.logger;
     this.#config = parts.config;
+    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
+      stopping: () => this.#presence.stop(),
+      stopped: () => this.#logger.info('gateway stopped'),
+    });
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -107,7 +107,9 @@ export class Gateway {
       offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
       sweepIntervalMs: config.health_interval_s * 1000,
       now,
-      onChange: (nodeId, online) => {
+      logger: protocolLogger(logger.child({ component: 'presence' })),
+      onChange: (nodeId, presence) => {
+        const online = presence === 'online';
         if (online) logger.info({ node: nodeId }, 'node back online');
         else logger.warn({ node: nodeId }, 'node offline');
         audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
@@ -144,20 +146,30 @@ export class Gateway {
   }
 
   async #stop(): Promise<void> {
-    this.#state = 'stopping';
-    this.#presence.stop();
+    this.#lifecycle.transition('stopping');
     const unfinished = await this.router.drain(this.#config.shutdown_grace_ms);
     if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: this.#config.shutdown_grace_ms }, 'requests still running at stop');
-    await new Promise((resolve) => setTimeout(resolve, RESPONSE_FLUSH_MS));
+    await responsesSent();
     await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
     await this.store.close();
-    this.#state = 'stopped';
-    this.#logger.info('gateway stopped');
+    this.#lifecycle.transition('stopped');
   }
 
   get state(): GatewayState {
-    return this.#state;
+    return this.#lifecycle.state;
   }
+}
+
+/** Resolves once the responses of the handlers that just finished are on the wire. They
+ * are not yet when drain() resolves: the endpoint sends a response a few promise reactions
+ * after its handler settles, and dgram's send() hands the datagram to the socket one tick
+ * later still (its address lookup answers on the next tick even for an IP address); a
+ * socket closed before then drops it without a word. Both are queued work of this turn of
+ * the event loop, and setImmediate runs after all of it. (The transports do not report
+ * their sends drained; the DTLS transport's close() waits the same way for its
+ * close_notify datagrams.) */
+function responsesSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Failed DTLS handshakes (a wrong key, an unknown identity, a certificate we do not trust)
