@@ -108,8 +108,8 @@ export class Gateway {
       sweepIntervalMs: config.health_interval_s * 1000,
       now,
       logger: protocolLogger(logger.child({ component: 'presence' })),
-      onChange: (nodeId, presence) => {
-        const online = presence === 'online';
+      onChange: (nodeId, to) => {
+        const online = to === 'online';
         if (online) logger.info({ node: nodeId }, 'node back online');
         else logger.warn({ node: nodeId }, 'node offline');
         audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
