@@ -14,14 +14,14 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/interfaces.js';
-import { getUintOption, OptionNumber, stringOption, uintOption } from '../protocol/options.js';
+import { getUintOption, OptionNumber, uintOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
 import type { RolloutRecord } from './records.js';
-import { notFound, objectBody, readBody, reply } from './replies.js';
+import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import {
   listedForNode, rolloutOf, statusView, updateDetail, updateSummary, type UpdatePage, type UpdateSummary,
 } from './representations.js';
@@ -89,7 +89,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         }
         const who = whoOf(caller.principal, request.peer);
         const { record, created } = await rollouts.create(manifest, who);
-        const location = [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)];
+        const location = locationOf(gatewayPath.update(manifest.update_id));
         if (!created) {
           // The publisher lost its upload half way and may send the image again; nothing
           // was created, so not 2.01 (RFC 7252 §5.8.2).

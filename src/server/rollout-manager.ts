@@ -11,6 +11,7 @@ import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-st
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { digestOf } from '../fleet/image-checksum.js';
+import { gatewayPath } from '../fleet/paths.js';
 import type { ImageStore } from './image-store.js';
 import type { OperatorState, RolloutRecord } from './records.js';
 import { rolloutOf } from './representations.js';
@@ -68,7 +69,7 @@ export class RolloutManager {
       const existing = this.#store.getUpdate(manifest.update_id);
       if (existing !== undefined) return { record: resumable(existing, manifest), created: false };
       writer.putUpdate(record);
-      writer.audit({ at, who, action: 'update.create', target: `/updates/${manifest.update_id}`, detail: `version ${manifest.version}, ${manifest.target_nodes.length} targets` });
+      writer.audit({ at, who, action: 'update.create', target: gatewayPath.update(manifest.update_id), detail: `version ${manifest.version}, ${manifest.target_nodes.length} targets` });
       return { record, created: true };
     });
   }
@@ -87,7 +88,7 @@ export class RolloutManager {
       const next: RolloutRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
       writer.putUpdate(next);
       const what = [change.state === undefined ? '' : `state ${operatorState}`, change.policy === undefined ? '' : `policy ${JSON.stringify(policy)}`];
-      writer.audit({ at, who, action: 'update.change', target: `/updates/${updateId}`, detail: what.filter((part) => part !== '').join(', ') });
+      writer.audit({ at, who, action: 'update.change', target: gatewayPath.update(updateId), detail: what.filter((part) => part !== '').join(', ') });
       return next;
     });
   }
@@ -100,7 +101,7 @@ export class RolloutManager {
       if (current.operator_state === 'cancelled') return current;
       const next: RolloutRecord = { ...current, operator_state: 'cancelled' };
       writer.putUpdate(next);
-      writer.audit({ at, who, action: 'update.cancel', target: `/updates/${updateId}` });
+      writer.audit({ at, who, action: 'update.cancel', target: gatewayPath.update(updateId) });
       return next;
     });
   }
@@ -112,7 +113,7 @@ export class RolloutManager {
       const current = this.#existing(updateId);
       const next: RolloutRecord = { ...current, image_ready: true };
       writer.putUpdate(next);
-      writer.audit({ at, who, action: 'update.image', target: `/updates/${updateId}/download`, detail: current.manifest.checksum });
+      writer.audit({ at, who, action: 'update.image', target: gatewayPath.download(updateId), detail: current.manifest.checksum });
       return next;
     });
   }
@@ -131,7 +132,7 @@ export class RolloutManager {
       const decision = decideInstall(rolloutOf(update, statuses), update.manifest.policy, update.manifest.target_nodes, statuses, nodeId);
       if (decision.go && own.state !== 'installing') {
         writer.putStatus(updateId, nodeId, { state: 'installing', progress: own.progress, error: null, updated_at: at });
-        writer.audit({ at, who, action: 'install.grant', target: `/updates/${updateId}/install`, detail: nodeId });
+        writer.audit({ at, who, action: 'install.grant', target: gatewayPath.install(updateId), detail: nodeId });
       }
       return decision;
     });
@@ -155,10 +156,10 @@ export class RolloutManager {
       const node = this.#store.getNode(nodeId);
       if (node !== undefined) writer.putNode({ ...node, last_seen: at });
       if (previous.state !== report.state && isTerminal(report.state)) {
-        writer.audit({ at, who, action: `update.${report.state}`, target: `/updates/${updateId}/status`, detail: report.error ?? nodeId });
+        writer.audit({ at, who, action: `update.${report.state}`, target: gatewayPath.status(updateId), detail: report.error ?? nodeId });
       }
       if (rolloutAfter !== rolloutBefore) {
-        writer.audit({ at, who: 'gateway', action: `rollout.${rolloutAfter}`, target: `/updates/${updateId}`, detail: `after ${nodeId} reported ${report.state}` });
+        writer.audit({ at, who: 'gateway', action: `rollout.${rolloutAfter}`, target: gatewayPath.update(updateId), detail: `after ${nodeId} reported ${report.state}` });
       }
       return { previous: previous.state, rolloutBefore, rolloutAfter };
     });
