@@ -78,7 +78,7 @@ export class Gateway {
     const onWriteFailure = (error: StoreWriteError): void => {
       writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'a write refused by the disk; answering 5.03'));
     };
-    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure);
+    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure, protocolLogger(logger.child({ component: 'images' })));
     const stateDir = join(config.data_dir, 'state');
     await checkStore(stateDir, { databases: GatewayStore.DATABASES });
     const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
