@@ -15,16 +15,16 @@ import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
 import { ConfigError, StateUnavailable } from './errors.js';
+import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
-import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
+import { RolloutManager } from './rollout-manager.js';
 import { GatewayRouter, whoOf } from './routing.js';
 import { GatewayStore } from './store.js';
-import { RolloutManager } from './rollout-manager.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
