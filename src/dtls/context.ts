@@ -138,7 +138,9 @@ export class DtlsContext {
       return { kind: 'verify', reply: this.module.copyOut(exports.fleet_config_reply(this.#config), exports.fleet_config_reply_len(this.#config)) };
     }
     if (verdict !== 0) return { kind: 'drop' };
-    // TODO(dtls phase 2): bound half-open handshakes and sessions (oldest idle evicted) here.
+    // No bound here: the transport holds the session table and bounds it around this call
+    // (transport-dtls.ts #accept: #roomForHandshake before, #boundHalfOpen and
+    // #boundSessions after).
     const session = this.#newSession(peer, options);
     session.receive(datagram);
     return { kind: 'session', session };

@@ -2,9 +2,7 @@
 // byte strings. Definite lengths only, preferred (shortest) serialisation; decoding is
 // bounded in depth and never allocates more than the input promises.
 
-export class CborError extends Error {
-  readonly code = 'FLEET_ERR_CBOR';
-}
+import { CborError } from './errors.js';
 
 export type CborValue = null | boolean | number | string | Uint8Array | CborValue[] | { [key: string]: CborValue };
 

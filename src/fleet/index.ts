@@ -7,4 +7,5 @@ export {
   type Manifest, type UnsignedManifest, type UpdatePolicy,
 } from './manifest.js';
 export { compareVersions, isValidVersion } from './version.js';
+export { FleetError, VersionError } from './errors.js';
 export { NODE_UPDATE_STATES, type NodeUpdateState } from './update-state.js';

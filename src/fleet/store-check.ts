@@ -10,16 +10,7 @@ import { spawn } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoapError } from '../protocol/errors.js';
-
-/** The store failed its check: the daemon stops with this one line (exit status 4). */
-export class StoreCorruptError extends CoapError {
-  readonly directory: string;
-  constructor(directory: string, reason: string) {
-    super('STORE_CORRUPT', `the state store in ${directory} is damaged: ${reason}; restore it from a backup, or move it away to start with an empty state`);
-    this.directory = directory;
-  }
-}
+import { StoreCorruptError } from './errors.js';
 
 export interface StoreCheckOptions {
   /** Named databases to read besides the main one (the gateway's; the agent has none).

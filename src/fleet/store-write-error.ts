@@ -4,7 +4,7 @@
 // `commitError`) and plain files (an upload's temporary file) alike.
 
 import { statfs } from 'node:fs/promises';
-import { CoapError } from '../protocol/errors.js';
+import { StoreWriteError } from './errors.js';
 
 /** Errors that mean the disk (or the quota, or LMDB's map) is full: errno names from
  * Node's fs, errno numbers from LMDB (Linux: ENOSPC 28, EDQUOT 122; MDB_MAP_FULL -30792). */
@@ -13,19 +13,6 @@ const EIO = 5;
 /** LMDB reports a short write as EIO ("short write, filesystem full?", mdb.c): a disk with
  * less than this free is taken to be full. */
 const NEARLY_FULL_BYTES = 1024 * 1024;
-
-export class StoreWriteError extends CoapError {
-  /** The disk, its quota or LMDB's map is full: space freed, the write can succeed. */
-  readonly noSpace: boolean;
-  /** The system's error: ENOSPC, EIO, 28, … */
-  readonly reason: string;
-  constructor(directory: string, noSpace: boolean, reason: string, options?: { cause?: unknown }) {
-    super(noSpace ? 'STORE_NO_SPACE' : 'STORE_WRITE_FAILED',
-      noSpace ? `no space left on the disk of ${directory} (${reason})` : `cannot write to ${directory} (${reason})`, options);
-    this.noSpace = noSpace;
-    this.reason = reason;
-  }
-}
 
 function errnoOf(error: unknown): string | number | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -1,11 +1,13 @@
 // Versions for anti-rollback (DESIGN §6): dotted numeric versions with an optional
 // pre-release, compared as semantic versions (a pre-release sorts before its release).
 
+import { VersionError } from './errors.js';
+
 const VERSION = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$/;
 
 export const isValidVersion = (version: string): boolean => VERSION.test(version) && version.length <= 64;
 
-/** Negative when a < b, zero when equal, positive when a > b. Throws on a bad version. */
+/** Negative when a < b, zero when equal, positive when a > b. Throws VersionError on a bad version. */
 export function compareVersions(a: string, b: string): number {
   const pa = parse(a);
   const pb = parse(b);
@@ -18,7 +20,7 @@ export function compareVersions(a: string, b: string): number {
 
 function parse(version: string): { numbers: number[]; pre: string | undefined } {
   const match = VERSION.exec(version);
-  if (match === null) throw new RangeError(`not a version: ${JSON.stringify(version)}`);
+  if (match === null) throw new VersionError(version);
   return { numbers: [Number(match[1]), Number(match[2] ?? 0), Number(match[3] ?? 0)], pre: match[4] };
 }
 

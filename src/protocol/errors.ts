@@ -88,9 +88,9 @@ export class ResponseError extends CoapError {
   /** Options the response carries, e.g. Size1 with a 4.13. */
   readonly options: readonly CoapOption[];
   constructor(
-    responseCode: number, message: string, options: { diagnostic?: string; maxAge?: number; options?: readonly CoapOption[] } = {},
+    responseCode: number, message: string, options: { diagnostic?: string; maxAge?: number; options?: readonly CoapOption[]; code?: string } = {},
   ) {
-    super('COAP_ERR_RESPONSE', message);
+    super(options.code ?? 'COAP_ERR_RESPONSE', message);
     this.responseCode = responseCode;
     this.diagnostic = options.diagnostic;
     this.maxAge = options.maxAge;

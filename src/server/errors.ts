@@ -1,9 +1,9 @@
-// Typed errors of the gateway: a stable `code` per kind, so the CLI maps a bad config to
-// exit status 2 with one line and never a stack trace, and a denied request is told apart
-// from any other refusal on its way to the log and the audit trail.
+// Typed errors of the gateway: a stable `code` per kind (GATEWAY_ERR_…), so the CLI maps a
+// bad config to exit status 2 with one line and never a stack trace, and a denied request
+// is told apart from any other refusal on its way to the log and the audit trail.
 
 import { ResponseCode } from '../protocol/codes.js';
-import type { StoreWriteError } from '../fleet/store-write-error.js';
+import type { StoreWriteError } from '../fleet/errors.js';
 import { CoapError, ResponseError } from '../protocol/errors.js';
 
 /** The configuration (file, environment, flags) is wrong: what and where, for a person. */
@@ -31,6 +31,7 @@ export class StateUnavailable extends ResponseError {
     super(ResponseCode.ServiceUnavailable, failure.message, {
       diagnostic: failure.noSpace ? 'no space left on the gateway\'s state disk' : 'the gateway\'s state disk refused the write',
       maxAge: STATE_RETRY_AFTER_S,
+      code: 'GATEWAY_ERR_STATE_UNAVAILABLE',
     });
     this.name = 'StateUnavailable';
     this.failure = failure;
@@ -42,7 +43,9 @@ export class StateUnavailable extends ResponseError {
  * another node; the routing layer logs and audits it before it becomes the response. */
 export class AccessDenied extends ResponseError {
   constructor(responseCode: typeof ResponseCode.Unauthorized | typeof ResponseCode.Forbidden, reason: string) {
-    super(responseCode, reason, { diagnostic: responseCode === ResponseCode.Unauthorized ? 'identity required' : 'forbidden' });
+    super(responseCode, reason, {
+      diagnostic: responseCode === ResponseCode.Unauthorized ? 'identity required' : 'forbidden', code: 'GATEWAY_ERR_ACCESS_DENIED',
+    });
     this.name = 'AccessDenied';
   }
 }

@@ -1,4 +1,4 @@
-// The gateway daemon put together (DESIGN §1): state store, firmware store, update manager,
+// The gateway daemon put together (DESIGN §1): state store, firmware store, rollout manager,
 // presence, and the resources on the endpoints behind the access table; and its graceful
 // stop: refuse new requests, let running ones finish (bounded), close the endpoints, flush
 // and close LMDB. The state store is checked before it is opened (fleet/store-check.ts).
@@ -10,20 +10,21 @@ import { join } from 'node:path';
 import { LogThrottle } from '../fleet/log-throttle.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { checkStore } from '../fleet/store-check.js';
-import type { StoreWriteError } from '../fleet/store-write-error.js';
+import type { StoreWriteError } from '../fleet/errors.js';
 import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import type { GatewayConfig } from './config.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
 import { ConfigError, StateUnavailable } from './errors.js';
+import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
+import { RolloutManager } from './rollout-manager.js';
 import { GatewayRouter, whoOf } from './routing.js';
 import { GatewayStore } from './store.js';
-import { UpdateManager } from './update-manager.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -36,11 +37,6 @@ export interface GatewayOptions {
 /** A disk that refuses writes fails every one of them: one error line per this long. */
 const WRITE_FAILURE_LOG_INTERVAL_MS = 10_000;
 
-/** A moment for the responses of finished handlers to leave the socket before it closes. */
-const RESPONSE_FLUSH_MS = 50;
-
-type GatewayState = 'running' | 'stopping' | 'stopped';
-
 export class Gateway {
   readonly store: GatewayStore;
   readonly images: ImageStore;
@@ -49,7 +45,7 @@ export class Gateway {
   readonly #presence: Presence;
   readonly #logger: ServerLogger;
   readonly #config: GatewayConfig;
-  #state: GatewayState = 'running';
+  readonly #lifecycle: GatewayLifecycle;
   #stopped: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -63,6 +59,10 @@ export class Gateway {
     this.#presence = parts.presence;
     this.#logger = parts.logger;
     this.#config = parts.config;
+    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
+      stopping: () => this.#presence.stop(),
+      stopped: () => this.#logger.info('gateway stopped'),
+    });
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -78,7 +78,7 @@ export class Gateway {
     const onWriteFailure = (error: StoreWriteError): void => {
       writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'a write refused by the disk; answering 5.03'));
     };
-    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure);
+    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure, protocolLogger(logger.child({ component: 'images' })));
     const stateDir = join(config.data_dir, 'state');
     await checkStore(stateDir, { databases: GatewayStore.DATABASES });
     const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
@@ -107,16 +107,18 @@ export class Gateway {
       offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
       sweepIntervalMs: config.health_interval_s * 1000,
       now,
-      onChange: (nodeId, online) => {
+      logger: protocolLogger(logger.child({ component: 'presence' })),
+      onChange: (nodeId, to) => {
+        const online = to === 'online';
         if (online) logger.info({ node: nodeId }, 'node back online');
         else logger.warn({ node: nodeId }, 'node offline');
         audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
         router.notify(GatewayRoute.nodes, gatewayPath.node(nodeId), gatewayPath.health(nodeId));
       },
     });
-    const manager = new UpdateManager(store, images, now);
+    const rollouts = new RolloutManager(store, images, now);
     const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
-    addUpdateResources({ router, store, images, manager, logger: resourceLogger, publisherKey });
+    addUpdateResources({ router, store, images, rollouts, logger: resourceLogger, publisherKey });
     addNodeResources({ router, store, presence, logger: resourceLogger, now });
     presence.start();
     const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
@@ -144,20 +146,30 @@ export class Gateway {
   }
 
   async #stop(): Promise<void> {
-    this.#state = 'stopping';
-    this.#presence.stop();
+    this.#lifecycle.transition('stopping');
     const unfinished = await this.router.drain(this.#config.shutdown_grace_ms);
     if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: this.#config.shutdown_grace_ms }, 'requests still running at stop');
-    await new Promise((resolve) => setTimeout(resolve, RESPONSE_FLUSH_MS));
+    await responsesSent();
     await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
     await this.store.close();
-    this.#state = 'stopped';
-    this.#logger.info('gateway stopped');
+    this.#lifecycle.transition('stopped');
   }
 
   get state(): GatewayState {
-    return this.#state;
+    return this.#lifecycle.state;
   }
+}
+
+/** Resolves once the responses of the handlers that just finished are on the wire. They
+ * are not yet when drain() resolves: the endpoint sends a response a few promise reactions
+ * after its handler settles, and dgram's send() hands the datagram to the socket one tick
+ * later still (its address lookup answers on the next tick even for an IP address); a
+ * socket closed before then drops it without a word. Both are queued work of this turn of
+ * the event loop, and setImmediate runs after all of it. (The transports do not report
+ * their sends drained; the DTLS transport's close() waits the same way for its
+ * close_notify datagrams.) */
+function responsesSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Failed DTLS handshakes (a wrong key, an unknown identity, a certificate we do not trust)

@@ -3,16 +3,19 @@
 // becomes the image only when its size and sha256 match the manifest: fsynced, renamed into
 // place, the directory fsynced. No image is ever held in memory. A disk without room for
 // the image answers 5.03 saying so (DESIGN §7), before the upload or when a write fails,
-// and the partial file goes.
+// and the partial file goes. An upload is receiving until it is stored or discarded, each
+// move through its transition().
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ResponseCode } from '../protocol/codes.js';
-import { ResponseError } from '../protocol/errors.js';
+import { IllegalTransitionError, ResponseError } from '../protocol/errors.js';
+import type { Logger } from '../protocol/interfaces.js';
 import { OptionNumber, uintOption } from '../protocol/options.js';
 import type { UploadSink } from '../protocol/server-types.js';
-import { storeWriteError, StoreWriteError } from '../fleet/store-write-error.js';
+import { StoreWriteError } from '../fleet/errors.js';
+import { storeWriteError } from '../fleet/store-write-error.js';
 import { STATE_RETRY_AFTER_S } from './errors.js';
 
 /** What an upload must turn out to be: from the manifest. */
@@ -43,18 +46,21 @@ async function refusal(error: unknown, directory: string, needed: number, listen
 export class ImageStore {
   readonly #directory: string;
   readonly #onWriteFailure: WriteFailureListener | undefined;
+  readonly #logger: Logger | undefined;
 
-  private constructor(directory: string, onWriteFailure: WriteFailureListener | undefined) {
+  private constructor(directory: string, onWriteFailure: WriteFailureListener | undefined, logger: Logger | undefined) {
     this.#directory = directory;
     this.#onWriteFailure = onWriteFailure;
+    this.#logger = logger;
   }
 
-  /** Opens the store, removing temporary files an interrupted upload left behind. */
-  static async open(directory: string, onWriteFailure?: WriteFailureListener): Promise<ImageStore> {
+  /** Opens the store, removing temporary files an interrupted upload left behind. Uploads
+   * log their moves at debug on `logger`. */
+  static async open(directory: string, onWriteFailure?: WriteFailureListener, logger?: Logger): Promise<ImageStore> {
     const temp = join(directory, TEMP_DIRECTORY);
     await mkdir(temp, { recursive: true });
     for (const name of await readdir(temp)) await rm(join(temp, name), { force: true });
-    return new ImageStore(directory, onWriteFailure);
+    return new ImageStore(directory, onWriteFailure, logger);
   }
 
   pathOf(sha256: string): string {
@@ -100,11 +106,17 @@ export class ImageStore {
     } catch (error) {
       throw await refusal(error, this.#directory, expected.size, this.#onWriteFailure);
     }
-    return new ImageUpload(handle, path, this.#directory, expected, this.#onWriteFailure);
+    return new ImageUpload(handle, path, this.#directory, expected, this.#onWriteFailure, this.#logger);
   }
 }
 
-type UploadState = 'receiving' | 'stored' | 'discarded';
+export type UploadState = 'receiving' | 'stored' | 'discarded';
+
+const allowedUploadTransitions: Record<UploadState, readonly UploadState[]> = {
+  receiving: ['stored', 'discarded'],
+  stored: [],
+  discarded: [],
+};
 
 /** One upload's temporary file, written in order as Block1 delivers it (RFC 7959 §2.5). */
 export class ImageUpload implements UploadSink {
@@ -113,20 +125,30 @@ export class ImageUpload implements UploadSink {
   readonly #directory: string;
   readonly #expected: ExpectedImage;
   readonly #onWriteFailure: WriteFailureListener | undefined;
+  readonly #logger: Logger | undefined;
   readonly #hash: Hash = createHash('sha256');
   #received = 0;
   #state: UploadState = 'receiving';
+  /** The temporary file's removal, from the move to `discarded` on. */
+  #discarding: Promise<void> | undefined;
 
-  constructor(handle: FileHandle, path: string, directory: string, expected: ExpectedImage, onWriteFailure?: WriteFailureListener) {
+  constructor(
+    handle: FileHandle, path: string, directory: string, expected: ExpectedImage, onWriteFailure?: WriteFailureListener, logger?: Logger,
+  ) {
     this.#handle = handle;
     this.#path = path;
     this.#directory = directory;
     this.#expected = expected;
     this.#onWriteFailure = onWriteFailure;
+    this.#logger = logger;
   }
 
   get received(): number {
     return this.#received;
+  }
+
+  get state(): UploadState {
+    return this.#state;
   }
 
   async write(chunk: Buffer, offset: number): Promise<void> {
@@ -184,16 +206,36 @@ export class ImageUpload implements UploadSink {
       await this.abort();
       throw await refusal(error, this.#directory, size, this.#onWriteFailure);
     }
-    this.#state = 'stored';
+    this.#transition('stored');
     return target;
   }
 
   /** Removes the temporary file; does nothing once stored or already discarded. */
   async abort(): Promise<void> {
-    if (this.#state !== 'receiving') return;
-    this.#state = 'discarded';
-    await this.#handle.close().catch(() => {});
-    await rm(this.#path, { force: true });
+    if (this.#state === 'receiving') this.#transition('discarded');
+    await this.#discarding;
+  }
+
+  #transition(to: UploadState): void {
+    const from = this.#state;
+    if (!allowedUploadTransitions[from].includes(to)) throw new IllegalTransitionError('image upload', from, to);
+    this.#state = to;
+    this.#logger?.debug({ sha256: this.#expected.sha256, received: this.#received, from, to }, `image upload ${from} -> ${to}`);
+    switch (to) {
+      case 'discarded':
+        this.#discarding = (async () => {
+          await this.#handle.close().catch(() => {});
+          await rm(this.#path, { force: true });
+        })();
+        break;
+      case 'stored':
+      case 'receiving':
+        break;
+      default: {
+        const never: never = to;
+        throw new Error(`unknown state ${String(never)}`);
+      }
+    }
   }
 }
 

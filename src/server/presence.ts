@@ -1,10 +1,21 @@
 // The offline detector: a node is online while its last report (registration, health,
 // status) is newer than N health intervals. `online` is computed from the stored last_seen
 // whenever it is read, so it is right after a restart; a periodic sweep only notices the
-// moments it flips, for the log, the audit trail and the observers of /nodes.
+// moments it flips, for the log, the audit trail and the observers of /nodes: each flip
+// of a node's presence is one transition(), as in DtlsSession.
 
+import { IllegalTransitionError } from '../protocol/errors.js';
+import type { Logger } from '../protocol/interfaces.js';
 import type { GatewayStore } from './store.js';
 import type { NodeRecord } from './records.js';
+
+/** A node's presence as the sweep last saw it (or its own report since). */
+export type NodePresence = 'online' | 'offline';
+
+const allowedTransitions: Record<NodePresence, readonly NodePresence[]> = {
+  online: ['offline'],
+  offline: ['online'],
+};
 
 export interface PresenceOptions {
   /** A node silent for longer than this is offline. */
@@ -13,13 +24,16 @@ export interface PresenceOptions {
   readonly sweepIntervalMs: number;
   readonly now: () => Date;
   /** A node went offline, or came back. */
-  readonly onChange: (nodeId: string, online: boolean) => void;
+  readonly onChange: (nodeId: string, presence: NodePresence) => void;
+  /** Each transition at debug. */
+  readonly logger?: Logger;
 }
 
 export class Presence {
   readonly #store: GatewayStore;
   readonly #options: PresenceOptions;
-  /** Nodes the last sweep found offline; a node leaves when it is seen or decommissioned. */
+  /** Nodes the last sweep found offline; a node leaves when it is seen or decommissioned.
+   * Every other registered node is online. Bounded by the registered nodes. */
   readonly #offline = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
 
@@ -45,20 +59,43 @@ export class Presence {
   sweep(): void {
     for (const node of this.#store.listNodes()) {
       const nodeId = node.registration.node_id;
-      const online = this.isOnline(node);
-      if (online === !this.#offline.has(nodeId)) continue;
-      if (online) this.#offline.delete(nodeId);
-      else this.#offline.add(nodeId);
-      this.#options.onChange(nodeId, online);
+      const presence: NodePresence = this.isOnline(node) ? 'online' : 'offline';
+      if (presence !== this.presenceOf(nodeId)) this.transition(nodeId, presence);
     }
   }
 
   /** The node just reported: back online at once if it was offline. */
   seen(nodeId: string): void {
-    if (this.#offline.delete(nodeId)) this.#options.onChange(nodeId, true);
+    if (this.presenceOf(nodeId) === 'offline') this.transition(nodeId, 'online');
   }
 
+  /** The node is decommissioned: no longer tracked (not a transition: it has no presence). */
   forget(nodeId: string): void {
     this.#offline.delete(nodeId);
+  }
+
+  presenceOf(nodeId: string): NodePresence {
+    return this.#offline.has(nodeId) ? 'offline' : 'online';
+  }
+
+  /** Moves `nodeId` to `to` and reports it; an illegal move (to where it is) is a bug and
+   * throws IllegalTransitionError without changing anything. */
+  transition(nodeId: string, to: NodePresence): void {
+    const from = this.presenceOf(nodeId);
+    if (!allowedTransitions[from].includes(to)) throw new IllegalTransitionError('node presence', from, to);
+    this.#options.logger?.debug({ node: nodeId, from, to }, `node presence ${from} -> ${to}`);
+    switch (to) {
+      case 'offline':
+        this.#offline.add(nodeId);
+        break;
+      case 'online':
+        this.#offline.delete(nodeId);
+        break;
+      default: {
+        const never: never = to;
+        throw new Error(`unknown presence ${String(never)}`);
+      }
+    }
+    this.#options.onChange(nodeId, to);
   }
 }

@@ -19,7 +19,9 @@ export interface NodeRecord {
  * (fleet/rollout.ts) and are never stored, so they are recomputed the same after a restart. */
 export type OperatorState = 'active' | 'paused' | 'cancelled';
 
-export interface UpdateRecord {
+/** An update as the gateway keeps it: its manifest and how its rollout stands (the
+ * agent keeps its own record of the update it installs, in src/agent). */
+export interface RolloutRecord {
   /** As created; `policy` is the current one (it is not signed and operators change it). */
   readonly manifest: Manifest;
   readonly operator_state: OperatorState;

@@ -6,11 +6,11 @@ import { rolloutState } from '../fleet/rollout.js';
 import type { Manifest } from '../fleet/manifest.js';
 import type { HealthReport } from '../fleet/schemas.js';
 import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
-import type { NodeRecord, OperatorState, UpdateRecord } from './records.js';
+import type { NodeRecord, OperatorState, RolloutRecord } from './records.js';
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
 
-export const rolloutOf = (update: UpdateRecord, statuses: Statuses): RolloutState =>
+export const rolloutOf = (update: RolloutRecord, statuses: Statuses): RolloutState =>
   rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]);
 
 /** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
@@ -22,7 +22,7 @@ export interface UpdateSummary extends Manifest {
   readonly created_at: string;
 }
 
-export function updateSummary(update: UpdateRecord, statuses: Statuses): UpdateSummary {
+export function updateSummary(update: RolloutRecord, statuses: Statuses): UpdateSummary {
   return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
 }
 
@@ -52,7 +52,7 @@ export interface UpdateDetail extends UpdateSummary {
   readonly counts: StateCounts;
 }
 
-export function updateDetail(update: UpdateRecord, statuses: Statuses): UpdateDetail {
+export function updateDetail(update: RolloutRecord, statuses: Statuses): UpdateDetail {
   return {
     ...updateSummary(update, statuses), operator_state: update.operator_state, created_by: update.created_by,
     targets: update.manifest.target_nodes.length, counts: countStates(statuses.values()),
@@ -67,7 +67,7 @@ export interface StatusView {
   readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
 }
 
-export function statusView(update: UpdateRecord, statuses: Statuses): StatusView {
+export function statusView(update: RolloutRecord, statuses: Statuses): StatusView {
   return {
     update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
     nodes: Object.fromEntries(statuses),

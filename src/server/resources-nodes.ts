@@ -8,11 +8,10 @@ import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import type { Logger } from '../protocol/interfaces.js';
-import { OptionNumber, stringOption } from '../protocol/options.js';
 import { AccessDenied } from './errors.js';
 import type { Presence } from './presence.js';
 import type { NodeRecord } from './records.js';
-import { notFound, readBody, reply } from './replies.js';
+import { locationOf, notFound, readBody, reply } from './replies.js';
 import { healthView, nodeView } from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
@@ -67,7 +66,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
         logger.info({ node: id, version: registration.version, again: previous !== undefined }, 'node registered');
         changed(id, true);
         if (previous !== undefined) return { code: ResponseCode.Changed };
-        return { code: ResponseCode.Created, options: [stringOption(OptionNumber.LocationPath, 'nodes'), stringOption(OptionNumber.LocationPath, id)] };
+        return { code: ResponseCode.Created, options: locationOf(gatewayPath.node(id)) };
       },
     },
   });

@@ -14,26 +14,26 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/interfaces.js';
-import { getUintOption, OptionNumber, stringOption, uintOption } from '../protocol/options.js';
+import { getUintOption, OptionNumber, uintOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
-import type { UpdateRecord } from './records.js';
-import { notFound, objectBody, readBody, reply } from './replies.js';
+import type { RolloutRecord } from './records.js';
+import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import {
   listedForNode, rolloutOf, statusView, updateDetail, updateSummary, type UpdatePage, type UpdateSummary,
 } from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
-import type { UpdateManager } from './update-manager.js';
+import type { RolloutManager } from './rollout-manager.js';
 
 export interface UpdateResourcesContext {
   readonly router: GatewayRouter;
   readonly store: GatewayStore;
   readonly images: ImageStore;
-  readonly manager: UpdateManager;
+  readonly rollouts: RolloutManager;
   readonly logger: Logger;
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
@@ -50,9 +50,9 @@ const PAGE_BYTES = 64 * 1024;
 const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, manager, logger, publisherKey } = context;
+  const { router, store, images, rollouts, logger, publisherKey } = context;
 
-  const existing = (id: string): UpdateRecord => {
+  const existing = (id: string): RolloutRecord => {
     const update = store.getUpdate(id);
     if (update === undefined) throw notFound(`update ${id}`);
     return update;
@@ -88,8 +88,8 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
           throw new ResponseError(ResponseCode.BadRequest, 'manifest signature does not verify', { diagnostic: 'signature does not verify with the publisher key' });
         }
         const who = whoOf(caller.principal, request.peer);
-        const { record, created } = await manager.create(manifest, who);
-        const location = [stringOption(OptionNumber.LocationPath, 'updates'), stringOption(OptionNumber.LocationPath, manifest.update_id)];
+        const { record, created } = await rollouts.create(manifest, who);
+        const location = locationOf(gatewayPath.update(manifest.update_id));
         if (!created) {
           // The publisher lost its upload half way and may send the image again; nothing
           // was created, so not 2.01 (RFC 7252 §5.8.2).
@@ -160,7 +160,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
           throw new ResponseError(ResponseCode.BadRequest, 'bad policy', { diagnostic: 'policy must be an object' });
         }
         const id = request.params.id!;
-        const update = await manager.change(id, {
+        const update = await rollouts.change(id, {
           ...(body.state === undefined ? {} : { state: body.state }),
           ...(body.policy === undefined ? {} : { policy: body.policy as Record<string, unknown> }),
         }, whoOf(caller.principal, request.peer));
@@ -170,7 +170,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
       },
       DELETE: async (request, caller) => {
         const id = request.params.id!;
-        await manager.cancel(id, whoOf(caller.principal, request.peer));
+        await rollouts.cancel(id, whoOf(caller.principal, request.peer));
         logger.info({ update: id }, 'update cancelled');
         changed(id);
         return { code: ResponseCode.Deleted };
@@ -203,7 +203,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
           if (error instanceof ResponseError) logger.warn({ update: id, reason: error.message }, 'image upload refused');
           throw error;
         }
-        await manager.imageStored(id, whoOf(caller.principal, request.peer));
+        await rollouts.imageStored(id, whoOf(caller.principal, request.peer));
         logger.info({ update: id, bytes: upload.received }, 'image stored');
         changed(id);
         return { code: ResponseCode.Changed };
@@ -232,7 +232,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
       POST: async (request, caller) => {
         const id = request.params.id!;
         const node = caller.node!;
-        const decision = await manager.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        const decision = await rollouts.requestInstall(id, node, whoOf(caller.principal, request.peer));
         if (decision.go) {
           logger.info({ update: id, node }, 'install granted');
           changed(id, false);
@@ -255,7 +255,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         const id = request.params.id!;
         const node = caller.node!;
         const report = parseStatusReport(readBody(request));
-        const outcome = await manager.report(id, node, report, whoOf(caller.principal, request.peer));
+        const outcome = await rollouts.report(id, node, report, whoOf(caller.principal, request.peer));
         if (outcome.previous !== report.state) logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');

@@ -9,9 +9,10 @@
 import { mkdir } from 'node:fs/promises';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
-import { storeWriteError, type StoreWriteError } from '../fleet/store-write-error.js';
+import type { StoreWriteError } from '../fleet/errors.js';
+import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
-import type { AuditEntry, NodeRecord, StatusRecord, UpdateRecord } from './records.js';
+import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -33,7 +34,7 @@ const RANGE_END = '\uffff';
 export class GatewayStore {
   readonly #root: RootDatabase;
   readonly #nodes: Database<NodeRecord, string>;
-  readonly #updates: Database<UpdateRecord, string>;
+  readonly #updates: Database<RolloutRecord, string>;
   readonly #statuses: Database<StatusRecord, string>;
   /** Keyed by a sequence number that only grows; the lowest keys are the oldest. */
   readonly #audit: Database<AuditEntry, number>;
@@ -49,7 +50,7 @@ export class GatewayStore {
     this.#options = options;
     const [nodes, updates, statuses, audit] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
-    this.#updates = root.openDB<UpdateRecord, string>({ name: updates });
+    this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
     this.#audit = root.openDB<AuditEntry, number>({ name: audit });
     const last = [...this.#audit.getKeys({ reverse: true, limit: 1 })][0];
@@ -82,17 +83,17 @@ export class GatewayStore {
     return [...this.#nodes.getRange()].map(({ value }) => value);
   }
 
-  getUpdate(updateId: string): UpdateRecord | undefined {
+  getUpdate(updateId: string): RolloutRecord | undefined {
     return this.#updates.get(updateId);
   }
 
-  listUpdates(): UpdateRecord[] {
+  listUpdates(): RolloutRecord[] {
     return [...this.#updates.getRange()].map(({ value }) => value);
   }
 
   /** Updates in id order, read as iterated; with `after`, those whose id follows it (a
    * page cursor that stays valid while updates are added). */
-  *updatesAfter(after?: string): Generator<UpdateRecord> {
+  *updatesAfter(after?: string): Generator<RolloutRecord> {
     for (const { key, value } of this.#updates.getRange(after === undefined ? {} : { start: after })) {
       if (key !== after) yield value;
     }
@@ -103,7 +104,7 @@ export class GatewayStore {
   }
 
   /** Every target's status: the stored one, or `pending` since the update's creation. */
-  statusesOf(update: UpdateRecord): Map<string, NodeUpdateStatus> {
+  statusesOf(update: RolloutRecord): Map<string, NodeUpdateStatus> {
     const stored = new Map<string, StatusRecord>();
     const prefix = `${update.manifest.update_id}/`;
     for (const { key, value } of this.#statuses.getRange({ start: prefix, end: `${prefix}${RANGE_END}` })) {
@@ -182,7 +183,7 @@ export class GatewayStore {
 export interface StoreWriter {
   putNode(record: NodeRecord): void;
   removeNode(nodeId: string): boolean;
-  putUpdate(record: UpdateRecord): void;
+  putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
   audit(entry: AuditEntry): void;
 }

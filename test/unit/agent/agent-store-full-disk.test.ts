@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentStore, type UpdateRecord } from '../../../src/agent/store.js';
-import { StoreWriteError } from '../../../src/fleet/store-write-error.js';
+import { StoreWriteError } from '../../../src/fleet/errors.js';
 import { SmallDisk } from '../../helpers/storage-faults.js';
 
 const record = (index: number): UpdateRecord => ({

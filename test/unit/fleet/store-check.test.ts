@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentStore } from '../../../src/agent/store.js';
-import { checkStore, StoreCorruptError } from '../../../src/fleet/store-check.js';
+import { StoreCorruptError } from '../../../src/fleet/errors.js';
+import { checkStore } from '../../../src/fleet/store-check.js';
 
 const NO_DATABASES = { databases: [] };
 let sound = '';

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
-import type { UpdateRecord } from '../../../src/server/records.js';
+import type { RolloutRecord } from '../../../src/server/records.js';
 import { bodyOf, manifestFor, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
 
 const OPERATOR = 'operator:alice';
@@ -35,7 +35,7 @@ async function seedCompleted(gw: TestGateway, count: number): Promise<void> {
   await gw.gateway.store.atomically((writer) => {
     for (let index = 0; index < count; index++) {
       const manifest = manifestFor(`fw-1.${String(index).padStart(3, '0')}`, TARGETS, { version: `1.${index}.0` });
-      const record: UpdateRecord = { manifest, operator_state: 'active', image_ready: true, created_at: at, created_by: OPERATOR };
+      const record: RolloutRecord = { manifest, operator_state: 'active', image_ready: true, created_at: at, created_by: OPERATOR };
       writer.putUpdate(record);
       for (const node of TARGETS) writer.putStatus(manifest.update_id, node, { state: 'installed', progress: 1, error: null, updated_at: at });
     }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { StoreWriteError } from '../../../src/fleet/store-write-error.js';
+import type { StoreWriteError } from '../../../src/fleet/errors.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
 import { ImageStore } from '../../../src/server/image-store.js';

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
 import { imageEtag } from '../../../src/fleet/image-checksum.js';
+import type { Logger } from '../../../src/protocol/interfaces.js';
 import { ImageStore } from '../../../src/server/image-store.js';
 import { sha256, rejection } from './gateway-harness.js';
 
@@ -76,5 +77,32 @@ test('temporary files of an interrupted upload are removed when the store opens'
   assert.equal(await reopened.incomingFiles(), []);
   await again.abort();
 }));
+
+test('an upload moves receiving -> stored or receiving -> discarded, each move logged; a discarded or stored upload takes no more blocks', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-images-'));
+  const moves: string[] = [];
+  const ignore = (): void => {};
+  const logger: Logger = { info: ignore, warn: ignore, error: ignore, debug: (_fields, message) => { moves.push(message ?? ''); } };
+  try {
+    const store = await ImageStore.open(dir, undefined, logger);
+    const image = randomBytes(100);
+    const kept = await store.beginUpload({ sha256: sha256(image), size: image.length });
+    await kept.write(image, 0);
+    await kept.complete();
+    assert.is(kept.state, 'stored');
+    await kept.abort();
+    assert.is(kept.state, 'stored', 'abort after stored changes nothing');
+    assert.ok(isCode(ResponseCode.RequestEntityIncomplete)(await rejection(kept.write(image, 0))));
+    const dropped = await store.beginUpload({ sha256: sha256(image), size: image.length });
+    await dropped.write(image.subarray(0, 10), 0);
+    await Promise.all([dropped.abort(), dropped.abort()]);
+    assert.is(dropped.state, 'discarded');
+    assert.equal(await store.incomingFiles(), [], 'both aborts return once the file is gone');
+    assert.ok(isCode(ResponseCode.RequestEntityIncomplete)(await rejection(dropped.complete())));
+    assert.equal(moves, ['image upload receiving -> stored', 'image upload receiving -> discarded']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();

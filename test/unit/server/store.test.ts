@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GatewayStore } from '../../../src/server/store.js';
-import type { NodeRecord, UpdateRecord } from '../../../src/server/records.js';
+import type { NodeRecord, RolloutRecord } from '../../../src/server/records.js';
 import { manifestFor, rejection } from './gateway-harness.js';
 
 const node = (id: string, at = '2025-01-01T00:00:00.000Z'): NodeRecord => ({
@@ -16,7 +16,7 @@ const node = (id: string, at = '2025-01-01T00:00:00.000Z'): NodeRecord => ({
   registered_at: at, last_seen: at, health: null, health_at: null,
 });
 
-const update = (id: string, targets: string[]): UpdateRecord => ({
+const update = (id: string, targets: string[]): RolloutRecord => ({
   manifest: manifestFor(id, targets), operator_state: 'active', image_ready: false,
   created_at: '2025-01-01T00:00:00.000Z', created_by: 'operator:alice',
 });

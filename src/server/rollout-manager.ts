@@ -1,7 +1,8 @@
-// The update manager (DESIGN §1, §5): creating updates, the operator's pause, resume,
-// policy change and cancel, install gating and the nodes' status reports. Each operation is
-// one store transaction that checks, then writes, then is flushed to disk before the caller
-// answers; concurrent requests (two nodes asking to install at once) are serialized by it.
+// The rollout manager: the gateway's side of an update, its rollout over the target nodes
+// (DESIGN §1, §5): creating updates, the operator's pause, resume, policy change and
+// cancel, install gating and the nodes' status reports. Each operation is one store
+// transaction that checks, then writes, then is flushed to disk before the caller answers;
+// concurrent requests (two nodes asking to install at once) are serialized by it.
 
 import { decideInstall, type InstallDecision } from '../fleet/rollout.js';
 import { parsePolicy, signedBytes, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
@@ -10,8 +11,9 @@ import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-st
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { digestOf } from '../fleet/image-checksum.js';
+import { gatewayPath } from '../fleet/paths.js';
 import type { ImageStore } from './image-store.js';
-import type { OperatorState, UpdateRecord } from './records.js';
+import type { OperatorState, RolloutRecord } from './records.js';
 import { rolloutOf } from './representations.js';
 import { notFound } from './replies.js';
 import type { GatewayStore } from './store.js';
@@ -34,7 +36,7 @@ const conflict = (reason: string): ResponseError => new ResponseError(ResponseCo
 /** `existing` when `manifest` may resume its publish: the same signed fields and
  * signature (the policy is not signed, and an operator may have changed it since), not
  * cancelled, image not yet uploaded; else the 4.09 saying why not. */
-function resumable(existing: UpdateRecord, manifest: Manifest): UpdateRecord {
+function resumable(existing: RolloutRecord, manifest: Manifest): RolloutRecord {
   const id = manifest.update_id;
   if (existing.manifest.signature !== manifest.signature || !signedBytes(existing.manifest).equals(signedBytes(manifest))) {
     throw conflict(`update ${id} exists with another manifest`);
@@ -44,7 +46,7 @@ function resumable(existing: UpdateRecord, manifest: Manifest): UpdateRecord {
   return existing;
 }
 
-export class UpdateManager {
+export class RolloutManager {
   readonly #store: GatewayStore;
   readonly #images: ImageStore;
   readonly #now: () => Date;
@@ -59,21 +61,21 @@ export class UpdateManager {
    * (content-addressed: an image uploaded for an earlier update counts). The same signed
    * manifest again, while its image is not uploaded, is a publish resumed: the update as
    * it is, `created` false. Any other use of a taken id is 4.09. */
-  async create(manifest: Manifest, who: string): Promise<{ readonly record: UpdateRecord; readonly created: boolean }> {
+  async create(manifest: Manifest, who: string): Promise<{ readonly record: RolloutRecord; readonly created: boolean }> {
     const imageReady = await this.#images.has({ sha256: digestOf(manifest.checksum), size: manifest.size });
     const at = this.#now().toISOString();
-    const record: UpdateRecord = { manifest, operator_state: 'active', image_ready: imageReady, created_at: at, created_by: who };
+    const record: RolloutRecord = { manifest, operator_state: 'active', image_ready: imageReady, created_at: at, created_by: who };
     return this.#store.atomically((writer) => {
       const existing = this.#store.getUpdate(manifest.update_id);
       if (existing !== undefined) return { record: resumable(existing, manifest), created: false };
       writer.putUpdate(record);
-      writer.audit({ at, who, action: 'update.create', target: `/updates/${manifest.update_id}`, detail: `version ${manifest.version}, ${manifest.target_nodes.length} targets` });
+      writer.audit({ at, who, action: 'update.create', target: gatewayPath.update(manifest.update_id), detail: `version ${manifest.version}, ${manifest.target_nodes.length} targets` });
       return { record, created: true };
     });
   }
 
   /** Pause, resume or a new policy; 4.09 on a cancelled update. */
-  async change(updateId: string, change: UpdateChange, who: string): Promise<UpdateRecord> {
+  async change(updateId: string, change: UpdateChange, who: string): Promise<RolloutRecord> {
     const at = this.#now().toISOString();
     return this.#store.atomically((writer) => {
       const current = this.#existing(updateId);
@@ -83,35 +85,35 @@ export class UpdateManager {
         : parsePolicy({ ...current.manifest.policy, ...change.policy }, problems);
       if (problems.length > 0) throw new ResponseError(ResponseCode.BadRequest, problems.join('; '), { diagnostic: problems.join('; ') });
       const operatorState: OperatorState = change.state ?? current.operator_state;
-      const next: UpdateRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
+      const next: RolloutRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
       writer.putUpdate(next);
       const what = [change.state === undefined ? '' : `state ${operatorState}`, change.policy === undefined ? '' : `policy ${JSON.stringify(policy)}`];
-      writer.audit({ at, who, action: 'update.change', target: `/updates/${updateId}`, detail: what.filter((part) => part !== '').join(', ') });
+      writer.audit({ at, who, action: 'update.change', target: gatewayPath.update(updateId), detail: what.filter((part) => part !== '').join(', ') });
       return next;
     });
   }
 
   /** Cancels; cancelling again changes nothing. */
-  async cancel(updateId: string, who: string): Promise<UpdateRecord> {
+  async cancel(updateId: string, who: string): Promise<RolloutRecord> {
     const at = this.#now().toISOString();
     return this.#store.atomically((writer) => {
       const current = this.#existing(updateId);
       if (current.operator_state === 'cancelled') return current;
-      const next: UpdateRecord = { ...current, operator_state: 'cancelled' };
+      const next: RolloutRecord = { ...current, operator_state: 'cancelled' };
       writer.putUpdate(next);
-      writer.audit({ at, who, action: 'update.cancel', target: `/updates/${updateId}` });
+      writer.audit({ at, who, action: 'update.cancel', target: gatewayPath.update(updateId) });
       return next;
     });
   }
 
   /** The image is in the firmware store. */
-  async imageStored(updateId: string, who: string): Promise<UpdateRecord> {
+  async imageStored(updateId: string, who: string): Promise<RolloutRecord> {
     const at = this.#now().toISOString();
     return this.#store.atomically((writer) => {
       const current = this.#existing(updateId);
-      const next: UpdateRecord = { ...current, image_ready: true };
+      const next: RolloutRecord = { ...current, image_ready: true };
       writer.putUpdate(next);
-      writer.audit({ at, who, action: 'update.image', target: `/updates/${updateId}/download`, detail: current.manifest.checksum });
+      writer.audit({ at, who, action: 'update.image', target: gatewayPath.download(updateId), detail: current.manifest.checksum });
       return next;
     });
   }
@@ -130,7 +132,7 @@ export class UpdateManager {
       const decision = decideInstall(rolloutOf(update, statuses), update.manifest.policy, update.manifest.target_nodes, statuses, nodeId);
       if (decision.go && own.state !== 'installing') {
         writer.putStatus(updateId, nodeId, { state: 'installing', progress: own.progress, error: null, updated_at: at });
-        writer.audit({ at, who, action: 'install.grant', target: `/updates/${updateId}/install`, detail: nodeId });
+        writer.audit({ at, who, action: 'install.grant', target: gatewayPath.install(updateId), detail: nodeId });
       }
       return decision;
     });
@@ -154,16 +156,16 @@ export class UpdateManager {
       const node = this.#store.getNode(nodeId);
       if (node !== undefined) writer.putNode({ ...node, last_seen: at });
       if (previous.state !== report.state && isTerminal(report.state)) {
-        writer.audit({ at, who, action: `update.${report.state}`, target: `/updates/${updateId}/status`, detail: report.error ?? nodeId });
+        writer.audit({ at, who, action: `update.${report.state}`, target: gatewayPath.status(updateId), detail: report.error ?? nodeId });
       }
       if (rolloutAfter !== rolloutBefore) {
-        writer.audit({ at, who: 'gateway', action: `rollout.${rolloutAfter}`, target: `/updates/${updateId}`, detail: `after ${nodeId} reported ${report.state}` });
+        writer.audit({ at, who: 'gateway', action: `rollout.${rolloutAfter}`, target: gatewayPath.update(updateId), detail: `after ${nodeId} reported ${report.state}` });
       }
       return { previous: previous.state, rolloutBefore, rolloutAfter };
     });
   }
 
-  #existing(updateId: string): UpdateRecord {
+  #existing(updateId: string): RolloutRecord {
     const update = this.#store.getUpdate(updateId);
     if (update === undefined) throw notFound(`update ${updateId}`);
     return update;
