@@ -15,6 +15,7 @@ import { ContentFormat } from '../protocol/content-formats.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
+import { GatewayRequestError } from './errors.js';
 
 export type InstallAnswer =
   | { readonly kind: 'go' }
@@ -29,20 +30,11 @@ const DEFAULT_MAX_AGE_S = 60;
 /** The /updates list and status bodies are small; a larger representation is refused. */
 const MAX_LIST_BYTES = 1024 * 1024;
 
-export class GatewayRequestError extends Error {
-  readonly code = 'AGENT_ERR_GATEWAY';
-  readonly responseCode: number;
-  constructor(what: string, response: CoapResponse) {
-    super(`${what}: ${describeCode(response.code)}${response.payload.length > 0 ? ` (${diagnostic(response)})` : ''}`);
-    this.responseCode = response.code;
-  }
-}
-
 /** A diagnostic payload as one short line of text (RFC 7252 §5.5.2). */
 export const diagnostic = (response: CoapResponse): string =>
   response.payload.subarray(0, 200).toString('utf8').replace(/[^\x20-\x7e]+/g, ' ').trim();
 
-export class GatewayClient {
+export class GatewayLink {
   readonly #endpoint: Endpoint;
   readonly #base: string;
   /** `?node=ID`, for the update routes. */
@@ -65,7 +57,7 @@ export class GatewayClient {
     const response = await this.#send(Method.POST, '/nodes', registration, signal);
     if (response.code === ResponseCode.Created) return 'created';
     if (codeClass(response.code) === 2) return 'known';
-    throw new GatewayRequestError('registration refused', response);
+    throw new GatewayRequestError('registration refused', response.code, diagnostic(response));
   }
 
   /** PUT /nodes/{id}/health; resolves with the response code. */
