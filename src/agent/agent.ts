@@ -7,6 +7,7 @@
 // the clock of AgentOptions, so tests can drive it on a virtual one.
 
 import { join } from 'node:path';
+import { AgentRoute } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import { checkStore } from '../fleet/store-check.js';
 import type { HealthReport } from '../fleet/schemas.js';
@@ -227,7 +228,7 @@ export class Agent {
 
   /** The agent's own resources for the gateway's proxy (DESIGN §5): /health for now. */
   #serve(): void {
-    this.#endpoint.router.add('/health', {
+    this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
       attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],
       handlers: {
@@ -267,7 +268,7 @@ export class Agent {
   async #sampleHealth(): Promise<void> {
     try {
       this.#lastHealth = await this.#health.sample();
-      this.#endpoint.notify('/health');
+      this.#endpoint.notify(AgentRoute.health);
     } catch (error) {
       this.#log.warn({ err: error }, 'cannot read the health figures');
     }
