@@ -3,8 +3,8 @@
 // observation, when the gateway comes back after failures, when it no longer knows this
 // node, after a new version is committed, and every register_interval), pushes health
 // every health_interval, watches /updates (updates-watch.ts) and hands the offers to
-// NodeUpdates (node-updates.ts). stop() ends it cleanly. Every timer of the agent runs on
-// the clock of AgentOptions, so tests can drive it on a virtual one.
+// NodeUpdates (node-updates.ts). stop() ends it cleanly. The agent's timers run on the
+// clock of AgentOptions, so tests can drive them on a virtual one.
 
 import { join } from 'node:path';
 import { AgentRoute } from '../fleet/paths.js';
@@ -80,9 +80,10 @@ export const agentPaths = (dataDir: string): AgentPaths => ({
   state: join(dataDir, 'state'), downloads: join(dataDir, 'downloads'), slots: join(dataDir, 'slots'),
 });
 
-/** What the agent takes from outside besides its configuration: time (every timer, wait
- * and deadline of the agent) and randomness (jittered back-off); the real ones unless a
- * test gives its own (a VirtualClock, a SeededRandom). */
+/** What the agent takes from outside besides its configuration: time (its timers, waits
+ * and deadlines) and randomness (jittered back-off); the real ones unless a test gives its
+ * own (a VirtualClock, a SeededRandom). Not given to the CoAP endpoint, whose exchanges
+ * are real I/O on real time, nor to the hooks' time limits (run-command.ts). */
 export interface AgentOptions {
   readonly clock?: Clock;
   readonly random?: Random;

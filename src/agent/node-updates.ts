@@ -1,8 +1,9 @@
-// This node's updates (the gateway's side of an update is src/server): offers from the /updates observation are checked (manifest,
-// signature, target, anti-rollback) the moment they arrive, and the accepted ones are
-// worked one at a time, each from its persisted state: download, ask to install
-// (honouring 5.03 Max-Age, bounded), install. A stop lets the step in hand end cleanly;
-// an update already terminal on this node is never taken up again.
+// This node's updates (the gateway's side of them is src/server's): offers from the
+// /updates observation are checked (manifest, signature, target, anti-rollback) the moment
+// they arrive, and the accepted ones are worked one at a time, each from its persisted
+// state: download, ask to install (honouring 5.03 Max-Age, bounded), install. A stop lets
+// the step in hand end cleanly; an update already terminal on this node is never taken up
+// again. Waits and retries run on the agent's clock.
 
 import type { KeyObject } from 'node:crypto';
 import { rm } from 'node:fs/promises';
