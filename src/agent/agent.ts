@@ -2,22 +2,23 @@
 // state, registers with the gateway (again on every (re)connection of the /updates
 // observation, when the gateway comes back after failures, when it no longer knows this
 // node, after a new version is committed, and every register_interval), pushes health
-// every health_interval, watches /updates (updates-watch.ts) and hands the offers to the
-// update manager.
-// stop() ends it cleanly.
+// every health_interval, watches /updates (updates-watch.ts) and hands the offers to
+// NodeUpdates (node-updates.ts). stop() ends it cleanly. The agent's timers run on the
+// clock of AgentOptions, so tests can drive them on a virtual one.
 
 import { join } from 'node:path';
+import { AgentRoute } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import { checkStore } from '../fleet/store-check.js';
 import type { HealthReport } from '../fleet/schemas.js';
 import { isValidVersion } from '../fleet/version.js';
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
-import type { PeerAddress } from '../protocol/interfaces.js';
+import type { Clock, PeerAddress, Random, TimerHandle } from '../protocol/interfaces.js';
 import { systemClock, systemRandom } from '../protocol/runtime.js';
 import type { AgentConfig } from './config.js';
 import { retryDelay } from './backoff.js';
-import { GatewayClient } from './gateway-client.js';
+import { GatewayLink } from './gateway-link.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
 import { AgentConfigError, DirectoryNotWritableError } from './errors.js';
@@ -29,7 +30,7 @@ import { StatusReporter } from './status-reporter.js';
 import { AgentStore } from './store.js';
 import { SystemHealth } from './system-health.js';
 import { createGatewayEndpoint } from './transport.js';
-import { UpdateManager } from './update-manager.js';
+import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
 
@@ -39,7 +40,12 @@ const STOP_GRACE_MS = 3000;
 class Stopper implements StopToken {
   readonly #soft = new AbortController();
   readonly #hard = new AbortController();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   get requested(): boolean {
     return this.#soft.signal.aborted;
@@ -55,11 +61,11 @@ class Stopper implements StopToken {
 
   request(): void {
     this.#soft.abort();
-    this.#timer = setTimeout(() => this.#hard.abort(), STOP_GRACE_MS);
+    this.#timer = this.#clock.setTimeout(() => this.#hard.abort(), STOP_GRACE_MS);
   }
 
   dispose(): void {
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#hard.abort();
   }
 }
@@ -74,46 +80,62 @@ export const agentPaths = (dataDir: string): AgentPaths => ({
   state: join(dataDir, 'state'), downloads: join(dataDir, 'downloads'), slots: join(dataDir, 'slots'),
 });
 
+/** What the agent takes from outside besides its configuration: time (its timers, waits
+ * and deadlines) and randomness (jittered back-off); the real ones unless a test gives its
+ * own (a VirtualClock, a SeededRandom). Not given to the CoAP endpoint, whose exchanges
+ * are real I/O on real time, nor to the hooks' time limits (run-command.ts). */
+export interface AgentOptions {
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
 export class Agent {
   readonly config: AgentConfig;
   readonly paths: AgentPaths;
   readonly #log: AgentLogger;
   readonly #store: AgentStore;
   readonly #endpoint: Endpoint;
-  readonly #gateway: GatewayClient;
+  readonly #gateway: GatewayLink;
   readonly #reporter: StatusReporter;
-  readonly #manager: UpdateManager;
+  readonly #updates: NodeUpdates;
+  readonly #clock: Clock;
+  readonly #random: Random;
   readonly #health = new SystemHealth();
-  readonly #stop = new Stopper();
+  readonly #stop: Stopper;
   #lastHealth: HealthReport | undefined;
-  #healthTimer: NodeJS.Timeout | undefined;
-  #registerTimer: NodeJS.Timeout | undefined;
+  #healthTimer: TimerHandle | undefined;
+  #registerTimer: TimerHandle | undefined;
   #registration: Promise<boolean> | undefined;
   #watchingUpdates: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
-  private constructor(config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory) {
+  private constructor(
+    config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory, options: AgentOptions,
+  ) {
     this.config = config;
     this.paths = agentPaths(config.dataDir);
     this.#log = log;
     this.#store = store;
     this.#endpoint = endpoint;
-    this.#gateway = new GatewayClient(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
-    this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }));
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
+    this.#stop = new Stopper(this.#clock);
+    this.#gateway = new GatewayLink(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
+    this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }), this.#clock);
     const installer = new Installer({
       slots, adapter: createInstallAdapter(config), store, installedVersion: () => this.installedVersion(),
       healthCheck: { command: config.healthCheckCommand, timeoutMs: config.healthCheckTimeoutMs },
     });
-    this.#manager = new UpdateManager({
+    this.#updates = new NodeUpdates({
       store, gateway: this.#gateway, reporter: this.#reporter, installer, log: log.child({ component: 'updates' }),
-      stop: this.#stop, nodeId: config.nodeId, publisherKey: config.publisherKey, downloadsDir: this.paths.downloads,
+      stop: this.#stop, clock: this.#clock, nodeId: config.nodeId, publisherKey: config.publisherKey, downloadsDir: this.paths.downloads,
       installMaxWaitMs: config.installMaxWaitMs, installedVersion: () => this.installedVersion(),
       onInstalled: () => void this.#register('a new version was committed'),
     });
   }
 
   /** Opens the state, finishes what a crash interrupted, then goes online. */
-  static async start(config: AgentConfig, log: AgentLogger): Promise<Agent> {
+  static async start(config: AgentConfig, log: AgentLogger, options: AgentOptions = {}): Promise<Agent> {
     const paths = agentPaths(config.dataDir);
     const slots = new SlotDirectory(paths.slots);
     try {
@@ -135,9 +157,9 @@ export class Agent {
       await store.close();
       throw error;
     }
-    const agent = new Agent(config, log, store, endpoint, slots);
+    const agent = new Agent(config, log, store, endpoint, slots, options);
     try {
-      await agent.#manager.recover();
+      await agent.#updates.recover();
       await agent.#checkCurrent(slots);
     } catch (error) {
       await endpoint.close();
@@ -150,9 +172,9 @@ export class Agent {
     agent.#scheduleRegistration();
     agent.#watchingUpdates = new UpdatesWatch({
       gateway: agent.#gateway, register: () => agent.#register('observing /updates'),
-      onUpdates: (response) => agent.#manager.handleUpdates(response), log, stop: agent.#stop.soft, clock: systemClock, random: systemRandom,
+      onUpdates: (response) => agent.#updates.handleUpdates(response), log, stop: agent.#stop.soft, clock: agent.#clock, random: agent.#random,
     }).run();
-    agent.#manager.kick();
+    agent.#updates.kick();
     log.info({ gateway: config.gateway, version: agent.installedVersion(), agent_port: endpoint.address().port, adapter: config.installAdapter }, 'agent started');
     return agent;
   }
@@ -175,9 +197,9 @@ export class Agent {
 
   async #shutdown(): Promise<void> {
     this.#stop.request();
-    clearTimeout(this.#healthTimer);
-    clearTimeout(this.#registerTimer);
-    await this.#manager.stop();
+    if (this.#healthTimer !== undefined) this.#clock.clearTimeout(this.#healthTimer);
+    if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
+    await this.#updates.stop();
     await this.#reporter.stop();
     await this.#registration;
     await this.#watchingUpdates;
@@ -207,7 +229,7 @@ export class Agent {
 
   /** The agent's own resources for the gateway's proxy (DESIGN §5): /health for now. */
   #serve(): void {
-    this.#endpoint.router.add('/health', {
+    this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
       attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],
       handlers: {
@@ -230,7 +252,7 @@ export class Agent {
         } catch (error) {
           if (this.#stop.requested) break;
           this.#log.warn({ why, err: error }, 'registration failed; trying again');
-          await sleep(retryDelay(failures), this.#stop.soft).catch(() => {});
+          await sleep(retryDelay(failures), this.#stop.soft, this.#clock).catch(() => {});
         }
       }
       return false;
@@ -239,7 +261,7 @@ export class Agent {
   }
 
   #scheduleRegistration(): void {
-    this.#registerTimer = setTimeout(() => {
+    this.#registerTimer = this.#clock.setTimeout(() => {
       void this.#register('periodic').finally(() => { if (!this.#stop.requested) this.#scheduleRegistration(); });
     }, this.config.registerIntervalMs);
   }
@@ -247,14 +269,14 @@ export class Agent {
   async #sampleHealth(): Promise<void> {
     try {
       this.#lastHealth = await this.#health.sample();
-      this.#endpoint.notify('/health');
+      this.#endpoint.notify(AgentRoute.health);
     } catch (error) {
       this.#log.warn({ err: error }, 'cannot read the health figures');
     }
   }
 
   #scheduleHealth(): void {
-    this.#healthTimer = setTimeout(() => void this.#pushHealth().finally(() => {
+    this.#healthTimer = this.#clock.setTimeout(() => void this.#pushHealth().finally(() => {
       if (!this.#stop.requested) this.#scheduleHealth();
     }), this.config.healthIntervalMs);
   }
@@ -274,7 +296,7 @@ export class Agent {
   /** For tests: resolves when the offers received so far are taken in and the reports
    * queued so far are sent. */
   async settled(): Promise<void> {
-    await this.#manager.settled();
+    await this.#updates.settled();
     await this.#reporter.idle();
   }
 }

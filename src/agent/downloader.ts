@@ -12,7 +12,8 @@ import type { Manifest } from '../fleet/manifest.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { sha256File } from '../fleet/sha256-file.js';
 import { StoppedError } from './errors.js';
-import type { GatewayClient } from './gateway-client.js';
+import type { Clock } from '../protocol/interfaces.js';
+import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
 import type { DownloadProgress } from './store.js';
 import type { UpdateMachine } from './update-machine.js';
@@ -37,11 +38,13 @@ const REPORT_EVERY_MS = 2000;
 export interface DownloadJob {
   readonly machine: UpdateMachine;
   readonly manifest: Manifest;
-  readonly gateway: GatewayClient;
+  readonly gateway: GatewayLink;
   readonly downloadsDir: string;
   readonly stop: StopToken;
   /** Aborted when the rollout is cancelled under us: end at once. */
   readonly cancel: AbortSignal;
+  /** Paces the progress reports. */
+  readonly clock: Clock;
 }
 
 export const sha256Of = (manifest: Manifest): string => digestOf(manifest.checksum);
@@ -77,7 +80,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
   const file = await open(initial.path, initial.verified > 0 ? 'r+' : 'w+');
   let written = initial.verified;
   let persisted = initial.verified;
-  let lastReport = { progress: initial.verified / Math.max(1, manifest.size), at: Date.now() };
+  let lastReport = { progress: initial.verified / Math.max(1, manifest.size), at: job.clock.now() };
   /** fsync, then the offset: the persisted offset never runs ahead of the disk. */
   const persist = async (): Promise<void> => {
     if (written === persisted) return;
@@ -112,7 +115,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
       signal: AbortSignal.any([job.stop.hard, job.cancel]),
       onProgress: (received) => {
         const progress = received / Math.max(1, manifest.size);
-        const now = Date.now();
+        const now = job.clock.now();
         if (progress - lastReport.progress >= REPORT_STEP || now - lastReport.at >= REPORT_EVERY_MS) {
           lastReport = { progress, at: now };
           machine.reportProgress(Math.min(progress, 1));

@@ -1,14 +1,12 @@
 // Typed errors of the node agent (STYLE: one errors.ts per package). Each carries a stable
 // `code`; the command line turns AGENT_ERR_CONFIG into exit status 2.
 
-export class AgentError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+import { describeCode } from '../protocol/codes.js';
+import { CoapError } from '../protocol/errors.js';
+
+/** The root of the agent's errors, under the project's one root (CoapError): an
+ * `instanceof CoapError` and a `code` tell every typed error from an unexpected one. */
+export class AgentError extends CoapError {}
 
 /** The configuration (file, environment, flags) is incomplete or wrong; every problem is
  * named at once so one edit fixes them all. */
@@ -51,5 +49,32 @@ export class DirectoryNotWritableError extends AgentError {
     super('AGENT_ERR_NOT_WRITABLE', `${what} directory ${directory} is not writable (${errno})`, { cause });
     this.directory = directory;
     this.errno = errno;
+  }
+}
+
+/** The gateway answered a request with an error code (a registration refused). */
+export class GatewayRequestError extends AgentError {
+  readonly responseCode: number;
+  /** `diagnostic`: the answer's diagnostic payload as one line, '' when it had none. */
+  constructor(what: string, responseCode: number, diagnostic: string) {
+    super('AGENT_ERR_GATEWAY', `${what}: ${describeCode(responseCode)}${diagnostic === '' ? '' : ` (${diagnostic})`}`);
+    this.responseCode = responseCode;
+  }
+}
+
+/** The rollout of the update in hand ended under it (cancelled, aborted, completed, or
+ * withdrawn from this node's list): the abort reason of its job, and its failure reason. */
+export class RolloutEndedError extends AgentError {
+  readonly rollout: string;
+  constructor(rollout: string) {
+    super('AGENT_ERR_ROLLOUT_ENDED', `rollout ${rollout}`);
+    this.rollout = rollout;
+  }
+}
+
+/** The kernel's health figures (/proc/stat, /proc/meminfo) could not be read as expected. */
+export class HealthFiguresError extends AgentError {
+  constructor(message: string) {
+    super('AGENT_ERR_HEALTH_FIGURES', message);
   }
 }

@@ -3,7 +3,9 @@
 // process, whatever its children do: a hook that exits has finished (exit 0 succeeded,
 // even if it left a daemon behind holding its output pipes), and on timeout the whole
 // process group gets SIGTERM, then SIGKILL after a grace. Output is kept only as a
-// bounded tail, for the failure reason.
+// bounded tail, for the failure reason. Unlike the agent's other timers these limits are
+// real time, not the agent's clock: they bound a real process, which a virtual clock would
+// leave running unbounded.
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -9,15 +9,16 @@
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import { comesBefore, isTerminal } from '../fleet/update-state.js';
 import type { StatusReport } from '../fleet/schemas.js';
-import type { GatewayClient } from './gateway-client.js';
+import type { Clock } from '../protocol/interfaces.js';
+import type { GatewayLink } from './gateway-link.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
-import type { AgentStore, UpdateRecord } from './store.js';
+import type { AgentStore, NodeUpdateRecord } from './store.js';
 import { sleep } from './sleep.js';
 
 const MAX_ERROR_LENGTH = 512;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000] as const;
 
-export const statusOf = (record: UpdateRecord): StatusReport => ({
+export const statusOf = (record: NodeUpdateRecord): StatusReport => ({
   state: record.state,
   progress: Math.min(1, Math.max(0, record.progress)),
   error: record.error === null ? null : record.error.slice(0, MAX_ERROR_LENGTH),
@@ -26,9 +27,11 @@ export const statusOf = (record: UpdateRecord): StatusReport => ({
 const sameReport = (a: StatusReport, b: StatusReport): boolean => a.state === b.state && a.progress === b.progress && a.error === b.error;
 
 export class StatusReporter {
-  readonly #gateway: GatewayClient;
+  readonly #gateway: GatewayLink;
   readonly #store: AgentStore;
   readonly #log: AgentLogger;
+  /** The back-off between attempts. */
+  readonly #clock: Clock;
   /** Per update, the newest report not yet sent. Entries removed when taken by the pump. */
   readonly #latest = new Map<string, StatusReport>();
   /** Per update, the report in flight (or just acknowledged). */
@@ -37,13 +40,14 @@ export class StatusReporter {
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor(gateway: GatewayClient, store: AgentStore, log: AgentLogger) {
+  constructor(gateway: GatewayLink, store: AgentStore, log: AgentLogger, clock: Clock) {
     this.#gateway = gateway;
     this.#store = store;
     this.#log = log;
+    this.#clock = clock;
   }
 
-  report(record: UpdateRecord): void {
+  report(record: NodeUpdateRecord): void {
     if (this.#stop.signal.aborted) return;
     const status = statusOf(record);
     // The same report as the one on its way: one delivery is enough.
@@ -83,7 +87,7 @@ export class StatusReporter {
       if (!this.#latest.has(updateId)) this.#latest.set(updateId, report);
       const delay = BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]!;
       try {
-        await sleep(delay, this.#stop.signal);
+        await sleep(delay, this.#stop.signal, this.#clock);
       } catch {
         return;
       }

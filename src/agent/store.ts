@@ -2,7 +2,7 @@
 // update its record (manifest, state, download progress, install phase), which slot is
 // committed, and which terminal states the gateway has acknowledged. Every write that a
 // crash must not lose is awaited until LMDB has flushed it, not only committed it. A write
-// the disk refuses rejects with StoreWriteError (fleet/store-write-error.ts) and the store
+// the disk refuses rejects with StoreWriteError (fleet/errors.ts, made by fleet/store-write-error.ts) and the store
 // goes on; agent.ts checks the environment (fleet/store-check.ts) before it opens it.
 
 import { open, type RootDatabase } from 'lmdb';
@@ -35,7 +35,7 @@ export interface InstallProgress {
   readonly reason: string | null;
 }
 
-export interface UpdateRecord {
+export interface NodeUpdateRecord {
   readonly updateId: string;
   /** Null for a manifest refused as malformed: nothing of it was trusted. */
   readonly manifest: Manifest | null;
@@ -85,14 +85,14 @@ export class AgentStore {
     }
   }
 
-  update(updateId: string): UpdateRecord | undefined {
-    return this.#db.get(UPDATE_PREFIX + updateId) as UpdateRecord | undefined;
+  update(updateId: string): NodeUpdateRecord | undefined {
+    return this.#db.get(UPDATE_PREFIX + updateId) as NodeUpdateRecord | undefined;
   }
 
-  updates(): UpdateRecord[] {
-    const records: UpdateRecord[] = [];
+  updates(): NodeUpdateRecord[] {
+    const records: NodeUpdateRecord[] = [];
     for (const { value } of this.#db.getRange({ start: UPDATE_PREFIX, end: `${UPDATE_PREFIX}\uffff` })) {
-      records.push(value as UpdateRecord);
+      records.push(value as NodeUpdateRecord);
     }
     return records;
   }
@@ -102,7 +102,7 @@ export class AgentStore {
   }
 
   /** Stores the record (and the committed slot, in the same transaction) durably. */
-  saveUpdate(record: UpdateRecord, slots?: SlotsRecord): Promise<void> {
+  saveUpdate(record: NodeUpdateRecord, slots?: SlotsRecord): Promise<void> {
     return this.#durably(() => this.#db.transaction(() => {
       void this.#db.put(UPDATE_PREFIX + record.updateId, record);
       if (slots !== undefined) void this.#db.put(SLOTS_KEY, slots);

@@ -7,6 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HealthReport, HealthStatus } from '../fleet/schemas.js';
+import { HealthFiguresError } from './errors.js';
 
 export interface CpuTimes {
   readonly busy: number;
@@ -17,7 +18,7 @@ export interface CpuTimes {
  * already counted in user and nice (proc(5)), so it is left out of the total. */
 export function parseCpuTimes(stat: string): CpuTimes {
   const line = stat.split('\n').find((candidate) => candidate.startsWith('cpu '));
-  if (line === undefined) throw new Error('/proc/stat has no aggregate cpu line');
+  if (line === undefined) throw new HealthFiguresError('/proc/stat has no aggregate cpu line');
   const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
   const idleAll = idle + iowait;
@@ -33,7 +34,7 @@ export function parseMemoryPercent(meminfo: string): number {
   };
   const total = field('MemTotal');
   const available = field('MemAvailable') ?? field('MemFree');
-  if (total === undefined || available === undefined || total === 0) throw new Error('/proc/meminfo lacks MemTotal or MemAvailable');
+  if (total === undefined || available === undefined || total === 0) throw new HealthFiguresError('/proc/meminfo lacks MemTotal or MemAvailable');
   return clampPercent(((total - available) / total) * 100);
 }
 

@@ -8,10 +8,10 @@ import type { Manifest } from '../fleet/manifest.js';
 import { canTransition, type NodeUpdateState } from '../fleet/update-state.js';
 import { IllegalTransitionError } from './errors.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
-import type { AgentStore, DownloadProgress, InstallProgress, SlotsRecord, UpdateRecord } from './store.js';
+import type { AgentStore, DownloadProgress, InstallProgress, SlotsRecord, NodeUpdateRecord } from './store.js';
 
 /** Told of every persisted change worth a status report (the reporter). */
-export type StateListener = (record: UpdateRecord) => void;
+export type StateListener = (record: NodeUpdateRecord) => void;
 
 export interface TransitionDetails {
   readonly progress?: number;
@@ -23,12 +23,12 @@ export interface TransitionDetails {
 }
 
 export class UpdateMachine {
-  #record: UpdateRecord;
+  #record: NodeUpdateRecord;
   readonly #store: AgentStore;
   readonly #log: AgentLogger;
   readonly #listener: StateListener;
 
-  constructor(record: UpdateRecord, store: AgentStore, log: AgentLogger, listener: StateListener) {
+  constructor(record: NodeUpdateRecord, store: AgentStore, log: AgentLogger, listener: StateListener) {
     this.#record = record;
     this.#store = store;
     this.#log = log.child({ update_id: record.updateId });
@@ -39,14 +39,14 @@ export class UpdateMachine {
   static async create(
     updateId: string, manifest: Manifest | null, store: AgentStore, log: AgentLogger, listener: StateListener,
   ): Promise<UpdateMachine> {
-    const record: UpdateRecord = {
+    const record: NodeUpdateRecord = {
       updateId, manifest, state: 'pending', progress: 0, error: null, download: null, install: null, updatedAt: new Date().toISOString(),
     };
     await store.saveUpdate(record);
     return new UpdateMachine(record, store, log, listener);
   }
 
-  get record(): UpdateRecord {
+  get record(): NodeUpdateRecord {
     return this.#record;
   }
 
@@ -83,7 +83,7 @@ export class UpdateMachine {
     this.#listener(this.#record);
   }
 
-  #apply(details: TransitionDetails): UpdateRecord {
+  #apply(details: TransitionDetails): NodeUpdateRecord {
     const record = this.#record;
     return {
       ...record,
@@ -95,13 +95,13 @@ export class UpdateMachine {
     };
   }
 
-  async #save(record: UpdateRecord, slots: SlotsRecord | undefined): Promise<void> {
+  async #save(record: NodeUpdateRecord, slots: SlotsRecord | undefined): Promise<void> {
     await this.#store.saveUpdate(record, slots);
     this.#record = record;
   }
 
   /** Entry actions. The work of each state (verify, download, ask, install) is driven by
-   * the update manager; what belongs to entering a state is here. */
+   * NodeUpdates (node-updates.ts); what belongs to entering a state is here. */
   async #enter(state: NodeUpdateState): Promise<void> {
     switch (state) {
       case 'pending':

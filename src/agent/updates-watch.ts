@@ -12,7 +12,7 @@ import { codeClass, describeCode } from '../protocol/codes.js';
 import type { Clock, Random } from '../protocol/interfaces.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { JitteredBackoff, retryDelay } from './backoff.js';
-import type { GatewayClient } from './gateway-client.js';
+import type { GatewayLink } from './gateway-link.js';
 import { sleep } from './sleep.js';
 
 /** Between registrations the gateway declined: from a few seconds up to five minutes. */
@@ -22,7 +22,7 @@ export const DECLINED_CAP_MS = 300_000;
 export const POLL_WHILE_DECLINED_MS = 60_000;
 
 export interface UpdatesWatchDeps {
-  readonly gateway: Pick<GatewayClient, 'observeUpdates' | 'getUpdates'>;
+  readonly gateway: Pick<GatewayLink, 'observeUpdates' | 'getUpdates'>;
   /** Registers the node with the gateway; false when the agent stopped first. */
   readonly register: () => Promise<boolean>;
   /** Each 2.xx representation of /updates: the first response, notifications, polls. */

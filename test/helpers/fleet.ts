@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentPaths } from '../../src/agent/agent.js';
-import { AgentStore, type SlotsRecord, type UpdateRecord as AgentUpdateRecord } from '../../src/agent/store.js';
+import { AgentStore, type SlotsRecord, type NodeUpdateRecord } from '../../src/agent/store.js';
 import { openGateway, type GatewayClient } from '../../src/cli/gateway-client.js';
 import { generateKeys } from '../../src/cli/keys-command.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
@@ -220,7 +220,7 @@ export interface PublishOptions {
 
 /** A node's persisted state, from its LMDB environment (src/agent/store.ts). */
 export interface AgentState {
-  readonly updates: readonly AgentUpdateRecord[];
+  readonly updates: readonly NodeUpdateRecord[];
   readonly slots: SlotsRecord;
   /** Per update, the terminal state the gateway acknowledged, if any. */
   readonly reported: Readonly<Record<string, NodeUpdateState | undefined>>;

@@ -90,6 +90,18 @@ function unexpectedLines(agent: AgentProcess, expected: readonly RegExp[] = []):
   });
 }
 
+/** Whether the agent's JSON log has an entry with all of `fields`. */
+function logged(agent: AgentProcess, fields: Readonly<Record<string, unknown>>): boolean {
+  return agent.stdout().split('\n').some((line) => {
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      return Object.entries(fields).every(([key, value]) => entry[key] === value);
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function stopCleanly(agent: AgentProcess): Promise<void> {
   agent.child.kill('SIGTERM');
   const { status, signal } = await agent.exited;
@@ -155,7 +167,9 @@ test('kill -9 after the switch, before the health check passed: after a restart 
     assert.is(await readlink(join(s.data, 'slots', 'current')), 'a');
     await s.gateway.waitFor(() => s.gateway.registrations.length > registrations, 'the registration after the restart');
     assert.is(s.gateway.registrations.at(-1)!.body.version, '2.0.0');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The gateway's acknowledgement of u3's outcome has reached the agent (it persists it
+    // before it stops); reports queued at the start (u2's, were it sent again) went first.
+    await s.gateway.waitFor(() => logged(second, { msg: 'status reported', update_id: 'u3', state: 'rolled_back' }), 'the acknowledgement of u3\'s outcome');
     await stopCleanly(second);
     assert.equal(s.gateway.statesOf('u3').filter((state) => ['installed', 'failed', 'rolled_back'].includes(state)), ['rolled_back']);
     assert.equal(s.gateway.statesOf('u2').filter((state) => state === 'installed'), ['installed'], 'u2 not reported again');

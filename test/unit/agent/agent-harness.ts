@@ -1,7 +1,7 @@
 // Starts an in-process agent the way the command does (config through loadAgentConfig,
 // pino logger) against a fake gateway, with its log lines kept for the assertions.
 
-import { Agent } from '../../../src/agent/agent.js';
+import { Agent, type AgentOptions } from '../../../src/agent/agent.js';
 import { loadAgentConfig, type ConfigKey } from '../../../src/agent/config.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import type { FakeGateway, Publisher } from './fake-gateway.js';
@@ -12,10 +12,10 @@ export interface RunningAgent {
 }
 
 /** Starts an agent; its log entries go to `logs` (a fresh array unless given, so the
- * agents of one test can share one). */
+ * agents of one test can share one); `options` may give it a virtual clock. */
 export async function startAgent(
   dataDir: string, gateway: FakeGateway, publisher: Publisher, fields: Partial<Record<ConfigKey, string>> = {},
-  logs: Record<string, unknown>[] = [],
+  logs: Record<string, unknown>[] = [], options: AgentOptions = {},
 ): Promise<RunningAgent> {
   const config = loadAgentConfig({
     flags: {
@@ -27,7 +27,7 @@ export async function startAgent(
     level: config.logLevel, pretty: false, base: { node_id: config.nodeId },
     stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } },
   });
-  return { agent: await Agent.start(config, log), logs };
+  return { agent: await Agent.start(config, log, options), logs };
 }
 
 /** Warn and error entries not matched by one of `expected`: each test says which it

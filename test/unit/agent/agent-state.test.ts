@@ -10,7 +10,7 @@ import { createInstallAdapter } from '../../../src/agent/install-adapters.js';
 import { INTERRUPTED_REASON, Installer } from '../../../src/agent/installer.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import { SlotDirectory } from '../../../src/agent/slots.js';
-import { AgentStore, type UpdateRecord } from '../../../src/agent/store.js';
+import { AgentStore, type NodeUpdateRecord } from '../../../src/agent/store.js';
 import { classify, parseCpuTimes, parseMemoryPercent, SystemHealth } from '../../../src/agent/system-health.js';
 import { UpdateMachine } from '../../../src/agent/update-machine.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
@@ -98,9 +98,9 @@ interface Fixture {
   store: AgentStore;
   slots: SlotDirectory;
   installer: Installer;
-  reports: UpdateRecord[];
-  machine: (record: UpdateRecord) => UpdateMachine;
-  record: UpdateRecord;
+  reports: NodeUpdateRecord[];
+  machine: (record: NodeUpdateRecord) => UpdateMachine;
+  record: NodeUpdateRecord;
   remove: () => Promise<void>;
 }
 
@@ -121,8 +121,8 @@ async function fixture(): Promise<Fixture> {
     installedVersion: () => store.slots().version ?? '1.0.0',
   });
   const log = createDaemonLogger({ level: 'silent', pretty: false, base: { node_id: 'n1' }, stream: { write: () => {} } });
-  const reports: UpdateRecord[] = [];
-  const record: UpdateRecord = {
+  const reports: NodeUpdateRecord[] = [];
+  const record: NodeUpdateRecord = {
     updateId: 'u3', manifest: image.manifest, state: 'installing', progress: 1, error: null,
     download: { path: image.imagePath, etag: image.sha256.slice(0, 16), sha256: image.sha256, verified: 3000 }, install: null,
     updatedAt: new Date().toISOString(),

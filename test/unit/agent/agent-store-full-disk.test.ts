@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AgentStore, type UpdateRecord } from '../../../src/agent/store.js';
+import { AgentStore, type NodeUpdateRecord } from '../../../src/agent/store.js';
 import { StoreWriteError } from '../../../src/fleet/errors.js';
 import { SmallDisk } from '../../helpers/storage-faults.js';
 
-const record = (index: number): UpdateRecord => ({
+const record = (index: number): NodeUpdateRecord => ({
   updateId: `fw-${index}`, manifest: null, state: 'failed', progress: 0, error: 'e'.repeat(400),
   download: null, install: null, updatedAt: '2026-01-01T00:00:00.000Z',
 });

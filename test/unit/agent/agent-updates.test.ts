@@ -3,7 +3,8 @@
 // hook and health check (rolled back), hooks that daemonise (the limit bounds the hook's
 // own process), a slot directory that became unwritable, a gateway that declines the
 // /updates registration, 5.03 Max-Age, 4.03, a cancelled rollout, an image not ready yet,
-// and registration again after the gateway lost its state.
+// and registration again after the gateway lost its state. Where a test is about time
+// (back-off, Max-Age, the health period) the agent runs on a virtual clock (ArmedClock).
 
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
@@ -14,8 +15,10 @@ import { ResponseCode } from '../../../src/protocol/codes.js';
 import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
 import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
 import { killMarked, processMarker } from '../../helpers/processes.js';
-import { DECLINED_BASE_MS } from '../../../src/agent/updates-watch.js';
+import { DECLINED_BASE_MS, DECLINED_CAP_MS } from '../../../src/agent/updates-watch.js';
+import { SeededRandom } from '../../../src/protocol/seeded-random.js';
 import { declineObservers } from './declining-updates.js';
+import { ArmedClock } from './armed-clock.js';
 
 interface World {
   dir: string;
@@ -48,8 +51,8 @@ async function world(): Promise<World> {
   return state;
 }
 
-const startAgent = (w: World, fields: Parameters<typeof startWith>[3] = {}): Promise<RunningAgent> =>
-  startWith(w.data, w.gateway, w.publisher, fields, w.logs);
+const startAgent = (w: World, fields: Parameters<typeof startWith>[3] = {}, options: Parameters<typeof startWith>[5] = {}): Promise<RunningAgent> =>
+  startWith(w.data, w.gateway, w.publisher, fields, w.logs, options);
 
 async function offer(w: World, fields: { updateId: string; version: string; size: number; targets?: string[] }): Promise<Offered & { sha256: string }> {
   const image = await makeImage(w.dir, w.publisher, fields);
@@ -100,12 +103,16 @@ test('refused before download: a bad signature, another node\'s target and an ol
     assert.equal(await downloads(w), []);
 
     // Offered again, and after a restart: terminal on this node, never taken up again.
+    // (Settled first: each outcome's acknowledgement is recorded before the stop.)
+    await w.running.agent.settled();
     await w.running.agent.stop();
     w.running = await startAgent(w, { initial_version: '2.0.0' });
     const registrations = w.gateway.registrations.length;
     await w.gateway.waitFor(() => w.gateway.registrations.length > registrations, 'the registration after the restart');
-    w.gateway.setUpdates([...[otherTarget, older]]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Listed last, a new refusal shows when the representation has been taken in whole.
+    const marker = await offer(w, { updateId: 'u-marker', version: '3.0.0', size: 4096, targets: ['n2'] });
+    w.gateway.setUpdates([otherTarget, older, marker]);
+    assert.is((await w.gateway.outcome('u-marker')).state, 'failed');
     await w.running.agent.settled();
     for (const id of Object.keys(reasons)) assert.equal(w.gateway.statesOf(id), ['failed'], `${id} not reported again`);
     assert.is(w.gateway.served.size, 0);
@@ -299,42 +306,50 @@ test('a slot directory that became unwritable: the install fails naming the dire
   }
 });
 
-test('a gateway that declines the /updates registration (RFC 7641 §4.1) is not asked again every second; once it accepts, the agent registers', async () => {
+test('a gateway that declines the /updates registration (RFC 7641 §4.1) is asked again only after the jittered back-off of the agent\'s clock; once it accepts, the agent registers', async () => {
   const w = await world();
+  const clock = new ArmedClock();
   try {
     w.expectedWarnings.push(/the gateway declined to register this observer of \/updates/);
-    const declining = declineObservers(w.gateway.endpoint, () => Date.now());
-    w.running = await startAgent(w);
-    await w.gateway.waitFor(() => declining.registrations.length > 0, 'a first registration attempt');
-    // A window of 6 s: the old loop came back about once a second; the first back-off
-    // delay is 5 s, the second up to 10 s.
-    const third = await w.gateway.waitFor(() => declining.registrations.length >= 3, 'a third attempt', 6000).then(() => true, () => false);
-    assert.not.ok(third, `attempts at ${declining.registrations.map((at) => at - declining.registrations[0]!).join(', ')} ms`);
+    const declining = declineObservers(w.gateway.endpoint, () => clock.now());
+    // register_interval far off, so the only long timer armed is the back-off.
+    w.running = await startAgent(w, { register_interval: '3600' }, { clock, random: new SeededRandom(5) });
+    const backOff = (ms: number): boolean => ms >= DECLINED_BASE_MS && ms <= DECLINED_CAP_MS;
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await w.gateway.waitFor(() => declining.registrations.length === attempt, `registration attempt ${attempt}`);
+      const delay = await clock.armed(backOff, `the back-off after attempt ${attempt}`);
+      // The old loop came back about once a second: the agent waits, asking nothing more.
+      assert.is(declining.registrations.length, attempt, 'no attempt while the back-off is armed');
+      if (attempt === 4) declining.accept();
+      clock.advance(delay);
+    }
     const gaps = declining.registrations.slice(1).map((at, i) => at - declining.registrations[i]!);
-    assert.ok(gaps.every((gap) => gap >= DECLINED_BASE_MS - 100), `gaps ${gaps.join(', ')} ms`);
-    declining.accept();
-    const attempts = declining.registrations.length;
-    // The next delay is at most base · 2^attempts (≤ 20 s here).
-    await w.gateway.waitFor(() => declining.registrations.length > attempts, 'the registration once accepted', 25_000);
+    assert.ok(gaps.every((gap) => gap >= DECLINED_BASE_MS), `gaps ${gaps.join(', ')} ms`);
+    await w.gateway.waitFor(() => declining.registrations.length === 5, 'the registration once accepted');
     await w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'the gateway registered this observer of /updates again'), 'the log line');
   } finally {
     await w.cleanup();
   }
 });
 
-test('5.03 with Max-Age: the agent waits Max-Age before asking again, then installs', async () => {
+test('5.03 with Max-Age: the agent waits Max-Age of its clock before asking again, then installs', async () => {
   const w = await world();
+  const clock = new ArmedClock();
   try {
     w.gateway.installAnswers.set('u2', [
-      { code: ResponseCode.ServiceUnavailable, maxAge: 1, diagnostic: '2 installing, at most 2' },
-      { code: ResponseCode.ServiceUnavailable, maxAge: 1 },
+      { code: ResponseCode.ServiceUnavailable, maxAge: 90, diagnostic: '2 installing, at most 2' },
+      { code: ResponseCode.ServiceUnavailable, maxAge: 90 },
     ]);
-    w.running = await startAgent(w);
+    w.running = await startAgent(w, { register_interval: '3600' }, { clock });
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
+    for (let ask = 1; ask <= 2; ask++) {
+      await w.gateway.waitFor(() => w.gateway.installAsks.get('u2')?.length === ask, `install request ${ask}`);
+      await clock.armed((ms) => ms === 90_000, `the Max-Age wait after request ${ask}`);
+      assert.is(w.gateway.installAsks.get('u2')!.length, ask, 'not asked again while waiting');
+      clock.advance(90_000);
+    }
     assert.is((await w.gateway.outcome('u2')).state, 'installed');
-    const asks = w.gateway.installAsks.get('u2')!;
-    assert.is(asks.length, 3);
-    for (let i = 1; i < asks.length; i++) assert.ok(asks[i]! - asks[i - 1]! >= 950, `ask ${i} came ${asks[i]! - asks[i - 1]!} ms after the one before`);
+    assert.is(w.gateway.installAsks.get('u2')!.length, 3);
     assert.equal(w.gateway.statesOf('u2').slice(-3), ['downloaded', 'installing', 'installed']);
   } finally {
     await w.cleanup();
@@ -406,6 +421,26 @@ test('an update still pending when the gateway stops listing it (withdrawn befor
     assert.is(outcome.state, 'failed');
     assert.is(outcome.error, 'rollout withdrawn');
     assert.is(w.gateway.served.size, 0, 'nothing downloaded');
+  } finally {
+    await w.cleanup();
+  }
+});
+
+test('health is pushed every health_interval of the agent\'s clock: five 45 s periods of a virtual clock, five PUTs, none early', async () => {
+  const w = await world();
+  const clock = new ArmedClock();
+  try {
+    // On the real clock this would take nearly four minutes.
+    w.running = await startAgent(w, { health_interval: '45', register_interval: '3600' }, { clock });
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
+    for (let push = 1; push <= 5; push++) {
+      // Armed again only once the previous PUT was answered.
+      await clock.armed((ms) => ms === 45_000, `the health timer before push ${push}`);
+      assert.is(w.gateway.health.length, push - 1, 'no push before its period is over');
+      clock.advance(45_000);
+      await w.gateway.waitFor(() => w.gateway.health.length === push, `health push ${push}`);
+    }
+    assert.is(clock.now(), 5 * 45_000);
   } finally {
     await w.cleanup();
   }

@@ -6,14 +6,15 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GatewayClient } from '../../../src/agent/gateway-client.js';
+import { GatewayLink } from '../../../src/agent/gateway-link.js';
 import { StatusReporter } from '../../../src/agent/status-reporter.js';
-import { AgentStore, type UpdateRecord } from '../../../src/agent/store.js';
+import { AgentStore, type NodeUpdateRecord } from '../../../src/agent/store.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import type { StatusReport } from '../../../src/fleet/schemas.js';
 import { acceptsReport, type NodeUpdateState } from '../../../src/fleet/update-state.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { Endpoint } from '../../../src/protocol/endpoint.js';
+import { systemClock } from '../../../src/protocol/runtime.js';
 import { unexpectedWarnings } from './agent-harness.js';
 import { tempDir } from './fake-gateway.js';
 
@@ -36,7 +37,7 @@ async function statusGateway(states: Map<string, NodeUpdateState>): Promise<Endp
   return endpoint;
 }
 
-const record = (updateId: string, state: NodeUpdateState): UpdateRecord => ({
+const record = (updateId: string, state: NodeUpdateState): NodeUpdateRecord => ({
   updateId, manifest: null, state, progress: 1, error: null, download: null, install: null, updatedAt: new Date().toISOString(),
 });
 
@@ -51,7 +52,7 @@ test('a `downloaded` report arriving after the install was granted (gateway at i
     level: 'debug', pretty: false, stream: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } },
   });
   const reporter = new StatusReporter(
-    new GatewayClient(client, `coap://127.0.0.1:${gateway.address().port}`, 'n1', () => {}), store, log,
+    new GatewayLink(client, `coap://127.0.0.1:${gateway.address().port}`, 'n1', () => {}), store, log, systemClock,
   );
   try {
     // The install was granted: the gateway moved u1 to installing, the agent too; the

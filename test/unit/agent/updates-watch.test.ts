@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DECLINED_BASE_MS, DECLINED_CAP_MS, POLL_WHILE_DECLINED_MS, UpdatesWatch } from '../../../src/agent/updates-watch.js';
 import { JitteredBackoff } from '../../../src/agent/backoff.js';
-import { GatewayClient } from '../../../src/agent/gateway-client.js';
+import { GatewayLink } from '../../../src/agent/gateway-link.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
 import { Endpoint } from '../../../src/protocol/endpoint.js';
 import { SeededRandom } from '../../../src/protocol/seeded-random.js';
@@ -46,7 +46,7 @@ test('a gateway that declines the /updates registration: few attempts with growi
   let registers = 0;
   const stop = new AbortController();
   const watch = new UpdatesWatch({
-    gateway: new GatewayClient(client, `coap://127.0.0.1:${server.address().port}`, 'n1', () => {}),
+    gateway: new GatewayLink(client, `coap://127.0.0.1:${server.address().port}`, 'n1', () => {}),
     register: () => {
       registers++;
       return Promise.resolve(true);

@@ -1,11 +1,11 @@
-// The agent's side of the wire contract with the gateway (DESIGN §5): register, health,
-// the /updates observation, status reports, the install question and the block-wise
-// download. It notices when the gateway comes back after requests failed (a restart), so
+// The agent's link to its gateway: its side of their wire contract (DESIGN §5): register,
+// health, the /updates observation, status reports, the install question and the
+// block-wise download. It notices when the gateway comes back after requests failed (a restart), so
 // the agent registers again. Update routes carry `?node=ID`: over DTLS the gateway takes
 // the node from the identity and ignores it; over plain CoAP on loopback (the `local`
 // caller) it is how the gateway knows which node asks.
 
-import { gatewayPath } from '../fleet/paths.js';
+import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport, NodeRegistration, StatusReport } from '../fleet/schemas.js';
 import type { BlockSink, DownloadResult } from '../protocol/block-client.js';
@@ -15,6 +15,7 @@ import { ContentFormat } from '../protocol/content-formats.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
+import { GatewayRequestError } from './errors.js';
 
 export type InstallAnswer =
   | { readonly kind: 'go' }
@@ -29,20 +30,11 @@ const DEFAULT_MAX_AGE_S = 60;
 /** The /updates list and status bodies are small; a larger representation is refused. */
 const MAX_LIST_BYTES = 1024 * 1024;
 
-export class GatewayRequestError extends Error {
-  readonly code = 'AGENT_ERR_GATEWAY';
-  readonly responseCode: number;
-  constructor(what: string, response: CoapResponse) {
-    super(`${what}: ${describeCode(response.code)}${response.payload.length > 0 ? ` (${diagnostic(response)})` : ''}`);
-    this.responseCode = response.code;
-  }
-}
-
 /** A diagnostic payload as one short line of text (RFC 7252 §5.5.2). */
-export const diagnostic = (response: CoapResponse): string =>
+const diagnostic = (response: CoapResponse): string =>
   response.payload.subarray(0, 200).toString('utf8').replace(/[^\x20-\x7e]+/g, ' ').trim();
 
-export class GatewayClient {
+export class GatewayLink {
   readonly #endpoint: Endpoint;
   readonly #base: string;
   /** `?node=ID`, for the update routes. */
@@ -56,16 +48,16 @@ export class GatewayClient {
     this.#endpoint = endpoint;
     this.#base = gatewayUri.replace(/\/+$/, '');
     this.#node = `?node=${encodeURIComponent(nodeId)}`;
-    this.#updatesUri = `${this.#base}/updates${this.#node}`;
+    this.#updatesUri = this.#base + GatewayRoute.updates + this.#node;
     this.#onReconnected = onReconnected;
   }
 
   /** POST /nodes: 'created' (2.01) or 'known' (2.04). */
   async register(registration: NodeRegistration, signal?: AbortSignal): Promise<'created' | 'known'> {
-    const response = await this.#send(Method.POST, '/nodes', registration, signal);
+    const response = await this.#send(Method.POST, GatewayRoute.nodes, registration, signal);
     if (response.code === ResponseCode.Created) return 'created';
     if (codeClass(response.code) === 2) return 'known';
-    throw new GatewayRequestError('registration refused', response);
+    throw new GatewayRequestError('registration refused', response.code, diagnostic(response));
   }
 
   /** PUT /nodes/{id}/health; resolves with the response code. */

@@ -1,29 +1,35 @@
-// The updates of this node: offers from the /updates observation are checked (manifest,
-// signature, target, anti-rollback) the moment they arrive, and the accepted ones are
-// worked one at a time, each from its persisted state: download, ask to install
-// (honouring 5.03 Max-Age, bounded), install. A stop lets the step in hand end cleanly;
-// an update already terminal on this node is never taken up again.
+// This node's updates (the gateway's side of them is src/server's): offers from the
+// /updates observation are checked (manifest, signature, target, anti-rollback) the moment
+// they arrive, and the accepted ones are worked one at a time, each from its persisted
+// state: download, ask to install (honouring 5.03 Max-Age, bounded), install. A stop lets
+// the step in hand end cleanly; an update already terminal on this node is never taken up
+// again. Waits and retries run on the agent's clock.
 
 import type { KeyObject } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { CoapResponse } from '../protocol/client.js';
+import type { Clock, TimerHandle } from '../protocol/interfaces.js';
 import { decodeBody } from '../fleet/payload.js';
 import { isTerminal } from '../fleet/update-state.js';
 import { downloadImage } from './downloader.js';
-import type { GatewayClient } from './gateway-client.js';
+import { RolloutEndedError } from './errors.js';
+import type { GatewayLink } from './gateway-link.js';
 import type { Installer } from './installer.js';
 import type { StopToken } from './interfaces.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { checkManifest, offerUpdateId, type TrustContext } from './manifest-check.js';
 import { sleep } from './sleep.js';
 import type { StatusReporter } from './status-reporter.js';
-import type { AgentStore, UpdateRecord } from './store.js';
+import type { AgentStore, NodeUpdateRecord } from './store.js';
 import { UpdateMachine } from './update-machine.js';
 
 /** What the latest /updates representation says of an update, beside its manifest. A
- * node's view lists what it can still act on: an update under way stays listed (a
- * cancelled or aborted one too, until this node has reported it ended), so one that leaves
- * the list while still `pending` was withdrawn before this node began: it ends here. */
+ * node's view lists what it can still act on (the gateway's listedForNode): an update
+ * under way stays listed, a cancelled or aborted one too until this node has reported it
+ * ended. So one that leaves the list while still `pending` was withdrawn before this node
+ * began: it ends failed ("rollout withdrawn") and is reported. One under way that leaves
+ * it (the gateway had not heard of its progress yet) keeps its last offer; the install
+ * request's 4.03 then ends it with the gateway's reason. */
 interface Offer {
   readonly rollout: string;
   readonly imageReady: boolean;
@@ -34,13 +40,15 @@ const FINISHED_ROLLOUTS = new Set(['cancelled', 'aborted', 'completed', 'withdra
 const MAX_UNUSABLE = 100;
 const RETRY_MS = [2000, 5000, 10_000, 30_000, 60_000] as const;
 
-export interface UpdateManagerDeps {
+export interface NodeUpdatesDeps {
   readonly store: AgentStore;
-  readonly gateway: GatewayClient;
+  readonly gateway: GatewayLink;
   readonly reporter: StatusReporter;
   readonly installer: Installer;
   readonly log: AgentLogger;
   readonly stop: StopToken;
+  /** Retry back-off, 5.03 Max-Age waits and the install_max_wait deadline. */
+  readonly clock: Clock;
   readonly nodeId: string;
   readonly publisherKey: KeyObject;
   readonly downloadsDir: string;
@@ -52,15 +60,15 @@ export interface UpdateManagerDeps {
 
 type InstallPermission = { readonly kind: 'go' } | { readonly kind: 'refused' | 'gave-up'; readonly reason: string } | { readonly kind: 'interrupted' };
 
-export class UpdateManager {
-  readonly #deps: UpdateManagerDeps;
+export class NodeUpdates {
+  readonly #deps: NodeUpdatesDeps;
   /** By update id: set from each representation; entries of terminal updates no longer
    * listed are dropped after each one, so the table holds the list plus those under way. */
   readonly #offers = new Map<string, Offer>();
   /** Per update: not before this time (ms) after an error, and how many in a row; removed
    * when a step succeeds or the update is no longer offered. */
   readonly #retry = new Map<string, { at: number; failures: number }>();
-  readonly #retryTimers = new Set<NodeJS.Timeout>();
+  readonly #retryTimers = new Set<TimerHandle>();
   /** Offers without a usable update_id, logged once each; at most MAX_UNUSABLE kept. */
   readonly #unusable = new Set<string>();
   #intake: Promise<void> = Promise.resolve();
@@ -68,11 +76,11 @@ export class UpdateManager {
   #again = false;
   #current: { readonly updateId: string; readonly cancel: AbortController } | undefined;
 
-  constructor(deps: UpdateManagerDeps) {
+  constructor(deps: NodeUpdatesDeps) {
     this.#deps = deps;
   }
 
-  #machine(record: UpdateRecord): UpdateMachine {
+  #machine(record: NodeUpdateRecord): UpdateMachine {
     return new UpdateMachine(record, this.#deps.store, this.#deps.log, (changed) => this.#deps.reporter.report(changed));
   }
 
@@ -95,13 +103,16 @@ export class UpdateManager {
 
   /** A representation of /updates: `{ "updates": [ manifest + rollout + image_ready ] }`. */
   handleUpdates(response: CoapResponse): void {
-    let entries: unknown[];
+    let body: { updates?: unknown } | null;
     try {
-      const body = decodeBody(response.payload, response.contentFormat) as { updates?: unknown } | null;
-      if (!Array.isArray(body?.updates)) throw new Error('no "updates" array');
-      entries = body.updates;
+      body = decodeBody(response.payload, response.contentFormat) as { updates?: unknown } | null;
     } catch (error) {
       this.#deps.log.warn({ err: (error as Error).message }, 'unusable /updates representation');
+      return;
+    }
+    const entries = body?.updates;
+    if (!Array.isArray(entries)) {
+      this.#deps.log.warn({ err: 'no "updates" array' }, 'unusable /updates representation');
       return;
     }
     this.#intake = this.#intake.then(() => this.#takeOffers(entries)).catch((error: unknown) => {
@@ -131,7 +142,7 @@ export class UpdateManager {
       if (record !== undefined) {
         this.#offers.set(updateId, offer);
         // The worker ends it (it alone moves accepted updates); the job in hand at once.
-        if (this.#current?.updateId === updateId && FINISHED_ROLLOUTS.has(offer.rollout)) this.#current.cancel.abort(new Error(`rollout ${offer.rollout}`));
+        if (this.#current?.updateId === updateId && FINISHED_ROLLOUTS.has(offer.rollout)) this.#current.cancel.abort(new RolloutEndedError(offer.rollout));
         continue;
       }
       // Never started: a finished rollout has nothing for us, and nothing to report.
@@ -180,14 +191,14 @@ export class UpdateManager {
 
   /** Waits for the job in hand to end (after its current block, or its install). */
   async stop(): Promise<void> {
-    for (const timer of this.#retryTimers) clearTimeout(timer);
+    for (const timer of this.#retryTimers) this.#deps.clock.clearTimeout(timer);
     this.#retryTimers.clear();
     await this.#intake;
     await this.#worker;
   }
 
-  #pickNext(): UpdateRecord | undefined {
-    const now = Date.now();
+  #pickNext(): NodeUpdateRecord | undefined {
+    const now = this.#deps.clock.now();
     for (const record of this.#deps.store.updates()) {
       if (isTerminal(record.state) || (this.#retry.get(record.updateId)?.at ?? 0) > now) continue;
       // Given a go, or interrupted before its switch: finish it whatever the offers say.
@@ -201,7 +212,7 @@ export class UpdateManager {
     return undefined;
   }
 
-  async #run(record: UpdateRecord): Promise<void> {
+  async #run(record: NodeUpdateRecord): Promise<void> {
     const machine = this.#machine(record);
     const cancel = new AbortController();
     this.#current = { updateId: record.updateId, cancel };
@@ -221,7 +232,7 @@ export class UpdateManager {
   async #advance(machine: UpdateMachine, cancel: AbortSignal): Promise<'retry' | void> {
     const cancelled = async (): Promise<boolean> => {
       if (!cancel.aborted) return false;
-      await machine.transition('failed', { error: String((cancel.reason as Error).message) });
+      await machine.transition('failed', { error: (cancel.reason as RolloutEndedError).message });
       return true;
     };
     const rollout = this.#offers.get(machine.updateId)?.rollout ?? 'active';
@@ -237,7 +248,7 @@ export class UpdateManager {
     const manifest = machine.record.manifest!;
     if (machine.state === 'downloading') {
       const outcome = await downloadImage({
-        machine, manifest, gateway: this.#deps.gateway, downloadsDir: this.#deps.downloadsDir, stop: this.#deps.stop, cancel,
+        machine, manifest, gateway: this.#deps.gateway, downloadsDir: this.#deps.downloadsDir, stop: this.#deps.stop, cancel, clock: this.#deps.clock,
       });
       switch (outcome.kind) {
         case 'complete':
@@ -281,8 +292,9 @@ export class UpdateManager {
   /** POST /install until 2.04: 5.03 waits Max-Age, errors back off, all within
    * install_max_wait; 4.xx (4.03: the rollout was cancelled, aborted or completed) ends it. */
   async #askUntilGo(machine: UpdateMachine, cancel: AbortSignal): Promise<InstallPermission> {
+    const { clock } = this.#deps;
     const signal = AbortSignal.any([this.#deps.stop.soft, cancel]);
-    const deadline = Date.now() + this.#deps.installMaxWaitMs;
+    const deadline = clock.now() + this.#deps.installMaxWaitMs;
     let failures = 0;
     for (;;) {
       if (signal.aborted) return { kind: 'interrupted' };
@@ -300,11 +312,11 @@ export class UpdateManager {
         waitMs = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!;
         machine.log.warn({ err: error, retry_in_s: waitMs / 1000 }, 'install request failed');
       }
-      if (Date.now() + waitMs > deadline) {
+      if (clock.now() + waitMs > deadline) {
         return { kind: 'gave-up', reason: `install not permitted within ${this.#deps.installMaxWaitMs / 1000} s (last: ${last})` };
       }
       try {
-        await sleep(waitMs, signal);
+        await sleep(waitMs, signal, clock);
       } catch {
         return { kind: 'interrupted' };
       }
@@ -314,8 +326,9 @@ export class UpdateManager {
   #retryLater(updateId: string): void {
     const failures = (this.#retry.get(updateId)?.failures ?? 0) + 1;
     const delay = RETRY_MS[Math.min(failures - 1, RETRY_MS.length - 1)]!;
-    this.#retry.set(updateId, { at: Date.now() + delay, failures });
-    const timer = setTimeout(() => {
+    const { clock } = this.#deps;
+    this.#retry.set(updateId, { at: clock.now() + delay, failures });
+    const timer = clock.setTimeout(() => {
       this.#retryTimers.delete(timer);
       this.kick();
     }, delay);
