@@ -42,3 +42,23 @@ export function lossyWorld(
   const client = new Endpoint({ ...options.client, transport: faultyClient, clock, random: new SeededRandom(seed * 3 + 2) });
   return { clock, server, client, close: async () => { await Promise.all([server.close(), client.close()]); } };
 }
+
+/** Runs the clock until `promise` settles and returns its outcome; fails with `what` when
+ * `limitMs` of virtual time pass first. */
+export async function settle<T>(clock: VirtualClock, promise: Promise<T>, what: string, limitMs = 300_000): Promise<T> {
+  let settled = false;
+  const tracked = promise.finally(() => { settled = true; });
+  await drive(clock, () => settled, limitMs);
+  if (!settled) {
+    tracked.catch(() => {}); // its outcome, if any, comes after the test gave up on it
+    throw new Error(`${what}: not settled within ${limitMs} ms of virtual time`);
+  }
+  return tracked;
+}
+
+/** Runs the clock until `condition()` holds; fails with `what` when `limitMs` of virtual
+ * time pass first. */
+export async function until(clock: VirtualClock, what: string, condition: () => boolean, limitMs = 60_000): Promise<void> {
+  await drive(clock, condition, limitMs);
+  if (!condition()) throw new Error(`${what}: not within ${limitMs} ms of virtual time`);
+}
