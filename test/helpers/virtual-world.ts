@@ -62,3 +62,12 @@ export async function until(clock: VirtualClock, what: string, condition: () => 
   await drive(clock, condition, limitMs);
   if (!condition()) throw new Error(`${what}: not within ${limitMs} ms of virtual time`);
 }
+
+/** Moves the clock `ms` forward a step at a time, letting promises settle after each, so
+ * no timer due later (a retransmission, a request's time limit) runs. */
+export async function advanceBy(clock: VirtualClock, ms: number, stepMs = 1): Promise<void> {
+  for (let elapsed = 0; elapsed < ms; elapsed += stepMs) {
+    clock.advance(Math.min(stepMs, ms - elapsed));
+    await flush();
+  }
+}

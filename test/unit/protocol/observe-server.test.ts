@@ -20,11 +20,9 @@ import { SeededRandom } from '../../../src/protocol/seeded-random.js';
 import type { CoapRequest, ResponseInit } from '../../../src/protocol/server-types.js';
 import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
 import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
-import { until } from '../../helpers/virtual-world.js';
+import { advanceBy, until } from '../../helpers/virtual-world.js';
 
 const INITIAL_SEQUENCE = 100;
-
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface RawPeer {
   readonly peer: Peer;
@@ -47,14 +45,8 @@ function world(limits: Partial<ObserveLimits> = {}, logger: Logger = silentLogge
     const peer: Peer = identity === undefined ? raw.address() : { ...raw.address(), identity };
     return { peer, received, send: (message) => raw.send(encode(message), transport.address()) };
   };
-  /** Lets the link deliver what is on it and the renders settle: `ms` of virtual time, a
-   * millisecond at a time, so no timer beyond it (a retransmission) runs. */
-  const run = async (ms = 10): Promise<void> => {
-    for (let step = 0; step < ms; step++) {
-      clock.advance(1);
-      await flush();
-    }
-  };
+  /** Lets the link deliver what is on it and the renders settle, and no later timer run. */
+  const run = (ms = 10): Promise<void> => advanceBy(clock, ms);
   return { clock, layer, registry, rawPeer, run };
 }
 
