@@ -155,7 +155,9 @@ test('kill -9 after the switch, before the health check passed: after a restart 
     assert.is(await readlink(join(s.data, 'slots', 'current')), 'a');
     await s.gateway.waitFor(() => s.gateway.registrations.length > registrations, 'the registration after the restart');
     assert.is(s.gateway.registrations.at(-1)!.body.version, '2.0.0');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The agent has the update list once it observes /updates; after its clean exit
+    // nothing more can come, so what the gateway holds then is all it will ever get.
+    await s.gateway.waitFor(() => s.gateway.endpoint.observers('/updates') > 0, 'the agent observing /updates');
     await stopCleanly(second);
     assert.equal(s.gateway.statesOf('u3').filter((state) => ['installed', 'failed', 'rolled_back'].includes(state)), ['rolled_back']);
     assert.equal(s.gateway.statesOf('u2').filter((state) => state === 'installed'), ['installed'], 'u2 not reported again');
