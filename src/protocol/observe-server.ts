@@ -43,8 +43,8 @@ export type Renderer = (request: CoapRequest) => Promise<ResponseInit>;
 
 /** idle: nothing under way; rendering: the handler runs for a notification; in-flight: a
  * CON notification awaits its ACK; ended: removed for good (a replacement is a new
- * registration). */
-export type RegistrationState = 'idle' | 'rendering' | 'in-flight' | 'ended';
+ * registration). A registration is in the tables exactly while it has not ended. */
+type RegistrationState = 'idle' | 'rendering' | 'in-flight' | 'ended';
 
 const allowedTransitions: Record<RegistrationState, readonly RegistrationState[]> = {
   idle: ['rendering', 'ended'],
@@ -245,8 +245,6 @@ export class ObserveRegistry {
 
   #unindex(registration: Registration): void {
     const { key } = registration;
-    // Only while it is the registration under its key: a replacement has taken over.
-    if (this.#registrations.get(key) !== registration) return;
     this.#registrations.delete(key);
     const observer = observerKey(registration.peer);
     const count = (this.#perObserver.get(observer) ?? 1) - 1;

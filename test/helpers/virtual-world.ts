@@ -1,6 +1,7 @@
 // Two endpoints on a virtual clock joined by an in-memory link whose client side drops,
 // duplicates, reorders and delays datagrams (seeded), and a driver that runs the clock
-// timer by timer, letting promises settle between timers as the event loop would.
+// timer by timer, letting promises settle between timers as the event loop would, and the
+// waits built on it (a promise settled, a condition met, a span of time passed).
 
 import { Endpoint, type EndpointOptions } from '../../src/protocol/endpoint.js';
 import { SeededRandom } from '../../src/protocol/seeded-random.js';
@@ -8,7 +9,8 @@ import { MemoryNetwork } from '../../src/protocol/transport-memory.js';
 import { FaultyTransport, type FaultOptions } from '../../src/protocol/transport-faulty.js';
 import { VirtualClock } from '../../src/protocol/virtual-clock.js';
 
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Lets every promise that can settle now settle, as the event loop would between timers. */
+export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Runs the clock until `done()`, `limitMs` of virtual time, or `maxSteps` timers. */
 export async function drive(clock: VirtualClock, done: () => boolean, limitMs: number, maxSteps = 2_000_000): Promise<void> {

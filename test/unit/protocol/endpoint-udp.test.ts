@@ -7,7 +7,7 @@ import { parseLinks } from '../../../src/protocol/link-format.js';
 import { MessageType } from '../../../src/protocol/message.js';
 import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
 import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
-import { advanceBy, settle } from '../../helpers/virtual-world.js';
+import { advanceBy, flush, settle } from '../../helpers/virtual-world.js';
 
 async function pair() {
   const server = await Endpoint.udp({ host: '127.0.0.1', port: 0 }, { separateResponseDelayMs: 50 });
@@ -25,8 +25,6 @@ function virtualPair() {
   const base = `coap://127.0.0.1:${server.address().port}`;
   return { clock, server, client, base, close: () => Promise.all([server.close(), client.close()]) };
 }
-
-const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test('a CON GET over UDP gets a piggybacked 2.05 with the handler payload', async () => {
   const { server, client, base, close } = await pair();

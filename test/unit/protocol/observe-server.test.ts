@@ -194,6 +194,19 @@ test('a CON notification never acknowledged removes the registration after the r
   assert.ok(silent.received.every((message) => message.messageId === silent.received[0]!.messageId));
 });
 
+test('the late failure of a replaced registration\'s CON notification leaves its successor in place', async () => {
+  const { clock, registry, rawPeer, run } = world();
+  const a = rawPeer();
+  registry.register(request(a.peer, 1), resource().render, true);
+  registry.notify('/r');
+  await run();
+  assert.is(a.received[0]!.type, MessageType.CON);
+  registry.register(request(a.peer, 1), resource().render, true);
+  await until(clock, 'the old CON to run out of retransmissions', () => a.received.length === 5, 300_000);
+  await advanceBy(clock, 100_000, 100); // past the last retransmission's timeout (§4.2)
+  assert.is(registry.size, 1, 'the successor stays');
+});
+
 test('deregister() ends one registration and names it; removeResource() sends a final 4.04 without Observe', async () => {
   const { registry, rawPeer, run } = world();
   const a = rawPeer();
