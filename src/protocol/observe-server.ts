@@ -4,9 +4,11 @@
 // notification, on deregistration (§3.6), when the resource goes away (a final 4.04) and
 // when the transport says the peer is gone (its DTLS session ended); bounds per resource,
 // per observer (its authenticated identity, else its address) and in total, and for a
-// slow observer only the newest state (§4.5.2).
+// slow observer only the newest state (§4.5.2). Each registration is an explicit state
+// machine: every change goes through ObserveRegistry's guarded #transition().
 
 import { codeClass, ResponseCode } from './codes.js';
+import { IllegalTransitionError } from './errors.js';
 import type { Clock, Logger, Peer, PeerAddress } from './interfaces.js';
 import { formatPeer, peerKey } from './interfaces.js';
 import type { MessageDraft, MessageLayer } from './message-layer.js';
@@ -39,7 +41,18 @@ export const DEFAULT_OBSERVE_LIMITS: ObserveLimits = {
  * stored request, then sliced to block 0 when large). */
 export type Renderer = (request: CoapRequest) => Promise<ResponseInit>;
 
+/** idle: nothing under way; rendering: the handler runs for a notification; in-flight: a
+ * CON notification awaits its ACK; ended: removed for good (a replacement is a new
+ * registration). A registration is in the tables exactly while it has not ended. */
 type RegistrationState = 'idle' | 'rendering' | 'in-flight' | 'ended';
+
+const allowedTransitions: Record<RegistrationState, readonly RegistrationState[]> = {
+  idle: ['rendering', 'ended'],
+  // To idle when a NON went out, to in-flight when a CON did, to ended on an error code.
+  rendering: ['idle', 'in-flight', 'ended'],
+  'in-flight': ['idle', 'ended'],
+  ended: [],
+};
 
 interface Registration {
   readonly key: string;
@@ -118,7 +131,7 @@ export class ObserveRegistry {
         return undefined;
       }
     } else {
-      this.#remove(key);
+      this.#end(this.#registrations.get(key)!);
     }
     this.#registrations.set(key, {
       key, path, peer: request.peer, token: request.token, request, render, alwaysConfirmable,
@@ -134,14 +147,14 @@ export class ObserveRegistry {
    * no final notification, since nothing could carry one to it. Returns how many. */
   dropPeer(peer: PeerAddress): number {
     const keys = [...(this.#byAddress.get(peerKey(peer)) ?? [])];
-    for (const key of keys) this.#remove(key);
+    for (const key of keys) this.#removeKey(key);
     if (keys.length > 0) this.#logger.debug({ peer: formatPeer(peer), registrations: keys.length }, 'observer gone with its session: registrations removed');
     return keys.length;
   }
 
   /** §3.6: GET with Observe = 1, or a GET without Observe, from the same peer and token. */
   deregister(peer: PeerAddress, token: Buffer): boolean {
-    return this.#remove(`${peerKey(peer)}#${token.toString('hex')}`);
+    return this.#removeKey(`${peerKey(peer)}#${token.toString('hex')}`);
   }
 
   /** The resource at `path` changed: every observer gets its newest state. */
@@ -157,7 +170,7 @@ export class ObserveRegistry {
     for (const key of [...(this.#byPath.get(path) ?? [])]) {
       const registration = this.#registrations.get(key);
       if (registration === undefined) continue;
-      this.#remove(key);
+      this.#end(registration);
       this.#send(registration, { code: ResponseCode.NotFound }, false);
     }
   }
@@ -168,11 +181,11 @@ export class ObserveRegistry {
     const key = this.#nonIndex.get(nonKey);
     if (key === undefined) return;
     this.#nonIndex.delete(nonKey);
-    if (this.#remove(key)) this.#logger.debug({ peer: formatPeer(peer) }, 'observer rejected a notification: removed');
+    if (this.#removeKey(key)) this.#logger.debug({ peer: formatPeer(peer) }, 'observer rejected a notification: removed');
   }
 
   close(): void {
-    for (const key of [...this.#registrations.keys()]) this.#remove(key);
+    for (const key of [...this.#registrations.keys()]) this.#removeKey(key);
     this.#nonIndex.clear();
   }
 
@@ -181,10 +194,57 @@ export class ObserveRegistry {
     return this.#sequence;
   }
 
-  #remove(key: string): boolean {
+  #removeKey(key: string): boolean {
     const registration = this.#registrations.get(key);
     if (registration === undefined) return false;
-    registration.state = 'ended';
+    this.#end(registration);
+    return true;
+  }
+
+  /** Ends a registration unless it has ended already (a late outcome of a replaced one). */
+  #end(registration: Registration): void {
+    if (registration.state !== 'ended') this.#transition(registration, 'ended');
+  }
+
+  /** Moves a registration to `to`, refusing moves the machine does not have, and runs
+   * its entry actions. */
+  #transition(registration: Registration, to: RegistrationState): void {
+    const from = registration.state;
+    if (!allowedTransitions[from].includes(to)) throw new IllegalTransitionError('observe registration', from, to);
+    registration.state = to;
+    this.#logger.debug(
+      { peer: formatPeer(registration.peer), token: registration.token.toString('hex'), path: registration.path, from, to },
+      `observe registration ${from} -> ${to}`,
+    );
+    switch (to) {
+      case 'idle':
+        // §4.5.2: never queue; a state that arrived meanwhile goes out now, the newest only.
+        if (registration.dirty) this.#transition(registration, 'rendering');
+        return;
+      case 'rendering':
+        registration.dirty = false;
+        registration.render(registration.request).then(
+          (init) => this.#deliver(registration, init),
+          (error: unknown) => {
+            this.#logger.error({ err: error, path: registration.path }, 'rendering a notification failed');
+            this.#deliver(registration, { code: ResponseCode.InternalServerError });
+          },
+        );
+        return;
+      case 'in-flight':
+        return;
+      case 'ended':
+        this.#unindex(registration);
+        return;
+      default: {
+        const never: never = to;
+        throw new Error(`unknown state ${String(never)}`);
+      }
+    }
+  }
+
+  #unindex(registration: Registration): void {
+    const { key } = registration;
     this.#registrations.delete(key);
     const observer = observerKey(registration.peer);
     const count = (this.#perObserver.get(observer) ?? 1) - 1;
@@ -192,7 +252,6 @@ export class ObserveRegistry {
     else this.#perObserver.set(observer, count);
     removeFrom(this.#byPath, registration.path, key);
     removeFrom(this.#byAddress, peerKey(registration.peer), key);
-    return true;
   }
 
   #schedule(registration: Registration): void {
@@ -201,22 +260,14 @@ export class ObserveRegistry {
       registration.dirty = true;
       return;
     }
-    registration.state = 'rendering';
-    registration.dirty = false;
-    registration.render(registration.request).then(
-      (init) => this.#deliver(registration, init),
-      (error: unknown) => {
-        this.#logger.error({ err: error, path: registration.path }, 'rendering a notification failed');
-        this.#deliver(registration, { code: ResponseCode.InternalServerError });
-      },
-    );
+    this.#transition(registration, 'rendering');
   }
 
   #deliver(registration: Registration, init: ResponseInit): void {
     if (registration.state === 'ended') return;
     if (codeClass(init.code) !== 2) {
       // §3.2: a notification with an error code ends the relation.
-      this.#remove(registration.key);
+      this.#transition(registration, 'ended');
       this.#send(registration, init, false);
       return;
     }
@@ -228,13 +279,12 @@ export class ObserveRegistry {
     if (!confirmable) {
       registration.sentSinceConfirmable++;
       this.#send(registration, init, false, observe);
-      registration.state = 'idle';
-      if (registration.dirty) this.#schedule(registration);
+      this.#transition(registration, 'idle');
       return;
     }
     registration.sentSinceConfirmable = 0;
     registration.lastConfirmableAt = now;
-    registration.state = 'in-flight';
+    this.#transition(registration, 'in-flight');
     this.#send(registration, init, true, observe);
   }
 
@@ -251,14 +301,13 @@ export class ObserveRegistry {
     }
     this.#messageLayer.sendConfirmable(registration.peer, draft).then(
       () => {
-        if (registration.state !== 'in-flight') return;
-        registration.state = 'idle';
-        if (registration.dirty) this.#schedule(registration);
+        if (registration.state === 'in-flight') this.#transition(registration, 'idle');
       },
       (error: unknown) => {
+        if (registration.state === 'ended') return;
         // §4.5: an unacknowledged CON notification (timeout or RST) ends the relation.
         this.#logger.debug({ err: error, peer: formatPeer(registration.peer) }, 'observer gone: removed');
-        this.#remove(registration.key);
+        this.#transition(registration, 'ended');
       },
     );
   }

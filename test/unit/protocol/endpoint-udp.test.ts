@@ -4,12 +4,26 @@ import { Endpoint } from '../../../src/protocol/endpoint.js';
 import { Method, ResponseCode } from '../../../src/protocol/codes.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
 import { parseLinks } from '../../../src/protocol/link-format.js';
+import { MessageType } from '../../../src/protocol/message.js';
+import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
+import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
+import { advanceBy, flush, settle } from '../../helpers/virtual-world.js';
 
 async function pair() {
   const server = await Endpoint.udp({ host: '127.0.0.1', port: 0 }, { separateResponseDelayMs: 50 });
   const client = await Endpoint.udp({ host: '127.0.0.1', port: 0 });
   const base = `coap://127.0.0.1:${server.address().port}`;
   return { server, client, base, close: () => Promise.all([server.close(), client.close()]) };
+}
+
+/** The same pair on a virtual clock over the in-memory link, for the tests about time. */
+function virtualPair() {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock);
+  const server = new Endpoint({ transport: network.transport(), clock, separateResponseDelayMs: 50 });
+  const client = new Endpoint({ transport: network.transport(), clock });
+  const base = `coap://127.0.0.1:${server.address().port}`;
+  return { clock, server, client, base, close: () => Promise.all([server.close(), client.close()]) };
 }
 
 test('a CON GET over UDP gets a piggybacked 2.05 with the handler payload', async () => {
@@ -25,12 +39,17 @@ test('a CON GET over UDP gets a piggybacked 2.05 with the handler payload', asyn
 });
 
 test('a slow handler gets an empty ACK and then a separate response', async () => {
-  const { server, client, base, close } = await pair();
+  const { clock, server, client, base, close } = virtualPair();
   try {
-    server.router.add('/slow', { handlers: { GET: async () => { await new Promise((r) => setTimeout(r, 200)); return { code: ResponseCode.Content, payload: 'late' }; } } });
-    const response = await client.request({ uri: `${base}/slow` });
+    let release: () => void = () => {};
+    server.router.add('/slow', { handlers: { GET: async () => { await new Promise<void>((resolve) => { release = resolve; }); return { code: ResponseCode.Content, payload: 'late' }; } } });
+    const pending = client.request({ uri: `${base}/slow` });
+    // Past the 50 ms the server waits before its empty ACK, and its way to the client.
+    await advanceBy(clock, 100);
+    release();
+    const response = await settle(clock, pending, 'the separate response');
     assert.is(response.payload.toString(), 'late');
-    assert.is(response.type, 0, 'separate response comes as CON');
+    assert.is(response.type, MessageType.CON, 'separate response comes as CON');
   } finally {
     await close();
   }
@@ -96,10 +115,10 @@ test('IPv6: a server on ::1 answers a client addressing coap://[::1]:port', asyn
 test('an aborted request rejects with a CancelledError and leaves no open exchange', async () => {
   const { server, client, base, close } = await pair();
   try {
-    server.router.add('/never', { handlers: { GET: () => new Promise(() => {}) } });
     const controller = new AbortController();
+    // Aborted once the server has the request, so an exchange is surely open.
+    server.router.add('/never', { handlers: { GET: () => { controller.abort(); return new Promise(() => {}); } } });
     const pending = client.request({ uri: `${base}/never`, signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
     await pending.then(() => assert.unreachable('resolved'), (error: { code?: string }) => assert.is(error.code, 'COAP_ERR_CANCELLED'));
     assert.is(client.openExchanges, 0);
   } finally {
@@ -108,15 +127,20 @@ test('an aborted request rejects with a CancelledError and leaves no open exchan
 });
 
 test('closing the endpoint fails a request still waiting for its separate response, and leaves nothing open', async () => {
-  const { server, client, base, close } = await pair();
+  const { clock, server, client, base, close } = virtualPair();
   try {
     server.router.add('/never', { handlers: { GET: () => new Promise(() => {}) } });
-    const pending = client.request({ uri: `${base}/never`, timeoutMs: 60_000 });
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const started = Date.now();
+    const outcome: { error?: { code?: string }; resolved?: boolean } = {};
+    client.request({ uri: `${base}/never`, timeoutMs: 60_000 }).then(() => { outcome.resolved = true; }, (error: { code?: string }) => { outcome.error = error; });
+    // The empty ACK is in: the request now waits for its separate response alone.
+    await advanceBy(clock, 100);
+    assert.is(client.openExchanges, 1);
+    const at = clock.now();
     await client.close();
-    await pending.then(() => assert.unreachable('resolved'), (error: { code?: string }) => assert.is(error.code, 'COAP_ERR_CLOSED'));
-    assert.ok(Date.now() - started < 1000);
+    await flush();
+    assert.is(outcome.resolved, undefined, 'not resolved');
+    assert.is(outcome.error?.code, 'COAP_ERR_CLOSED', 'failed at once, with no time passing');
+    assert.is(clock.now(), at);
     assert.is(client.openExchanges, 0);
   } finally {
     await close();
