@@ -101,18 +101,18 @@ test('a publish interrupted mid-upload is finished by publishing again: 2.04, im
 
       // Publishing again, with the operator's own code (plain CoAP on loopback: the local operator).
       const gateway = await openGateway({ gateway: `coap://127.0.0.1:${peerOf(gw).port}` });
-      let resumed: string | undefined;
+      let resumedId: string | undefined;
       try {
         const published = await publishImage(gateway, {
           image: imagePath, version: '2.0.0', updateId: 'fw-2.0.0', targets: ['n1'], policy: DEFAULT_POLICY,
           privateKey: publisher.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-          progress: { onResume: (updateId) => { resumed = updateId; } },
+          progress: { onResume: (updateId) => { resumedId = updateId; } },
         });
         assert.is(published.signature, manifest.signature);
       } finally {
         await gateway.close();
       }
-      assert.is(resumed, 'fw-2.0.0', 'the gateway kept the update without its image: the upload starts again');
+      assert.is(resumedId, 'fw-2.0.0', 'the gateway kept the update without its image: the upload starts again');
       assert.is(bodyOf(await gw.request(first, 'GET', '/updates/fw-2.0.0')).image_ready, true);
       const n1 = await gw.client('node:n1');
       const sink = memorySink();
