@@ -1,6 +1,7 @@
 // The DTLS flags the client verbs and the plugtest server share (RFC 7252 §9.1.3): a PSK
 // (identity and key, the key as text like libcoap's -k or in hex like openssl's -psk) or
-// P-256 certificates from PEM files with the CA that vouches for the peer. Turned into the
+// P-256 certificates from PEM files with the CA that vouches for the peer, or a client's
+// credentials file from `keys generate` (src/fleet/credentials-file.ts). Turned into the
 // credentials of a DTLS transport, with usage errors for what does not fit together.
 
 import { readFile } from 'node:fs/promises';
