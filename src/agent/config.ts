@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/credentials-file.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { parseUri } from '../protocol/uri.js';
@@ -286,9 +287,11 @@ function dtlsCredentials(
       problems.push('psk_key_file: required with psk_identity');
       return undefined;
     }
-    const parsed = parsePskFile(pskKey.content);
-    if ('problem' in parsed) {
-      problems.push(`psk_key_file: ${pskKey.file}: ${parsed.problem}`);
+    let parsed: CredentialsFileContent;
+    try {
+      parsed = parseCredentialsFile(pskKey.content);
+    } catch (error) {
+      problems.push(`psk_key_file: ${pskKey.file}: ${(error as Error).message}`);
       return undefined;
     }
     if (identityText !== undefined && parsed.identity !== undefined && identityText !== parsed.identity) {
@@ -307,26 +310,4 @@ function dtlsCredentials(
   }
   if (serverName !== undefined) problems.push('server_name: only with cert_file, key_file and ca_file');
   return undefined;
-}
-
-const MAX_PSK_BYTES = 64;
-
-/** `{"identity": "node:n1", "key_hex": "..."}` (keys generate) or the key in hex. */
-function parsePskFile(content: string): { identity: string | undefined; key: Buffer } | { problem: string } {
-  let identity: string | undefined;
-  let hex = content.trim();
-  if (hex.startsWith('{')) {
-    let value: { identity?: unknown; key_hex?: unknown };
-    try {
-      value = JSON.parse(hex) as typeof value;
-    } catch (error) {
-      return { problem: `not JSON: ${(error as Error).message}` };
-    }
-    if (typeof value.key_hex !== 'string') return { problem: 'no "key_hex" string' };
-    if (value.identity !== undefined && typeof value.identity !== 'string') return { problem: '"identity" must be a string' };
-    identity = value.identity;
-    hex = value.key_hex;
-  }
-  if (!/^(?:[0-9a-fA-F]{2}){1,64}$/.test(hex)) return { problem: `the key must be 1..${MAX_PSK_BYTES} bytes in hex` };
-  return { identity, key: Buffer.from(hex, 'hex') };
 }

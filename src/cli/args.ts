@@ -3,14 +3,10 @@
 // share (numbers in a range, HOST:PORT). No dependency: the grammar is small.
 
 import { isIPv6 } from 'node:net';
-import { CoapError } from '../protocol/errors.js';
+import { UsageError } from './errors.js';
 
-/** A mistake in how the program was called: exit status 2, with the command's usage. */
-export class UsageError extends CoapError {
-  constructor(message: string) {
-    super('CLI_ERR_USAGE', message);
-  }
-}
+// server-command.ts and agent-command.ts still take UsageError from here.
+export { UsageError };
 
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';

@@ -9,16 +9,19 @@ import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Method } from '../protocol/codes.js';
-import type { NodeView } from '../server/representations.js';
-import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
-import { openGateway, type GatewayClient } from './gateway-client.js';
-import { writeRandomImage } from './image-file.js';
-import { generateKeys } from './keys-command.js';
+import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
+import { writeRandomImage } from '../operator/image-file.js';
+import { generateKeys } from '../operator/keys.js';
+import { listNodes } from '../operator/nodes.js';
+import { publishImage, readSigningKey } from '../operator/publish.js';
+import { watchRollout } from '../operator/rollout-watch.js';
+import type { StatusView } from '../server/representations.js';
+import { formatFlags, parseArgs, parseNumber } from './args.js';
+import { UsageError } from './errors.js';
 import { nodesTable } from './nodes-command.js';
 import type { CliIo } from './output.js';
-import { publishImage } from './publish-command.js';
-import { nodeLine, watchRollout } from './rollout-command.js';
+import { publishProgress } from './publish-command.js';
+import { nodeLine } from './rollout-command.js';
 
 const FLAGS = {
   nodes: { type: 'string', value: 'N', description: 'agents to start (default 5)' },
@@ -122,19 +125,20 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     gateway = await openGateway({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') });
     const client = gateway;
     const nodes = await until(`${count} nodes to register`, async () => {
-      const { nodes: listed } = await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+      const listed = await listNodes(client);
       return listed.filter((node) => node.online).length === count ? listed : undefined;
     }, READY_TIMEOUT_MS, daemons);
     say(`${count} agents registered:\n${nodesTable(nodes)}`);
 
     const image = join(dir, 'firmware-2.0.0.bin');
     const { sha256 } = await writeRandomImage(image, Math.round(sizeMib * 1024 * 1024));
-    const privateKey = await readFile(join(keys, 'publisher.key'), 'utf8');
+    const privateKey = await readSigningKey(join(keys, 'publisher.key'));
     const started = Date.now();
+    const progress = publishProgress(io.stderr, image);
     const manifest = await publishImage(gateway, {
       image, version: '2.0.0', updateId: 'fw-2.0.0', targets: nodeIds,
-      policy: { max_parallel_installs: 2, canary: 1, failure_threshold: 1 }, privateKey, progress: io.stderr,
-    });
+      policy: { max_parallel_installs: 2, canary: 1, failure_threshold: 1 }, privateKey, progress,
+    }).finally(() => progress.finish());
     say(`published fw-2.0.0: ${manifest.size} bytes, sha256 ${sha256.slice(0, 16)}…, signed; canary node-1, then 2 at a time`);
 
     const final = await watchRollout({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') }, 'fw-2.0.0',
@@ -143,9 +147,9 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     // An agent re-registers with its new version just after it reports `installed`: give
     // the last ones a moment to arrive (bounded) before the summary.
     const after = await until('every node to report its new version', async () => {
-      const { nodes: listed } = await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+      const listed = await listNodes(client);
       return listed.every((node) => node.version === '2.0.0') ? listed : undefined;
-    }, 15_000, daemons).catch(async () => (await client.json<{ nodes: NodeView[] }>(Method.GET, '/nodes')).nodes);
+    }, 15_000, daemons).catch(() => listNodes(client));
     say(`\n${nodesTable(after)}`);
     const installed = Object.values(final.nodes).filter((status) => status.state === 'installed').length;
     const onNew = after.filter((node) => node.version === '2.0.0').length;
@@ -168,7 +172,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
 
 /** The live view: a line per node each time its state or its progress by a quarter changes
  * (a log that reads the same on a terminal and in a file). */
-function rolloutPrinter(io: CliIo): Parameters<typeof watchRollout>[2] {
+function rolloutPrinter(io: CliIo): (view: StatusView) => void {
   const seen = new Map<string, string>();
   return (view) => {
     const width = Math.max(...Object.keys(view.nodes).map((id) => id.length));

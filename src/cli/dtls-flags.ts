@@ -1,13 +1,17 @@
 // The DTLS flags the client verbs and the plugtest server share (RFC 7252 §9.1.3): a PSK
 // (identity and key, the key as text like libcoap's -k or in hex like openssl's -psk) or
-// P-256 certificates from PEM files with the CA that vouches for the peer. Turned into the
+// P-256 certificates from PEM files with the CA that vouches for the peer, or a client's
+// credentials file from `keys generate` (src/fleet/credentials-file.ts). Turned into the
 // credentials of a DTLS transport, with usage errors for what does not fit together.
 
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkPskIdentity, checkPskKey, pskKeyFromHex } from '../dtls/credentials.js';
 import type { DtlsCredentials } from '../dtls/transport-options.js';
-import { UsageError, type FlagValues } from './args.js';
+import { readCredentialsFile } from '../fleet/credentials-file.js';
+import { UriError, type CoapUri } from '../protocol/uri.js';
+import type { FlagValues } from './args.js';
+import { UsageError } from './errors.js';
 
 export const DTLS_FLAGS = {
   'psk-identity': { type: 'string', value: 'ID', description: 'DTLS with a pre-shared key: the PSK identity' },
@@ -28,20 +32,27 @@ export const CREDENTIALS_FLAG = {
 
 /** The DTLS flags with the PSK of --credentials FILE filled in; with other DTLS flags
  * beside it, a usage error (which one was meant?). */
-export async function withCredentials(flags: DtlsFlags & { credentials?: string | undefined }): Promise<DtlsFlags> {
+async function withCredentials(flags: DtlsFlags & { credentials?: string | undefined }): Promise<DtlsFlags> {
   const file = flags.credentials;
   if (file === undefined) return flags;
   if (hasDtlsFlags(flags)) throw new UsageError('--credentials does not combine with the other DTLS options');
-  let parsed: { identity?: unknown; key_hex?: unknown };
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8')) as typeof parsed;
+    const { identity, key } = await readCredentialsFile(file);
+    return { ...flags, 'psk-identity': identity, 'psk-key-hex': key.toString('hex') };
   } catch (error) {
-    throw new UsageError(`--credentials: cannot read ${file}: ${(error as Error).message}`);
+    throw new UsageError(`--credentials: ${(error as Error).message}`, { cause: error });
   }
-  if (typeof parsed?.identity !== 'string' || typeof parsed.key_hex !== 'string') {
-    throw new UsageError(`--credentials: ${file} has no identity and key_hex`);
+}
+
+/** A client's DTLS credentials for `uri` from --credentials or the DTLS flags: none for
+ * coap:// (where DTLS flags are a URI mistake), required for coaps://. */
+export async function clientDtlsCredentials(uri: CoapUri, flags: DtlsFlags & { credentials?: string | undefined }): Promise<DtlsCredentials | undefined> {
+  const dtls = await withCredentials(flags);
+  if (uri.scheme === 'coap') {
+    if (hasDtlsFlags(dtls)) throw new UriError('the DTLS options need a coaps:// URI');
+    return undefined;
   }
-  return { ...flags, 'psk-identity': parsed.identity, 'psk-key-hex': parsed.key_hex };
+  return dtlsClientCredentials(dtls, uri.host);
 }
 
 const PSK_FLAGS = ['psk-identity', 'psk-key', 'psk-key-hex'] as const;
@@ -94,7 +105,7 @@ function checkOneMode(flags: DtlsFlags): 'psk' | 'certificate' {
 /** A client's credentials for a coaps:// URI to `host`. Certificates: --ca is required
  * (the server is verified), --cert/--key when the server asks for a client certificate;
  * the server's certificate must name `host` when it is a DNS name. */
-export async function dtlsClientCredentials(flags: DtlsFlags, host: string): Promise<DtlsCredentials> {
+async function dtlsClientCredentials(flags: DtlsFlags, host: string): Promise<DtlsCredentials> {
   if (!hasDtlsFlags(flags)) {
     throw new UsageError('coaps:// needs DTLS credentials: --psk-identity ID with --psk-key KEY (or --psk-key-hex HEX), or --ca FILE (with --cert FILE --key FILE)');
   }

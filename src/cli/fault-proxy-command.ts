@@ -4,7 +4,8 @@
 import { formatPeer } from '../protocol/interfaces.js';
 import type { FaultOptions } from '../protocol/transport-faulty.js';
 import { startFaultProxy } from '../testing/fault-proxy.js';
-import { formatFlags, parseArgs, parseHostPort, parseNumber, UsageError } from './args.js';
+import { formatFlags, parseArgs, parseHostPort, parseNumber } from './args.js';
+import { UsageError } from './errors.js';
 import { streamLogger, type CliIo } from './output.js';
 
 export const FAULT_PROXY_FLAGS = {

@@ -9,9 +9,9 @@ import { keysUsage, runKeysCommand } from './keys-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
 import { publishUsage, runPublishCommand } from './publish-command.js';
 import { rolloutUsage, runRolloutCommand } from './rollout-command.js';
-import { UsageError } from './args.js';
+import { GatewayError } from '../operator/errors.js';
+import { UsageError } from './errors.js';
 import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy-command.js';
-import { GatewayError } from './gateway-client.js';
 import { observeUsage, runObserveCommand } from './observe-command.js';
 import type { CliIo } from './output.js';
 import { plugtestUsage, runPlugtestCommand } from './plugtest-command.js';
@@ -129,15 +129,23 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A peer's error response is 1; usage and URI mistakes are the caller's (2); anything
- * else with a stable code comes from the network or the system (3). An error without a
- * code, or one of Node's own ERR_* argument errors, is a bug of ours (70). */
+/** The caller's mistakes: usage, a URI, and what the operator's functions refuse in their
+ * input (an image, a signing key, credentials, an id, keys that exist). */
+const USAGE_CODES: ReadonlySet<string> = new Set([
+  'CLI_ERR_USAGE', 'COAP_ERR_URI', 'OPERATOR_ERR_IMAGE', 'OPERATOR_ERR_SIGNING_KEY', 'OPERATOR_ERR_CREDENTIALS',
+  'OPERATOR_ERR_INVALID_ID', 'OPERATOR_ERR_KEYS_EXIST',
+]);
+
+/** A peer's error response is 1; the caller's mistakes are 2; anything else with a stable
+ * code comes from the network or the system (3). An error without a code, or one of
+ * Node's own ERR_* argument errors, is a bug of ours (70). */
 function exitStatusFor(error: unknown): number {
-  // A block-wise transfer that the peer ended with 4.xx or 5.xx is an error response.
+  // A block-wise transfer or a gateway request that the peer ended with 4.xx or 5.xx is an
+  // error response.
   const responseCode = (error instanceof BlockTransferError || error instanceof GatewayError) ? error.responseCode : undefined;
   if (responseCode !== undefined && (codeClass(responseCode) === 4 || codeClass(responseCode) === 5)) return ExitStatus.ErrorResponse;
   const code = errorCode(error);
-  if (code === 'CLI_ERR_USAGE' || code === 'COAP_ERR_URI') return ExitStatus.Usage;
+  if (code !== undefined && USAGE_CODES.has(code)) return ExitStatus.Usage;
   if (code === 'STORE_CORRUPT') return ExitStatus.StoreDamaged;
   return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;
 }

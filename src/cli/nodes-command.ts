@@ -1,9 +1,12 @@
-// `coap-fleet nodes`: the gateway's registered nodes with version, presence and health.
+// `coap-fleet nodes`: the gateway's registered nodes (src/operator's listNodes) as a table
+// of version, presence and health, or as JSON.
 
-import { Method } from '../protocol/codes.js';
+import { openGateway } from '../operator/gateway-client.js';
+import { listNodes } from '../operator/nodes.js';
 import type { NodeView } from '../server/representations.js';
-import { formatFlags, parseArgs, UsageError } from './args.js';
-import { GATEWAY_FLAGS, openGateway } from './gateway-client.js';
+import { formatFlags, parseArgs } from './args.js';
+import { UsageError } from './errors.js';
+import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo } from './output.js';
 
 const FLAGS = {
@@ -35,9 +38,9 @@ export async function runNodesCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const gateway = await openGateway(flags);
+  const gateway = await openGateway(await gatewayOptions(flags));
   try {
-    const { nodes } = await gateway.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
+    const nodes = await listNodes(gateway);
     io.stdout.write(flags.json === true ? `${JSON.stringify({ nodes })}\n` : nodesTable(nodes));
   } finally {
     await gateway.close();

@@ -8,8 +8,9 @@ import { describeCode, isSuccessCode } from '../protocol/codes.js';
 import { RequestTimeoutError } from '../protocol/errors.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
-import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
-import { CREDENTIALS_FLAG, DTLS_FLAGS, withCredentials } from './dtls-flags.js';
+import { formatFlags, parseArgs, parseNumber, type FlagValues } from './args.js';
+import { UsageError } from './errors.js';
+import { CREDENTIALS_FLAG, DTLS_FLAGS } from './dtls-flags.js';
 import { formatResponseHeader, payloadInline, responseToJson, type CliIo } from './output.js';
 import { contentFormatFlag, openEndpoint, targetUri, timeoutFlag } from './request-command.js';
 
@@ -113,7 +114,7 @@ export async function runObserveCommand(argv: readonly string[], io: CliIo): Pro
   // Aborted when we give up on the server: settles whatever exchange is still open (a
   // registration, a deregistration without answer) so close() leaves nothing waiting.
   const abandon = new AbortController();
-  const endpoint = await openEndpoint(uri, undefined, await withCredentials(flags));
+  const endpoint = await openEndpoint(uri, undefined, flags);
   let deadline: NodeJS.Timeout | undefined;
   try {
     const registration = endpoint.observe({

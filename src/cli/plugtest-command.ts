@@ -3,7 +3,8 @@
 
 import { formatPeer } from '../protocol/interfaces.js';
 import { startPlugtestServer } from '../testing/plugtest.js';
-import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
+import { formatFlags, parseArgs, parseNumber } from './args.js';
+import { UsageError } from './errors.js';
 import { DTLS_FLAGS, dtlsServerCredentials, hasDtlsFlags } from './dtls-flags.js';
 import { streamLogger, type CliIo } from './output.js';
 

@@ -1,18 +1,17 @@
-// `coap-fleet publish`: builds the manifest of an image (size, sha256, targets), signs it
-// with the publisher's Ed25519 key, creates the update on the gateway (POST /updates) and
-// uploads the image block-wise (PUT /updates/{id}/download), with a progress bar. The
-// same publish again after an interrupted upload resumes it (the gateway answers 2.04).
+// `coap-fleet publish`: flags in, src/operator's publish (manifest signed, update created,
+// image uploaded block-wise) with a progress bar on a terminal, the manifest or a summary
+// out. The operator's image and signing-key errors become usage errors naming the flag.
 
-import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { DEFAULT_POLICY, parsePolicy, signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy } from '../fleet/manifest.js';
-import { gatewayPath, isValidId } from '../fleet/paths.js';
+import { DEFAULT_POLICY, parsePolicy, type Manifest } from '../fleet/manifest.js';
+import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
-import { fileBody } from '../protocol/body.js';
-import { codeClass, Method, ResponseCode } from '../protocol/codes.js';
-import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
-import { sha256File } from '../fleet/sha256-file.js';
-import { GATEWAY_FLAGS, GatewayError, openGateway, type GatewayClient } from './gateway-client.js';
+import { ImageError, SigningKeyError } from '../operator/errors.js';
+import { openGateway } from '../operator/gateway-client.js';
+import { buildManifest, publishManifest, readSigningKey, type PublishProgress } from '../operator/publish.js';
+import { formatFlags, parseArgs, parseNumber } from './args.js';
+import { UsageError } from './errors.js';
+import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -37,41 +36,23 @@ export const publishUsage = (): string => 'Usage: coap-fleet publish --image FIL
   + 'and the image is uploaded again from its first byte.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
 
-export interface PublishRequest {
-  readonly image: string;
-  readonly version: string;
-  readonly updateId: string;
-  readonly targets: readonly string[];
-  readonly policy: UpdatePolicy;
-  readonly privateKey: string;
-  /** Where the upload's progress bar goes (drawn only on a terminal). */
-  readonly progress: OutputStream;
+/** A publish's progress on `stream`: a line when an interrupted upload starts again, and
+ * the upload's bar (drawn only on a terminal); `finish` ends the bar's line. The demo
+ * shows its publish the same way. */
+export function publishProgress(stream: OutputStream, image: string): PublishProgress & { finish(): void } {
+  const bar = progressBar(stream, `upload ${basename(image)}`);
+  return {
+    onResume: (updateId) => { stream.write(`update ${updateId} exists without its image: uploading it again\n`); },
+    onUpload: (sent, total) => bar.update(sent, total),
+    finish: () => bar.finish(),
+  };
 }
 
-/** Signs the image's manifest, creates the update and uploads the image; the demo uses
- * it as it is. */
-export async function publishImage(gateway: GatewayClient, request: PublishRequest): Promise<Manifest> {
-  const { image, version, updateId, targets, policy } = request;
-  const { size } = await stat(image).catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`--image: cannot read ${image}: ${error.code ?? error.message}`);
-  });
-  if (size === 0) throw new UsageError(`--image: ${image} is empty (0 bytes): there is nothing to install`);
-  const unsigned: UnsignedManifest = {
-    update_id: updateId, version, size, checksum: `sha256:${await sha256File(image)}`, target_nodes: targets, policy,
-  };
-  const manifest = signManifest(unsigned, request.privateKey);
-  const created = await gateway.send(Method.POST, '/updates', manifest);
-  // 2.04: the gateway has this very manifest without its image (an earlier publish was cut
-  // off mid-upload); the upload starts again from its first block.
-  if (created.code === ResponseCode.Changed) request.progress.write(`update ${updateId} exists without its image: uploading it again\n`);
-  const bar = progressBar(request.progress, `upload ${basename(image)}`);
-  const uploaded = await gateway.endpoint.upload({
-    uri: `${gateway.base}${gatewayPath.download(updateId)}`, method: Method.PUT, source: fileBody(image, size), timeoutMs: 30_000,
-    onProgress: (sent, total) => bar.update(sent, total),
-  });
-  bar.finish();
-  if (codeClass(uploaded.code) !== 2) throw new GatewayError(uploaded, 'image upload');
-  return manifest;
+/** The operator's errors that a flag's value caused, as usage errors naming the flag. */
+function blameFlag(error: unknown): unknown {
+  if (error instanceof ImageError) return new UsageError(`--image: ${error.message}`, { cause: error });
+  if (error instanceof SigningKeyError) return new UsageError(`--signing-key: ${error.message}`, { cause: error });
+  return error;
 }
 
 export async function runPublishCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -82,8 +63,8 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const { image, version, targets } = flags;
-  const key = flags['signing-key'];
-  if (image === undefined || version === undefined || targets === undefined || key === undefined) {
+  const signingKey = flags['signing-key'];
+  if (image === undefined || version === undefined || targets === undefined || signingKey === undefined) {
     throw new UsageError('--image, --version, --targets and --signing-key are required');
   }
   if (!isValidVersion(version)) throw new UsageError(`--version ${JSON.stringify(version)} is not a version like 2.1.0`);
@@ -100,18 +81,22 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   }, problems);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
 
-  const privateKey = await readFile(key, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`--signing-key: cannot read ${key}: ${error.code ?? error.message}`);
-  });
-  const gateway = await openGateway(flags);
   let manifest: Manifest;
   try {
-    manifest = await publishImage(gateway, { image, version, updateId, targets: targetNodes, policy, privateKey, progress: io.stderr });
+    const privateKey = await readSigningKey(signingKey);
+    manifest = await buildManifest({ image, version, updateId, targets: targetNodes, policy, privateKey });
+  } catch (error) {
+    throw blameFlag(error);
+  }
+  const gateway = await openGateway(await gatewayOptions(flags));
+  const progress = publishProgress(io.stderr, image);
+  try {
+    await publishManifest(gateway, manifest, image, progress);
   } finally {
+    progress.finish();
     await gateway.close();
   }
-  const { size } = manifest;
   io.stdout.write(flags.json === true ? `${JSON.stringify(manifest)}\n`
-    : `published ${updateId}: version ${version}, ${size} bytes, ${manifest.checksum}, ${targetNodes.length} target(s)\n`);
+    : `published ${updateId}: version ${version}, ${manifest.size} bytes, ${manifest.checksum}, ${targetNodes.length} target(s)\n`);
   return 0;
 }

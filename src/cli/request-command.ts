@@ -6,7 +6,6 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { access, constants, open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { isIPv6 } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { blockOption, sizeExponentFor } from '../protocol/block.js';
 import type { BlockSink } from '../protocol/block-client.js';
@@ -14,12 +13,13 @@ import { fileBody } from '../protocol/body.js';
 import type { CoapResponse } from '../protocol/client.js';
 import { formatCode, isSuccessCode, Method } from '../protocol/codes.js';
 import { parseContentFormat } from '../protocol/content-formats.js';
-import { createDtlsEndpoint } from '../dtls/dtls-endpoint.js';
-import { Endpoint } from '../protocol/endpoint.js';
+import type { Endpoint } from '../protocol/endpoint.js';
 import { OptionNumber } from '../protocol/options.js';
-import { parseUri, UriError, type CoapUri } from '../protocol/uri.js';
-import { formatFlags, parseArgs, parseNumber, UsageError, type FlagValues } from './args.js';
-import { CREDENTIALS_FLAG, DTLS_FLAGS, dtlsClientCredentials, hasDtlsFlags, withCredentials, type DtlsFlags } from './dtls-flags.js';
+import { parseUri, type CoapUri } from '../protocol/uri.js';
+import { formatFlags, parseArgs, parseNumber, type FlagValues } from './args.js';
+import { UsageError } from './errors.js';
+import { openClientEndpoint } from '../operator/client-endpoint.js';
+import { CREDENTIALS_FLAG, clientDtlsCredentials, DTLS_FLAGS, type DtlsFlags } from './dtls-flags.js';
 import { formatResponseHeader, payloadText, responseToJson, type CliIo } from './output.js';
 import { progressBar } from './progress.js';
 import { sha256File } from '../fleet/sha256-file.js';
@@ -189,15 +189,9 @@ export function targetUri(positionals: readonly string[]): { text: string; uri: 
  * socket; a name is resolved by the endpoint for the family it is bound to. A coaps:// URI
  * gets a DTLS client endpoint with the credentials of the DTLS flags (which a coap:// URI
  * refuses, rather than silently sending in the clear). */
-export async function openEndpoint(uri: CoapUri, maxBlockSizeExponent: number | undefined, dtls: DtlsFlags): Promise<Endpoint> {
-  const host = isIPv6(uri.host) ? '::' : '0.0.0.0';
-  const endpointOptions = maxBlockSizeExponent === undefined ? {} : { maxBlockSizeExponent };
-  if (uri.scheme === 'coap') {
-    if (hasDtlsFlags(dtls)) throw new UriError('the DTLS options need a coaps:// URI');
-    return Endpoint.udp({ host, port: 0 }, endpointOptions);
-  }
-  const credentials = await dtlsClientCredentials(dtls, uri.host);
-  return createDtlsEndpoint({ role: 'client', ...credentials, host, port: 0, endpoint: endpointOptions });
+/** A client endpoint for `uri` with the DTLS credentials of the flags. */
+export async function openEndpoint(uri: CoapUri, maxBlockSizeExponent: number | undefined, flags: DtlsFlags & { credentials?: string | undefined }): Promise<Endpoint> {
+  return openClientEndpoint(uri, { dtls: await clientDtlsCredentials(uri, flags), maxBlockSizeExponent });
 }
 
 interface FileSink extends BlockSink {
@@ -346,7 +340,7 @@ export async function runRequestCommand(method: RequestMethod, argv: readonly st
   };
   // The endpoint's largest block is the chosen size: Block1 of a payload from memory and
   // the block size it follows in responses both come from it.
-  const endpoint = await openEndpoint(uri, sizeExponent, await withCredentials(flags));
+  const endpoint = await openEndpoint(uri, sizeExponent, flags);
   let response: CoapResponse;
   try {
     if (flags.out !== undefined) return await downloadToFile(endpoint, request, flags.out, sizeExponent, flags, io);

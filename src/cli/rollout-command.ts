@@ -1,15 +1,14 @@
-// `coap-fleet rollout watch ID`: a rollout live, from Observe on /updates/{id}/status: a
-// progress bar per node on a terminal, a line per change otherwise, JSON lines with
-// --json; it ends when the rollout does (completed, aborted, cancelled).
+// `coap-fleet rollout watch ID`: flags in, src/operator's rollout watch (Observe on
+// /updates/{id}/status until the rollout ends), out a progress bar per node on a terminal,
+// a line per change otherwise, JSON lines with --json.
 
-import { gatewayPath, isValidId } from '../fleet/paths.js';
+import { isValidId } from '../fleet/paths.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
-import { codeClass } from '../protocol/codes.js';
-import { ContentFormat } from '../protocol/content-formats.js';
-import type { CoapResponse } from '../protocol/client.js';
+import { isRolloutOver, rolloutSucceeded, watchRollout } from '../operator/rollout-watch.js';
 import type { StatusView } from '../server/representations.js';
-import { formatFlags, parseArgs, parseNumber, UsageError } from './args.js';
-import { GATEWAY_FLAGS, GatewayError, openGateway } from './gateway-client.js';
+import { formatFlags, parseArgs, parseNumber } from './args.js';
+import { UsageError } from './errors.js';
+import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo, OutputStream } from './output.js';
 
 const FLAGS = {
@@ -24,7 +23,6 @@ export const rolloutUsage = (): string => 'Usage: coap-fleet rollout watch ID [-
   + '1 when it completed otherwise, was aborted or cancelled.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
 
-const FINAL = new Set(['completed', 'aborted', 'cancelled']);
 const BAR_WIDTH = 24;
 
 /** One node's line: id, a bar of its progress, state, error. */
@@ -63,11 +61,9 @@ function renderer(stream: OutputStream, json: boolean): (view: StatusView) => vo
       if (lastLine.get(id) !== key) stream.write(`${nodeLine(id, status, width)}\n`);
       lastLine.set(id, key);
     }
-    if (FINAL.has(view.rollout)) stream.write(`${header}\n`);
+    if (isRolloutOver(view)) stream.write(`${header}\n`);
   };
 }
-
-const parseView = (response: CoapResponse): StatusView => JSON.parse(response.payload.toString('utf8')) as StatusView;
 
 export async function runRolloutCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { flags, positionals } = parseArgs(argv, FLAGS);
@@ -79,38 +75,6 @@ export async function runRolloutCommand(argv: readonly string[], io: CliIo): Pro
   if (verb !== 'watch' || id === undefined || rest.length > 0) throw new UsageError('expected: rollout watch ID');
   if (!isValidId(id)) throw new UsageError(`${JSON.stringify(id)} is not an update id`);
   const timeoutMs = flags.timeout === undefined ? undefined : parseNumber(flags.timeout, 'timeout', { min: 1, max: 86_400 }) * 1000;
-  const view = await watchRollout(flags, id, renderer(io.stdout, flags.json === true), timeoutMs);
-  const allInstalled = Object.values(view.nodes).every((status) => status.state === 'installed');
-  return view.rollout === 'completed' && allInstalled ? 0 : 1;
-}
-
-/** Observes the rollout until it ends (or `timeoutMs`), calling `show` with every state;
- * resolves with the last. Also used by the demo. */
-export async function watchRollout(
-  flags: Parameters<typeof openGateway>[0], id: string, show: (view: StatusView) => void, timeoutMs?: number,
-): Promise<StatusView> {
-  const gateway = await openGateway(flags);
-  const controller = new AbortController();
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    const { observation, first } = await gateway.endpoint.observe({
-      uri: `${gateway.base}${gatewayPath.status(id)}`, accept: ContentFormat.Json, timeoutMs: 30_000,
-    });
-    if (codeClass(first.code) !== 2) throw new GatewayError(first, gatewayPath.status(id));
-    let view = parseView(first);
-    show(view);
-    controller.signal.addEventListener('abort', () => observation.forget());
-    if (!FINAL.has(view.rollout)) for await (const notification of observation) {
-      if (codeClass(notification.code) !== 2) throw new GatewayError(notification, gatewayPath.status(id));
-      view = parseView(notification);
-      show(view);
-      if (FINAL.has(view.rollout)) break;
-    }
-    if (controller.signal.aborted) throw Object.assign(new Error(`rollout ${id} still ${view.rollout} after the timeout`), { code: 'CLI_ERR_TIMEOUT' });
-    await observation.cancel();
-    return view;
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    await gateway.close();
-  }
+  const view = await watchRollout(await gatewayOptions(flags), id, renderer(io.stdout, flags.json === true), timeoutMs);
+  return rolloutSucceeded(view) ? 0 : 1;
 }

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { agentPaths } from '../../src/agent/agent.js';
 import { AgentStore } from '../../src/agent/store.js';
-import { openGateway } from '../../src/cli/gateway-client.js';
+import { openGateway } from '../../src/operator/gateway-client.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { getUintOption, OptionNumber } from '../../src/protocol/options.js';
 import { GatewayStore } from '../../src/server/store.js';

@@ -1,6 +1,6 @@
 // The end-to-end harness: a temporary directory with fresh keys, the gateway and agents as
 // real processes (bin/coap-fleet.js) on loopback over DTLS with their logs in files, the
-// operator's side through the CLI's own functions (openGateway, publishImage,
+// operator's side through src/operator's own functions (openGateway, publishImage,
 // watchRollout), and bounded waits that fail early when a daemon dies.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentPaths } from '../../src/agent/agent.js';
 import { AgentStore, type SlotsRecord, type NodeUpdateRecord } from '../../src/agent/store.js';
-import { openGateway, type GatewayClient } from '../../src/cli/gateway-client.js';
-import { generateKeys } from '../../src/cli/keys-command.js';
+import { openGateway, type GatewayClient } from '../../src/operator/gateway-client.js';
+import { generateKeys } from '../../src/operator/keys.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
-import type { OutputStream } from '../../src/cli/output.js';
-import { publishImage } from '../../src/cli/publish-command.js';
-import { watchRollout } from '../../src/cli/rollout-command.js';
+import { publishImage } from '../../src/operator/publish.js';
+import { watchRollout } from '../../src/operator/rollout-watch.js';
 import { DEFAULT_POLICY, type Manifest, type UpdatePolicy } from '../../src/fleet/manifest.js';
 import type { NodeUpdateState } from '../../src/fleet/update-state.js';
 import type { CoapResponse } from '../../src/protocol/client.js';
@@ -24,7 +23,7 @@ import { Method } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
 import type { NodeView, StatusView } from '../../src/server/representations.js';
-import { writeRandomImage, type Image } from '../../src/cli/image-file.js';
+import { writeRandomImage, type Image } from '../../src/operator/image-file.js';
 import { sha256File } from '../../src/fleet/sha256-file.js';
 
 export { sha256File, writeRandomImage, type Image };
@@ -226,9 +225,6 @@ export interface AgentState {
   readonly reported: Readonly<Record<string, NodeUpdateState | undefined>>;
 }
 
-/** Where publishImage draws its progress bar: nowhere (it draws only on a terminal anyway). */
-const silentStream: OutputStream = { write: () => true };
-
 export interface FleetOptions {
   /** Node ids with DTLS credentials (default node-1..node-5). */
   readonly nodeIds?: readonly string[];
@@ -402,7 +398,7 @@ export class Fleet {
   async publish(options: PublishOptions): Promise<Manifest> {
     return publishImage(await this.operator(), {
       image: options.image.path, version: options.version, updateId: options.updateId ?? `fw-${options.version}`,
-      targets: options.targets, policy: { ...DEFAULT_POLICY, ...options.policy }, privateKey: this.publisherPrivateKey, progress: silentStream,
+      targets: options.targets, policy: { ...DEFAULT_POLICY, ...options.policy }, privateKey: this.publisherPrivateKey,
     });
   }
 

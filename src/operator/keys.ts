@@ -1,0 +1,56 @@
+// Generating a fleet's keys (DESIGN §6): the publisher's Ed25519 key pair (manifests are
+// signed with it offline; agents pin its public half) and DTLS PSK credentials for the
+// gateway, an operator and nodes. Secrets are written 0600 and never overwritten unless
+// asked.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeCredentialsFile, type PskCredential } from '../fleet/credentials-file.js';
+import { isValidId } from '../fleet/paths.js';
+import { InvalidIdError, KeysExistError } from './errors.js';
+
+/** 128-bit PSKs, as the CoAP mandatory suite's AES-128 keys (RFC 7252 §9.1.3.1). */
+const PSK_BYTES = 16;
+
+export interface GeneratedKeys {
+  readonly directory: string;
+  readonly files: readonly string[];
+}
+
+function checkIds(nodeIds: readonly string[], operator: string): void {
+  for (const id of [...nodeIds, operator]) {
+    if (!isValidId(id)) throw new InvalidIdError(`${JSON.stringify(id)} is not a valid id (1-64 of [A-Za-z0-9._-])`);
+  }
+  if (new Set(nodeIds).size !== nodeIds.length) throw new InvalidIdError('node ids must be distinct');
+}
+
+/** Writes a fresh set into `directory` (created 0700 if missing): publisher.key and
+ * publisher.pub, gateway-psk.json (every identity's key, for the gateway),
+ * operator-NAME.json and node-ID.json (one credentials file each). Existing files are
+ * refused with KeysExistError unless `overwrite`. */
+export async function generateKeys(directory: string, nodeIds: readonly string[], operator: string, overwrite: boolean): Promise<GeneratedKeys> {
+  checkIds(nodeIds, operator);
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const psk = (identity: string): PskCredential => ({ identity, key: randomBytes(PSK_BYTES) });
+  const operatorCredential = psk(`operator:${operator}`);
+  const nodeCredentials = nodeIds.map((id) => psk(`node:${id}`));
+  const gatewayTable = Object.fromEntries([operatorCredential, ...nodeCredentials].map((c) => [c.identity, c.key.toString('hex')]));
+  const text = (content: string, mode: number) => (path: string): Promise<void> => writeFile(path, content, { mode });
+  const credential = (value: PskCredential) => (path: string): Promise<void> => writeCredentialsFile(path, value);
+  const files: (readonly [name: string, write: (path: string) => Promise<void>])[] = [
+    ['publisher.key', text(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)],
+    ['publisher.pub', text(publicKey.export({ type: 'spki', format: 'pem' }).toString(), 0o644)],
+    ['gateway-psk.json', text(`${JSON.stringify(gatewayTable, null, 2)}\n`, 0o600)],
+    [`operator-${operator}.json`, credential(operatorCredential)],
+    ...nodeCredentials.map((value, i) => [`node-${nodeIds[i]}.json`, credential(value)] as const),
+  ];
+  if (!overwrite) {
+    const existing = files.map(([name]) => name).filter((name) => existsSync(join(directory, name)));
+    if (existing.length > 0) throw new KeysExistError(directory, existing);
+  }
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  for (const [name, write] of files) await write(join(directory, name));
+  return { directory, files: files.map(([name]) => join(directory, name)) };
+}

@@ -1,0 +1,85 @@
+// Publishing an update: the manifest of an image (size, sha256, targets, policy) signed
+// with the publisher's Ed25519 key (DESIGN §6), created on the gateway (POST /updates),
+// and the image uploaded block-wise (PUT /updates/{id}/download, RFC 7959 Block1). The
+// same publish again after an interrupted upload resumes it: the gateway answers 2.04.
+
+import { readFile, stat } from 'node:fs/promises';
+import { signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { gatewayPath, GatewayRoute } from '../fleet/paths.js';
+import { sha256File } from '../fleet/sha256-file.js';
+import { fileBody } from '../protocol/body.js';
+import { codeClass, Method, ResponseCode } from '../protocol/codes.js';
+import { GatewayError, ImageError, SigningKeyError } from './errors.js';
+import type { GatewayClient } from './gateway-client.js';
+
+const UPLOAD_TIMEOUT_MS = 30_000;
+
+export interface ManifestRequest {
+  /** The image file. */
+  readonly image: string;
+  readonly version: string;
+  readonly updateId: string;
+  readonly targets: readonly string[];
+  readonly policy: UpdatePolicy;
+  /** The publisher's Ed25519 private key, PEM (publisher.key from keys generate). */
+  readonly privateKey: string;
+}
+
+/** What a publish reports as it goes; every callback optional. */
+export interface PublishProgress {
+  /** The gateway already holds this very manifest without its image (an earlier publish
+   * was cut off mid-upload): the image is uploaded again from its first block. */
+  readonly onResume?: (updateId: string) => void;
+  /** Bytes of the image the gateway has acknowledged so far, of `total`. */
+  readonly onUpload?: (sent: number, total: number) => void;
+}
+
+export interface PublishRequest extends ManifestRequest {
+  readonly progress?: PublishProgress;
+}
+
+/** The publisher's private key from its PEM file. */
+export async function readSigningKey(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SigningKeyError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+  }
+}
+
+/** The image's signed manifest; an unreadable or empty image throws ImageError, a key that
+ * cannot sign SigningKeyError. Nothing is sent. */
+export async function buildManifest(request: ManifestRequest): Promise<Manifest> {
+  const { image, version, updateId, targets, policy } = request;
+  const { size } = await stat(image).catch((error: NodeJS.ErrnoException) => {
+    throw new ImageError(`cannot read ${image}: ${error.code ?? error.message}`, { cause: error });
+  });
+  if (size === 0) throw new ImageError(`${image} is empty (0 bytes): there is nothing to install`);
+  const unsigned: UnsignedManifest = {
+    update_id: updateId, version, size, checksum: `sha256:${await sha256File(image)}`, target_nodes: targets, policy,
+  };
+  try {
+    return signManifest(unsigned, request.privateKey);
+  } catch (error) {
+    throw new SigningKeyError(`not an Ed25519 private key: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Creates the update from its manifest and uploads its image. */
+export async function publishManifest(gateway: GatewayClient, manifest: Manifest, image: string, progress: PublishProgress = {}): Promise<void> {
+  const created = await gateway.send(Method.POST, GatewayRoute.updates, manifest);
+  if (created.code === ResponseCode.Changed) progress.onResume?.(manifest.update_id);
+  const uploaded = await gateway.endpoint.upload({
+    uri: `${gateway.base}${gatewayPath.download(manifest.update_id)}`, method: Method.PUT, source: fileBody(image, manifest.size),
+    timeoutMs: UPLOAD_TIMEOUT_MS,
+    ...(progress.onUpload === undefined ? {} : { onProgress: progress.onUpload }),
+  });
+  if (codeClass(uploaded.code) !== 2) throw new GatewayError(uploaded, 'image upload');
+}
+
+/** Signs the image's manifest, creates the update and uploads the image. */
+export async function publishImage(gateway: GatewayClient, request: PublishRequest): Promise<Manifest> {
+  const manifest = await buildManifest(request);
+  await publishManifest(gateway, manifest, request.image, request.progress);
+  return manifest;
+}

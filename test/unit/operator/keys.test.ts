@@ -1,0 +1,71 @@
+// Generating a fleet's keys: the files keys generate and the demo write, their modes, and
+// the refusals (existing files, bad ids) before anything is written.
+
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readCredentialsFile } from '../../../src/fleet/credentials-file.js';
+import { InvalidIdError, KeysExistError } from '../../../src/operator/errors.js';
+import { generateKeys } from '../../../src/operator/keys.js';
+
+let dir: string;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coap-fleet-operator-keys-'));
+});
+
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
+
+test('secrets are written 0600 in a 0700 directory; the public key 0644; credentials match the gateway\'s table', async () => {
+  const out = join(dir, 'fresh');
+  const generated = await generateKeys(out, ['n1', 'n2'], 'alice', false);
+  const names = ['publisher.key', 'publisher.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json'];
+  assert.equal(generated, { directory: out, files: names.map((name) => join(out, name)) });
+  assert.equal((await readdir(out)).sort(), [...names].sort());
+  assert.is(await mode(out), 0o700);
+  for (const name of names) assert.is(await mode(join(out, name)), name === 'publisher.pub' ? 0o644 : 0o600, name);
+
+  const table = JSON.parse(await readFile(join(out, 'gateway-psk.json'), 'utf8')) as Record<string, string>;
+  assert.equal(Object.keys(table).sort(), ['node:n1', 'node:n2', 'operator:alice']);
+  for (const [file, identity] of [['operator-alice.json', 'operator:alice'], ['node-n1.json', 'node:n1'], ['node-n2.json', 'node:n2']] as const) {
+    const credential = await readCredentialsFile(join(out, file));
+    assert.is(credential.identity, identity);
+    assert.is(credential.key.length, 16);
+    assert.is(credential.key.toString('hex'), table[identity]);
+  }
+  const privateKey = createPrivateKey(await readFile(join(out, 'publisher.key'), 'utf8'));
+  const publicKey = createPublicKey(await readFile(join(out, 'publisher.pub'), 'utf8'));
+  assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), privateKey)), 'one Ed25519 pair');
+});
+
+test('existing files are refused with KeysExistError naming them, and overwritten when asked', async () => {
+  const out = join(dir, 'existing');
+  await mkdir(out);
+  await writeFile(join(out, 'node-n1.json'), 'old');
+  const refused = await generateKeys(out, ['n1'], 'admin', false).then(() => undefined, (error: unknown) => error);
+  assert.instance(refused, KeysExistError);
+  assert.equal((refused as KeysExistError).existing, ['node-n1.json']);
+  assert.is((refused as KeysExistError).code, 'OPERATOR_ERR_KEYS_EXIST');
+  assert.equal(await readdir(out), ['node-n1.json'], 'nothing written');
+  await generateKeys(out, ['n1'], 'admin', true);
+  assert.is((await readCredentialsFile(join(out, 'node-n1.json'))).identity, 'node:n1');
+});
+
+test('ids that are not path-safe, or repeated, are refused with InvalidIdError before anything is written', async () => {
+  const out = join(dir, 'invalid');
+  for (const [nodeIds, operator] of [[['../n1'], 'admin'], [['n1'], 'a/b'], [['n1', 'n1'], 'admin'], [[''], 'admin']] as const) {
+    const refused = await generateKeys(out, nodeIds, operator, false).then(() => undefined, (error: unknown) => error);
+    assert.instance(refused, InvalidIdError, JSON.stringify(nodeIds));
+    assert.is((refused as InvalidIdError).code, 'OPERATOR_ERR_INVALID_ID');
+  }
+  assert.is(await stat(out).then(() => true, () => false), false, 'no directory made');
+});
+
+test.run();
