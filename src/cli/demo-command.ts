@@ -15,7 +15,7 @@ import { generateKeys } from '../operator/keys.js';
 import { listNodes } from '../operator/nodes.js';
 import { publishImage, readSigningKey } from '../operator/publish.js';
 import { watchRollout } from '../operator/rollout-watch.js';
-import type { StatusView } from '../server/representations.js';
+import type { StatusView } from '../fleet/views.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { UsageError } from './errors.js';
 import { nodesTable } from './nodes-command.js';

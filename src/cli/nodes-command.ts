@@ -3,7 +3,7 @@
 
 import { openGateway } from '../operator/gateway-client.js';
 import { listNodes } from '../operator/nodes.js';
-import type { NodeView } from '../server/representations.js';
+import type { NodeView } from '../fleet/views.js';
 import { formatFlags, parseArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';

@@ -5,7 +5,7 @@
 import { isValidId } from '../fleet/paths.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
 import { isRolloutOver, rolloutSucceeded, watchRollout } from '../operator/rollout-watch.js';
-import type { StatusView } from '../server/representations.js';
+import type { StatusView } from '../fleet/views.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';

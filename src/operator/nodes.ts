@@ -2,7 +2,7 @@
 
 import { GatewayRoute } from '../fleet/paths.js';
 import { Method } from '../protocol/codes.js';
-import type { NodeView } from '../server/representations.js';
+import type { NodeView } from '../fleet/views.js';
 import type { GatewayClient } from './gateway-client.js';
 
 export async function listNodes(gateway: GatewayClient): Promise<NodeView[]> {

@@ -5,7 +5,7 @@ import { gatewayPath } from '../fleet/paths.js';
 import type { CoapResponse } from '../protocol/client.js';
 import { codeClass } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
-import type { StatusView } from '../server/representations.js';
+import type { StatusView } from '../fleet/views.js';
 import { GatewayError, OperatorTimeoutError } from './errors.js';
 import { openGateway, type GatewayOptions } from './gateway-client.js';
 

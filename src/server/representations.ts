@@ -4,8 +4,8 @@
 
 import { rolloutState } from '../fleet/rollout.js';
 import type { Manifest } from '../fleet/manifest.js';
-import type { HealthReport } from '../fleet/schemas.js';
 import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
+import type { HealthView, NodeView, StatusView } from '../fleet/views.js';
 import type { NodeRecord, OperatorState, RolloutRecord } from './records.js';
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
@@ -59,14 +59,6 @@ export function updateDetail(update: RolloutRecord, statuses: Statuses): UpdateD
   };
 }
 
-/** GET /updates/{id}/status: every target's entry by node id, and the aggregate. */
-export interface StatusView {
-  readonly update_id: string;
-  readonly rollout: RolloutState;
-  readonly counts: StateCounts;
-  readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
-}
-
 export function statusView(update: RolloutRecord, statuses: Statuses): StatusView {
   return {
     update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
@@ -74,30 +66,9 @@ export function statusView(update: RolloutRecord, statuses: Statuses): StatusVie
   };
 }
 
-/** An entry of GET /nodes, and GET /nodes/{id}. */
-export interface NodeView {
-  readonly node_id: string;
-  readonly version: string;
-  readonly hardware: string;
-  readonly agent_port: number;
-  readonly registered_at: string;
-  readonly last_seen: string;
-  readonly online: boolean;
-  readonly health: HealthReport | null;
-}
-
 export function nodeView(node: NodeRecord, online: boolean): NodeView {
   const { node_id, version, hardware, agent_port } = node.registration;
   return { node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health };
-}
-
-/** GET /nodes/{id}/health. */
-export interface HealthView {
-  readonly node_id: string;
-  readonly online: boolean;
-  readonly last_seen: string;
-  readonly health: HealthReport | null;
-  readonly health_at: string | null;
 }
 
 export const healthView = (node: NodeRecord, online: boolean): HealthView => ({

@@ -13,7 +13,7 @@ import { Method, ResponseCode } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { request, withFleet } from '../helpers/fleet.js';
-import type { StatusView } from '../../src/server/representations.js';
+import type { StatusView } from '../../src/fleet/views.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
 const health = () => ({ status: 'healthy', cpu_percent: 5, memory_percent: 20, temperature: null, uptime_s: 60, timestamp: new Date().toISOString() });

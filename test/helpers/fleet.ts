@@ -22,7 +22,7 @@ import type { CoapResponse } from '../../src/protocol/client.js';
 import { Method } from '../../src/protocol/codes.js';
 import { ContentFormat } from '../../src/protocol/content-formats.js';
 import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
-import type { NodeView, StatusView } from '../../src/server/representations.js';
+import type { NodeView, StatusView } from '../../src/fleet/views.js';
 import { writeRandomImage, type Image } from '../../src/operator/image-file.js';
 import { sha256File } from '../../src/fleet/sha256-file.js';
 

@@ -1,0 +1,35 @@
+// The gateway's representations that its clients read (the operator's tools, the
+// dashboard): the shapes of GET /updates/{id}/status, /nodes and /nodes/{id}/health, so a
+// client never imports the gateway to know them. src/server/representations.ts builds them.
+
+import type { HealthReport } from './schemas.js';
+import type { NodeUpdateStatus, RolloutState, StateCounts } from './update-state.js';
+
+/** GET /updates/{id}/status: every target's entry by node id, and the aggregate. */
+export interface StatusView {
+  readonly update_id: string;
+  readonly rollout: RolloutState;
+  readonly counts: StateCounts;
+  readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
+}
+
+/** An entry of GET /nodes, and GET /nodes/{id}. */
+export interface NodeView {
+  readonly node_id: string;
+  readonly version: string;
+  readonly hardware: string;
+  readonly agent_port: number;
+  readonly registered_at: string;
+  readonly last_seen: string;
+  readonly online: boolean;
+  readonly health: HealthReport | null;
+}
+
+/** GET /nodes/{id}/health. */
+export interface HealthView {
+  readonly node_id: string;
+  readonly online: boolean;
+  readonly last_seen: string;
+  readonly health: HealthReport | null;
+  readonly health_at: string | null;
+}
