@@ -3,6 +3,8 @@
 // from mbedTLS's return code, the certificate verification flags and any alert the peer
 // sent (RFC 5246 §7.2, RFC 4279 §2).
 
+import { CoapError } from '../protocol/errors.js';
+
 export type DtlsErrorCode =
   | 'DTLS_ERR_HANDSHAKE'
   | 'DTLS_ERR_HANDSHAKE_TIMEOUT'
@@ -21,8 +23,8 @@ export type DtlsErrorCode =
   | 'DTLS_ERR_OUT_OF_MEMORY'
   | 'DTLS_ERR_MODULE';
 
-export class DtlsError extends Error {
-  readonly code: DtlsErrorCode;
+export class DtlsError extends CoapError {
+  declare readonly code: DtlsErrorCode;
   /** mbedTLS's return code, when the error came from the module. */
   readonly mbedtlsCode: number | undefined;
   /** The alert description the peer sent, when it sent one (RFC 5246 §7.2). */
@@ -32,9 +34,7 @@ export class DtlsError extends Error {
 
   constructor(code: DtlsErrorCode, message: string,
     details: { mbedtlsCode?: number; alert?: number; byPeer?: boolean; cause?: unknown } = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = new.target.name;
-    this.code = code;
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     this.mbedtlsCode = details.mbedtlsCode;
     this.alert = details.alert;
     this.byPeer = details.byPeer ?? false;
