@@ -94,7 +94,7 @@ export const CONFIG_FIELDS = {
     kind: 'seconds', value: 'SECONDS', min: 1, max: 30 * 86_400, default: 86_400, description: 'give up asking to install after this', deprecated: ['install_max_wait'],
   },
   listen_host: { kind: 'address', value: 'HOST', description: 'local address to bind (default: any)' },
-  listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port (0: ephemeral)' },
+  listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port, 0 for an ephemeral one' },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   psk_identity: { kind: 'text', value: 'IDENTITY', description: 'coaps:// PSK identity, node:ID (or from the key file)' },
   psk_key_file: { kind: 'path', value: 'FILE', description: 'coaps:// PSK: node-ID.json of keys generate, or hex' },

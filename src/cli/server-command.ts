@@ -14,19 +14,17 @@ import type { CliIo } from './output.js';
 
 const SETTING_FLAGS = settingFlags(GATEWAY_FIELDS);
 
-const COMMAND_FLAGS = {
-  config: { type: 'string', value: 'FILE', description: `JSON config file (also ${envName('config')})` },
-  help: { type: 'boolean', short: 'h', description: 'this help' },
-} as const satisfies FlagSpecs;
+const CONFIG_FLAG = { config: { type: 'string', value: 'FILE', description: `JSON config file (also ${envName('config')})` } } as const satisfies FlagSpecs;
+const HELP_FLAG = { help: { type: 'boolean', short: 'h', description: 'this help' } } as const satisfies FlagSpecs;
 
-const SERVER_FLAGS: FlagSpecs = { ...COMMAND_FLAGS, ...SETTING_FLAGS.accepted };
+const SERVER_FLAGS: FlagSpecs = { ...CONFIG_FLAG, ...SETTING_FLAGS.accepted, ...HELP_FLAG };
 
 export const serverUsage = (): string => 'Usage: coap-fleet server --data-dir DIR [options]\n\n'
   + 'Runs the gateway: /updates, /nodes and their sub-resources over CoAP (JSON or CBOR),\n'
   + 'state in LMDB and images under DIR, until SIGINT or SIGTERM (then a graceful stop, exit 0).\n'
   + 'Logs are JSON lines on stdout. Plain CoAP from loopback has operator rights unless\n'
   + 'allow_local_plain is false.\n\n'
-  + `Options:\n${formatFlags({ ...COMMAND_FLAGS, ...SETTING_FLAGS.listed })}\n`
+  + `Options:\n${formatFlags({ ...CONFIG_FLAG, ...SETTING_FLAGS.listed, ...HELP_FLAG })}\n`
   + 'Every setting can also come from the config file (JSON, the names below) or the\n'
   + 'environment; flags win over the environment, which wins over the file. Relative paths\n'
   + 'in the file are relative to its folder. COAP_FLEET_<KEY> (earlier releases) still works,\n'

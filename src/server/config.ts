@@ -44,7 +44,7 @@ export interface GatewayConfig {
 export const GATEWAY_FIELDS = {
   data_dir: { kind: 'path', value: 'DIR', required: true, description: 'state (LMDB) and firmware images; required' },
   host: { kind: 'host', value: 'HOST', default: '127.0.0.1', description: 'plain CoAP address' },
-  port: { kind: 'port', value: 'PORT', canBeOff: true, default: 5683, description: 'plain CoAP port (0 ephemeral; off)' },
+  port: { kind: 'port', value: 'PORT', canBeOff: true, default: 5683, description: 'plain CoAP port, 0 ephemeral, or off' },
   dtls_host: { kind: 'host', value: 'HOST', description: 'CoAP over DTLS address (default: host)' },
   dtls_port: { kind: 'port', value: 'PORT', canBeOff: true, default: null, description: 'CoAP over DTLS port (default off)' },
   psk_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS pre-shared keys' },
