@@ -159,7 +159,8 @@ function validate(values: Settings, problems: string[]): AgentConfig {
   if (values.install_adapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
 
   const dtls = dtlsCredentials(values, problems);
-  const scheme = values.gateway === undefined ? undefined : values.gateway.slice(0, values.gateway.indexOf(':'));
+  // Checked by its field already: parsing it again cannot throw.
+  const scheme = values.gateway === undefined ? undefined : parseUri(values.gateway).scheme;
   if (scheme === 'coaps' && dtls === undefined && !problems.some((problem) => /^(psk_|cert_|key_|ca_|dtls)/.test(problem))) {
     problems.push('gateway: coaps:// needs psk_key_file (+ psk_identity) or cert_file + key_file + ca_file');
   }

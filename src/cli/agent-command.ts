@@ -4,7 +4,7 @@
 // it cleanly (the block in hand finished and persisted, LMDB closed) with exit status 0.
 
 import { Agent } from '../agent/agent.js';
-import { CONFIG_FIELDS, envName, loadAgentConfig } from '../agent/config.js';
+import { CONFIG_FIELDS, envName, loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
 import { createDaemonLogger } from '../fleet/logger.js';
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from './args.js';
@@ -44,10 +44,11 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const deprecations: string[] = [];
-  let config;
+  let config: AgentConfig;
   try {
     config = loadAgentConfig({
       ...(typeof flags.config === 'string' ? { file: flags.config } : {}), env: process.env,
+      // The agent has no switches: every setting flag is a string.
       flags: settingFlagValues(CONFIG_FIELDS, flags) as Record<string, string>, onDeprecated: (warning) => deprecations.push(warning),
     });
   } catch (error) {

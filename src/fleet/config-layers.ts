@@ -69,8 +69,6 @@ export type FieldValues<T extends FieldTable> = {
 
 export interface Layered<T extends FieldTable> {
   readonly values: FieldValues<T>;
-  /** Where each given setting came from: a file path, a variable or a flag. */
-  readonly from: Readonly<Partial<Record<keyof T, string>>>;
   /** Every mistake, one line each; empty when the configuration is good so far. */
   readonly problems: string[];
   /** One line per setting given in an earlier spelling. */
@@ -122,13 +120,13 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
     .filter((spelling) => spelling.value !== undefined && spelling.value !== '');
 
   const given = new Map<string, Given>();
-  const configName = 'CONFIG';
-  const configFromEnv = pick('config', envSpellings(configName.toLowerCase(), envName(layout.envPrefix, configName)), envName(layout.envPrefix, configName));
+  const configFromEnv = pick('config', envSpellings('config', envName(layout.envPrefix, 'config')), envName(layout.envPrefix, 'config'));
   const fileName = sources.file ?? (configFromEnv?.value as string | undefined);
   if (fileName !== undefined && fileName !== '') {
     const path = resolve(sources.cwd, fileName);
     const content = readConfigFile(path);
-    if (typeof content === 'string') return { values: {} as FieldValues<T>, from: {} as Partial<Record<keyof T, string>>, problems: [content], deprecations: warnings(deprecated) };
+    // Nothing else is worth saying about settings the file may hold.
+    if (typeof content === 'string') return { values: {} as FieldValues<T>, problems: [content], deprecations: warnings(deprecated) };
     const known = new Set(keys.flatMap((key) => [key, ...(layout.fields[key]!.deprecated ?? [])]));
     for (const name of Object.keys(content).filter((name) => !known.has(name))) {
       problems.push(`unknown setting ${JSON.stringify(name)} in ${path}; known: ${keys.join(', ')}`);
@@ -152,7 +150,6 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
   }
 
   const values: Record<string, unknown> = {};
-  const from: Record<string, string> = {};
   for (const key of keys) {
     const field = layout.fields[key]!;
     const setting = given.get(key);
@@ -164,7 +161,6 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       }
       continue;
     }
-    from[key] = setting.from;
     const parsed = parseValue(field, setting);
     if ('allowed' in parsed) {
       problems.push(`${key} (from ${setting.from}) must be ${parsed.allowed}, not ${JSON.stringify(setting.value)}`);
@@ -173,7 +169,7 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       values[key] = parsed.value;
     }
   }
-  return { values: values as FieldValues<T>, from: from as Partial<Record<keyof T, string>>, problems, deprecations: warnings(deprecated) };
+  return { values: values as FieldValues<T>, problems, deprecations: warnings(deprecated) };
 }
 
 /** The file's settings, or what is wrong with it. */

@@ -37,13 +37,12 @@ test('defaults, then the file, then the environment, then flags; each value type
   assert.equal(load({ flags: { name: 'a' } }).values, { name: 'a', data_dir: null, port: 5683, interval_s: 10, grace_ms: 100, verbose: false, log_level: 'info' });
   const file = join(dir, 'etc', 'layers.json');
   await writeFile(file, JSON.stringify({ name: 'file', port: 1, interval_s: 1, grace_ms: 1, log_level: 'warn' }));
-  const { values, from, problems, deprecations } = load({
+  const { values, problems, deprecations } = load({
     file, env: { TEST_DAEMON_PORT: '2', TEST_DAEMON_INTERVAL_S: '2.5', TEST_DAEMON_VERBOSE: 'yes' }, flags: { port: '3', verbose: false },
   });
   assert.equal(problems, []);
   assert.equal(deprecations, []);
   assert.equal(values, { name: 'file', data_dir: null, port: 3, interval_s: 2.5, grace_ms: 1, verbose: false, log_level: 'warn' });
-  assert.equal(from, { name: file, port: '--port', interval_s: 'TEST_DAEMON_INTERVAL_S', grace_ms: file, verbose: '--verbose', log_level: file });
   assert.is(load({ flags: { name: 'a', port: 'off' } }).values.port, null, '"off" for a setting that can be off');
   assert.is(load({ env: { TEST_DAEMON_CONFIG: file } }).values.name, 'file', 'the file named by <prefix>CONFIG');
 });
@@ -85,7 +84,8 @@ test('an earlier spelling (key, variable prefix, flag) works with one deprecatio
   assert.equal(fromFile.problems, []);
   assert.is(fromFile.values.interval_s, 3);
   assert.equal(fromFile.deprecations, ['config: `interval` is deprecated, use `interval_s`']);
-  assert.is(fromFile.from.interval_s, `${file}, as interval`);
+  await writeFile(file, JSON.stringify({ name: 'old', interval: 0 }));
+  assert.equal(load({ file }).problems, [`interval_s (from ${file}, as interval) must be seconds from 0.1 to 60, not 0`], 'the spelling in the file named');
   assert.equal(load({ flags: { name: 'a', interval: '4' } }).deprecations, ['config: `--interval` is deprecated, use `--interval-s`']);
   const env = load({ env: { TEST_NAME: 'env', TEST_DAEMON_INTERVAL: '5' } });
   assert.equal(env.values.name, 'env');
