@@ -99,6 +99,8 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
   const deprecated = new Map<string, { old: string[]; current: string[] }>();
   const keys = Object.keys(layout.fields);
   const prefixes = [layout.envPrefix, ...(layout.deprecatedEnvPrefixes ?? [])];
+  /** A setting's key and its earlier names. */
+  const names = (key: string): string[] => [key, ...(layout.fields[key]?.deprecated ?? [])];
   /** The one spelling given in a source, or a problem when a setting is given twice there. */
   const pick = (setting: string, spellings: readonly Spelling[], currentShown: string): Spelling | undefined => {
     if (spellings.length > 1) {
@@ -115,7 +117,7 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
     return spelling;
   };
   const envSpellings = (name: string, current: string): Spelling[] => prefixes
-    .flatMap((prefix) => [name, ...(layout.fields[name]?.deprecated ?? [])].map((spelled) => ({ prefix, spelled })))
+    .flatMap((prefix) => names(name).map((spelled) => ({ prefix, spelled })))
     .map(({ prefix, spelled }) => ({ shown: envName(prefix, spelled), current: envName(prefix, spelled) === current, value: sources.env[envName(prefix, spelled)] }))
     .filter((spelling) => spelling.value !== undefined && spelling.value !== '');
 
@@ -127,12 +129,12 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
     const content = readConfigFile(path);
     // Nothing else is worth saying about settings the file may hold.
     if (typeof content === 'string') return { values: {} as FieldValues<T>, problems: [content], deprecations: warnings(deprecated) };
-    const known = new Set(keys.flatMap((key) => [key, ...(layout.fields[key]!.deprecated ?? [])]));
+    const known = new Set(keys.flatMap(names));
     for (const name of Object.keys(content).filter((name) => !known.has(name))) {
       problems.push(`unknown setting ${JSON.stringify(name)} in ${path}; known: ${keys.join(', ')}`);
     }
     for (const key of keys) {
-      const spellings = [key, ...(layout.fields[key]!.deprecated ?? [])].filter((name) => Object.hasOwn(content, name))
+      const spellings = names(key).filter((name) => Object.hasOwn(content, name))
         .map((name) => ({ shown: name, current: name === key, value: content[name] }));
       const spelling = pick(key, spellings, key);
       if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.current ? path : `${path}, as ${spelling.shown}`, base: dirname(path) });
@@ -143,7 +145,7 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
   }
   for (const key of keys) {
-    const spellings = [key, ...(layout.fields[key]!.deprecated ?? [])].filter((name) => sources.flags[name] !== undefined)
+    const spellings = names(key).filter((name) => sources.flags[name] !== undefined)
       .map((name) => ({ shown: `--${flagName(name)}`, current: name === key, value: sources.flags[name] }));
     const spelling = pick(key, spellings, `--${flagName(key)}`);
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
