@@ -1,20 +1,19 @@
-// The agent's configuration (DESIGN §8): a JSON file, overridden by COAP_FLEET_AGENT_*
-// environment variables, overridden by command-line flags; validated as a whole at start,
-// every problem named at once. Paths in the file are relative to the file's directory.
+// The agent's configuration (DESIGN §8): its settings as a field table for the shared
+// loader (src/fleet/config-layers.ts: file, then COAP_FLEET_AGENT_* environment, then
+// flags), and what only the agent checks (keys, credentials, how settings fit together);
+// every problem named at once in one AgentConfigError.
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { isIP } from 'node:net';
 import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/credentials-file.js';
+import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type FieldValues, type LogLevel } from '../fleet/config-layers.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { parseUri } from '../protocol/uri.js';
 import { AgentConfigError } from './errors.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export type InstallAdapterName = 'slots' | 'command';
 
@@ -52,216 +51,141 @@ export interface AgentConfig {
   readonly dtls: DtlsCredentials | undefined;
 }
 
-type FieldKind = 'text' | 'path' | 'seconds' | 'port';
-
-interface FieldSpec {
-  readonly kind: FieldKind;
-  readonly value: string;
-  readonly description: string;
+/** Is `value` a gateway URI: coap:// or coaps://, no path, no query? */
+function checkGatewayUri(value: string): string | undefined {
+  const allowed = 'coap://HOST:PORT or coaps://HOST:PORT without a path or query';
+  try {
+    const uri = parseUri(value);
+    return uri.path.length > 0 || uri.query.length > 0 ? allowed : undefined;
+  } catch (error) {
+    return `${allowed} (${(error as Error).message})`;
+  }
 }
 
 /** Every key of the JSON file; the flag is `--key-with-dashes`, the variable
- * `COAP_FLEET_AGENT_KEY`. Durations are seconds. */
+ * `COAP_FLEET_AGENT_KEY`. Durations carry their unit (`_s`); the names of earlier
+ * releases, without it, still work with a deprecation warning. */
 export const CONFIG_FIELDS = {
-  node_id: { kind: 'text', value: 'ID', description: 'this node\'s id (required)' },
-  gateway: { kind: 'text', value: 'URI', description: 'gateway, coap:// or coaps://HOST:PORT (required)' },
-  data_dir: { kind: 'path', value: 'DIR', description: 'state, downloads and slots (default /var/lib/coap-fleet-agent)' },
-  publisher_key: { kind: 'path', value: 'PEM', description: 'publisher Ed25519 public key (required)' },
-  initial_version: { kind: 'text', value: 'VERSION', description: 'version before the first install (default 0.0.0)' },
-  hardware: { kind: 'text', value: 'TEXT', description: 'hardware description sent at registration' },
-  health_interval: { kind: 'seconds', value: 'SECONDS', description: 'health report period (default 10)' },
-  register_interval: { kind: 'seconds', value: 'SECONDS', description: 'registration refresh period (default 300)' },
-  install_adapter: { kind: 'text', value: 'slots|command', description: 'install adapter (default slots)' },
+  node_id: {
+    kind: 'text', value: 'ID', required: true, description: 'this node\'s id (required)',
+    check: (id: string) => (isValidId(id) ? undefined : '1-64 of [A-Za-z0-9._-], starting with a letter or digit'),
+  },
+  gateway: { kind: 'text', value: 'URI', required: true, description: 'gateway, coap:// or coaps://HOST:PORT (required)', check: checkGatewayUri },
+  data_dir: { kind: 'path', value: 'DIR', default: '/var/lib/coap-fleet-agent', description: 'state, downloads and slots' },
+  publisher_key: { kind: 'path', value: 'PEM', required: true, description: 'publisher Ed25519 public key (required)' },
+  initial_version: {
+    kind: 'text', value: 'VERSION', default: '0.0.0', description: 'version before the first install',
+    check: (version: string) => (isValidVersion(version) ? undefined : 'a version like 1.2.0'),
+  },
+  hardware: {
+    kind: 'text', value: 'TEXT', description: 'hardware description sent at registration (default: arch, cpu, host name)',
+    check: (text: string) => (text.length <= 128 ? undefined : 'at most 128 characters'),
+  },
+  health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.1, max: 86_400, default: 10, description: 'health report period', deprecated: ['health_interval'] },
+  register_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 300, description: 'registration refresh period', deprecated: ['register_interval'] },
+  install_adapter: { kind: 'choice', value: 'slots|command', choices: ['slots', 'command'], default: 'slots', description: 'install adapter' },
   install_command: { kind: 'text', value: 'CMD', description: 'command adapter: run with IMAGE_PATH, VERSION, UPDATE_ID' },
   rollback_command: { kind: 'text', value: 'CMD', description: 'command adapter: run on roll-back (optional)' },
-  install_timeout: { kind: 'seconds', value: 'SECONDS', description: 'install command time limit (default 600)' },
+  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'install command time limit', deprecated: ['install_timeout'] },
   health_check_command: { kind: 'text', value: 'CMD', description: 'post-install health check (default: slot sha256 + version)' },
-  health_check_timeout: { kind: 'seconds', value: 'SECONDS', description: 'health check time limit (default 30)' },
-  install_max_wait: { kind: 'seconds', value: 'SECONDS', description: 'give up asking to install after this (default 86400)' },
-  listen_host: { kind: 'text', value: 'HOST', description: 'local address to bind (default: any)' },
-  listen_port: { kind: 'port', value: 'PORT', description: 'local UDP port, the agent_port (default 0: ephemeral)' },
-  log_level: { kind: 'text', value: 'LEVEL', description: `${LOG_LEVELS.join('|')} (default info)` },
+  health_check_timeout_s: {
+    kind: 'seconds', value: 'SECONDS', min: 0.1, max: 3600, default: 30, description: 'health check time limit', deprecated: ['health_check_timeout'],
+  },
+  install_max_wait_s: {
+    kind: 'seconds', value: 'SECONDS', min: 1, max: 30 * 86_400, default: 86_400, description: 'give up asking to install after this', deprecated: ['install_max_wait'],
+  },
+  listen_host: { kind: 'address', value: 'HOST', description: 'local address to bind (default: any)' },
+  listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port, 0 for an ephemeral one' },
+  log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   psk_identity: { kind: 'text', value: 'IDENTITY', description: 'coaps:// PSK identity, node:ID (or from the key file)' },
   psk_key_file: { kind: 'path', value: 'FILE', description: 'coaps:// PSK: node-ID.json of keys generate, or hex' },
   cert_file: { kind: 'path', value: 'PEM', description: 'coaps:// certificate (CN=node:ID), P-256' },
   key_file: { kind: 'path', value: 'PEM', description: 'coaps:// private key of the certificate' },
   ca_file: { kind: 'path', value: 'PEM', description: 'coaps:// CA the gateway certificate must chain to' },
   server_name: { kind: 'text', value: 'NAME', description: 'coaps:// name the gateway certificate must carry (optional)' },
-} as const satisfies Record<string, FieldSpec>;
+} as const satisfies FieldTable;
 
-export type ConfigKey = keyof typeof CONFIG_FIELDS;
+type Fields = typeof CONFIG_FIELDS;
+type Settings = FieldValues<Fields>;
+type SettingKey = keyof Fields;
+type DeprecatedKey = { [K in SettingKey]: Fields[K] extends { deprecated: readonly (infer D)[] } ? D : never }[SettingKey];
+/** A key of the config file as written: its current name, or one of an earlier release. */
+export type ConfigKey = SettingKey | DeprecatedKey;
 
-export const flagName = (key: ConfigKey): string => key.replace(/_/g, '-');
-export const envName = (key: ConfigKey): string => `COAP_FLEET_AGENT_${key.toUpperCase()}`;
+const LAYOUT = { fields: CONFIG_FIELDS, envPrefix: 'COAP_FLEET_AGENT_' };
 
-const KEYS = Object.keys(CONFIG_FIELDS) as ConfigKey[];
-const isConfigKey = (key: string): key is ConfigKey => Object.hasOwn(CONFIG_FIELDS, key);
+export const envName = (key: string): string => envNameWith(LAYOUT.envPrefix, key);
 
 export interface ConfigSources {
-  /** The JSON file, when --config was given. */
+  /** The JSON file, when --config was given; else COAP_FLEET_AGENT_CONFIG. */
   readonly file?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Values of the command-line flags, by config key. */
+  /** Values of the command-line flags, by config key as spelled. */
   readonly flags?: Readonly<Partial<Record<ConfigKey, string>>>;
   /** Where relative paths from env and flags are taken from (default: process.cwd()). */
   readonly cwd?: string;
-}
-
-/** One raw value and where it came from, for messages and relative paths. */
-interface Raw {
-  readonly value: unknown;
-  readonly base: string;
+  /** Called once per setting given in a deprecated spelling, before any AgentConfigError. */
+  readonly onDeprecated?: (warning: string) => void;
 }
 
 /** Reads the file, the environment and the flags, and validates the merge. Throws
  * AgentConfigError listing every problem. */
 export function loadAgentConfig(sources: ConfigSources): AgentConfig {
-  const cwd = sources.cwd ?? process.cwd();
-  const raw = new Map<ConfigKey, Raw>();
-  if (sources.file !== undefined) {
-    const path = resolve(cwd, sources.file);
-    for (const [key, value] of Object.entries(readConfigFile(path))) raw.set(key as ConfigKey, { value, base: dirname(path) });
-  }
-  for (const key of KEYS) {
-    const value = sources.env?.[envName(key)];
-    if (value !== undefined && value !== '') raw.set(key, { value, base: cwd });
-  }
-  for (const key of KEYS) {
-    const value = sources.flags?.[key];
-    if (value !== undefined) raw.set(key, { value, base: cwd });
-  }
-  return validate(raw);
-}
-
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new AgentConfigError([`cannot read it: ${(error as Error).message}`], `config file ${path}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new AgentConfigError([`not JSON: ${(error as Error).message}`], `config file ${path}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new AgentConfigError(['must hold a JSON object'], `config file ${path}`);
-  }
-  const unknown = Object.keys(value).filter((key) => !isConfigKey(key));
-  if (unknown.length > 0) {
-    throw new AgentConfigError(unknown.map((key) => `unknown key ${JSON.stringify(key)}`), `config file ${path}`);
-  }
-  return value as Record<string, unknown>;
+  const { values, problems, deprecations } = loadLayers(LAYOUT, {
+    file: sources.file, env: sources.env ?? {}, flags: sources.flags ?? {}, cwd: sources.cwd ?? process.cwd(),
+  });
+  for (const warning of deprecations) sources.onDeprecated?.(warning);
+  return validate(values, problems);
 }
 
 const DEFAULT_HARDWARE = (): string => `${arch()} ${cpus()[0]?.model ?? 'unknown cpu'} (${hostname()})`.slice(0, 128);
 
-function validate(raw: ReadonlyMap<ConfigKey, Raw>): AgentConfig {
-  const problems: string[] = [];
-  const text = (key: ConfigKey): string | undefined => {
-    const entry = raw.get(key);
-    if (entry === undefined || entry.value === null) return undefined;
-    if (typeof entry.value !== 'string' || entry.value === '') {
-      problems.push(`${key}: must be a non-empty string`);
-      return undefined;
-    }
-    return entry.value;
-  };
-  const path = (key: ConfigKey): string | undefined => {
-    const value = text(key);
-    return value === undefined ? undefined : resolve(raw.get(key)!.base, value);
-  };
-  const number = (key: ConfigKey, fallback: number, min: number, max: number, integer: boolean): number => {
-    const entry = raw.get(key);
-    if (entry === undefined) return fallback;
-    const value = typeof entry.value === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(entry.value) ? Number(entry.value) : entry.value;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-      problems.push(`${key}: must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  };
-  const required = <T>(key: ConfigKey, value: T | undefined): T | undefined => {
-    if (value === undefined && !raw.has(key)) problems.push(`${key}: required (--${flagName(key)} or ${envName(key)})`);
-    return value;
-  };
-
-  const nodeId = required('node_id', text('node_id'));
-  if (nodeId !== undefined && !isValidId(nodeId)) problems.push('node_id: 1-64 of [A-Za-z0-9._-], starting with a letter or digit');
-
-  const gateway = required('gateway', text('gateway'));
-  let scheme: string | undefined;
-  if (gateway !== undefined) {
-    try {
-      const uri = parseUri(gateway);
-      scheme = uri.scheme;
-      if (uri.path.length > 0 || uri.query.length > 0) problems.push('gateway: coap://HOST:PORT without a path or query');
-    } catch (error) {
-      problems.push(`gateway: ${(error as Error).message}`);
-    }
-  }
-
-  const publisherKeyPath = required('publisher_key', path('publisher_key'));
+/** What no single value shows: the publisher key, the install adapter's command, the DTLS
+ * credentials and the gateway's scheme together. */
+function validate(values: Settings, problems: string[]): AgentConfig {
   let publisherKey: KeyObject | undefined;
-  if (publisherKeyPath !== undefined) {
+  if (values.publisher_key !== undefined) {
     try {
-      publisherKey = createPublicKey(readFileSync(publisherKeyPath, 'utf8'));
+      publisherKey = createPublicKey(readFileSync(values.publisher_key, 'utf8'));
       if (publisherKey.asymmetricKeyType !== 'ed25519') {
-        problems.push(`publisher_key: ${publisherKeyPath} holds a ${publisherKey.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519`);
+        problems.push(`publisher_key: ${values.publisher_key} holds a ${publisherKey.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519`);
       }
     } catch (error) {
-      problems.push(`publisher_key: cannot read an Ed25519 public key from ${publisherKeyPath}: ${(error as Error).message}`);
+      problems.push(`publisher_key: cannot read an Ed25519 public key from ${values.publisher_key}: ${(error as Error).message}`);
     }
   }
 
-  const initialVersion = text('initial_version') ?? '0.0.0';
-  if (!isValidVersion(initialVersion)) problems.push('initial_version: a version like 1.2.0');
+  const installCommand = values.install_command;
+  if (values.install_adapter === 'command' && installCommand === undefined) problems.push('install_command: required with install_adapter "command"');
+  if (values.install_adapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
 
-  const installAdapter = text('install_adapter') ?? 'slots';
-  if (installAdapter !== 'slots' && installAdapter !== 'command') problems.push('install_adapter: slots or command');
-  const installCommand = text('install_command');
-  if (installAdapter === 'command' && installCommand === undefined) problems.push('install_command: required with install_adapter "command"');
-  if (installAdapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
-
-  const listenHost = text('listen_host');
-  if (listenHost !== undefined && isIP(listenHost) === 0) problems.push('listen_host: an IPv4 or IPv6 address');
-
-  const logLevel = text('log_level') ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`log_level: one of ${LOG_LEVELS.join(', ')}`);
-
-  const dtls = dtlsCredentials(path, text, problems);
+  const dtls = dtlsCredentials(values, problems);
+  // Checked by its field already: parsing it again cannot throw.
+  const scheme = values.gateway === undefined ? undefined : parseUri(values.gateway).scheme;
   if (scheme === 'coaps' && dtls === undefined && !problems.some((problem) => /^(psk_|cert_|key_|ca_|dtls)/.test(problem))) {
     problems.push('gateway: coaps:// needs psk_key_file (+ psk_identity) or cert_file + key_file + ca_file');
   }
   if (scheme === 'coap' && dtls !== undefined) problems.push('gateway: DTLS credentials given for a coap:// (plain) gateway: use coaps://');
 
-  const hardware = text('hardware') ?? DEFAULT_HARDWARE();
-  if (hardware.length > 128) problems.push('hardware: at most 128 characters');
-
-  const config = {
-    healthIntervalMs: number('health_interval', 10, 0.1, 86_400, false) * 1000,
-    registerIntervalMs: number('register_interval', 300, 1, 86_400, false) * 1000,
-    installTimeoutMs: number('install_timeout', 600, 1, 86_400, false) * 1000,
-    healthCheckTimeoutMs: number('health_check_timeout', 30, 0.1, 3600, false) * 1000,
-    installMaxWaitMs: number('install_max_wait', 86_400, 1, 30 * 86_400, false) * 1000,
-    listenPort: number('listen_port', 0, 0, 65_535, true),
-  };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return {
-    nodeId: nodeId!, gateway: gateway!.replace(/\/+$/, ''), dataDir: path('data_dir') ?? '/var/lib/coap-fleet-agent',
-    publisherKeyPath: publisherKeyPath!, publisherKey: publisherKey!, initialVersion, hardware,
-    installAdapter: installAdapter as InstallAdapterName, installCommand, rollbackCommand: text('rollback_command'),
-    healthCheckCommand: text('health_check_command'), listenHost, logLevel: logLevel as LogLevel, dtls, ...config,
+    nodeId: values.node_id!, gateway: values.gateway!.replace(/\/+$/, ''), dataDir: values.data_dir,
+    publisherKeyPath: values.publisher_key!, publisherKey: publisherKey!, initialVersion: values.initial_version,
+    hardware: values.hardware ?? DEFAULT_HARDWARE(),
+    healthIntervalMs: values.health_interval_s * 1000,
+    registerIntervalMs: values.register_interval_s * 1000,
+    installAdapter: values.install_adapter as InstallAdapterName, installCommand, rollbackCommand: values.rollback_command,
+    installTimeoutMs: values.install_timeout_s * 1000,
+    healthCheckCommand: values.health_check_command,
+    healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
+    installMaxWaitMs: values.install_max_wait_s * 1000,
+    listenHost: values.listen_host, listenPort: values.listen_port, logLevel: values.log_level as LogLevel, dtls,
   };
 }
 
-function dtlsCredentials(
-  path: (key: ConfigKey) => string | undefined, text: (key: ConfigKey) => string | undefined, problems: string[],
-): DtlsCredentials | undefined {
-  const read = (key: ConfigKey): { file: string; content: string } | undefined => {
-    const file = path(key);
+function dtlsCredentials(values: Settings, problems: string[]): DtlsCredentials | undefined {
+  const read = (key: 'psk_key_file' | 'cert_file' | 'key_file' | 'ca_file'): { file: string; content: string } | undefined => {
+    const file = values[key];
     if (file === undefined) return undefined;
     try {
       return { file, content: readFileSync(file, 'utf8') };
@@ -270,12 +194,12 @@ function dtlsCredentials(
       return undefined;
     }
   };
-  const identityText = text('psk_identity');
+  const identityText = values.psk_identity;
   const pskKey = read('psk_key_file');
   const cert = read('cert_file');
   const key = read('key_file');
   const ca = read('ca_file');
-  const serverName = text('server_name');
+  const serverName = values.server_name;
   const psk = identityText !== undefined || pskKey !== undefined;
   const certificate = cert !== undefined || key !== undefined || ca !== undefined;
   if (psk && certificate) {

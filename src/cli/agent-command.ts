@@ -1,34 +1,35 @@
 // `coap-fleet agent`: the node agent daemon (src/agent) from a JSON config file, the
 // COAP_FLEET_AGENT_* environment and flags (flags win, then the environment, then the
-// file). Logs are pino JSON lines on stdout, --pretty for people; SIGTERM or SIGINT stops
+// file: src/agent/config.ts). Logs are pino JSON lines on stdout, --pretty for people; SIGTERM or SIGINT stops
 // it cleanly (the block in hand finished and persisted, LMDB closed) with exit status 0.
 
 import { Agent } from '../agent/agent.js';
-import { CONFIG_FIELDS, envName, flagName, loadAgentConfig, type ConfigKey } from '../agent/config.js';
+import { CONFIG_FIELDS, envName, loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
 import { createDaemonLogger } from '../fleet/logger.js';
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from './args.js';
+import { settingFlags, settingFlagValues } from './config-flags.js';
 import type { CliIo } from './output.js';
 
-const FIELD_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
-  (Object.entries(CONFIG_FIELDS) as [ConfigKey, (typeof CONFIG_FIELDS)[ConfigKey]][])
-    .map(([key, spec]) => [flagName(key), { type: 'string', value: spec.value, description: spec.description }]),
-);
+const SETTING_FLAGS = settingFlags(CONFIG_FIELDS);
 
-const AGENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  config: { type: 'string', value: 'FILE', description: 'JSON config file (keys as the flags, with underscores)' },
+const COMMAND_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  config: { type: 'string', value: 'FILE', description: `JSON config file, keys as the flags with underscores (also ${envName('config')})` },
   pretty: { type: 'boolean', description: 'readable log lines instead of JSON' },
   help: { type: 'boolean', short: 'h', description: 'this help' },
-  ...FIELD_FLAGS,
 };
+
+const AGENT_FLAGS: Readonly<Record<string, FlagSpec>> = { ...COMMAND_FLAGS, ...SETTING_FLAGS.accepted };
 
 export const agentUsage = (): string => 'Usage: coap-fleet agent --config FILE [--pretty] [options]\n\n'
   + 'Runs the node agent: registers with the gateway, reports health, observes /updates,\n'
   + 'downloads, verifies and installs signed updates (A/B slots or a command hook), until\n'
   + 'SIGTERM or SIGINT. Each option is also a key of the config file (node_id for\n'
   + `--node-id) and an environment variable (${envName('node_id')}); flags win over the\n`
-  + 'environment, the environment over the file. Durations are in seconds.\n\n'
-  + `Options:\n${formatFlags(AGENT_FLAGS)}`
+  + 'environment, the environment over the file; relative paths in the file are relative to\n'
+  + 'its folder. Durations are in seconds (_s); the names without the unit (health_interval)\n'
+  + 'of earlier releases still work, with a deprecation warning.\n\n'
+  + `Options:\n${formatFlags({ ...COMMAND_FLAGS, ...SETTING_FLAGS.listed })}`
   + '\nExit status: 0 stopped by a signal, 2 bad configuration, 3 could not start, 4 the\n'
   + 'state store (DATA_DIR/state/data.mdb) failed its check: truncated or overwritten.\n';
 
@@ -42,20 +43,26 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const fieldFlags: Partial<Record<ConfigKey, string>> = {};
-  for (const key of Object.keys(CONFIG_FIELDS) as ConfigKey[]) {
-    const value = flags[flagName(key)];
-    if (typeof value === 'string') fieldFlags[key] = value;
+  const deprecations: string[] = [];
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig({
+      ...(typeof flags.config === 'string' ? { file: flags.config } : {}), env: process.env,
+      // The agent has no switches: every setting flag is a string.
+      flags: settingFlagValues(CONFIG_FIELDS, flags) as Record<string, string>, onDeprecated: (warning) => deprecations.push(warning),
+    });
+  } catch (error) {
+    // No logger without a configuration: the warnings go beside the error.
+    for (const warning of deprecations) io.stderr.write(`coap-fleet agent: ${warning}\n`);
+    throw error instanceof AgentConfigError ? new UsageError(error.message) : error;
   }
-  const config = await asUsageError(async () => loadAgentConfig({
-    ...(typeof flags.config === 'string' ? { file: flags.config } : {}), env: process.env, flags: fieldFlags,
-  }));
   // Listening for the signal before the start, so one that arrives meanwhile is not lost.
   const shutdown = io.shutdown();
   // A daemon outlives its log reader: a stdout closed under it (EPIPE) costs log lines,
   // not the node's updates.
   (io.stdout as Partial<Pick<NodeJS.EventEmitter, 'on'>>).on?.('error', () => {});
   const log = createDaemonLogger({ level: config.logLevel, pretty: flags.pretty === true, stream: io.stdout, base: { node_id: config.nodeId } });
+  for (const warning of deprecations) log.warn(warning);
   // A start can find the configuration wrong too (a slot directory it cannot write).
   const agent = await asUsageError(() => Agent.start(config, log));
   const signal = await shutdown;

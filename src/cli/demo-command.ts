@@ -117,7 +117,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
       const config = join(dir, `${id}.json`);
       await writeFile(config, JSON.stringify({
         node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
-        initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval: 2,
+        initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval_s: 2,
         psk_identity: `node:${id}`, psk_key_file: join(keys, `node-${id}.json`),
       }, null, 2));
       daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));

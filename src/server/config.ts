@@ -1,15 +1,13 @@
-// The gateway's configuration (DESIGN §8): a JSON file, overridden by COAP_FLEET_* environment
-// variables, overridden by command-line flags; every value checked at start, and a mistake
-// reported as one ConfigError naming the setting, where it came from and what is allowed.
+// The gateway's configuration (DESIGN §8): its settings as a field table for the shared
+// loader (src/fleet/config-layers.ts: file, then COAP_FLEET_SERVER_* environment, then
+// flags), and what only the gateway checks; every mistake in one ConfigError.
 
-import { access, constants, readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { access, constants } from 'node:fs/promises';
 import { isLoopback } from '../fleet/identity.js';
+import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type LayerSources, type LogLevel } from '../fleet/config-layers.js';
 import { ConfigError } from './errors.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 /** The settings, named as in the config file. */
 export interface GatewayConfig {
@@ -41,157 +39,65 @@ export interface GatewayConfig {
   readonly ready_file: string | null;
 }
 
-type Kind = 'path' | 'optional-path' | 'host' | 'port' | 'optional-port' | 'boolean' | 'seconds' | 'count' | 'milliseconds' | 'log-level';
+/** Every setting: its kind and, when it has one, the default. `dtls_host` and
+ * `allow_local_plain` default from `host`; `data_dir` has none. */
+export const GATEWAY_FIELDS = {
+  data_dir: { kind: 'path', value: 'DIR', required: true, description: 'state (LMDB) and firmware images; required' },
+  host: { kind: 'host', value: 'HOST', default: '127.0.0.1', description: 'plain CoAP address' },
+  port: { kind: 'port', value: 'PORT', canBeOff: true, default: 5683, description: 'plain CoAP port, 0 ephemeral, or off' },
+  dtls_host: { kind: 'host', value: 'HOST', description: 'CoAP over DTLS address (default: host)' },
+  dtls_port: { kind: 'port', value: 'PORT', canBeOff: true, default: null, description: 'CoAP over DTLS port (default off)' },
+  psk_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS pre-shared keys' },
+  cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS certificate chain (PEM)' },
+  key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS private key (PEM)' },
+  ca_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'CA that signs peer certificates (PEM)' },
+  allow_local_plain: { kind: 'boolean', value: 'true|false', description: 'plain CoAP from loopback is the local operator (default: when host is loopback)' },
+  publisher_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'Ed25519 public key: refuse manifests it did not sign' },
+  health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.01, max: 86_400, default: 30, description: 'period nodes are told to report at' },
+  offline_after_intervals: { kind: 'count', value: 'N', min: 1, max: 1e9, default: 3, description: 'a node silent this many periods is offline' },
+  audit_max_entries: { kind: 'count', value: 'N', min: 1, max: 1e9, default: 10_000, description: 'audit trail entries kept' },
+  shutdown_grace_ms: { kind: 'milliseconds', value: 'MS', min: 0, max: 600_000, default: 5_000, description: 'how long a stop waits for running requests' },
+  log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
+  pretty: { kind: 'boolean', default: false, description: 'readable log lines instead of JSON' },
+  ready_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'write {"coap_port","coaps_port"} here once listening' },
+} as const satisfies FieldTable & Record<keyof GatewayConfig, unknown>;
 
-/** Every setting: its kind and, when it has one, the default. `allow_local_plain` defaults
- * from `host`; `data_dir` has none. */
-const FIELDS: Readonly<Record<keyof GatewayConfig, { kind: Kind; default?: unknown }>> = {
-  data_dir: { kind: 'path' },
-  host: { kind: 'host', default: '127.0.0.1' },
-  port: { kind: 'optional-port', default: 5683 },
-  dtls_host: { kind: 'host' },
-  dtls_port: { kind: 'optional-port', default: null },
-  psk_file: { kind: 'optional-path', default: null },
-  cert_file: { kind: 'optional-path', default: null },
-  key_file: { kind: 'optional-path', default: null },
-  ca_file: { kind: 'optional-path', default: null },
-  allow_local_plain: { kind: 'boolean' },
-  publisher_key_file: { kind: 'optional-path', default: null },
-  health_interval_s: { kind: 'seconds', default: 30 },
-  offline_after_intervals: { kind: 'count', default: 3 },
-  audit_max_entries: { kind: 'count', default: 10_000 },
-  shutdown_grace_ms: { kind: 'milliseconds', default: 5_000 },
-  log_level: { kind: 'log-level', default: 'info' },
-  pretty: { kind: 'boolean', default: false },
-  ready_file: { kind: 'optional-path', default: null },
-};
+/** COAP_FLEET_SERVER_<KEY>; the COAP_FLEET_<KEY> of earlier releases still works, with a warning. */
+const LAYOUT = { fields: GATEWAY_FIELDS, envPrefix: 'COAP_FLEET_SERVER_', deprecatedEnvPrefixes: ['COAP_FLEET_'] };
 
-export const CONFIG_KEYS = Object.keys(FIELDS) as (keyof GatewayConfig)[];
-export const envName = (key: string): string => `COAP_FLEET_${key.toUpperCase()}`;
-export const flagName = (key: string): string => key.replace(/_/g, '-');
+export const CONFIG_KEYS = Object.keys(GATEWAY_FIELDS) as (keyof GatewayConfig)[];
+export const envName = (key: string): string => envNameWith(LAYOUT.envPrefix, key);
 
-interface Setting {
-  readonly value: unknown;
-  /** "--port", "COAP_FLEET_PORT" or "/etc/coap-fleet/gateway.json". */
-  readonly from: string;
-  /** Relative paths are relative to this: the config file's folder, else the cwd. */
-  readonly base: string;
+export interface ConfigSources extends LayerSources {
+  /** Called once per setting given in a deprecated spelling, before any ConfigError. */
+  readonly onDeprecated?: (warning: string) => void;
 }
 
-export interface ConfigSources {
-  /** Flag values by config key (`--data-dir` as data_dir); booleans for switches. */
-  readonly flags: Readonly<Partial<Record<keyof GatewayConfig, string | boolean>>>;
-  /** The config file (`--config`, else COAP_FLEET_CONFIG), if any. */
-  readonly file?: string | undefined;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly cwd: string;
-}
-
-/** The configuration from its three sources, or a ConfigError. Reads only the config file. */
+/** The configuration from its three sources, or a ConfigError naming every problem.
+ * Reads only the config file and checks that the credential files can be read. */
 export async function loadConfig(sources: ConfigSources): Promise<GatewayConfig> {
-  const settings = new Map<keyof GatewayConfig, Setting>();
-  const fileName = sources.file ?? sources.env.COAP_FLEET_CONFIG;
-  if (fileName !== undefined && fileName !== '') {
-    const path = resolve(sources.cwd, fileName);
-    for (const [key, value] of Object.entries(await readConfigFile(path))) settings.set(key as keyof GatewayConfig, { value, from: path, base: dirname(path) });
+  const { values, problems, deprecations } = loadLayers(LAYOUT, sources);
+  for (const warning of deprecations) sources.onDeprecated?.(warning);
+  if (values.host !== undefined) {
+    values.dtls_host ??= values.host;
+    values.allow_local_plain ??= isLoopback(values.host) || values.host === 'localhost';
   }
-  for (const key of CONFIG_KEYS) {
-    const value = sources.env[envName(key)];
-    if (value !== undefined && value !== '') settings.set(key, { value, from: envName(key), base: sources.cwd });
-  }
-  for (const key of CONFIG_KEYS) {
-    const value = sources.flags[key];
-    if (value !== undefined) settings.set(key, { value, from: `--${flagName(key)}`, base: sources.cwd });
-  }
-  const values: Record<string, unknown> = {};
-  for (const key of CONFIG_KEYS) {
-    const setting = settings.get(key);
-    values[key] = setting === undefined ? FIELDS[key].default : parseValue(key, FIELDS[key].kind, setting);
-  }
-  if (values.data_dir === undefined) {
-    throw new ConfigError(`data_dir is required: --data-dir DIR, ${envName('data_dir')} or "data_dir" in the config file`);
-  }
-  values.dtls_host ??= values.host;
-  values.allow_local_plain ??= isLoopback(values.host as string) || values.host === 'localhost';
-  const config = values as unknown as GatewayConfig;
-  await checkConsistency(config);
+  const config = values as GatewayConfig;
+  if (problems.length === 0) problems.push(...await consistencyProblems(config));
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
   return config;
-}
-
-async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`the config file ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`the config file ${path} must hold a JSON object`);
-  const unknown = Object.keys(parsed).filter((key) => !Object.hasOwn(FIELDS, key));
-  if (unknown.length > 0) {
-    throw new ConfigError(`unknown setting ${JSON.stringify(unknown[0])} in ${path}; known: ${CONFIG_KEYS.join(', ')}`);
-  }
-  return parsed as Record<string, unknown>;
-}
-
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-function parseValue(key: string, kind: Kind, setting: Setting): unknown {
-  const { value, from } = setting;
-  const fail = (expected: string): never => {
-    throw new ConfigError(`${key} (from ${from}) must be ${expected}, not ${JSON.stringify(value)}`);
-  };
-  const text = typeof value === 'string' ? value.trim() : undefined;
-  const number = typeof value === 'number' ? value : text !== undefined && /^\d+(\.\d+)?$/.test(text) ? Number(text) : undefined;
-  const isNone = value === null || text === 'off' || text === 'none';
-  switch (kind) {
-    case 'path':
-    case 'optional-path':
-      if (kind === 'optional-path' && isNone) return null;
-      if (text === undefined || text === '') return fail('a file or directory path');
-      return resolve(setting.base, text);
-    case 'host':
-      if (text === undefined || (isIP(text) === 0 && !HOSTNAME.test(text))) return fail('an IP address or host name');
-      return text;
-    case 'port':
-    case 'optional-port':
-      if (kind === 'optional-port' && isNone) return null;
-      if (number === undefined || !Number.isInteger(number) || number < 0 || number > 0xffff) return fail(`a UDP port 0..65535${kind === 'optional-port' ? ' or "off"' : ''}`);
-      return number;
-    case 'boolean':
-      if (typeof value === 'boolean') return value;
-      if (text !== undefined && ['true', '1', 'yes', 'on'].includes(text.toLowerCase())) return true;
-      if (text !== undefined && ['false', '0', 'no', 'off'].includes(text.toLowerCase())) return false;
-      return fail('true or false');
-    case 'seconds':
-      if (number === undefined || number <= 0 || number > 86_400) return fail('seconds, more than 0 and at most 86400');
-      return number;
-    case 'milliseconds':
-      if (number === undefined || !Number.isInteger(number) || number < 0 || number > 600_000) return fail('milliseconds, 0..600000');
-      return number;
-    case 'count':
-      if (number === undefined || !Number.isInteger(number) || number < 1 || number > 1e9) return fail('a whole number of at least 1');
-      return number;
-    case 'log-level':
-      if (text === undefined || !(LOG_LEVELS as readonly string[]).includes(text)) return fail(`one of ${LOG_LEVELS.join(', ')}`);
-      return text;
-  }
 }
 
 /** What no single value shows: something to listen on, complete DTLS credentials, and
  * files that can be read. */
-async function checkConsistency(config: GatewayConfig): Promise<void> {
-  if (config.port === null && config.dtls_port === null) throw new ConfigError('nothing to listen on: port and dtls_port are both off');
+async function consistencyProblems(config: GatewayConfig): Promise<string[]> {
+  const problems: string[] = [];
+  if (config.port === null && config.dtls_port === null) problems.push('nothing to listen on: port and dtls_port are both off');
   if (config.dtls_port !== null) {
     const certificate = [config.cert_file, config.key_file, config.ca_file];
     const some = certificate.some((file) => file !== null);
-    if (some && certificate.some((file) => file === null)) throw new ConfigError('certificate mode needs cert_file, key_file and ca_file together');
-    if (config.psk_file === null && !some) throw new ConfigError('dtls_port needs credentials: psk_file, or cert_file, key_file and ca_file');
+    if (some && certificate.some((file) => file === null)) problems.push('certificate mode needs cert_file, key_file and ca_file together');
+    if (config.psk_file === null && !some) problems.push('dtls_port needs credentials: psk_file, or cert_file, key_file and ca_file');
   }
   for (const key of ['psk_file', 'cert_file', 'key_file', 'ca_file', 'publisher_key_file'] as const) {
     const file = config[key];
@@ -199,7 +105,8 @@ async function checkConsistency(config: GatewayConfig): Promise<void> {
     try {
       await access(file, constants.R_OK);
     } catch (error) {
-      throw new ConfigError(`${key}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      problems.push(`${key}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
+  return problems;
 }

@@ -23,7 +23,7 @@ test('over DTLS a node writes only its own health and status, cannot POST /updat
   await withFleet({ name: 'authz', nodeIds: NODES }, async (fleet) => {
     // Plain CoAP open on loopback but not the local administrator: a request there has no
     // identity at all.
-    await fleet.startGateway({ plainPort: 0, env: { COAP_FLEET_ALLOW_LOCAL_PLAIN: 'false' } });
+    await fleet.startGateway({ plainPort: 0, env: { COAP_FLEET_SERVER_ALLOW_LOCAL_PLAIN: 'false' } });
     const operator = await fleet.operator();
     const [node1, node2, node3] = await Promise.all(NODES.map((id) => fleet.asNode(id)));
     const plain = await Endpoint.udp({ host: '127.0.0.1', port: 0 });

@@ -28,7 +28,7 @@ test('a rollout to 5 agents through 20 % loss, 10 % duplication and 10 % reorder
     const { proxy, uri } = await fleet.proxy({ loss: 0.2, duplication: 0.1, reorder: 0.1 }, SEED);
     // Under loss every exchange of a node waits for the one before it (NSTART 1, RFC 7252
     // §4.7): health reports are spaced out so they do not crowd the download.
-    for (const id of fleet.nodeIds) await fleet.startAgent(id, { gateway: uri, config: { health_interval: 60 } });
+    for (const id of fleet.nodeIds) await fleet.startAgent(id, { gateway: uri, config: { health_interval_s: 60 } });
     await fleet.waitForNodes(fleet.nodeIds, 120_000);
 
     const image = await fleet.image('fw-2.0.0.bin', IMAGE_SIZE);

@@ -442,7 +442,7 @@ export class Fleet {
     if (!existsSync(configPath) || options.gateway !== undefined || options.config !== undefined) {
       await writeFile(configPath, JSON.stringify({
         node_id: nodeId, gateway: options.gateway ?? this.gatewayUri, data_dir: this.agentDataDir(nodeId),
-        publisher_key: this.publisherPublicKeyPath, initial_version: '1.0.0', hardware: 'e2e (loopback)', health_interval: 2,
+        publisher_key: this.publisherPublicKeyPath, initial_version: '1.0.0', hardware: 'e2e (loopback)', health_interval_s: 2,
         listen_host: '127.0.0.1', psk_identity: `node:${nodeId}`, psk_key_file: this.nodeCredentials(nodeId), ...options.config,
       }, null, 2));
     }

@@ -2,7 +2,8 @@
 // loopback: kill -9 mid-download resumes from the persisted offset (read from its LMDB,
 // and from the block numbers the gateway served), kill -9 between the switch and the
 // health check ends rolled back and reported once, SIGTERM finishes the block in hand and
-// exits 0, and a bad configuration or a slot directory it cannot write exits 2.
+// exits 0, a bad configuration or a slot directory it cannot write exits 2, and a config
+// of an earlier release starts with a deprecation warning.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -60,7 +61,7 @@ async function setup(config: Record<string, unknown> = {}): Promise<Setup> {
   const configPath = join(temp.path, 'agent.json');
   await writeFile(configPath, JSON.stringify({
     node_id: 'n1', gateway: gateway.uri, data_dir: 'data', publisher_key: 'publisher.pub.pem', initial_version: '1.0.0',
-    health_interval: 1, listen_host: '127.0.0.1', log_level: 'debug', ...config,
+    health_interval_s: 1, listen_host: '127.0.0.1', log_level: 'debug', ...config,
   }));
   return {
     dir: temp.path, data, configPath, gateway, publisher,
@@ -210,13 +211,31 @@ test('SIGTERM mid-download: the block in hand is finished and persisted, exit st
 });
 
 test('a bad configuration exits 2 and names every problem', async () => {
-  const s = await setup({ node_id: 'bad/id', gateway: 'http://nowhere', health_interval: -1 });
+  const s = await setup({ node_id: 'bad/id', gateway: 'http://nowhere', health_interval_s: -1 });
   try {
     const agent = spawnAgent(['--config', s.configPath]);
     const { status } = await agent.exited;
     assert.is(status, 2);
-    for (const problem of ['node_id:', 'gateway:', 'health_interval:']) assert.ok(agent.stderr().includes(problem), agent.stderr());
+    for (const problem of ['node_id (from', 'gateway (from', 'health_interval_s (from']) assert.ok(agent.stderr().includes(problem), agent.stderr());
     assert.ok(agent.stderr().includes('see coap-fleet agent --help'));
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a config of an earlier release (health_interval, no unit) starts, with one deprecation warning logged', async () => {
+  const s = await setup();
+  try {
+    const config = JSON.parse(await readFile(s.configPath, 'utf8')) as Record<string, unknown>;
+    delete config.health_interval_s;
+    await writeFile(s.configPath, JSON.stringify({ ...config, health_interval: 1 }));
+    const agent = spawnAgent(['--config', s.configPath]);
+    await s.gateway.waitFor(() => s.gateway.health.length >= 2, 'two health reports');
+    await stopCleanly(agent);
+    const deprecation = /^config: `health_interval` is deprecated, use `health_interval_s`$/;
+    assert.is(agent.stdout().split('\n').filter((line) => line.includes('deprecated')).length, 1, agent.stdout());
+    assert.equal(unexpectedLines(agent, [deprecation]), []);
+    assert.is(unexpectedLines(agent).length, 1, 'the warning is logged at warn');
   } finally {
     await s.cleanup();
   }

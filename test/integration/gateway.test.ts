@@ -104,9 +104,11 @@ test('the gateway process answers, stops on SIGTERM with exit 0, and a restart k
 
 test('a bad configuration is exit 2 with one line naming it, never a stack trace', async () => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
-    [['--port', '0'], {}, /^coap-fleet server: data_dir is required/],
+    [['--port', '0'], {}, /^coap-fleet server: data_dir: required \(--data-dir, COAP_FLEET_SERVER_DATA_DIR or "data_dir" in the config file\)\n$/],
     [['--data-dir', join(dir, 'x'), '--port', '99999'], {}, /^coap-fleet server: port \(from --port\) must be a UDP port 0\.\.65535 or "off", not "99999"\n$/],
-    [['--data-dir', join(dir, 'x'), '--port', '0'], { COAP_FLEET_LOG_LEVEL: 'chatty' }, /^coap-fleet server: log_level \(from COAP_FLEET_LOG_LEVEL\)/],
+    [['--data-dir', join(dir, 'x'), '--port', '0'], { COAP_FLEET_SERVER_LOG_LEVEL: 'chatty' }, /^coap-fleet server: log_level \(from COAP_FLEET_SERVER_LOG_LEVEL\)/],
+    [['--data-dir', join(dir, 'x'), '--port', '0'], { COAP_FLEET_LOG_LEVEL: 'chatty' },
+      /^coap-fleet server: config: `COAP_FLEET_LOG_LEVEL` is deprecated, use `COAP_FLEET_SERVER_LOG_LEVEL`\ncoap-fleet server: log_level \(from COAP_FLEET_LOG_LEVEL\)/],
     [['--config', join(dir, 'absent.json')], {}, /^coap-fleet server: cannot read the config file .*absent\.json: ENOENT\n$/],
   ];
   for (const [args, env, expected] of cases) {

@@ -1,5 +1,6 @@
 // The agent's configuration: file, environment and flags merged in that order of
-// precedence, relative paths, and every problem named at once.
+// precedence, relative paths, every problem named at once, and the key names of earlier
+// releases (durations without their unit) still read with a deprecation warning.
 
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -29,11 +30,11 @@ test('file, then environment, then flags; paths in the file relative to the file
     const file = join(temp.path, 'etc', 'agent.json');
     await writeFile(file, JSON.stringify({
       node_id: 'from-file', gateway: 'coap://127.0.0.1:5683', data_dir: '../var', publisher_key: 'pub.pub.pem',
-      health_interval: 5, install_adapter: 'command', install_command: 'rauc install "$IMAGE_PATH"', initial_version: '1.2.0',
+      health_interval_s: 5, install_adapter: 'command', install_command: 'rauc install "$IMAGE_PATH"', initial_version: '1.2.0',
     }));
     const config = loadAgentConfig({
       file, cwd: temp.path,
-      env: { COAP_FLEET_AGENT_NODE_ID: 'from-env', COAP_FLEET_AGENT_HEALTH_INTERVAL: '7', COAP_FLEET_AGENT_REGISTER_INTERVAL: '60' },
+      env: { COAP_FLEET_AGENT_NODE_ID: 'from-env', COAP_FLEET_AGENT_HEALTH_INTERVAL_S: '7', COAP_FLEET_AGENT_REGISTER_INTERVAL_S: '60' },
       flags: { node_id: 'from-flag' },
     });
     assert.is(config.nodeId, 'from-flag');
@@ -58,19 +59,23 @@ test('every problem is named at once: missing, malformed, out of range, inconsis
     await writeFile(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
     const problems = problemsOf(() => loadAgentConfig({
       flags: {
-        node_id: '../etc', gateway: 'http://x', publisher_key: rsa, health_interval: '0', install_adapter: 'command',
+        node_id: '../etc', gateway: 'http://x', publisher_key: rsa, health_interval_s: '0', install_adapter: 'command',
         log_level: 'loud', listen_port: '70000', initial_version: 'v1',
       },
     }));
-    const expected = ['node_id:', 'gateway:', 'publisher_key:', 'health_interval:', 'install_command:', 'log_level:', 'listen_port:', 'initial_version:'];
+    const expected = [
+      'node_id (from --node-id) must be 1-64 of', 'gateway (from --gateway) must be coap://HOST:PORT', 'publisher_key: ',
+      'health_interval_s (from --health-interval-s) must be seconds from 0.1 to 86400, not "0"', 'install_command: ',
+      'log_level (from --log-level) must be one of', 'listen_port (from --listen-port) must be a UDP port', 'initial_version (from --initial-version) must be a version',
+    ];
     for (const start of expected) assert.ok(problems.some((problem) => problem.startsWith(start)), `${start} in ${problems.join(' | ')}`);
     assert.is(problems.length, expected.length, problems.join(' | '));
 
     const missing = problemsOf(() => loadAgentConfig({ flags: {} }));
     assert.equal(missing, [
-      'node_id: required (--node-id or COAP_FLEET_AGENT_NODE_ID)',
-      'gateway: required (--gateway or COAP_FLEET_AGENT_GATEWAY)',
-      'publisher_key: required (--publisher-key or COAP_FLEET_AGENT_PUBLISHER_KEY)',
+      'node_id: required (--node-id, COAP_FLEET_AGENT_NODE_ID or "node_id" in the config file)',
+      'gateway: required (--gateway, COAP_FLEET_AGENT_GATEWAY or "gateway" in the config file)',
+      'publisher_key: required (--publisher-key, COAP_FLEET_AGENT_PUBLISHER_KEY or "publisher_key" in the config file)',
     ]);
   } finally {
     await temp.remove();
@@ -81,11 +86,44 @@ test('a config file with an unknown key, or not JSON, is refused with its path',
   const temp = await tempDir('coap-fleet-agent-config-');
   try {
     const file = join(temp.path, 'agent.json');
-    await writeFile(file, JSON.stringify({ node_id: 'n1', helth_interval: 3 }));
-    assert.throws(() => loadAgentConfig({ file }), (error: Error) => error.message === `config file ${file}: unknown key "helth_interval"`);
+    await writeFile(file, JSON.stringify({ node_id: 'n1', helth_interval_s: 3 }));
+    assert.ok(problemsOf(() => loadAgentConfig({ file }))[0]!.startsWith(`unknown setting "helth_interval_s" in ${file}; known: node_id, gateway,`));
     await writeFile(file, '{ node_id: n1 }');
-    assert.throws(() => loadAgentConfig({ file }), (error: Error) => error.message.startsWith(`config file ${file}: not JSON`));
-    assert.throws(() => loadAgentConfig({ file: join(temp.path, 'missing.json') }), (error: Error) => error.message.includes('cannot read it'));
+    assert.throws(() => loadAgentConfig({ file }), (error: Error) => error.message.startsWith(`agent configuration: the config file ${file} is not valid JSON`));
+    assert.throws(() => loadAgentConfig({ file: join(temp.path, 'missing.json') }), (error: Error) => error.message === `agent configuration: cannot read the config file ${join(temp.path, 'missing.json')}: ENOENT`);
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('the key names of earlier releases (durations without _s) work from the file, the environment and flags, with one deprecation warning per setting', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const publisher = await makePublisher(temp.path);
+    const file = join(temp.path, 'agent.json');
+    await writeFile(file, JSON.stringify({
+      node_id: 'n1', gateway: 'coap://127.0.0.1:5683', publisher_key: publisher.publicKeyPath, health_interval: 5, install_max_wait: 60,
+    }));
+    const warnings: string[] = [];
+    const config = loadAgentConfig({
+      file, env: { COAP_FLEET_AGENT_INSTALL_TIMEOUT: '20' }, flags: { health_interval: '3', health_check_timeout: '4' },
+      onDeprecated: (warning) => warnings.push(warning),
+    });
+    assert.is(config.healthIntervalMs, 3000, 'the old flag over the old key in the file');
+    assert.is(config.installMaxWaitMs, 60_000);
+    assert.is(config.installTimeoutMs, 20_000);
+    assert.is(config.healthCheckTimeoutMs, 4000);
+    assert.equal(warnings.sort(), [
+      'config: `COAP_FLEET_AGENT_INSTALL_TIMEOUT` is deprecated, use `COAP_FLEET_AGENT_INSTALL_TIMEOUT_S`',
+      'config: `health_interval`, `--health-interval` are deprecated, use `health_interval_s`, `--health-interval-s`',
+      'config: `install_max_wait` is deprecated, use `install_max_wait_s`',
+      'config: `--health-check-timeout` is deprecated, use `--health-check-timeout-s`',
+    ].sort());
+
+    await writeFile(file, JSON.stringify({
+      node_id: 'n1', gateway: 'coap://127.0.0.1:5683', publisher_key: publisher.publicKeyPath, health_interval: 5, health_interval_s: 5,
+    }));
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), ['health_interval_s: `health_interval_s` and `health_interval` are the same setting: keep only `health_interval_s`']);
   } finally {
     await temp.remove();
   }

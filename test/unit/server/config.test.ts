@@ -1,6 +1,6 @@
 // The gateway's configuration: file < environment < flags, relative paths from the file's
-// folder, defaults, and one clear ConfigError for each kind of mistake; the pretty log
-// formatter.
+// folder, defaults, every mistake named in one ConfigError, the COAP_FLEET_<KEY> variables of
+// earlier releases still read with a deprecation warning; the pretty log formatter.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,7 @@ test('the file is overridden by the environment, which is overridden by flags', 
   const file = join(dir, 'gateway.json');
   await writeFile(file, JSON.stringify({ data_dir: 'data', port: 6000, log_level: 'warn', host: '0.0.0.0', health_interval_s: 10 }));
   const config = await loadConfig(sources({
-    file, env: { COAP_FLEET_PORT: '7000', COAP_FLEET_LOG_LEVEL: 'debug' }, flags: { port: '0', pretty: true },
+    file, env: { COAP_FLEET_SERVER_PORT: '7000', COAP_FLEET_SERVER_LOG_LEVEL: 'debug' }, flags: { port: '0', pretty: true },
   }));
   assert.is(config.data_dir, join(dir, 'data'), 'relative to the config file');
   assert.is(config.port, 0);
@@ -56,18 +56,26 @@ test('the file is overridden by the environment, which is overridden by flags', 
   assert.is(config.pretty, true);
   assert.is(config.health_interval_s, 10);
   assert.is(config.allow_local_plain, false, 'not loopback-bound: plain CoAP has no local rights by default');
-  const viaEnv = await loadConfig(sources({ env: { COAP_FLEET_CONFIG: file, COAP_FLEET_ALLOW_LOCAL_PLAIN: 'true', COAP_FLEET_PORT: 'off', COAP_FLEET_DTLS_PORT: '5684', COAP_FLEET_PSK_FILE: file } }));
+  const viaEnv = await loadConfig(sources({
+    env: { COAP_FLEET_SERVER_CONFIG: file, COAP_FLEET_SERVER_ALLOW_LOCAL_PLAIN: 'true', COAP_FLEET_SERVER_PORT: 'off', COAP_FLEET_SERVER_DTLS_PORT: '5684', COAP_FLEET_SERVER_PSK_FILE: file },
+  }));
   assert.is(viaEnv.allow_local_plain, true);
   assert.is(viaEnv.port, null);
   assert.is(viaEnv.dtls_port, 5684);
   assert.is(viaEnv.dtls_host, '0.0.0.0', 'the DTLS host follows host');
 });
 
-test('mistakes are one clear line naming the setting and its source', async () => {
-  assert.match(await configError({}), /data_dir is required: --data-dir DIR, COAP_FLEET_DATA_DIR/);
+test('mistakes are named on one line with the setting, its source and what is allowed; every one at once', async () => {
+  assert.is(await configError({}), 'data_dir: required (--data-dir, COAP_FLEET_SERVER_DATA_DIR or "data_dir" in the config file)');
   assert.is(await configError({ flags: { data_dir: 'd', port: '70000' } }), 'port (from --port) must be a UDP port 0..65535 or "off", not "70000"');
-  assert.is(await configError({ flags: { data_dir: 'd' }, env: { COAP_FLEET_LOG_LEVEL: 'loud' } }),
-    'log_level (from COAP_FLEET_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent, not "loud"');
+  assert.is(await configError({ flags: { data_dir: 'd' }, env: { COAP_FLEET_SERVER_LOG_LEVEL: 'loud' } }),
+    'log_level (from COAP_FLEET_SERVER_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent, not "loud"');
+  assert.is(await configError({ flags: { port: '70000', health_interval_s: '0' }, env: { COAP_FLEET_SERVER_SHUTDOWN_GRACE_MS: '1.5' } }), [
+    'data_dir: required (--data-dir, COAP_FLEET_SERVER_DATA_DIR or "data_dir" in the config file)',
+    'port (from --port) must be a UDP port 0..65535 or "off", not "70000"',
+    'health_interval_s (from --health-interval-s) must be seconds from 0.01 to 86400, not "0"',
+    'shutdown_grace_ms (from COAP_FLEET_SERVER_SHUTDOWN_GRACE_MS) must be whole milliseconds from 0 to 600000, not "1.5"',
+  ].join('; '), 'every problem at once');
   assert.match(await configError({ flags: { data_dir: 'd', port: 'off' } }), /nothing to listen on/);
   assert.match(await configError({ flags: { data_dir: 'd', dtls_port: '5684' } }), /dtls_port needs credentials/);
   assert.match(await configError({ flags: { data_dir: 'd', dtls_port: '5684', cert_file: 'c.pem' } }), /cert_file, key_file and ca_file together/);
@@ -79,6 +87,25 @@ test('mistakes are one clear line naming the setting and its source', async () =
   await writeFile(file, '{ not json');
   assert.match(await configError({ file }), /is not valid JSON/);
   assert.match(await configError({ file: join(dir, 'absent.json') }), /cannot read the config file .*absent.json: ENOENT/);
+});
+
+test('the COAP_FLEET_<KEY> variables of earlier releases still work, with one deprecation warning each; old and new together are an error', async () => {
+  const file = join(dir, 'old-env.json');
+  await writeFile(file, JSON.stringify({ data_dir: 'data' }));
+  const warnings: string[] = [];
+  const config = await loadConfig(sources({
+    env: { COAP_FLEET_CONFIG: file, COAP_FLEET_PORT: '7000', COAP_FLEET_HEALTH_INTERVAL_S: '5' }, onDeprecated: (warning) => warnings.push(warning),
+  }));
+  assert.is(config.data_dir, join(dir, 'data'), 'the file named by the old variable is read');
+  assert.is(config.port, 7000);
+  assert.is(config.health_interval_s, 5);
+  assert.equal(warnings.sort(), [
+    'config: `COAP_FLEET_CONFIG` is deprecated, use `COAP_FLEET_SERVER_CONFIG`',
+    'config: `COAP_FLEET_HEALTH_INTERVAL_S` is deprecated, use `COAP_FLEET_SERVER_HEALTH_INTERVAL_S`',
+    'config: `COAP_FLEET_PORT` is deprecated, use `COAP_FLEET_SERVER_PORT`',
+  ]);
+  assert.is(await configError({ flags: { data_dir: 'd' }, env: { COAP_FLEET_PORT: '7000', COAP_FLEET_SERVER_PORT: '7001' } }),
+    'port: `COAP_FLEET_SERVER_PORT` and `COAP_FLEET_PORT` are the same setting: keep only `COAP_FLEET_SERVER_PORT`');
 });
 
 test('a PSK file as keys generate writes it: identities to hex keys, each checked', async () => {
