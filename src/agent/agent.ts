@@ -1,8 +1,8 @@
 // The node agent daemon (`coap-fleet agent`, DESIGN §1, §5, §7): recovers its install
 // state, registers with the gateway (again on every (re)connection of the /updates
 // observation, when the gateway comes back after failures, when it no longer knows this
-// node, after a new version is committed, and every register_interval), pushes health
-// every health_interval, watches /updates (updates-watch.ts) and hands the offers to
+// node, after a new version is committed, and every register_interval_s), pushes health
+// every health_interval_s, watches /updates (updates-watch.ts) and hands the offers to
 // NodeUpdates (node-updates.ts). stop() ends it cleanly. The agent's timers run on the
 // clock of AgentOptions, so tests can drive them on a virtual one.
 

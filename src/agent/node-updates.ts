@@ -47,7 +47,7 @@ export interface NodeUpdatesDeps {
   readonly installer: Installer;
   readonly log: AgentLogger;
   readonly stop: StopToken;
-  /** Retry back-off, 5.03 Max-Age waits and the install_max_wait deadline. */
+  /** Retry back-off, 5.03 Max-Age waits and the install_max_wait_s deadline. */
   readonly clock: Clock;
   readonly nodeId: string;
   readonly publisherKey: KeyObject;
@@ -290,7 +290,7 @@ export class NodeUpdates {
   }
 
   /** POST /install until 2.04: 5.03 waits Max-Age, errors back off, all within
-   * install_max_wait; 4.xx (4.03: the rollout was cancelled, aborted or completed) ends it. */
+   * install_max_wait_s; 4.xx (4.03: the rollout was cancelled, aborted or completed) ends it. */
   async #askUntilGo(machine: UpdateMachine, cancel: AbortSignal): Promise<InstallPermission> {
     const { clock } = this.#deps;
     const signal = AbortSignal.any([this.#deps.stop.soft, cancel]);

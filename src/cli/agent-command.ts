@@ -7,7 +7,8 @@ import { Agent } from '../agent/agent.js';
 import { CONFIG_FIELDS, envName, loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
 import { createDaemonLogger } from '../fleet/logger.js';
-import { formatFlags, parseArgs, UsageError, type FlagSpec } from './args.js';
+import { formatFlags, parseArgs, type FlagSpec } from './args.js';
+import { UsageError } from './errors.js';
 import { settingFlags, settingFlagValues } from './config-flags.js';
 import type { CliIo } from './output.js';
 

@@ -5,9 +5,6 @@
 import { isIPv6 } from 'node:net';
 import { UsageError } from './errors.js';
 
-// server-command.ts and agent-command.ts still take UsageError from here.
-export { UsageError };
-
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
   /** A one-letter alias, without the dash. */

@@ -8,7 +8,8 @@ import { CONFIG_KEYS, envName, GATEWAY_FIELDS, loadConfig, type GatewayConfig } 
 import { ConfigError } from '../server/errors.js';
 import { Gateway } from '../server/gateway.js';
 import { createDaemonLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
-import { formatFlags, parseArgs, UsageError, type FlagSpecs } from './args.js';
+import { formatFlags, parseArgs, type FlagSpecs } from './args.js';
+import { UsageError } from './errors.js';
 import { settingFlags, settingFlagValues } from './config-flags.js';
 import type { CliIo } from './output.js';
 

@@ -20,7 +20,7 @@ export async function startAgent(
   const config = loadAgentConfig({
     flags: {
       node_id: 'n1', gateway: gateway.uri, data_dir: dataDir, publisher_key: publisher.publicKeyPath,
-      initial_version: '1.0.0', health_interval: '0.5', log_level: 'debug', listen_host: '127.0.0.1', ...fields,
+      initial_version: '1.0.0', health_interval_s: '0.5', log_level: 'debug', listen_host: '127.0.0.1', ...fields,
     },
   });
   const log = createDaemonLogger({

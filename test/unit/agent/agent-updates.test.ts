@@ -220,7 +220,7 @@ test('a new version that fails its health check: rolled_back, current back to th
     w.expectedWarnings.push(/new version failed: rolling back/);
     w.running = await startAgent(w, {
       health_check_command: 'test "$(cat "$CURRENT_PATH/version")" != 3.0.0 || { echo "service did not come up"; exit 1; }',
-      health_check_timeout: '5',
+      health_check_timeout_s: '5',
     });
     await installFirst(w);
     w.gateway.setUpdates([await offer(w, { updateId: 'u3', version: '3.0.0', size: 20_000 })]);
@@ -238,7 +238,7 @@ test('a health check over its time limit fails the install; the first install ro
   const w = await world();
   try {
     w.expectedWarnings.push(/new version failed: rolling back/);
-    w.running = await startAgent(w, { health_check_command: 'sleep 5', health_check_timeout: '0.3' });
+    w.running = await startAgent(w, { health_check_command: 'sleep 5', health_check_timeout_s: '0.3' });
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
     const outcome = await w.gateway.outcome('u2');
     assert.equal(outcome, { state: 'rolled_back', progress: 1, error: 'health check timed out after 0.3 s' });
@@ -255,7 +255,7 @@ test('an install hook that daemonises for good ("setsid sleep 60", 1 s limit) is
   try {
     w.expectedWarnings.push(/new version failed: rolling back/);
     w.running = await startAgent(w, {
-      install_adapter: 'command', install_command: `${marker.assignment} setsid sleep 60`, install_timeout: '1',
+      install_adapter: 'command', install_command: `${marker.assignment} setsid sleep 60`, install_timeout_s: '1',
     });
     const started = Date.now();
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
@@ -273,7 +273,7 @@ test('a health check that starts a daemon and exits 0 ("sleep 30 & exit 0") has 
   const w = await world();
   const marker = processMarker();
   try {
-    w.running = await startAgent(w, { health_check_command: `${marker.assignment} sleep 30 & exit 0`, health_check_timeout: '10' });
+    w.running = await startAgent(w, { health_check_command: `${marker.assignment} sleep 30 & exit 0`, health_check_timeout_s: '10' });
     const started = Date.now();
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 5000 })]);
     const outcome = await w.gateway.outcome('u2', 9000);
@@ -312,8 +312,8 @@ test('a gateway that declines the /updates registration (RFC 7641 §4.1) is aske
   try {
     w.expectedWarnings.push(/the gateway declined to register this observer of \/updates/);
     const declining = declineObservers(w.gateway.endpoint, () => clock.now());
-    // register_interval far off, so the only long timer armed is the back-off.
-    w.running = await startAgent(w, { register_interval: '3600' }, { clock, random: new SeededRandom(5) });
+    // register_interval_s far off, so the only long timer armed is the back-off.
+    w.running = await startAgent(w, { register_interval_s: '3600' }, { clock, random: new SeededRandom(5) });
     const backOff = (ms: number): boolean => ms >= DECLINED_BASE_MS && ms <= DECLINED_CAP_MS;
     for (let attempt = 1; attempt <= 4; attempt++) {
       await w.gateway.waitFor(() => declining.registrations.length === attempt, `registration attempt ${attempt}`);
@@ -340,7 +340,7 @@ test('5.03 with Max-Age: the agent waits Max-Age of its clock before asking agai
       { code: ResponseCode.ServiceUnavailable, maxAge: 90, diagnostic: '2 installing, at most 2' },
       { code: ResponseCode.ServiceUnavailable, maxAge: 90 },
     ]);
-    w.running = await startAgent(w, { register_interval: '3600' }, { clock });
+    w.running = await startAgent(w, { register_interval_s: '3600' }, { clock });
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
     for (let ask = 1; ask <= 2; ask++) {
       await w.gateway.waitFor(() => w.gateway.installAsks.get('u2')?.length === ask, `install request ${ask}`);
@@ -426,12 +426,12 @@ test('an update still pending when the gateway stops listing it (withdrawn befor
   }
 });
 
-test('health is pushed every health_interval of the agent\'s clock: five 45 s periods of a virtual clock, five PUTs, none early', async () => {
+test('health is pushed every health_interval_s of the agent\'s clock: five 45 s periods of a virtual clock, five PUTs, none early', async () => {
   const w = await world();
   const clock = new ArmedClock();
   try {
     // On the real clock this would take nearly four minutes.
-    w.running = await startAgent(w, { health_interval: '45', register_interval: '3600' }, { clock });
+    w.running = await startAgent(w, { health_interval_s: '45', register_interval_s: '3600' }, { clock });
     await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'a registration');
     for (let push = 1; push <= 5; push++) {
       // Armed again only once the previous PUT was answered.
@@ -449,7 +449,7 @@ test('health is pushed every health_interval of the agent\'s clock: five 45 s pe
 test('health is reported with real figures, and the agent registers again when a restarted gateway no longer knows it', async () => {
   const w = await world();
   try {
-    w.running = await startAgent(w, { health_interval: '0.2' });
+    w.running = await startAgent(w, { health_interval_s: '0.2' });
     await w.gateway.waitFor(() => w.gateway.health.length >= 2, 'two health reports');
     const report = w.gateway.health.at(-1)!;
     assert.ok(['healthy', 'degraded', 'unhealthy'].includes(report.status));
