@@ -63,6 +63,11 @@ export class ExpiringCache<V> {
     return true;
   }
 
+  /** Drops every entry whose key starts with `prefix` (a peer's entries when it goes). */
+  deletePrefix(prefix: string): void {
+    for (const [key, entry] of this.#entries) if (key.startsWith(prefix)) this.#delete(key, entry);
+  }
+
   clear(): void {
     this.#entries.clear();
     this.#bytes = 0;

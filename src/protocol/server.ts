@@ -43,6 +43,10 @@ export interface ServerOptions {
 
 const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
 
+/** A GET representation is one per (peer, path, query, Accept). */
+const snapshotKey = (request: CoapRequest): string =>
+  `${peerKey(request.peer)}|/${request.path.join('/')}?${request.query.join('&')}|${getUintOption(request.options, OptionNumber.Accept) ?? ''}`;
+
 function errorResponse(error: unknown, logger: Logger, request: CoapRequest): ResponseInit {
   if (error instanceof ResponseError) {
     logger.debug({ peer: formatPeer(request.peer), code: error.responseCode, reason: error.message }, 'request refused');
@@ -75,12 +79,20 @@ export class Server {
   /** Whole responses to non-GET requests that went out block-wise, by (peer, method,
    * path), for the client's follow-up Block2 requests; bounded in entries and bytes. */
   readonly #bodies: ExpiringCache<ResponseInit>;
+  /** Rendered GET representations that went out block-wise, by (peer, path, query,
+   * Accept), so the follow-up blocks slice the representation block 0 came from instead of
+   * running the handler again per block (a 500 KiB list rendered once, not 500 times) and
+   * a client assembles one consistent representation (RFC 7959 §2.4). A GET for block 0
+   * renders afresh and replaces it; file-backed bodies are random access and never kept.
+   * Bounded in entries and bytes apart from #bodies, so GETs never evict a POST's rest. */
+  readonly #snapshots: ExpiringCache<ResponseInit>;
   #closed = false;
 
   constructor(options: ServerOptions) {
     this.#options = options;
     this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
     this.#bodies = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
+    this.#snapshots = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
     this.#observe = new ObserveRegistry(options.messageLayer, options.clock, options.logger, options.observeLimits, options.initialObserveSequence);
   }
 
@@ -116,6 +128,17 @@ export class Server {
     if (message.code === Method.GET && observe !== OBSERVE_REGISTER && this.#observe.size > 0) {
       // RFC 7641 §3.6: Observe = 1, or a plain GET, from the same peer and token ends it.
       this.#observe.deregister(peer, message.token);
+    }
+    if (message.code === Method.GET && observe === undefined && this.#snapshots.size > 0) {
+      const kept = this.#snapshot(routed);
+      if (kept instanceof Promise) {
+        this.#respondLater(routed, kept);
+        return;
+      }
+      if (kept !== undefined) {
+        this.#respond(routed, kept, false);
+        return;
+      }
     }
     if (observe === OBSERVE_REGISTER && definition.observable !== undefined && definition.observable !== false) {
       this.#respondLater(routed, this.#registerObserver(routed, match.handler, definition.observable === 'confirmable'));
@@ -177,18 +200,33 @@ export class Server {
     return init === undefined ? undefined : Promise.resolve(sliceBlock2(init, requested, this.#options.maxBlockSizeExponent));
   }
 
+  /** A later block of a GET representation kept by #sliced, or undefined. */
+  #snapshot(request: CoapRequest): ResponseInit | Promise<ResponseInit> | undefined {
+    let requested: BlockValue | undefined;
+    try {
+      requested = requestedBlock2(request.options);
+    } catch {
+      return undefined;
+    }
+    if (requested === undefined || requested.num === 0) return undefined;
+    const init = this.#snapshots.get(snapshotKey(request));
+    return init === undefined ? undefined : sliceBlock2(init, requested, this.#options.maxBlockSizeExponent);
+  }
+
   /** The registrations of the Observe hub, for the endpoint's notify(). */
   get observers(): ObserveRegistry {
     return this.#observe;
   }
 
   /** The transport's association with `peer` ended (a DTLS session closed, failed, was
-   * evicted or replaced): its Observe registrations and uploads in progress go with it
-   * (DESIGN §6: a peer's state goes when its session goes). Kept responses for follow-up
-   * blocks (#bodies) are left to expire: bounded, and harmless to a new session. */
+   * evicted or replaced): its Observe registrations, uploads in progress and kept
+   * responses go with it (DESIGN §6: a peer's state goes when its session goes; a new
+   * session from the same address may be another identity). */
   peerGone(peer: Peer): void {
     this.#observe.dropPeer(peer);
     this.#block1.dropPeer(peer);
+    this.#bodies.deletePrefix(`${peerKey(peer)}|`);
+    this.#snapshots.deletePrefix(`${peerKey(peer)}|`);
   }
 
   close(): void {
@@ -196,6 +234,7 @@ export class Server {
     for (const timer of this.#ackTimers) this.#options.clock.clearTimeout(timer);
     this.#ackTimers.clear();
     this.#bodies.clear();
+    this.#snapshots.clear();
     this.#block1.close();
     this.#observe.close();
   }
@@ -221,7 +260,10 @@ export class Server {
   #sliced(init: ResponseInit, requested: BlockValue | undefined, request?: CoapRequest): ResponseInit | Promise<ResponseInit> {
     const { maxBlockSizeExponent } = this.#options;
     if (!needsBlock2(init, requested, maxBlockSizeExponent)) return init;
-    if (request !== undefined && request.method !== Method.GET) {
+    if (request?.method === Method.GET && init.body === undefined && (requested === undefined || requested.num === 0)) {
+      const size = init.payload?.length ?? 0;
+      this.#snapshots.set(snapshotKey(request), init, this.#options.bodyLifetimeMs, size);
+    } else if (request !== undefined && request.method !== Method.GET) {
       // RFC 7959 §2.6, §3.3: the client fetches the rest of a POST/PUT/... response with
       // the same method and Block2 NUM 1, 2, …; the handler must not run again for them.
       const options = (init.options ?? []).filter((option) => option.number !== OptionNumber.Block1);

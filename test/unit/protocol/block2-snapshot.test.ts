@@ -1,0 +1,95 @@
+// A GET representation that goes out block-wise is rendered once: the follow-up blocks
+// slice the representation block 0 came from (RFC 7959 §2.4: one consistent
+// representation), a new GET for block 0 renders afresh, and each peer has its own.
+// On the virtual clock over the in-memory link, with a seeded lossy link for the last.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { blockOption } from '../../../src/protocol/block.js';
+import { ResponseCode } from '../../../src/protocol/codes.js';
+import { Endpoint } from '../../../src/protocol/endpoint.js';
+import { OptionNumber } from '../../../src/protocol/options.js';
+import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
+import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
+import { lossyWorld, settle } from '../../helpers/virtual-world.js';
+
+/** A rendered (not file-backed) representation of `size` bytes that names its version. */
+function representation(version: number, size: number): Buffer {
+  const text = `version ${version};`;
+  return Buffer.from(text.repeat(Math.ceil(size / text.length)).slice(0, size));
+}
+
+function world() {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock);
+  const server = new Endpoint({ transport: network.transport(), clock });
+  const clients = [new Endpoint({ transport: network.transport(), clock }), new Endpoint({ transport: network.transport(), clock })];
+  let version = 1;
+  let renders = 0;
+  server.router.add('/list', {
+    handlers: { GET: () => { renders++; return { code: ResponseCode.Content, payload: representation(version, 20_000) }; } },
+  });
+  return {
+    clock, server, clients,
+    get renders() { return renders; },
+    bump: () => { version++; },
+    close: () => Promise.all([server.close(), ...clients.map((client) => client.close())]),
+  };
+}
+
+test('a 20 KB rendered representation fetched block-wise runs the handler once, not once per block', async () => {
+  const w = world();
+  try {
+    const response = await settle(w.clock, w.clients[0]!.request({ peer: w.server.address(), path: '/list' }), 'the whole list');
+    assert.is(response.payload.length, 20_000);
+    assert.ok(response.payload.equals(representation(1, 20_000)));
+    assert.is(w.renders, 1, 'follow-up blocks came from the representation of block 0');
+  } finally {
+    await w.close();
+  }
+});
+
+test('a change between two GETs is seen by the second; mid-transfer the first stays one consistent representation', async () => {
+  const w = world();
+  try {
+    const peer = w.server.address();
+    const block0 = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: [blockOption(OptionNumber.Block2, { num: 0, moreBlocks: false, sizeExponent: 6 })] }), 'block 0');
+    assert.ok(block0.payload.equals(representation(1, 20_000)));
+    w.bump();
+    const block3 = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: [blockOption(OptionNumber.Block2, { num: 3, moreBlocks: false, sizeExponent: 6 })] }), 'block 3');
+    assert.ok(block3.payload.subarray(0, 1024).equals(representation(1, 20_000).subarray(3072, 4096)), 'block 3 of the representation block 0 came from');
+    const again = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list' }), 'a new GET');
+    assert.ok(again.payload.equals(representation(2, 20_000)), 'a new GET renders afresh');
+  } finally {
+    await w.close();
+  }
+});
+
+test('another peer asking for a later block gets its own rendering, not the first peer\'s', async () => {
+  const w = world();
+  try {
+    const peer = w.server.address();
+    await settle(w.clock, w.clients[0]!.request({ peer, path: '/list' }), 'peer 1');
+    w.bump();
+    const other = await settle(w.clock, w.clients[1]!.request({ peer, path: '/list', options: [blockOption(OptionNumber.Block2, { num: 2, moreBlocks: false, sizeExponent: 6 })] }), 'peer 2, block 2');
+    assert.ok(other.payload.subarray(0, 1024).equals(representation(2, 20_000).subarray(2048, 3072)));
+  } finally {
+    await w.close();
+  }
+});
+
+test('through 20 % loss and duplication the representation still arrives whole, rendered once per block 0', async () => {
+  let renders = 0;
+  const body = representation(7, 50_000);
+  const world = lossyWorld(3, { loss: 0.2, duplication: 0.1 });
+  try {
+    world.server.router.add('/list', { handlers: { GET: () => { renders++; return { code: ResponseCode.Content, payload: body }; } } });
+    const response = await settle(world.clock, world.client.request({ peer: world.server.address(), path: '/list' }), 'the whole list', 3_600_000);
+    assert.ok(response.payload.equals(body));
+    assert.ok(renders <= 3, `${renders} renders for ${Math.ceil(body.length / 1024)} blocks (block 0 retransmitted at most)`);
+  } finally {
+    await world.close();
+  }
+});
+
+test.run();
