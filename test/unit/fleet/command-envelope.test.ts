@@ -4,6 +4,7 @@
 // depend on the arguments' key order; parsing names every problem.
 
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -204,7 +205,8 @@ test('property: any single-byte change of the signature, or any change of a sign
   );
   fc.assert(fc.property(change, (fields) => {
     const candidate = { ...envelope, ...fields };
-    if (commandSignedBytes(candidate).equals(commandSignedBytes(envelope))) return true;
+    // A "change" to the value it already has is no change.
+    if (Object.entries(fields).every(([name, value]) => isDeepStrictEqual(value, envelope[name as keyof CommandEnvelope]))) return true;
     return !verifyCommand(candidate, options({ nodeId: candidate.node_id })).ok;
   }), { numRuns: 300 });
 });
