@@ -84,7 +84,8 @@ function canonicalJson(value: unknown, depth: number): string | { problem: strin
     }
     return `[${parts.join(',')}]`;
   }
-  if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
+  // Plain objects only (what JSON.parse makes): a Date or a Map would sign as something else.
+  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) {
     return { problem: 'a value that is not JSON' };
   }
   for (const key of Object.keys(value).sort()) {
