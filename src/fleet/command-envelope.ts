@@ -69,18 +69,30 @@ export function parseUtcTime(text: string): number | undefined {
   return ms;
 }
 
+const TOO_LARGE = { problem: `at most ${MAX_COMMAND_ARGS_BYTES} bytes of JSON` };
+
 /** JSON with object keys sorted at every depth, or a problem: the one spelling of the
- * arguments that the signature covers, whatever order the sender wrote them in. */
+ * arguments that the signature covers, whatever order the sender wrote them in. Gives up
+ * as soon as one level outgrows the bound, so a huge input costs no more than a small one
+ * (with the depth bound, at most MAX_COMMAND_ARGS_DEPTH levels of that). */
 function canonicalJson(value: unknown, depth: number): string | { problem: string } {
   if (depth > MAX_COMMAND_ARGS_DEPTH) return { problem: `nested deeper than ${MAX_COMMAND_ARGS_DEPTH}` };
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Number.isFinite(value) ? JSON.stringify(value) : { problem: 'a number that is not finite' };
   const parts: string[] = [];
+  let length = 0;
+  const add = (part: string): boolean => {
+    parts.push(part);
+    length += part.length + 1;
+    return length <= MAX_COMMAND_ARGS_BYTES;
+  };
   if (Array.isArray(value)) {
+    // Each item takes at least 2 characters ("0,").
+    if (value.length * 2 > MAX_COMMAND_ARGS_BYTES) return TOO_LARGE;
     for (const item of value) {
       const part = canonicalJson(item, depth + 1);
       if (typeof part !== 'string') return part;
-      parts.push(part);
+      if (!add(part)) return TOO_LARGE;
     }
     return `[${parts.join(',')}]`;
   }
@@ -88,10 +100,13 @@ function canonicalJson(value: unknown, depth: number): string | { problem: strin
   if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) {
     return { problem: 'a value that is not JSON' };
   }
-  for (const key of Object.keys(value).sort()) {
+  const keys = Object.keys(value);
+  // Each member takes at least 5 characters ('"":0,').
+  if (keys.length * 5 > MAX_COMMAND_ARGS_BYTES) return TOO_LARGE;
+  for (const key of keys.sort()) {
     const part = canonicalJson((value as Record<string, unknown>)[key], depth + 1);
     if (typeof part !== 'string') return part;
-    parts.push(`${JSON.stringify(key)}:${part}`);
+    if (!add(`${JSON.stringify(key)}:${part}`)) return TOO_LARGE;
   }
   return `{${parts.join(',')}}`;
 }
@@ -101,7 +116,7 @@ function canonicalArgs(args: unknown): string | { problem: string } {
   if (typeof args !== 'object' || args === null || Array.isArray(args)) return { problem: 'args: a JSON object' };
   const text = canonicalJson(args, 0);
   if (typeof text !== 'string') return { problem: `args: ${text.problem}` };
-  if (Buffer.byteLength(text) > MAX_COMMAND_ARGS_BYTES) return { problem: `args: at most ${MAX_COMMAND_ARGS_BYTES} bytes of JSON` };
+  if (Buffer.byteLength(text) > MAX_COMMAND_ARGS_BYTES) return { problem: `args: ${TOO_LARGE.problem}` };
   return text;
 }
 

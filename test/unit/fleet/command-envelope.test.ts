@@ -161,7 +161,11 @@ test('arguments are bounded in size and depth, and must be JSON', () => {
   const big = { value: 'x'.repeat(MAX_COMMAND_ARGS_BYTES) };
   let deep: Record<string, unknown> = {};
   for (let i = 0; i < 20; i++) deep = { d: deep };
-  for (const [args, problem] of [[big, 'at most'], [deep, 'nested deeper'], [{ n: Number.NaN }, 'not finite'], [{ d: new Date(0) }, 'not JSON']] as const) {
+  const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]));
+  const long = { list: Array.from({ length: 100_000 }, () => 0) };
+  const manyNested = { a: Array.from({ length: 1000 }, () => 'abcdef') };
+  for (const [args, problem] of [[big, 'args: at most 4096 bytes'], [wide, 'args: at most 4096 bytes'], [long, 'args: at most 4096 bytes'],
+    [manyNested, 'args: at most 4096 bytes'], [deep, 'nested deeper'], [{ n: Number.NaN }, 'not finite'], [{ d: new Date(0) }, 'not JSON']] as const) {
     const error = (() => {
       try {
         signCommand(unsigned({ args: args as never }), operator.privateKey);
