@@ -45,3 +45,21 @@ export class StoreWriteError extends FleetError {
     this.reason = reason;
   }
 }
+
+/** A command envelope that cannot be signed as given (command-envelope.ts): the problems,
+ * each named as parseCommand names them. */
+export class CommandMalformedError extends FleetError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super('FLEET_ERR_COMMAND_MALFORMED', `not a valid command: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/** The nonce memory (nonce-ledger.ts) holds its bound of unexpired nonces: a new command
+ * is refused rather than one of them forgotten, which would let its envelope be replayed. */
+export class NonceLedgerFullError extends FleetError {
+  constructor(capacity: number) {
+    super('FLEET_ERR_COMMAND_NONCES_FULL', `the command nonce memory holds ${capacity} unexpired nonces, its bound: try again when some have expired`);
+  }
+}

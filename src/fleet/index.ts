@@ -9,3 +9,12 @@ export {
 export { compareVersions, isValidVersion } from './version.js';
 export { FleetError, VersionError } from './errors.js';
 export { NODE_UPDATE_STATES, type NodeUpdateState } from './update-state.js';
+// The signed command envelope an agent verifies before a destructive command (DESIGN §6),
+// and the bounded memory of nonces it has accepted.
+export {
+  COMMAND_ACTIONS, MAX_COMMAND_ARGS_BYTES, MAX_COMMAND_TTL_SECONDS, commandSignedBytes, keyId, newCommandNonce, parseCommand,
+  signCommand, verifyCommand, type CommandAction, type CommandArgs, type CommandEnvelope, type CommandRefusal,
+  type CommandVerdict, type UnsignedCommand, type VerifyCommandOptions,
+} from './command-envelope.js';
+export { MemoryNonceLedger, type NonceLedger } from './nonce-ledger.js';
+export { CommandMalformedError, NonceLedgerFullError } from './errors.js';

@@ -13,7 +13,8 @@ export type OperatorErrorCode =
   | 'OPERATOR_ERR_CREDENTIALS'
   | 'OPERATOR_ERR_INVALID_ID'
   | 'OPERATOR_ERR_KEYS_EXIST'
-  | 'OPERATOR_ERR_TIMEOUT';
+  | 'OPERATOR_ERR_TIMEOUT'
+  | 'OPERATOR_ERR_COMMAND';
 
 export class OperatorError extends CoapError {
   declare readonly code: OperatorErrorCode;
@@ -73,5 +74,13 @@ export class KeysExistError extends OperatorError {
 export class OperatorTimeoutError extends OperatorError {
   constructor(message: string) {
     super('OPERATOR_ERR_TIMEOUT', message);
+  }
+}
+
+/** A command to sign that is not one: an unknown action, arguments that are not a small
+ * JSON object, a lifetime outside 1 s..the envelope's bound. */
+export class CommandInputError extends OperatorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OPERATOR_ERR_COMMAND', message, options);
   }
 }

@@ -1,9 +1,10 @@
 // Generating a fleet's keys (DESIGN §6): the publisher's Ed25519 key pair (manifests are
-// signed with it offline; agents pin its public half) and DTLS PSK credentials for the
-// gateway, an operator and nodes. Secrets are written 0600 and never overwritten unless
-// asked.
+// signed with it offline; agents pin its public half), the operator's Ed25519 command
+// key pair (destructive commands are signed with it; agents pin its public half) and
+// DTLS PSK credentials for the gateway, an operator and nodes. Secrets are written 0600
+// and never overwritten unless asked.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyPairKeyObjectResult } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,12 +28,17 @@ function checkIds(nodeIds: readonly string[], operator: string): void {
 }
 
 /** Writes a fresh set into `directory` (created 0700 if missing): publisher.key and
- * publisher.pub, gateway-psk.json (every identity's key, for the gateway),
- * operator-NAME.json and node-ID.json (one credentials file each). Existing files are
+ * publisher.pub, operator-command.key and operator-command.pub, gateway-psk.json (every
+ * identity's key, for the gateway), operator-NAME.json and node-ID.json (one credentials file each). Existing files are
  * refused with KeysExistError unless `overwrite`. */
 export async function generateKeys(directory: string, nodeIds: readonly string[], operator: string, overwrite: boolean): Promise<GeneratedKeys> {
   checkIds(nodeIds, operator);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pemPair = (pair: KeyPairKeyObjectResult): { key: string; pub: string } => ({
+    key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    pub: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  });
+  const publisher = pemPair(generateKeyPairSync('ed25519'));
+  const command = pemPair(generateKeyPairSync('ed25519'));
   const psk = (identity: string): PskCredential => ({ identity, key: randomBytes(PSK_BYTES) });
   const operatorCredential = psk(`operator:${operator}`);
   const nodeCredentials = nodeIds.map((id) => psk(`node:${id}`));
@@ -40,8 +46,10 @@ export async function generateKeys(directory: string, nodeIds: readonly string[]
   const text = (content: string, mode: number) => (path: string): Promise<void> => writeFile(path, content, { mode });
   const credential = (value: PskCredential) => (path: string): Promise<void> => writeCredentialsFile(path, value);
   const files: (readonly [name: string, write: (path: string) => Promise<void>])[] = [
-    ['publisher.key', text(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)],
-    ['publisher.pub', text(publicKey.export({ type: 'spki', format: 'pem' }).toString(), 0o644)],
+    ['publisher.key', text(publisher.key, 0o600)],
+    ['publisher.pub', text(publisher.pub, 0o644)],
+    ['operator-command.key', text(command.key, 0o600)],
+    ['operator-command.pub', text(command.pub, 0o644)],
     ['gateway-psk.json', text(`${JSON.stringify(gatewayTable, null, 2)}\n`, 0o600)],
     [`operator-${operator}.json`, credential(operatorCredential)],
     ...nodeCredentials.map((value, i) => [`node-${nodeIds[i]}.json`, credential(value)] as const),

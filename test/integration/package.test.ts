@@ -1,7 +1,8 @@
 // The public API as an integrator meets it: `npm pack` the package, install the tarball in
 // an empty directory, and use only what `exports` promises (`.`, `./dtls`, `./fleet`,
 // `./testing`) to serve and fetch a resource over CoAP and over DTLS, sign and verify a
-// manifest, and run an exchange on the virtual clock. Anything else must not resolve.
+// manifest and a command envelope, and run an exchange on the virtual clock. Anything else
+// must not resolve.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -17,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CONSUMER = `
 import { Endpoint, ResponseCode, ContentFormat, ResponseError } from 'coap-fleet';
 import { createDtlsEndpoint, DtlsError } from 'coap-fleet/dtls';
-import { signManifest, verifyManifest, parseManifest } from 'coap-fleet/fleet';
+import { signManifest, verifyManifest, parseManifest, signCommand, verifyCommand, parseCommand, MemoryNonceLedger } from 'coap-fleet/fleet';
 import { VirtualClock, MemoryNetwork } from 'coap-fleet/testing';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -42,6 +43,10 @@ out('errors ' + (typeof DtlsError) + ' ' + (typeof ResponseError));
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const manifest = signManifest({ update_id: 'u1', version: '1.0.0', size: 3, checksum: 'sha256:' + 'a'.repeat(64), target_nodes: ['node-1'], policy: { max_parallel_installs: 1, canary: 0, failure_threshold: 1 } }, privateKey);
 out('manifest ' + verifyManifest(manifest, publicKey) + ' ' + ('manifest' in parseManifest(manifest)));
+const command = signCommand({ node_id: 'node-1', action: 'restart', args: {}, not_after: new Date(Date.now() + 60_000).toISOString(), nonce: 'ab'.repeat(16) }, privateKey);
+const nonces = new MemoryNonceLedger();
+const verdicts = [1, 2].map(() => verifyCommand(command, { nodeId: 'node-1', trustedKeys: [publicKey], now: Date.now(), nonces }));
+out('command ' + ('command' in parseCommand(command)) + ' ' + verdicts.map((verdict) => verdict.ok || verdict.reason).join(' '));
 
 const clock = new VirtualClock();
 const network = new MemoryNetwork(clock);
@@ -91,6 +96,7 @@ test('the packed tarball installs in an empty directory and its public API serve
       'coaps hello node:1',
       'errors function function',
       'manifest true true',
+      'command true true replayed',
       'testing virtual',
       'hidden ERR_PACKAGE_PATH_NOT_EXPORTED',
       'hidden ERR_PACKAGE_PATH_NOT_EXPORTED',

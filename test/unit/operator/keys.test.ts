@@ -23,14 +23,14 @@ test.after(async () => {
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
 
-test('secrets are written 0600 in a 0700 directory; the public key 0644; credentials match the gateway\'s table', async () => {
+test('secrets are written 0600 in a 0700 directory; the public keys 0644; two distinct Ed25519 pairs; credentials match the gateway\'s table', async () => {
   const out = join(dir, 'fresh');
   const generated = await generateKeys(out, ['n1', 'n2'], 'alice', false);
-  const names = ['publisher.key', 'publisher.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json'];
+  const names = ['publisher.key', 'publisher.pub', 'operator-command.key', 'operator-command.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json'];
   assert.equal(generated, { directory: out, files: names.map((name) => join(out, name)) });
   assert.equal((await readdir(out)).sort(), [...names].sort());
   assert.is(await mode(out), 0o700);
-  for (const name of names) assert.is(await mode(join(out, name)), name === 'publisher.pub' ? 0o644 : 0o600, name);
+  for (const name of names) assert.is(await mode(join(out, name)), name.endsWith('.pub') ? 0o644 : 0o600, name);
 
   const table = JSON.parse(await readFile(join(out, 'gateway-psk.json'), 'utf8')) as Record<string, string>;
   assert.equal(Object.keys(table).sort(), ['node:n1', 'node:n2', 'operator:alice']);
@@ -40,9 +40,13 @@ test('secrets are written 0600 in a 0700 directory; the public key 0644; credent
     assert.is(credential.key.length, 16);
     assert.is(credential.key.toString('hex'), table[identity]);
   }
-  const privateKey = createPrivateKey(await readFile(join(out, 'publisher.key'), 'utf8'));
-  const publicKey = createPublicKey(await readFile(join(out, 'publisher.pub'), 'utf8'));
-  assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), privateKey)), 'one Ed25519 pair');
+  for (const pair of ['publisher', 'operator-command']) {
+    const privateKey = createPrivateKey(await readFile(join(out, `${pair}.key`), 'utf8'));
+    const publicKey = createPublicKey(await readFile(join(out, `${pair}.pub`), 'utf8'));
+    assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), privateKey)), `${pair}: one Ed25519 pair`);
+  }
+  const publisherPub = await readFile(join(out, 'publisher.pub'), 'utf8');
+  assert.is.not(await readFile(join(out, 'operator-command.pub'), 'utf8'), publisherPub, 'the command key is not the publisher key');
 });
 
 test('existing files are refused with KeysExistError naming them, and overwritten when asked', async () => {
