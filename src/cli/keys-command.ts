@@ -20,6 +20,7 @@ const FLAGS = {
 
 export const keysUsage = (): string => 'Usage: coap-fleet keys generate --out DIR [--nodes N | --node-ids a,b,c] [--operator NAME]\n\n'
   + 'Writes publisher.key / publisher.pub (Ed25519, PEM: sign manifests, pin in agents),\n'
+  + 'operator-command.key / operator-command.pub (Ed25519: sign remote commands, pin in agents),\n'
   + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), operator-NAME.json\n'
   + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
