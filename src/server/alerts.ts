@@ -65,7 +65,7 @@ export class Alerts {
         }
         return { raised, cleared: evaluation.clear };
       });
-      for (const alert of changed.raised) this.#options.logger.warn({ alert: alert.id, node: nodeId, kind: alert.kind, detail: alert.detail }, 'alert raised');
+      for (const alert of changed.raised) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind, detail: alert.detail }, 'alert raised');
       for (const alert of changed.cleared) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind }, 'alert cleared');
       if (changed.raised.length + changed.cleared.length > 0) this.#options.onChange();
     } catch (error) {
