@@ -9,12 +9,13 @@
 // alert when an operator acknowledges it. Times are milliseconds passed in by the caller.
 // Disk per mount is not a rule yet: the gateway has no per-mount metrics from the agents.
 
+import type { AlertSeverity, AlertView } from '../fleet/views.js';
+
 export const THRESHOLD_KINDS = ['cpu_high', 'memory_high', 'temperature_high'] as const;
 export type ThresholdKind = (typeof THRESHOLD_KINDS)[number];
 export const EVENT_KINDS = ['node_offline', 'update_failed', 'update_rolled_back', 'node_restarted'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 export type AlertKind = ThresholdKind | EventKind;
-export type Severity = 'warning' | 'critical';
 
 export interface ThresholdRule {
   readonly kind: ThresholdKind;
@@ -25,12 +26,12 @@ export interface ThresholdRule {
   readonly for_s: number;
   /** Cleared at the first sample below this (≤ threshold). */
   readonly clear_below: number;
-  readonly severity: Severity;
+  readonly severity: AlertSeverity;
 }
 
 export interface AlertRules {
   readonly thresholds: readonly ThresholdRule[];
-  readonly events: Readonly<Record<EventKind, Severity>>;
+  readonly events: Readonly<Record<EventKind, AlertSeverity>>;
 }
 
 export const DEFAULT_RULES: AlertRules = {
@@ -42,16 +43,9 @@ export const DEFAULT_RULES: AlertRules = {
   events: { node_offline: 'critical', update_failed: 'critical', update_rolled_back: 'warning', node_restarted: 'warning' },
 };
 
-/** One alert as stored and served. */
-export interface AlertRecord {
-  readonly id: string;
-  readonly node_id: string;
+/** One alert as stored and served (GET /alerts shows the records as they are). */
+export interface AlertRecord extends AlertView {
   readonly kind: AlertKind;
-  readonly severity: Severity;
-  readonly raised_at: string;
-  readonly cleared_at: string | null;
-  readonly acknowledged_by: string | null;
-  readonly detail: string;
 }
 
 /** An alert to raise; the caller gives it its id. */
@@ -89,7 +83,7 @@ export function evaluate(nodeId: string, state: NodeAlertState, observation: Obs
   const raise: NewAlert[] = [];
   const clear: AlertRecord[] = [];
   const at = observation.at;
-  const raiseAlert = (kind: AlertKind, severity: Severity, detail: string): void => {
+  const raiseAlert = (kind: AlertKind, severity: AlertSeverity, detail: string): void => {
     if (active[kind] !== undefined) return;
     const alert: NewAlert = { node_id: nodeId, kind, severity, raised_at: iso(at), cleared_at: null, acknowledged_by: null, detail };
     raise.push(alert);
