@@ -1,16 +1,19 @@
 // The gateway's alerts (issue 11): the evaluator of alert-rules.ts applied to what the
 // gateway hears of its nodes (health samples, presence flips, update status reports),
 // the alerts kept in the state store (active ones always, cleared ones up to a bound) and
-// the observers of /alerts told of every change. The active alerts are read from the store
-// inside the transaction that writes the evaluation, so two reports of one node never
-// raise the same alert twice. How long a value has been over its threshold is kept in
-// memory only: after a restart it must hold for the rule's duration again.
+// the observers of /alerts told of every change.
+//
+// Every health sample is evaluated, so the evaluation reads memory, not the store: the
+// active alerts by node (loaded at start, changed here only, synchronously, before the
+// write that stores the change, so two reports in flight never raise the same alert
+// twice) and since when each value has been over its threshold (memory only: after a
+// restart it must hold for the rule's duration again). A sample that changes nothing
+// writes nothing. A write the store refuses reloads the node's alerts from the store.
 
 import { gatewayPath } from '../fleet/paths.js';
 import type { Logger } from '../protocol/interfaces.js';
 import {
-  acknowledge, DEFAULT_RULES, evaluate, type AlertKind, type AlertRecord, type AlertRules, type NodeAlertState, type Observation,
-  type ThresholdKind,
+  acknowledge, DEFAULT_RULES, evaluate, type AlertKind, type AlertRecord, type AlertRules, type Observation, type ThresholdKind,
 } from './alert-rules.js';
 import { notFound } from './replies.js';
 import type { GatewayStore } from './store.js';
@@ -23,16 +26,21 @@ export interface AlertsOptions {
   readonly onChange: () => void;
 }
 
+type ActiveAlerts = Partial<Record<AlertKind, AlertRecord>>;
+
 export class Alerts {
   readonly #store: GatewayStore;
   readonly #options: AlertsOptions;
-  /** Per node, since when each threshold rule's value has been over it. Bounded by the
-   * registered nodes × the rules; a node's entry goes when it is decommissioned. */
+  /** Per node, its active alerts by kind. Bounded by the registered nodes × the kinds
+   * (a decommissioned node's alerts are cleared). */
+  readonly #active = new Map<string, ActiveAlerts>();
+  /** Per node, since when each threshold rule's value has been over it. Bounded likewise. */
   readonly #overSince = new Map<string, Partial<Record<ThresholdKind, number>>>();
 
   constructor(store: GatewayStore, options: AlertsOptions) {
     this.#store = store;
     this.#options = options;
+    for (const alert of store.listAlerts()) if (alert.cleared_at === null) this.#activeOf(alert.node_id)[alert.kind] = alert;
   }
 
   /** Active alerts, and with `all` the cleared ones kept too; newest first. */
@@ -47,30 +55,17 @@ export class Alerts {
     return alert;
   }
 
-  /** Applies one observation of `nodeId`; the store refusing the write is logged, not
-   * thrown: the request that brought the observation has been answered on its own merits. */
+  /** Applies one observation of `nodeId`. A refused write is logged, not thrown: the
+   * request that brought the observation is answered on its own merits. */
   async observe(nodeId: string, observation: Observation): Promise<void> {
-    try {
-      const changed = await this.#store.atomically((writer) => {
-        const evaluation = evaluate(nodeId, this.#stateOf(nodeId), observation, this.#options.rules ?? DEFAULT_RULES);
-        this.#overSince.set(nodeId, { ...evaluation.state.overSince });
-        const at = new Date(observation.at).toISOString();
-        for (const alert of evaluation.clear) {
-          writer.putAlert(alert);
-          writer.audit({ at, who: 'gateway', action: 'alert.clear', target: gatewayPath.alert(alert.id), detail: `${alert.kind} ${nodeId}` });
-        }
-        const raised = evaluation.raise.map((alert) => writer.addAlert(alert));
-        for (const alert of raised) {
-          writer.audit({ at, who: 'gateway', action: 'alert.raise', target: gatewayPath.alert(alert.id), detail: `${alert.kind} ${nodeId}: ${alert.detail}` });
-        }
-        return { raised, cleared: evaluation.clear };
-      });
-      for (const alert of changed.raised) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind, detail: alert.detail }, 'alert raised');
-      for (const alert of changed.cleared) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind }, 'alert cleared');
-      if (changed.raised.length + changed.cleared.length > 0) this.#options.onChange();
-    } catch (error) {
-      this.#options.logger.error({ err: error, node: nodeId, observation: observation.type }, 'alerts not evaluated');
-    }
+    const active = this.#activeOf(nodeId);
+    const evaluation = evaluate(nodeId, { active, overSince: this.#overSince.get(nodeId) ?? {} }, observation, this.#options.rules ?? DEFAULT_RULES);
+    this.#overSince.set(nodeId, { ...evaluation.state.overSince });
+    if (evaluation.raise.length + evaluation.clear.length === 0) return;
+    const raised = evaluation.raise.map((alert): AlertRecord => ({ ...alert, id: this.#store.reserveAlertId() }));
+    for (const alert of evaluation.clear) delete active[alert.kind];
+    for (const alert of raised) active[alert.kind] = alert;
+    await this.#write(nodeId, new Date(observation.at).toISOString(), raised, evaluation.clear);
   }
 
   /** The node went offline or came back. */
@@ -83,6 +78,16 @@ export class Alerts {
     return this.observe(nodeId, { type: 'status', at: this.#options.now().getTime(), update_id: updateId, state, error });
   }
 
+  /** The node is decommissioned: its active alerts are cleared (nothing will ever clear
+   * them otherwise), its durations forgotten. */
+  async forget(nodeId: string): Promise<void> {
+    const now = this.#options.now().toISOString();
+    const cleared = Object.values(this.#activeOf(nodeId)).map((alert) => ({ ...alert, cleared_at: now }));
+    this.#active.delete(nodeId);
+    this.#overSince.delete(nodeId);
+    if (cleared.length > 0) await this.#write(nodeId, now, [], cleared);
+  }
+
   /** An operator has seen alert `id`; audited. */
   async acknowledge(id: string, who: string): Promise<AlertRecord> {
     const now = this.#options.now();
@@ -92,20 +97,51 @@ export class Alerts {
       writer.audit({ at: now.toISOString(), who, action: 'alert.acknowledge', target: gatewayPath.alert(id), detail: `${next.kind} ${next.node_id}` });
       return next;
     });
+    const active = this.#activeOf(record.node_id);
+    if (active[record.kind]?.id === record.id) {
+      if (record.cleared_at === null) active[record.kind] = record;
+      else delete active[record.kind];
+    }
     this.#options.onChange();
     return record;
   }
 
-  /** The node is decommissioned: its pending durations go (its alerts stay as history). */
-  forget(nodeId: string): void {
-    this.#overSince.delete(nodeId);
+  async #write(nodeId: string, at: string, raised: readonly AlertRecord[], cleared: readonly AlertRecord[]): Promise<void> {
+    try {
+      await this.#store.atomically((writer) => {
+        for (const alert of cleared) {
+          // As stored: an acknowledgement may have come since the evaluation read it.
+          writer.putAlert({ ...(this.#store.getAlert(alert.id) ?? alert), cleared_at: alert.cleared_at });
+          writer.audit({ at, who: 'gateway', action: 'alert.clear', target: gatewayPath.alert(alert.id), detail: `${alert.kind} ${nodeId}` });
+        }
+        for (const alert of raised) {
+          writer.putAlert(alert);
+          writer.audit({ at, who: 'gateway', action: 'alert.raise', target: gatewayPath.alert(alert.id), detail: `${alert.kind} ${nodeId}: ${alert.detail}` });
+        }
+      });
+    } catch (error) {
+      this.#options.logger.error({ err: error, node: nodeId }, 'alert changes not stored');
+      this.#reload(nodeId);
+      return;
+    }
+    for (const alert of raised) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind, detail: alert.detail }, 'alert raised');
+    for (const alert of cleared) this.#options.logger.info({ alert: alert.id, node: nodeId, kind: alert.kind }, 'alert cleared');
+    this.#options.onChange();
   }
 
-  #stateOf(nodeId: string): NodeAlertState {
-    const active: Partial<Record<AlertKind, AlertRecord>> = {};
-    for (const alert of this.#store.listAlerts()) {
-      if (alert.node_id === nodeId && alert.cleared_at === null) active[alert.kind] = alert;
+  /** The node's active alerts as stored (after a write that did not happen). */
+  #reload(nodeId: string): void {
+    const active: ActiveAlerts = {};
+    for (const alert of this.#store.listAlerts()) if (alert.node_id === nodeId && alert.cleared_at === null) active[alert.kind] = alert;
+    this.#active.set(nodeId, active);
+  }
+
+  #activeOf(nodeId: string): ActiveAlerts {
+    let active = this.#active.get(nodeId);
+    if (active === undefined) {
+      active = {};
+      this.#active.set(nodeId, active);
     }
-    return { active, overSince: this.#overSince.get(nodeId) ?? {} };
+    return active;
   }
 }

@@ -92,7 +92,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
         // DELETE is idempotent (RFC 7252 §5.8.4): a repeat is 2.02 as well.
         if (removed) {
           presence.forget(id);
-          alerts.forget(id);
+          await alerts.forget(id);
           logger.info({ node: id }, 'node decommissioned');
           changed(id, true);
         }

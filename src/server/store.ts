@@ -142,6 +142,12 @@ export class GatewayStore {
     return Number.isSafeInteger(key) ? this.#alerts.get(key) : undefined;
   }
 
+  /** The next alert id, taken now (before the transaction that stores the alert), so an
+   * alert raised has its id at once; an id whose transaction fails is never used. */
+  reserveAlertId(): string {
+    return String(this.#alertNext++);
+  }
+
   get auditCount(): number {
     return this.#auditCount;
   }
@@ -190,12 +196,6 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
-    addAlert: (alert) => {
-      const id = this.#alertNext++;
-      const record: AlertRecord = { ...alert, id: String(id) };
-      this.#alerts.putSync(id, record);
-      return record;
-    },
     putAlert: (alert) => {
       this.#alerts.putSync(Number(alert.id), alert);
       if (alert.cleared_at === null) return;
@@ -222,8 +222,7 @@ export interface StoreWriter {
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
   audit(entry: AuditEntry): void;
-  /** Stores a new alert under the next id; returns it with that id. */
-  addAlert(alert: Omit<AlertRecord, 'id'>): AlertRecord;
-  /** Replaces an alert (cleared, acknowledged); past the history bound the oldest cleared go. */
+  /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
+   * bound the oldest cleared alerts go. */
   putAlert(alert: AlertRecord): void;
 }

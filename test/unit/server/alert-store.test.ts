@@ -17,12 +17,12 @@ test('past the history bound the oldest cleared alerts go; active ones stay; ids
   const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-alerts-'));
   try {
     let store = await GatewayStore.open(dir, { auditMaxEntries: 100, alertHistoryMax: 3 });
-    const active = await store.atomically((writer) => writer.addAlert(alert('keep')));
+    const active = { ...alert('keep'), id: store.reserveAlertId() };
+    await store.atomically((writer) => writer.putAlert(active));
     for (let i = 0; i < 5; i++) {
-      await store.atomically((writer) => {
-        const raised = writer.addAlert(alert(`n${i}`));
-        writer.putAlert({ ...raised, cleared_at: '2026-01-01T00:01:00.000Z' });
-      });
+      const raised = { ...alert(`n${i}`), id: store.reserveAlertId() };
+      await store.atomically((writer) => writer.putAlert(raised));
+      await store.atomically((writer) => writer.putAlert({ ...raised, cleared_at: '2026-01-01T00:01:00.000Z' }));
     }
     assert.equal(store.listAlerts().map((record) => [record.id, record.node_id]), [['1', 'keep'], ['4', 'n2'], ['5', 'n3'], ['6', 'n4']]);
     assert.is(store.getAlert(active.id)?.cleared_at, null);
@@ -30,7 +30,7 @@ test('past the history bound the oldest cleared alerts go; active ones stay; ids
     assert.is(store.getAlert('x'), undefined);
     await store.close();
     store = await GatewayStore.open(dir, { auditMaxEntries: 100, alertHistoryMax: 3 });
-    assert.is((await store.atomically((writer) => writer.addAlert(alert('later')))).id, '7');
+    assert.is(store.reserveAlertId(), '7');
     await store.close();
   } finally {
     await rm(dir, { recursive: true, force: true });

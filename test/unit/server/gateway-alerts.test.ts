@@ -98,6 +98,26 @@ test('a node silent past the offline interval raises node_offline; its return cl
     await gw.request(n1, 'PUT', '/nodes/n1/health', health(0, 10));
     await notificationMatching<Alerts>(notifications, (body) => body.alerts.length === 0);
     await observation.cancel();
+    const kept = bodyOf<Alerts>(await gw.request(operator, 'GET', '/alerts', undefined, { query: ['state=all'] })).alerts;
+    assert.ok(kept.every((alert) => alert.kind === 'node_offline' && alert.cleared_at !== null));
+  } finally {
+    await gw.close();
+  }
+});
+
+test('decommissioning a node clears its active alerts', async () => {
+  const gw = await startTestGateway();
+  try {
+    const operator = await gw.client('operator:alice');
+    const n1 = await gw.client('node:n1');
+    await gw.request(n1, 'POST', '/nodes', registration('n1'));
+    await gw.request(n1, 'PUT', '/nodes/n1/health', { ...health(0, 10), uptime_s: 5000 });
+    await gw.request(n1, 'PUT', '/nodes/n1/health', { ...health(60, 10), uptime_s: 30 });
+    const [restarted] = bodyOf<Alerts>(await gw.request(operator, 'GET', '/alerts')).alerts;
+    assert.equal([restarted?.kind, restarted?.detail], ['node_restarted', 'uptime went from 5000 s to 30 s']);
+    assert.is((await gw.request(operator, 'DELETE', '/nodes/n1')).code, ResponseCode.Deleted);
+    assert.equal(bodyOf<Alerts>(await gw.request(operator, 'GET', '/alerts')).alerts, []);
+    assert.ok(gw.gateway.store.recentAudit(5).some((entry) => entry.action === 'alert.clear'));
   } finally {
     await gw.close();
   }
