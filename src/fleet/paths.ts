@@ -14,6 +14,7 @@ export const GatewayRoute = {
   services: '/nodes/{id}/services',
   logs: '/nodes/{id}/logs',
   alerts: '/alerts',
+  alert: '/alerts/{id}',
   config: '/system/config',
   restart: '/system/restart',
   shutdown: '/system/shutdown',
@@ -39,6 +40,7 @@ export const gatewayPath = {
   node: (id: string) => `/nodes/${segment(id)}`,
   health: (id: string) => `/nodes/${segment(id)}/health`,
   metrics: (id: string) => `/nodes/${segment(id)}/metrics`,
+  alert: (id: string) => `/alerts/${segment(id)}`,
 };
 
 /** Ids that are safe in a path segment, a file name and a log line. */

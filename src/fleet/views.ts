@@ -33,3 +33,17 @@ export interface HealthView {
   readonly health: HealthReport | null;
   readonly health_at: string | null;
 }
+
+export type AlertSeverity = 'warning' | 'critical';
+
+/** An entry of GET /alerts, and GET /alerts/{id} (src/server/alert-rules.ts names the kinds). */
+export interface AlertView {
+  readonly id: string;
+  readonly node_id: string;
+  readonly kind: string;
+  readonly severity: AlertSeverity;
+  readonly raised_at: string;
+  readonly cleared_at: string | null;
+  readonly acknowledged_by: string | null;
+  readonly detail: string;
+}

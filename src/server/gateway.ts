@@ -20,6 +20,8 @@ import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
+import { addAlertResources } from './resources-alerts.js';
+import { Alerts } from './alerts.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
 import { RolloutManager } from './rollout-manager.js';
@@ -103,6 +105,7 @@ export class Gateway {
       audit,
       now,
     });
+    const alerts = new Alerts(store, { now, logger: protocolLogger(logger.child({ component: 'alerts' })), onChange: () => router.notify(GatewayRoute.alerts) });
     const presence = new Presence(store, {
       offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
       sweepIntervalMs: config.health_interval_s * 1000,
@@ -114,12 +117,14 @@ export class Gateway {
         else logger.warn({ node: nodeId }, 'node offline');
         audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
         router.notify(GatewayRoute.nodes, gatewayPath.node(nodeId), gatewayPath.health(nodeId));
+        void alerts.presenceChanged(nodeId, online);
       },
     });
     const rollouts = new RolloutManager(store, images, now);
     const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
-    addUpdateResources({ router, store, images, rollouts, logger: resourceLogger, publisherKey });
-    addNodeResources({ router, store, presence, logger: resourceLogger, now });
+    addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey });
+    addNodeResources({ router, store, presence, alerts, logger: resourceLogger, now });
+    addAlertResources({ router, alerts });
     presence.start();
     const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
     const addresses = gateway.addresses();

@@ -8,6 +8,7 @@ import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
 import type { Logger } from '../protocol/interfaces.js';
+import type { Alerts } from './alerts.js';
 import { AccessDenied } from './errors.js';
 import type { Presence } from './presence.js';
 import type { NodeRecord } from './records.js';
@@ -20,12 +21,13 @@ export interface NodeResourcesContext {
   readonly router: GatewayRouter;
   readonly store: GatewayStore;
   readonly presence: Presence;
+  readonly alerts: Alerts;
   readonly logger: Logger;
   readonly now: () => Date;
 }
 
 export function addNodeResources(context: NodeResourcesContext): void {
-  const { router, store, presence, logger, now } = context;
+  const { router, store, presence, alerts, logger, now } = context;
 
   const existing = (id: string): NodeRecord => {
     const node = store.getNode(id);
@@ -90,6 +92,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
         // DELETE is idempotent (RFC 7252 §5.8.4): a repeat is 2.02 as well.
         if (removed) {
           presence.forget(id);
+          await alerts.forget(id);
           logger.info({ node: id }, 'node decommissioned');
           changed(id, true);
         }
@@ -111,13 +114,19 @@ export function addNodeResources(context: NodeResourcesContext): void {
         const health = parseHealth(readBody(request));
         const at = now().toISOString();
         // A sample lost in a crash is replaced by the next one: committed, not flushed.
-        await store.atomically((writer) => {
+        const previous = await store.atomically((writer) => {
           const node = store.getNode(id);
           if (node === undefined) throw notFound(`node ${id} (register first)`);
           writer.putNode({ ...node, health, health_at: at, last_seen: at });
+          return node.health;
         }, 'committed');
         presence.seen(id);
         changed(id, false);
+        // The sample's own time: a rule's duration is the node's, not the network's delay.
+        await alerts.observe(id, {
+          type: 'health', at: Date.parse(health.timestamp), cpu_percent: health.cpu_percent, memory_percent: health.memory_percent,
+          temperature: health.temperature, uptime_s: health.uptime_s, ...(previous === null ? {} : { previousUptimeS: previous.uptime_s }),
+        });
         return { code: ResponseCode.Changed };
       },
     },

@@ -16,6 +16,7 @@ import { ResponseError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/interfaces.js';
 import { getUintOption, OptionNumber, uintOption } from '../protocol/options.js';
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
+import type { Alerts } from './alerts.js';
 import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
@@ -34,6 +35,7 @@ export interface UpdateResourcesContext {
   readonly store: GatewayStore;
   readonly images: ImageStore;
   readonly rollouts: RolloutManager;
+  readonly alerts: Alerts;
   readonly logger: Logger;
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
@@ -50,7 +52,7 @@ const PAGE_BYTES = 64 * 1024;
 const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, rollouts, logger, publisherKey } = context;
+  const { router, store, images, rollouts, alerts, logger, publisherKey } = context;
 
   const existing = (id: string): RolloutRecord => {
     const update = store.getUpdate(id);
@@ -256,7 +258,10 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         const node = caller.node!;
         const report = parseStatusReport(readBody(request));
         const outcome = await rollouts.report(id, node, report, whoOf(caller.principal, request.peer));
-        if (outcome.previous !== report.state) logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
+        if (outcome.previous !== report.state) {
+          logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
+          await alerts.reported(node, id, report.state, report.error);
+        }
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
         // A node's own final report also drops the update from its own view of the list;

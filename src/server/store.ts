@@ -13,13 +13,18 @@ import type { StoreWriteError } from '../fleet/errors.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
+import type { AlertRecord } from './alert-rules.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
   readonly auditMaxEntries: number;
   /** Told of every write the disk refused, before the caller gets its StateUnavailable. */
   readonly onWriteFailure?: (error: StoreWriteError) => void;
+  /** Cleared alerts kept; past this the oldest cleared go (active ones always stay). */
+  readonly alertHistoryMax?: number;
 }
+
+export const DEFAULT_ALERT_HISTORY_MAX = 1000;
 
 /** How far a write must get before its promise resolves: `flushed` for what a response
  * acknowledges (registrations, manifests, statuses, operator actions), `committed` for
@@ -38,8 +43,11 @@ export class GatewayStore {
   readonly #statuses: Database<StatusRecord, string>;
   /** Keyed by a sequence number that only grows; the lowest keys are the oldest. */
   readonly #audit: Database<AuditEntry, number>;
+  /** Alerts keyed by a sequence number that only grows (their id); lowest oldest. */
+  readonly #alerts: Database<AlertRecord, number>;
   readonly #options: StoreOptions;
   readonly #directory: string;
+  #alertNext: number;
   #auditNext: number;
   #auditCount: number;
   #closed = false;
@@ -56,6 +64,11 @@ export class GatewayStore {
     const last = [...this.#audit.getKeys({ reverse: true, limit: 1 })][0];
     this.#auditNext = last === undefined ? 1 : last + 1;
     this.#auditCount = this.#audit.getCount();
+    // Not in DATABASES (checked at start, each must exist): a state store from before
+    // alerts has none, and it is created here at the first open.
+    this.#alerts = root.openDB<AlertRecord, number>({ name: 'alerts' });
+    const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
+    this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
@@ -119,6 +132,22 @@ export class GatewayStore {
     return [...this.#audit.getRange({ reverse: true, limit })].map(({ value }) => value);
   }
 
+  /** Alerts oldest first (bounded: the active ones and DEFAULT_ALERT_HISTORY_MAX cleared). */
+  listAlerts(): AlertRecord[] {
+    return [...this.#alerts.getRange()].map(({ value }) => value);
+  }
+
+  getAlert(id: string): AlertRecord | undefined {
+    const key = Number(id);
+    return Number.isSafeInteger(key) ? this.#alerts.get(key) : undefined;
+  }
+
+  /** The next alert id, taken now (before the transaction that stores the alert), so an
+   * alert raised has its id at once; an id whose transaction fails is never used. */
+  reserveAlertId(): string {
+    return String(this.#alertNext++);
+  }
+
   get auditCount(): number {
     return this.#auditCount;
   }
@@ -167,6 +196,13 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    putAlert: (alert) => {
+      this.#alerts.putSync(Number(alert.id), alert);
+      if (alert.cleared_at === null) return;
+      const cleared = [...this.#alerts.getRange()].filter(({ value }) => value.cleared_at !== null);
+      const excess = cleared.length - (this.#options.alertHistoryMax ?? DEFAULT_ALERT_HISTORY_MAX);
+      for (const { key } of cleared.slice(0, Math.max(0, excess))) this.#alerts.removeSync(key);
+    },
     audit: (entry) => {
       this.#audit.putSync(this.#auditNext++, entry);
       this.#auditCount++;
@@ -186,4 +222,7 @@ export interface StoreWriter {
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
   audit(entry: AuditEntry): void;
+  /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
+   * bound the oldest cleared alerts go. */
+  putAlert(alert: AlertRecord): void;
 }
