@@ -46,6 +46,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'DELETE', route: GatewayRoute.node, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.health, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.health, allow: ['own-node'] },
+  { method: 'GET', route: GatewayRoute.audit, allow: ['operator'] },
 ];
 
 export const LOCAL_PRINCIPAL: Principal = { role: 'local', name: 'local' };

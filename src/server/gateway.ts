@@ -20,6 +20,7 @@ import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
+import { addAuditResources } from './resources-audit.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
 import { RolloutManager } from './rollout-manager.js';
@@ -120,6 +121,7 @@ export class Gateway {
     const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
     addUpdateResources({ router, store, images, rollouts, logger: resourceLogger, publisherKey });
     addNodeResources({ router, store, presence, logger: resourceLogger, now });
+    addAuditResources({ router, store });
     presence.start();
     const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
     const addresses = gateway.addresses();
