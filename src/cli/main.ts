@@ -4,6 +4,7 @@
 import { codeClass } from '../protocol/codes.js';
 import { BlockTransferError } from '../protocol/errors.js';
 import { agentUsage, runAgentCommand } from './agent-command.js';
+import { AUDIT_SYNOPSIS, auditUsage, runAuditCommand } from './audit-command.js';
 import { demoUsage, runDemoCommand } from './demo-command.js';
 import { keysUsage, runKeysCommand } from './keys-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
@@ -97,6 +98,11 @@ const COMMANDS: readonly Command[] = [
     name: 'nodes', synopsis: 'nodes [--gateway URI] [--credentials FILE] [--json]',
     summary: 'The registered nodes: version, presence, health.',
     usage: nodesUsage, run: runNodesCommand,
+  },
+  {
+    name: 'audit', synopsis: AUDIT_SYNOPSIS,
+    summary: 'The gateway\'s audit log, newest first: denials, rollouts, node changes.',
+    usage: auditUsage, run: runAuditCommand,
   },
   {
     name: 'rollout', synopsis: 'rollout watch ID [--gateway URI] [--credentials FILE] [--json]',
