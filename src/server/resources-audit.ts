@@ -7,9 +7,9 @@
 import { GatewayRoute } from '../fleet/paths.js';
 import type { AuditPage, AuditView } from '../fleet/views.js';
 import { ResponseCode } from '../protocol/codes.js';
-import { ContentFormat } from '../protocol/content-formats.js';
 import { ResponseError } from '../protocol/errors.js';
 import { queryValue } from './authorization.js';
+import { linkAttributes } from './link-attributes.js';
 import { reply } from './replies.js';
 import type { GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
@@ -82,7 +82,7 @@ export function auditPage(store: GatewayStore, query: AuditQuery): AuditPage {
 export function addAuditResources(context: { readonly router: GatewayRouter; readonly store: GatewayStore }): void {
   const { router, store } = context;
   router.add(GatewayRoute.audit, {
-    attributes: [{ name: 'rt', value: 'coap-fleet.audit' }, { name: 'if', value: 'core.s' }, { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` }],
+    attributes: linkAttributes('audit', { if: 'log', ct: 'app' }),
     handlers: {
       GET: (request) => reply(request, auditPage(store, parseAuditQuery(request.query))),
     },

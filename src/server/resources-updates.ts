@@ -20,6 +20,7 @@ import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
+import { linkAttributes } from './link-attributes.js';
 import type { RolloutRecord } from './records.js';
 import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import {
@@ -47,8 +48,6 @@ export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
 const PAGE_BYTES = 64 * 1024;
 
-const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
-
 export function addUpdateResources(context: UpdateResourcesContext): void {
   const { router, store, images, rollouts, logger, publisherKey } = context;
 
@@ -65,7 +64,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   };
 
   router.add(GatewayRoute.updates, {
-    attributes: [{ name: 'rt', value: 'coap-fleet.updates' }, JSON_AND_CBOR, { name: 'obs' }],
+    attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
     observable: true,
     maxBodySize: MAX_MANIFEST_BYTES,
     createSink: () => new BufferUpload(MAX_MANIFEST_BYTES),
@@ -145,6 +144,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   }
 
   router.add(GatewayRoute.update, {
+    attributes: linkAttributes('update', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {
@@ -179,6 +179,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   });
 
   router.add(GatewayRoute.download, {
+    attributes: linkAttributes('update.image', { if: 'item', ct: 'octets' }),
     maxBodySize: MAX_IMAGE_SIZE,
     createSink: async (request) => {
       const { manifest } = existing(request.params.id!);
@@ -228,6 +229,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   }
 
   router.add(GatewayRoute.install, {
+    attributes: linkAttributes('update.install', { if: 'action', ct: 'none' }),
     handlers: {
       POST: async (request, caller) => {
         const id = request.params.id!;
@@ -245,6 +247,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   });
 
   router.add(GatewayRoute.status, {
+    attributes: linkAttributes('update.status', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {
