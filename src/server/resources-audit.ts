@@ -1,4 +1,4 @@
-// The audit log, readable (DESIGN §6): GET /audit for operators, newest entry first, in
+// The audit log, readable (DESIGN §5, §7): GET /audit for operators, newest entry first, in
 // pages like the operator's /updates list: `?limit=` entries at most and about PAGE_BYTES
 // of JSON, `?after=KEY` for the page following the entry KEY, filtered by `?who=` (exact),
 // `?action=` (prefix) and `?since=` (RFC 3339). A page larger than a block goes Block2
