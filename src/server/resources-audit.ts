@@ -13,9 +13,8 @@ import { linkAttributes } from './link-attributes.js';
 import { reply } from './replies.js';
 import type { GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
-import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './resources-updates.js';
+import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PAGE_BYTES } from './resources-updates.js';
 
-const PAGE_BYTES = 64 * 1024;
 /** Entries one request examines at most: a filter that matches little must not read the
  * whole log (audit_max_entries may be large) in one go. A page that stops here carries a
  * `next` all the same, so a walk still meets every entry once. */

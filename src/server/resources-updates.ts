@@ -46,7 +46,7 @@ export interface UpdateResourcesContext {
  * each of its Block2 blocks (RFC 7959 §2.4). */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
-const PAGE_BYTES = 64 * 1024;
+export const PAGE_BYTES = 64 * 1024;
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
   const { router, store, images, rollouts, logger, publisherKey } = context;
