@@ -5,6 +5,7 @@ import { codeClass } from '../protocol/codes.js';
 import { BlockTransferError } from '../protocol/errors.js';
 import { agentUsage, runAgentCommand } from './agent-command.js';
 import { alertsUsage, runAlertsCommand } from './alerts-command.js';
+import { AUDIT_SYNOPSIS, auditUsage, runAuditCommand } from './audit-command.js';
 import { demoUsage, runDemoCommand } from './demo-command.js';
 import { keysUsage, runKeysCommand } from './keys-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
@@ -103,6 +104,11 @@ const COMMANDS: readonly Command[] = [
     name: 'alerts', synopsis: 'alerts [--all] [--watch] [--json] | alerts ack ID [--gateway URI] [--credentials FILE]',
     summary: 'The gateway\'s alerts (active, or --all), watched live with --watch; acknowledge one.',
     usage: alertsUsage, run: runAlertsCommand,
+  },
+  {
+    name: 'audit', synopsis: AUDIT_SYNOPSIS,
+    summary: 'The gateway\'s audit log, newest first: denials, rollouts, node changes.',
+    usage: auditUsage, run: runAuditCommand,
   },
   {
     name: 'rollout', synopsis: 'rollout watch ID [--gateway URI] [--credentials FILE] [--json]',

@@ -18,6 +18,7 @@ export const GatewayRoute = {
   config: '/system/config',
   restart: '/system/restart',
   shutdown: '/system/shutdown',
+  audit: '/audit',
 } as const;
 
 export const AgentRoute = {

@@ -47,3 +47,20 @@ export interface AlertView {
   readonly acknowledged_by: string | null;
   readonly detail: string;
 }
+
+/** An entry of GET /audit: the stored entry and its key, the page cursor. */
+export interface AuditView {
+  readonly key: number;
+  readonly at: string;
+  readonly who: string;
+  readonly action: string;
+  readonly target: string;
+  readonly detail?: string;
+}
+
+/** GET /audit: entries newest first; `next` is the `?after=` of the following page, null
+ * on the last. */
+export interface AuditPage {
+  readonly entries: readonly AuditView[];
+  readonly next: number | null;
+}

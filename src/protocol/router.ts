@@ -82,12 +82,16 @@ export class Router {
     return { kind: 'not-found' };
   }
 
-  /** The links of every visible resource, for /.well-known/core. Parameterised routes are
-   * listed by their pattern only when they have no parameters: a template is not a link. */
+  /** The links of every visible resource, for /.well-known/core. A parameterised route is
+   * listed only when it declares its attributes, by its pattern with the braces
+   * percent-encoded (`</nodes/%7Bid%7D/health>`): RFC 6690 §2 targets are URI-references,
+   * where RFC 3986 §2 allows no `{` or `}`, so strict parsers (libcoap among them) take
+   * the encoded form, and it decodes to the RFC 6570 template. */
   links(): Link[] {
     return this.#routes
-      .filter((route) => route.definition.hidden !== true && route.segments.every((segment) => typeof segment === 'string'))
-      .map((route) => ({ target: route.pattern, attributes: route.definition.attributes ?? [] }))
+      .filter((route) => route.definition.hidden !== true
+        && (route.segments.every((segment) => typeof segment === 'string') || route.definition.attributes !== undefined))
+      .map((route) => ({ target: route.pattern.replace(/\{/g, '%7B').replace(/\}/g, '%7D'), attributes: route.definition.attributes ?? [] }))
       .sort((a, b) => a.target.localeCompare(b.target));
   }
 }

@@ -49,6 +49,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.alerts, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.alert, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.audit, allow: ['operator'] },
 ];
 
 export const LOCAL_PRINCIPAL: Principal = { role: 'local', name: 'local' };

@@ -22,6 +22,7 @@ import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addAlertResources } from './resources-alerts.js';
 import { Alerts } from './alerts.js';
+import { addAuditResources } from './resources-audit.js';
 import { addNodeResources } from './resources-nodes.js';
 import { addUpdateResources } from './resources-updates.js';
 import { RolloutManager } from './rollout-manager.js';
@@ -125,6 +126,7 @@ export class Gateway {
     addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey });
     addNodeResources({ router, store, presence, alerts, logger: resourceLogger, now });
     addAlertResources({ router, alerts });
+    addAuditResources({ router, store });
     presence.start();
     const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
     const addresses = gateway.addresses();

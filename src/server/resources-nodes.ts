@@ -6,10 +6,10 @@ import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { parseHealth, parseRegistration } from '../fleet/schemas.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
-import { ContentFormat } from '../protocol/content-formats.js';
 import type { Logger } from '../protocol/interfaces.js';
 import type { Alerts } from './alerts.js';
 import { AccessDenied } from './errors.js';
+import { linkAttributes } from './link-attributes.js';
 import type { Presence } from './presence.js';
 import type { NodeRecord } from './records.js';
 import { locationOf, notFound, readBody, reply } from './replies.js';
@@ -40,7 +40,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
   };
 
   router.add(GatewayRoute.nodes, {
-    attributes: [{ name: 'rt', value: 'coap-fleet.nodes' }, { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` }, { name: 'obs' }],
+    attributes: linkAttributes('nodes', { if: 'collection', ct: 'app', obs: true }),
     observable: true,
     maxBodySize: MAX_BODY_BYTES,
     handlers: {
@@ -74,6 +74,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
   });
 
   router.add(GatewayRoute.node, {
+    attributes: linkAttributes('node', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {
@@ -102,6 +103,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
   });
 
   router.add(GatewayRoute.health, {
+    attributes: linkAttributes('node.health', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     maxBodySize: MAX_BODY_BYTES,
     handlers: {

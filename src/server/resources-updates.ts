@@ -21,6 +21,7 @@ import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
+import { linkAttributes } from './link-attributes.js';
 import type { RolloutRecord } from './records.js';
 import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import {
@@ -47,9 +48,7 @@ export interface UpdateResourcesContext {
  * each of its Block2 blocks (RFC 7959 §2.4). */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
-const PAGE_BYTES = 64 * 1024;
-
-const JSON_AND_CBOR = { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` };
+export const PAGE_BYTES = 64 * 1024;
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
   const { router, store, images, rollouts, alerts, logger, publisherKey } = context;
@@ -67,7 +66,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   };
 
   router.add(GatewayRoute.updates, {
-    attributes: [{ name: 'rt', value: 'coap-fleet.updates' }, JSON_AND_CBOR, { name: 'obs' }],
+    attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
     observable: true,
     maxBodySize: MAX_MANIFEST_BYTES,
     createSink: () => new BufferUpload(MAX_MANIFEST_BYTES),
@@ -147,6 +146,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   }
 
   router.add(GatewayRoute.update, {
+    attributes: linkAttributes('update', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {
@@ -181,6 +181,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   });
 
   router.add(GatewayRoute.download, {
+    attributes: linkAttributes('update.image', { if: 'item', ct: 'octets' }),
     maxBodySize: MAX_IMAGE_SIZE,
     createSink: async (request) => {
       const { manifest } = existing(request.params.id!);
@@ -230,6 +231,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   }
 
   router.add(GatewayRoute.install, {
+    attributes: linkAttributes('update.install', { if: 'action', ct: 'none' }),
     handlers: {
       POST: async (request, caller) => {
         const id = request.params.id!;
@@ -247,6 +249,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
   });
 
   router.add(GatewayRoute.status, {
+    attributes: linkAttributes('update.status', { if: 'item', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {

@@ -148,6 +148,14 @@ export class GatewayStore {
     return String(this.#alertNext++);
   }
 
+  /** Audit entries with their keys, newest first; with `before`, those older than the
+   * entry of that key (a page cursor that stays valid while entries are added). */
+  *auditBefore(before?: number): Generator<{ key: number; entry: AuditEntry }> {
+    for (const { key, value } of this.#audit.getRange(before === undefined ? { reverse: true } : { reverse: true, start: before })) {
+      if (key !== before) yield { key, entry: value };
+    }
+  }
+
   get auditCount(): number {
     return this.#auditCount;
   }
