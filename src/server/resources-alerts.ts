@@ -6,10 +6,10 @@
 import { GatewayRoute } from '../fleet/paths.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
-import { ContentFormat } from '../protocol/content-formats.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { Alerts } from './alerts.js';
 import { queryValue } from './authorization.js';
+import { linkAttributes } from './link-attributes.js';
 import { objectBody, readBody, reply } from './replies.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 
@@ -22,7 +22,7 @@ const badRequest = (reason: string): ResponseError => new ResponseError(Response
 
 export function addAlertResources({ router, alerts }: AlertResourcesContext): void {
   router.add(GatewayRoute.alerts, {
-    attributes: [{ name: 'rt', value: 'coap-fleet.alerts' }, { name: 'ct', value: `${ContentFormat.Json} ${ContentFormat.Cbor}` }, { name: 'obs' }],
+    attributes: linkAttributes('alerts', { if: 'collection', ct: 'app', obs: true }),
     observable: true,
     handlers: {
       GET: (request) => {
@@ -34,6 +34,7 @@ export function addAlertResources({ router, alerts }: AlertResourcesContext): vo
   });
 
   router.add(GatewayRoute.alert, {
+    attributes: linkAttributes('alert', { if: 'item', ct: 'app' }),
     maxBodySize: MAX_BODY_BYTES,
     handlers: {
       GET: (request) => reply(request, alerts.get(request.params.id!)),

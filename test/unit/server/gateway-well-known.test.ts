@@ -36,6 +36,8 @@ test('/.well-known/core lists every gateway resource, templated ones included, w
       [GatewayRoute.node, 'coap-fleet.node', 'coap-fleet.item', APP, true],
       [GatewayRoute.health, 'coap-fleet.node.health', 'coap-fleet.item', APP, true],
       [GatewayRoute.audit, 'coap-fleet.audit', 'coap-fleet.log', APP, false],
+      [GatewayRoute.alerts, 'coap-fleet.alerts', 'coap-fleet.collection', APP, true],
+      [GatewayRoute.alert, 'coap-fleet.alert', 'coap-fleet.item', APP, false],
     ];
     for (const [pattern, rt, iface, ct, obs] of expected) {
       const link = byTarget.get(encoded(pattern));
