@@ -5,14 +5,7 @@
 // config).
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { CoapError } from '../protocol/errors.js';
-
-/** A credentials file that cannot be read or does not hold a usable identity and key. */
-export class CredentialsFileError extends CoapError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('FLEET_ERR_CREDENTIALS', message, options);
-  }
-}
+import { CredentialsFileError } from './errors.js';
 
 /** Longest PSK the DTLS module takes (MBEDTLS_PSK_MAX_LEN, as src/dtls/credentials.ts). */
 const MAX_KEY_BYTES = 64;

@@ -63,3 +63,11 @@ export class NonceLedgerFullError extends FleetError {
     super('FLEET_ERR_COMMAND_NONCES_FULL', `the command nonce memory holds ${capacity} unexpired nonces, its bound: try again when some have expired`);
   }
 }
+
+/** A credentials file (credentials-file.ts) that cannot be read or does not hold a usable
+ * identity and key. */
+export class CredentialsFileError extends FleetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FLEET_ERR_CREDENTIALS', message, options);
+  }
+}

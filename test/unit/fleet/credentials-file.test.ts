@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CredentialsFileError, parseCredentialsFile, readCredentialsFile, writeCredentialsFile } from '../../../src/fleet/credentials-file.js';
+import { parseCredentialsFile, readCredentialsFile, writeCredentialsFile } from '../../../src/fleet/credentials-file.js';
+import { CredentialsFileError } from '../../../src/fleet/errors.js';
 
 let dir: string;
 
