@@ -9,6 +9,8 @@ import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
 export class ArmedClock extends VirtualClock {
   /** Timers armed and neither run nor cleared, with their delays. */
   readonly #armed = new Map<TimerHandle, number>();
+  /** Tests waiting for a timer of a given delay; told as soon as one is armed. */
+  readonly #waiters = new Set<{ readonly match: (delayMs: number) => boolean; readonly resolve: (delayMs: number) => void }>();
 
   override setTimeout(callback: () => void, delayMs: number): TimerHandle {
     const handle: TimerHandle = super.setTimeout(() => {
@@ -16,6 +18,12 @@ export class ArmedClock extends VirtualClock {
       callback();
     }, delayMs);
     this.#armed.set(handle, delayMs);
+    for (const waiter of this.#waiters) {
+      if (waiter.match(delayMs)) {
+        this.#waiters.delete(waiter);
+        waiter.resolve(delayMs);
+      }
+    }
     return handle;
   }
 
@@ -29,15 +37,24 @@ export class ArmedClock extends VirtualClock {
     return [...this.#armed.values()];
   }
 
-  /** Waits, polling every 5 ms of real time, until a timer whose delay matches is armed;
-   * resolves with that delay, fails naming `what` after `timeoutMs`. */
-  async armed(match: (delayMs: number) => boolean, what: string, timeoutMs = 10_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const delay = this.armedDelays.find(match);
-      if (delay !== undefined) return delay;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} to be armed (armed: ${this.armedDelays.join(', ') || 'none'})`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+  /** Resolves with the delay of a matching timer as soon as one is armed (or is already);
+   * fails naming `what` after `timeoutMs` of real time. */
+  armed(match: (delayMs: number) => boolean, what: string, timeoutMs = 30_000): Promise<number> {
+    const delay = this.armedDelays.find(match);
+    if (delay !== undefined) return Promise.resolve(delay);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (armed: number) => {
+          clearTimeout(timer);
+          resolve(armed);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(new Error(`timed out waiting for ${what} to be armed (armed: ${this.armedDelays.join(', ') || 'none'})`));
+      }, timeoutMs);
+      this.#waiters.add(waiter);
+    });
   }
 }

@@ -12,6 +12,7 @@ import { ResponseCode } from '../../../src/protocol/codes.js';
 import type { ObserveLimits } from '../../../src/protocol/observe-server.js';
 import type { Observation } from '../../../src/protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
+import { waitFor } from '../../helpers/wait.js';
 
 await ensureWasm();
 const LOOPBACK = '127.0.0.1';
@@ -20,14 +21,6 @@ const FAST = { handshakeTimeout: { initialMs: 200, maxMs: 800 } } as const;
 const QUICK = { timeoutMs: 5000 } as const;
 /** Room for 20 observers of a resource, 8 per observer. */
 const LIMITS: Partial<ObserveLimits> = { perResource: 20, perPeer: 8, total: 100 };
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 let value = 0;
 

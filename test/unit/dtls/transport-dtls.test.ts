@@ -18,6 +18,7 @@ import type { Clock, DatagramHandler, Logger, PeerAddress, TimerHandle, Transpor
 import { systemClock } from '../../../src/protocol/runtime.js';
 import { UdpTransport } from '../../../src/protocol/transport-udp.js';
 import { makePki } from './dtls-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 await ensureWasm();
 const pki = makePki();
@@ -27,14 +28,6 @@ const lookupKey = (identity: string): Buffer | undefined => KEYS.get(identity);
 /** Short retransmissions so a lost handshake fails fast in tests. */
 const FAST = { handshakeTimeout: { initialMs: 200, maxMs: 800 } } as const;
 const QUICK_REQUEST = { timeoutMs: 5000 } as const;
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** A logger that remembers warnings and errors, so a test can say there were none. */
 function recordingLogger(): Logger & { readonly problems: string[] } {
