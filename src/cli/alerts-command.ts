@@ -8,7 +8,7 @@ import { openGateway } from '../operator/gateway-client.js';
 import { formatFlags, parseArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
-import type { CliIo } from './output.js';
+import { formatTable, type CliIo } from './output.js';
 
 const FLAGS = {
   all: { type: 'boolean', description: 'the cleared alerts kept too, not only the active ones' },
@@ -28,8 +28,7 @@ export function alertsTable(alerts: readonly AlertView[]): string {
   for (const alert of alerts) {
     rows.push([alert.id, alert.node_id, alert.kind, alert.severity, alert.raised_at, alert.cleared_at ?? '-', alert.acknowledged_by ?? '-', alert.detail]);
   }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return formatTable(rows);
 }
 
 export async function runAlertsCommand(argv: readonly string[], io: CliIo): Promise<number> {

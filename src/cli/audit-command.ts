@@ -7,7 +7,7 @@ import { openGateway } from '../operator/gateway-client.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
-import type { CliIo } from './output.js';
+import { formatTable, type CliIo } from './output.js';
 
 const FLAGS = {
   who: { type: 'string', value: 'WHO', description: 'only entries by this principal (operator:alice, node:n1, gateway)' },
@@ -28,8 +28,7 @@ export const auditUsage = (): string => `Usage: coap-fleet ${AUDIT_SYNOPSIS}\n\n
 
 export function auditTable(entries: readonly AuditView[]): string {
   const rows = [['AT', 'WHO', 'ACTION', 'TARGET', 'DETAIL'], ...entries.map((entry) => [entry.at, entry.who, entry.action, entry.target, entry.detail ?? ''])];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return formatTable(rows);
 }
 
 export async function runAuditCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -7,7 +7,7 @@ import type { NodeView } from '../fleet/views.js';
 import { formatFlags, parseArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
-import type { CliIo } from './output.js';
+import { formatTable, type CliIo } from './output.js';
 
 const FLAGS = {
   json: { type: 'boolean', description: 'print the gateway\'s JSON' },
@@ -27,8 +27,7 @@ export function nodesTable(nodes: readonly NodeView[]): string {
       health?.temperature === null || health === null ? '-' : `${health.temperature.toFixed(1)}°C`, node.last_seen,
     ]);
   }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return formatTable(rows);
 }
 
 export async function runNodesCommand(argv: readonly string[], io: CliIo): Promise<number> {

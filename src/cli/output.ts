@@ -126,3 +126,10 @@ export function streamLogger(stream: OutputStream, verbose: boolean): Logger {
   };
   return { debug: verbose ? log('debug') : () => {}, info: log('info'), warn: log('warn'), error: log('error') };
 }
+
+/** Rows as columns padded to their widest cell, two spaces apart; the first row is the
+ * header. The tables of nodes, alerts, audit entries and the demo's summary. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return `${rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
