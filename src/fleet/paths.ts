@@ -12,7 +12,11 @@ export const GatewayRoute = {
   health: '/nodes/{id}/health',
   metrics: '/nodes/{id}/metrics',
   services: '/nodes/{id}/services',
+  service: '/nodes/{id}/services/{name}',
   logs: '/nodes/{id}/logs',
+  nodeConfig: '/nodes/{id}/system/config',
+  nodeRestart: '/nodes/{id}/system/restart',
+  nodeShutdown: '/nodes/{id}/system/shutdown',
   alerts: '/alerts',
   alert: '/alerts/{id}',
   config: '/system/config',
@@ -25,6 +29,7 @@ export const AgentRoute = {
   health: '/health',
   metrics: '/metrics',
   services: '/services',
+  service: '/services/{name}',
   logs: '/logs',
   config: '/system/config',
   restart: '/system/restart',
@@ -32,6 +37,11 @@ export const AgentRoute = {
 } as const;
 
 const segment = (value: string): string => encodeURIComponent(value);
+
+/** An agent path: the same segments the gateway forwards under /nodes/{id}. */
+export const agentPath = {
+  service: (name: string) => `/services/${segment(name)}`,
+};
 
 export const gatewayPath = {
   update: (id: string) => `/updates/${segment(id)}`,
@@ -41,6 +51,12 @@ export const gatewayPath = {
   node: (id: string) => `/nodes/${segment(id)}`,
   health: (id: string) => `/nodes/${segment(id)}/health`,
   metrics: (id: string) => `/nodes/${segment(id)}/metrics`,
+  services: (id: string) => `/nodes/${segment(id)}/services`,
+  service: (id: string, name: string) => `/nodes/${segment(id)}/services/${segment(name)}`,
+  logs: (id: string) => `/nodes/${segment(id)}/logs`,
+  nodeConfig: (id: string) => `/nodes/${segment(id)}/system/config`,
+  nodeRestart: (id: string) => `/nodes/${segment(id)}/system/restart`,
+  nodeShutdown: (id: string) => `/nodes/${segment(id)}/system/shutdown`,
   alert: (id: string) => `/alerts/${segment(id)}`,
 };
 

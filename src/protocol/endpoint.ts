@@ -84,6 +84,7 @@ export class Endpoint {
   readonly #maxBlockSizeExponent: number;
   readonly #clock: Clock;
   readonly #server: Server;
+  readonly #peerGoneListeners = new Set<(peer: Peer) => void>();
 
   constructor(options: EndpointOptions) {
     const clock = options.clock ?? systemClock;
@@ -126,7 +127,18 @@ export class Endpoint {
       },
       reset: (messageId, peer) => server.observers.onReset(peer, messageId),
     });
-    options.transport.onPeerGone?.((peer) => server.peerGone(peer));
+    options.transport.onPeerGone?.((peer) => {
+      server.peerGone(peer);
+      for (const listener of this.#peerGoneListeners) listener(peer);
+    });
+  }
+
+  /** Calls `listener` when the transport says a peer's session ended (DTLS: close_notify,
+   * eviction, failure, a new handshake), after the server dropped what it kept for it.
+   * Returns a function that removes the listener. */
+  onPeerGone(listener: (peer: Peer) => void): () => void {
+    this.#peerGoneListeners.add(listener);
+    return () => { this.#peerGoneListeners.delete(listener); };
   }
 
   /** An endpoint on a UDP socket (port 0 for an ephemeral one). */

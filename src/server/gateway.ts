@@ -18,6 +18,7 @@ import { ConfigError, StateUnavailable } from './errors.js';
 import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
+import { NodeLink } from './node-link.js';
 import { Presence } from './presence.js';
 import type { AuditEntry } from './records.js';
 import { addAlertResources } from './resources-alerts.js';
@@ -100,7 +101,9 @@ export class Gateway {
       });
     };
     auditHandshakeFailures(endpoints, audit, now);
+    const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(logger.child({ component: 'node-link' })) });
     const router = new GatewayRouter(endpointList(endpoints), {
+      onNodeRequest: (nodeId, peer) => nodeLink.seen(nodeId, peer),
       logger: protocolLogger(logger.child({ component: 'access' })),
       authorization: { allowLocalPlain: config.allow_local_plain, targetsOf: (id) => store.getUpdate(id)?.manifest.target_nodes },
       audit,

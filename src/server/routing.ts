@@ -37,6 +37,9 @@ export interface RoutingOptions {
   readonly now: () => Date;
   /** Times the drain's bound (default: the system clock). */
   readonly clock?: Clock;
+  /** Told of every authorized request from a node, with the peer it came from: where the
+   * gateway reaches that node's agent (node-link.ts). */
+  readonly onNodeRequest?: (nodeId: string, peer: Peer) => void;
 }
 
 /** "operator:alice", "node:n1", "local@127.0.0.1:5683" or "anonymous@ADDRESS:PORT". */
@@ -151,6 +154,8 @@ export class GatewayRouter {
       // (a percent-encoded "/", say) names nothing.
       const id = request.params.id;
       if (id !== undefined && !isValidId(id)) throw new ResponseError(ResponseCode.NotFound, 'invalid id', { diagnostic: 'invalid id' });
+      const { principal } = decision.caller;
+      if (principal.role === 'node') this.#options.onNodeRequest?.(principal.name, request.peer);
       return decision.caller;
     }
     const code = decision.code === ResponseCode.Unauthorized ? ResponseCode.Unauthorized : ResponseCode.Forbidden;
