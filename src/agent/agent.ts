@@ -33,7 +33,7 @@ import { createGatewayEndpoint } from './transport.js';
 import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
-import { addReadResources, type ReadResourceParts, type ReadResources } from './read-resources.js';
+import { addReadResources, type ReadResources } from './read-resources.js';
 
 /** After a stop request, requests still in flight (a block) get this long to finish. */
 const STOP_GRACE_MS = 3000;
@@ -88,8 +88,6 @@ export const agentPaths = (dataDir: string): AgentPaths => ({
 export interface AgentOptions {
   readonly clock?: Clock;
   readonly random?: Random;
-  /** Stand-ins for the read resources' sources (metrics, logs, service manager). */
-  readonly readParts?: ReadResourceParts;
 }
 
 export class Agent {
@@ -104,7 +102,6 @@ export class Agent {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #health = new SystemHealth();
-  readonly #readParts: ReadResourceParts;
   #read: ReadResources | undefined;
   readonly #stop: Stopper;
   #lastHealth: HealthReport | undefined;
@@ -125,7 +122,6 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#stop = new Stopper(this.#clock);
-    this.#readParts = options.readParts ?? {};
     this.#gateway = new GatewayLink(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
     this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }), this.#clock);
     const installer = new Installer({
@@ -238,7 +234,7 @@ export class Agent {
   /** The agent's own resources for the gateway's proxy (DESIGN §5): /health, and the
    * read resources (/metrics, /logs, /services). */
   #serve(): void {
-    this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log, this.#readParts);
+    this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log);
     this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
       attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],

@@ -46,7 +46,10 @@ export class JournaldSource implements LogSource<JournalCursor> {
   async read(query: LogQuery): Promise<LogRead<JournalCursor>> {
     const began = this.#wallTime();
     const since = query.sinceMs === undefined ? [] : ['--since', `@${Math.floor(query.sinceMs / 1000)}`];
-    return this.#run([...filterArguments(query), ...since, '-n', String(query.lines)], query.lines, { after: undefined, sinceMs: began });
+    const read = await this.#run([...filterArguments(query), ...since, '-n', String(query.lines)], query.lines, { after: undefined, sinceMs: began });
+    // --since takes whole seconds: the entries of the same second before the instant go.
+    const sinceMs = query.sinceMs;
+    return sinceMs === undefined ? read : { ...read, entries: read.entries.filter((entry) => Date.parse(entry.at) >= sinceMs) };
   }
 
   readAfter(query: LogQuery, cursor: JournalCursor): Promise<LogRead<JournalCursor>> {

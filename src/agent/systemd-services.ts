@@ -64,11 +64,12 @@ export function parseSystemctlShow(text: string): Map<string, string>[] {
   return blocks;
 }
 
-/** A unit's view from its `systemctl show` properties; `name` when Id is missing. */
+/** A unit's view from its `systemctl show` properties, under the name allowed_units
+ * gives it (systemd's Id may add the `.service` a configured name left out). */
 export function serviceView(name: string, properties: ReadonlyMap<string, string>): ServiceView {
   const restarts = properties.get('NRestarts');
   return {
-    name: properties.get('Id') || name,
+    name,
     description: properties.get('Description') ?? '',
     active_state: properties.get('ActiveState') || 'unknown',
     sub_state: properties.get('SubState') || 'unknown',

@@ -68,6 +68,8 @@ test('the query as journalctl options; a follow goes on after the last cursor, o
     assert.equal(args.slice(args.indexOf('-p'), args.indexOf('-p') + 2), ['-p', '4']);
     assert.equal(args.slice(args.indexOf('--since'), args.indexOf('--since') + 2), ['--since', '@1765022000']);
     assert.equal(args.slice(args.indexOf('-n'), args.indexOf('-n') + 2), ['-n', '10']);
+    const midSecond = await source.read({ sinceMs: 1_765_022_400_500, lines: 10 });
+    assert.equal(midSecond.entries.map((entry) => entry.message), ['two'], '--since takes whole seconds: the earlier entry of that second goes');
 
     await source.readAfter({ lines: 10 }, read.cursor);
     const followArgs = (await readFile(join(dir, 'args'), 'utf8')).trim().split('\n');

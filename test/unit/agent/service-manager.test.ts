@@ -42,6 +42,7 @@ test('systemctl show: one view per block, in order; a timestamp in UTC; no resta
     { name: 'systemd-tmpfiles-clean.timer', description: 'Daily Cleanup of Temporary Directories', active_state: 'active', sub_state: 'waiting', since: '2026-12-06T08:12:44.000Z', restarts: null },
     { name: 'nope.service', description: 'nope.service', active_state: 'inactive', sub_state: 'dead', since: null, restarts: null },
   ]);
+  assert.is(serviceView('ssh', blocks[0]!).name, 'ssh', 'the name allowed_units gives, not the Id systemd completed');
   assert.is(parseSystemdTimestamp('Sun 2026-12-06 19:58:03.123456 UTC'), '2026-12-06T19:58:03.123Z');
   assert.is(parseSystemdTimestamp('n/a'), null);
   assert.is(parseSystemdTimestamp('Sun 2026-12-06 19:58:03 CET'), null, 'only UTC, as --timestamp=utc prints');
