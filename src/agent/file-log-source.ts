@@ -10,13 +10,11 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { LogEntry } from '../fleet/node-views.js';
 import { LogSourceError } from './errors.js';
-import { MAX_LOG_LINES, type LogQuery, type LogRead, type LogSource } from './log-source.js';
+import { MAX_LOG_LINES, MAX_MESSAGE_CHARS, type LogQuery, type LogRead, type LogSource } from './log-source.js';
 
 /** How far back from a file's end a tail reads, and how much a follow reads at once. */
 const DEFAULT_MAX_READ_BYTES = 512 * 1024;
 const CHUNK_BYTES = 64 * 1024;
-/** A line longer than this is cut: one entry is not the whole answer. */
-const MAX_MESSAGE_CHARS = 4096;
 const LEADING_TIME = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:?\d{2}))\s+/;
 const PRIORITY_PREFIX = /^<([0-7])>/;
 

@@ -5,7 +5,7 @@
 
 import type { LogEntry } from '../fleet/node-views.js';
 import { LogSourceError } from './errors.js';
-import { MAX_LOG_LINES, type LogQuery, type LogRead, type LogSource } from './log-source.js';
+import { MAX_LOG_LINES, MAX_MESSAGE_CHARS, type LogQuery, type LogRead, type LogSource } from './log-source.js';
 import { describeProgramFailure, runProgram, type ProgramResult } from './run-program.js';
 
 export interface JournalCursor {
@@ -110,7 +110,7 @@ export function parseJournalLine(line: string): { entry: LogEntry; cursor: strin
       at: new Date(Number.isFinite(ms) && ms < 8.64e15 ? ms : 0).toISOString(),
       unit: fieldText(fields._SYSTEMD_UNIT) ?? fieldText(fields.SYSLOG_IDENTIFIER) ?? null,
       priority: Number.isInteger(priority) && priority >= 0 && priority <= 7 ? priority : 6,
-      message: fieldText(fields.MESSAGE) ?? '',
+      message: (fieldText(fields.MESSAGE) ?? '').slice(0, MAX_MESSAGE_CHARS),
     },
     cursor: fieldText(fields.__CURSOR),
   };

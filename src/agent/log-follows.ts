@@ -5,19 +5,19 @@
 // the resource has observers and stops when the last one leaves.
 //
 // Tables and their bounds: `#follows` by query key, at most maxFollows (a new query past
-// it is refused with 5.03); each follow keeps its last MAX_BATCHES batches (an observer
-// that missed more is told `truncated`). A follow no observer claimed a batch of for
+// it is refused with 5.03); each follow keeps its last MAX_BATCHES batches of at most
+// MAX_LOG_RESPONSE_BYTES each (an observer that missed more is told `truncated`). A follow no observer claimed a batch of for
 // UNCLAIMED_DROP_MS goes; one whose observer comes back later is taken up again.
 
 import type { DaemonLogger } from '../fleet/logger.js';
 import type { LogEntry } from '../fleet/node-views.js';
 import type { Clock, TimerHandle } from '../protocol/interfaces.js';
-import type { LogQuery, LogSource } from './log-source.js';
+import { boundEntries, MAX_LOG_RESPONSE_BYTES, type LogQuery, type LogSource } from './log-source.js';
 import { RingBuffer } from './ring-buffer.js';
 
 export const LOG_FOLLOW_POLL_MS = 2000;
 export const MAX_LOG_FOLLOWS = 4;
-const MAX_BATCHES = 16;
+const MAX_BATCHES = 8;
 const UNCLAIMED_DROP_MS = 5 * 60_000;
 
 interface Batch {
@@ -157,7 +157,8 @@ export class LogFollows {
         follow.failing = false;
         if (read.entries.length === 0 && !read.truncated) continue;
         follow.newest++;
-        follow.batches.push({ number: follow.newest, entries: read.entries, truncated: read.truncated });
+        const bounded = boundEntries(read.entries, MAX_LOG_RESPONSE_BYTES);
+        follow.batches.push({ number: follow.newest, entries: bounded.entries, truncated: read.truncated || bounded.truncated });
         if (!follow.unclaimed) follow.claimedAt = now;
         follow.unclaimed = true;
         news = true;

@@ -13,6 +13,8 @@ export const MAX_LOG_LINES = 1000;
 /** The largest GET /logs answer (JSON), sent block-wise; past it the oldest entries go
  * and the answer says `truncated`. */
 export const MAX_LOG_RESPONSE_BYTES = 256 * 1024;
+/** A longer message is cut: one entry is not the whole answer. */
+export const MAX_MESSAGE_CHARS = 4096;
 
 export interface LogQuery {
   /** A systemd unit, or a log file's base name. */
