@@ -33,6 +33,7 @@ import { createGatewayEndpoint } from './transport.js';
 import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
+import { addReadResources, type ReadResources } from './read-resources.js';
 
 /** After a stop request, requests still in flight (a block) get this long to finish. */
 const STOP_GRACE_MS = 3000;
@@ -101,6 +102,7 @@ export class Agent {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #health = new SystemHealth();
+  #read: ReadResources | undefined;
   readonly #stop: Stopper;
   #lastHealth: HealthReport | undefined;
   #healthTimer: TimerHandle | undefined;
@@ -167,6 +169,7 @@ export class Agent {
       throw error;
     }
     agent.#serve();
+    await agent.#read?.start();
     await agent.#sampleHealth();
     agent.#scheduleHealth();
     agent.#scheduleRegistration();
@@ -200,6 +203,7 @@ export class Agent {
     if (this.#healthTimer !== undefined) this.#clock.clearTimeout(this.#healthTimer);
     if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
     await this.#updates.stop();
+    await this.#read?.stop();
     await this.#reporter.stop();
     await this.#registration;
     await this.#watchingUpdates;
@@ -227,8 +231,10 @@ export class Agent {
     await slots.switchTo(committed);
   }
 
-  /** The agent's own resources for the gateway's proxy (DESIGN §5): /health for now. */
+  /** The agent's own resources for the gateway's proxy (DESIGN §5): /health, and the
+   * read resources (/metrics, /logs, /services). */
   #serve(): void {
+    this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log);
     this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
       attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],

@@ -6,6 +6,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/credentials-file.js';
 import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type FieldValues, type LogLevel } from '../fleet/config-layers.js';
 import { isValidId } from '../fleet/paths.js';
@@ -16,6 +17,8 @@ import { AgentConfigError } from './errors.js';
 export { LOG_LEVELS, type LogLevel };
 
 export type InstallAdapterName = 'slots' | 'command';
+export type LogSourceName = 'journald' | 'files';
+export type ServicesAdapterName = 'systemd' | 'command';
 
 /** DTLS client credentials, read and checked at start (DESIGN §4: PSK or P-256
  * certificates). A PSK key file is `keys generate`'s node-ID.json ({identity, key_hex}) or
@@ -47,6 +50,17 @@ export interface AgentConfig {
   readonly installMaxWaitMs: number;
   readonly listenHost: string | undefined;
   readonly listenPort: number;
+  /** GET /metrics: a sample every this many seconds, the last metricsHistory of them kept. */
+  readonly metricsIntervalS: number;
+  readonly metricsHistory: number;
+  /** GET /logs: journald, or the tails of logFiles. */
+  readonly logSource: LogSourceName;
+  readonly logFiles: readonly string[];
+  /** GET /services: the only units the agent reports on or acts upon. */
+  readonly allowedUnits: readonly string[];
+  readonly servicesAdapter: ServicesAdapterName;
+  /** services_adapter command: the program called as `PROGRAM status|start|stop|restart UNIT`. */
+  readonly servicesCommand: string | undefined;
   readonly logLevel: LogLevel;
   readonly dtls: DtlsCredentials | undefined;
 }
@@ -61,6 +75,10 @@ function checkGatewayUri(value: string): string | undefined {
     return `${allowed} (${(error as Error).message})`;
   }
 }
+
+/** A unit name systemctl takes as a name, never as an option or a pattern (systemd.unit(5)). */
+export const checkUnitName = (name: string): string | undefined => (/^[A-Za-z0-9][A-Za-z0-9@:._\\-]{0,255}$/.test(name)
+  ? undefined : 'unit names of letters, digits and @:._-, starting with a letter or digit');
 
 /** Every key of the JSON file; the flag is `--key-with-dashes`, the variable
  * `COAP_FLEET_AGENT_KEY`. Durations carry their unit (`_s`); the names of earlier
@@ -97,6 +115,18 @@ export const CONFIG_FIELDS = {
   listen_host: { kind: 'address', value: 'HOST', description: 'local address to bind (default: any)' },
   listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port, 0 for an ephemeral one' },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
+  metrics_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 30, description: 'GET /metrics sampling period' },
+  metrics_history: { kind: 'count', value: 'SAMPLES', min: 1, max: 10_000, default: 120, description: 'metrics samples kept for GET /metrics?since=' },
+  log_source: { kind: 'choice', value: 'journald|files', choices: ['journald', 'files'], default: 'journald', description: 'where GET /logs reads' },
+  log_files: {
+    kind: 'list', value: 'PATHS', max: 64, default: [], description: 'log_source files: the files GET /logs tails (absolute paths)',
+    check: (path: string) => (isAbsolute(path) ? undefined : 'absolute paths'),
+  },
+  allowed_units: {
+    kind: 'list', value: 'UNITS', max: 256, default: [], description: 'the units GET /services reports and commands may act on', check: checkUnitName,
+  },
+  services_adapter: { kind: 'choice', value: 'systemd|command', choices: ['systemd', 'command'], default: 'systemd', description: 'service manager' },
+  services_command: { kind: 'path', value: 'PROGRAM', description: 'services_adapter command: called as PROGRAM status|start|stop|restart UNIT' },
   psk_identity: { kind: 'text', value: 'IDENTITY', description: 'coaps:// PSK identity, node:ID (or from the key file)' },
   psk_key_file: { kind: 'path', value: 'FILE', description: 'coaps:// PSK: node-ID.json of keys generate, or hex' },
   cert_file: { kind: 'path', value: 'PEM', description: 'coaps:// certificate (CN=node:ID), P-256' },
@@ -159,6 +189,11 @@ function validate(values: Settings, problems: string[]): AgentConfig {
   if (values.install_adapter === 'command' && installCommand === undefined) problems.push('install_command: required with install_adapter "command"');
   if (values.install_adapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
 
+  if (values.services_adapter === 'command' && values.services_command === undefined) problems.push('services_command: required with services_adapter "command"');
+  if (values.services_adapter === 'systemd' && values.services_command !== undefined) problems.push('services_command: only with services_adapter "command"');
+  if (values.log_source === 'files' && values.log_files.length === 0) problems.push('log_files: at least one file with log_source "files"');
+  if (values.log_source === 'journald' && values.log_files.length > 0) problems.push('log_files: only with log_source "files"');
+
   const dtls = dtlsCredentials(values, problems);
   // Checked by its field already: parsing it again cannot throw.
   const scheme = values.gateway === undefined ? undefined : parseUri(values.gateway).scheme;
@@ -180,6 +215,9 @@ function validate(values: Settings, problems: string[]): AgentConfig {
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,
     listenHost: values.listen_host, listenPort: values.listen_port, logLevel: values.log_level as LogLevel, dtls,
+    metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
+    logSource: values.log_source as LogSourceName, logFiles: values.log_files,
+    allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,
   };
 }
 

@@ -78,3 +78,18 @@ export class HealthFiguresError extends AgentError {
     super('AGENT_ERR_HEALTH_FIGURES', message);
   }
 }
+
+/** The service manager (systemctl, or services_command) failed, timed out or said
+ * something that cannot be read; the resources answer 5.03 with its message. */
+export class ServiceManagerError extends AgentError {
+  constructor(message: string) {
+    super('AGENT_ERR_SERVICE_MANAGER', message);
+  }
+}
+
+/** The log source (journalctl, or a log file) could not be read; GET /logs answers 5.03. */
+export class LogSourceError extends AgentError {
+  constructor(message: string) {
+    super('AGENT_ERR_LOG_SOURCE', message);
+  }
+}

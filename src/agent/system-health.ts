@@ -26,21 +26,36 @@ export function parseCpuTimes(stat: string): CpuTimes {
   return { busy: total - idleAll, total };
 }
 
-/** Percent of memory in use: (MemTotal - MemAvailable) / MemTotal. */
-export function parseMemoryPercent(meminfo: string): number {
+/** MemTotal and MemAvailable (MemFree on kernels before 3.14) in bytes; /proc/meminfo
+ * counts in kB, which proc(5) means as KiB. */
+export function parseMemory(meminfo: string): { readonly totalBytes: number; readonly availableBytes: number } {
   const field = (name: string): number | undefined => {
     const match = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(meminfo);
-    return match === null ? undefined : Number(match[1]);
+    return match === null ? undefined : Number(match[1]) * 1024;
   };
   const total = field('MemTotal');
   const available = field('MemAvailable') ?? field('MemFree');
   if (total === undefined || available === undefined || total === 0) throw new HealthFiguresError('/proc/meminfo lacks MemTotal or MemAvailable');
-  return clampPercent(((total - available) / total) * 100);
+  return { totalBytes: total, availableBytes: available };
+}
+
+/** Percent of memory in use: (MemTotal - MemAvailable) / MemTotal. */
+export function parseMemoryPercent(meminfo: string): number {
+  const { totalBytes, availableBytes } = parseMemory(meminfo);
+  return clampPercent(((totalBytes - availableBytes) / totalBytes) * 100);
+}
+
+/** Busy percent of all CPUs between two readings of /proc/stat (since boot when there is
+ * no previous one). */
+export function cpuPercentBetween(previous: CpuTimes | undefined, current: CpuTimes): number {
+  const before = previous ?? { busy: 0, total: 0 };
+  const elapsed = current.total - before.total;
+  return clampPercent(elapsed > 0 ? ((current.busy - before.busy) / elapsed) * 100 : 0);
 }
 
 export const parseUptime = (uptime: string): number => Math.max(0, Number.parseFloat(uptime.trim().split(/\s+/)[0] ?? '0') || 0);
 
-const clampPercent = (value: number): number => Math.round(Math.min(100, Math.max(0, value)) * 10) / 10;
+export const clampPercent = (value: number): number => Math.round(Math.min(100, Math.max(0, value)) * 10) / 10;
 
 /** The status the figures add up to: unhealthy at 95 % memory or 85 °C, degraded at 90 %
  * CPU, 85 % memory or 75 °C. Thresholds of a typical Cortex-A55 board's throttling. */
@@ -69,13 +84,11 @@ export class SystemHealth {
   async sample(now: Date = new Date()): Promise<HealthReport> {
     const [stat, meminfo, uptime, temperature] = await Promise.all([
       readFile(join(this.#proc, 'stat'), 'utf8'), readFile(join(this.#proc, 'meminfo'), 'utf8'),
-      readFile(join(this.#proc, 'uptime'), 'utf8'), this.#temperature(),
+      readFile(join(this.#proc, 'uptime'), 'utf8'), hottestTemperature(this.#thermal),
     ]);
     const times = parseCpuTimes(stat);
-    const previous = this.#previous ?? { busy: 0, total: 0 };
+    const cpuPercent = cpuPercentBetween(this.#previous, times);
     this.#previous = times;
-    const elapsed = times.total - previous.total;
-    const cpuPercent = clampPercent(elapsed > 0 ? ((times.busy - previous.busy) / elapsed) * 100 : 0);
     const memoryPercent = parseMemoryPercent(meminfo);
     return {
       status: classify(cpuPercent, memoryPercent, temperature),
@@ -86,20 +99,21 @@ export class SystemHealth {
       timestamp: now.toISOString(),
     };
   }
+}
 
-  /** The hottest thermal zone in °C, or null when the machine exposes none. */
-  async #temperature(): Promise<number | null> {
-    let zones: string[];
-    try {
-      zones = (await readdir(this.#thermal)).filter((name) => name.startsWith('thermal_zone'));
-    } catch {
-      return null;
-    }
-    const readings = await Promise.all(zones.map((zone) => readFile(join(this.#thermal, zone, 'temp'), 'utf8').then(
-      (text) => Number.parseInt(text.trim(), 10) / 1000, () => Number.NaN,
-    )));
-    // The health schema takes -100..250 °C; a sensor outside that is broken, not hot.
-    const valid = readings.filter((value) => Number.isFinite(value) && value > -100 && value < 250);
-    return valid.length === 0 ? null : Math.round(Math.max(...valid) * 10) / 10;
+/** The hottest thermal zone under `thermalRoot` (/sys/class/thermal) in °C, or null when
+ * the machine exposes none. */
+export async function hottestTemperature(thermalRoot: string): Promise<number | null> {
+  let zones: string[];
+  try {
+    zones = (await readdir(thermalRoot)).filter((name) => name.startsWith('thermal_zone'));
+  } catch {
+    return null;
   }
+  const readings = await Promise.all(zones.map((zone) => readFile(join(thermalRoot, zone, 'temp'), 'utf8').then(
+    (text) => Number.parseInt(text.trim(), 10) / 1000, () => Number.NaN,
+  )));
+  // The health schema takes -100..250 °C; a sensor outside that is broken, not hot.
+  const valid = readings.filter((value) => Number.isFinite(value) && value > -100 && value < 250);
+  return valid.length === 0 ? null : Math.round(Math.max(...valid) * 10) / 10;
 }

@@ -12,23 +12,25 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** text: a non-empty string; path: resolved against its source's folder; host: an IP
- * address or host name; address: an IP address; choice: one of `choices`; durations carry
- * their unit in the key (`_s`, `_ms`). */
-export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice';
+ * address or host name; address: an IP address; choice: one of `choices`; list: strings,
+ * a JSON array in the file and comma-separated in the environment and flags, each item
+ * checked by `check`; durations carry their unit in the key (`_s`, `_ms`). */
+export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice' | 'list';
 
 export interface Field {
   readonly kind: FieldKind;
   readonly description: string;
   /** The value's placeholder in usage texts ("SECONDS"); a boolean without one is a switch. */
   readonly value?: string;
-  readonly default?: string | number | boolean | null;
+  readonly default?: string | number | boolean | null | readonly string[];
   readonly required?: boolean;
   /** "Off" is a value of its own: null in the file, `off` or `none` in the environment and flags. */
   readonly canBeOff?: boolean;
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly string[];
-  /** A rule of the daemon's beyond the kind, for text: what is allowed when the value breaks it. */
+  /** A rule of the daemon's beyond the kind, for text and each item of a list: what is
+   * allowed when the value breaks it. */
   readonly check?: (value: string) => string | undefined;
   /** Earlier names of the setting: still read, with a deprecation warning. */
   readonly deprecated?: readonly string[];
@@ -57,7 +59,8 @@ export interface LayerSources {
 }
 
 type KindValue<F extends Field> = F['kind'] extends 'boolean' ? boolean
-  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number : string;
+  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number
+    : F['kind'] extends 'list' ? readonly string[] : string;
 
 /** Each setting's value: its kind's type, null when it can be off, undefined when it has
  * no default and was not given (or was wrong: then there is a problem too). */
@@ -213,7 +216,27 @@ function allowed(field: Field): string {
     case 'milliseconds': return `whole milliseconds ${range}${off}`;
     case 'count': return `a whole number ${range}${off}`;
     case 'choice': return `one of ${(field.choices ?? []).join(', ')}`;
+    case 'list': return `a list of at most ${field.max ?? MAX_LIST_ITEMS} non-empty strings (a JSON array, or comma-separated)`;
   }
+}
+
+/** A list's bound when its field names none: a config is not a data set. */
+const MAX_LIST_ITEMS = 256;
+
+/** A list field's items, or what is allowed: a JSON array of strings, or one string of
+ * comma-separated items (environment, flags); blanks around items are dropped. */
+function parseList(field: Field, value: unknown): { value: unknown } | { allowed: string } {
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? (value.trim() === '' ? [] : value.split(',')) : undefined;
+  if (items === undefined || items.length > (field.max ?? MAX_LIST_ITEMS)) return { allowed: allowed(field) };
+  const strings: string[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item.trim() : '';
+    if (text === '') return { allowed: allowed(field) };
+    const broken = field.check?.(text);
+    if (broken !== undefined) return { allowed: `${broken} (${JSON.stringify(text)})` };
+    strings.push(text);
+  }
+  return { value: strings };
 }
 
 /** The checked value, or what is allowed. */
@@ -252,9 +275,12 @@ function parseValue(field: Field, setting: Given): { value: unknown } | { allowe
       return inRange(true) ? ok(number) : fail();
     case 'choice':
       return text !== undefined && (field.choices ?? []).includes(text) ? ok(text) : fail();
+    case 'list':
+      return parseList(field, value);
   }
 }
 
 /** The usage line of a field: its description and, when it has one, the default. */
 export const describeField = (field: Field): string => (field.default === undefined || field.default === null || field.kind === 'boolean'
+  || (Array.isArray(field.default) && field.default.length === 0)
   ? field.description : `${field.description} (default ${String(field.default)})`);

@@ -129,6 +129,66 @@ test('the key names of earlier releases (durations without _s) work from the fil
   }
 });
 
+test('the read resources\' settings: defaults; lists as a JSON array in the file and comma-separated in the environment; every problem named', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const publisher = await makePublisher(temp.path);
+    const base = { node_id: 'n1', gateway: 'coap://127.0.0.1:5683', publisher_key: publisher.publicKeyPath };
+    const defaults = loadAgentConfig({ flags: base });
+    assert.is(defaults.metricsIntervalS, 30);
+    assert.is(defaults.metricsHistory, 120);
+    assert.is(defaults.logSource, 'journald');
+    assert.equal(defaults.logFiles, []);
+    assert.equal(defaults.allowedUnits, []);
+    assert.is(defaults.servicesAdapter, 'systemd');
+    assert.is(defaults.servicesCommand, undefined);
+
+    const file = join(temp.path, 'agent.json');
+    await writeFile(file, JSON.stringify({
+      ...base, log_source: 'files', log_files: ['/var/log/app.log', '/var/log/db.log'], allowed_units: ['app.service', 'db@main.service'],
+      metrics_interval_s: 10, metrics_history: 60,
+    }));
+    const fromFile = loadAgentConfig({ file });
+    assert.equal(fromFile.logFiles, ['/var/log/app.log', '/var/log/db.log']);
+    assert.equal(fromFile.allowedUnits, ['app.service', 'db@main.service']);
+    assert.is(fromFile.metricsIntervalS, 10);
+    assert.is(fromFile.metricsHistory, 60);
+    const fromEnv = loadAgentConfig({
+      file, env: { COAP_FLEET_AGENT_ALLOWED_UNITS: ' nginx.service , ssh.service', COAP_FLEET_AGENT_SERVICES_ADAPTER: 'command' },
+      flags: { services_command: 'svc' }, cwd: temp.path,
+    });
+    assert.equal(fromEnv.allowedUnits, ['nginx.service', 'ssh.service']);
+    assert.is(fromEnv.servicesCommand, join(temp.path, 'svc'));
+
+    const problems = problemsOf(() => loadAgentConfig({
+      flags: {
+        ...base, metrics_interval_s: '0', metrics_history: '1.5', log_source: 'syslog', log_files: 'relative.log',
+        allowed_units: 'ok.service,-rf', services_adapter: 'command',
+      },
+    }));
+    const expected = [
+      'metrics_interval_s (from --metrics-interval-s) must be seconds from 1 to 86400',
+      'metrics_history (from --metrics-history) must be a whole number from 1 to 10000',
+      'log_source (from --log-source) must be one of journald, files',
+      'log_files (from --log-files) must be absolute paths ("relative.log")',
+      'allowed_units (from --allowed-units) must be unit names of letters, digits and @:._-, starting with a letter or digit ("-rf")',
+      'services_command: required with services_adapter "command"',
+    ];
+    for (const start of expected) assert.ok(problems.some((problem) => problem.startsWith(start)), `${start} in ${problems.join(' | ')}`);
+    assert.is(problems.length, expected.length, problems.join(' | '));
+    assert.equal(problemsOf(() => loadAgentConfig({ flags: { ...base, log_source: 'files' } })), ['log_files: at least one file with log_source "files"']);
+    assert.equal(problemsOf(() => loadAgentConfig({ flags: { ...base, services_command: '/bin/svc' } })), ['services_command: only with services_adapter "command"']);
+    await writeFile(file, JSON.stringify({ ...base, allowed_units: 'app.service', log_files: [1] }));
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), [
+      `log_files (from ${file}) must be a list of at most 64 non-empty strings (a JSON array, or comma-separated), not [1]`,
+    ], 'one string is a list of one, in the file too');
+    await writeFile(file, JSON.stringify({ ...base, allowed_units: Array.from({ length: 257 }, (_, i) => `u${i}.service`) }));
+    assert.match(problemsOf(() => loadAgentConfig({ file }))[0]!, /^allowed_units .* must be a list of at most 256/);
+  } finally {
+    await temp.remove();
+  }
+});
+
 test('coaps:// needs DTLS credentials: a PSK in hex or keys generate\'s JSON, read and checked at start; PSK and certificates do not mix', async () => {
   const temp = await tempDir('coap-fleet-agent-config-');
   try {
