@@ -53,6 +53,29 @@ test('two operators observing one node\'s logs: one upstream observation, both n
   }
 });
 
+test('upstream observations are bounded per node: the ninth of one node is 5.03', async () => {
+  const world = await forwardingWorld();
+  try {
+    const agent = await world.agent('n1');
+    const alice = await world.client('operator:alice');
+    const bob = await world.client('operator:bob');
+    // Eight queries, eight upstreams; alice's per-observer bound at the gateway is 8 too.
+    for (let i = 0; i < 8; i++) {
+      const { first } = await alice.observe({ peer: world.coaps, path: '/nodes/n1/logs', query: [`lines=${i}`], timeoutMs: 20_000 });
+      assert.is(first.code, ResponseCode.Content);
+    }
+    assert.is(agent.endpoint.observers('/logs'), 8);
+    const { first } = await bob.observe({ peer: world.coaps, path: '/nodes/n1/logs', query: ['lines=9'], timeoutMs: 20_000 });
+    assert.is(first.code, ResponseCode.ServiceUnavailable);
+    assert.match(first.payload.toString(), '8 observations of node n1 already');
+    const shared = await bob.observe({ peer: world.coaps, path: '/nodes/n1/logs', query: ['lines=3'], timeoutMs: 20_000 });
+    assert.is(shared.first.code, ResponseCode.Content, 'joining one that runs is no new upstream');
+    assert.is(agent.endpoint.observers('/logs'), 8);
+  } finally {
+    await world.close();
+  }
+});
+
 test('the node\'s session ends: the operators\' observations end with 5.04', async () => {
   const world = await forwardingWorld();
   try {
