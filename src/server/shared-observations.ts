@@ -72,7 +72,9 @@ export class SharedObservations {
         if (!connected) this.#endNode(nodeId, { code: ResponseCode.GatewayTimeout, payload: `node ${nodeId} lost its session with the gateway` });
       }),
       // A replaced registration leaves its path for a moment: look once the turn is over.
-      context.router.onObserversGone((path) => setImmediate(() => this.#cancelIfUnobserved(path))),
+      context.router.onObserversGone((path) => {
+        if (this.#upstreams.size > 0) setImmediate(() => this.#cancelIfUnobserved(path));
+      }),
     ];
   }
 
@@ -153,8 +155,12 @@ export class SharedObservations {
   /** Notifications until the upstream ends; its end is the downstream's last word. */
   async #follow(upstream: Upstream, accept: number | undefined): Promise<void> {
     let final: ResponseInit = { code: ResponseCode.GatewayTimeout, payload: `the observation of node ${upstream.nodeId} ended` };
+    // Iterated by hand: a for-await left by an exception would forget the observation,
+    // and the agent would hear of it only at its next notification; it is cancelled below.
+    const notifications = upstream.observation![Symbol.asyncIterator]();
     try {
-      for await (const response of upstream.observation!) {
+      for (let next = await notifications.next(); next.done !== true; next = await notifications.next()) {
+        const response = next.value;
         if (upstream.state !== 'active') return;
         const init = forwardedResponse(upstream.nodeId, Method.GET, accept, response);
         if (response.code !== ResponseCode.Content) {

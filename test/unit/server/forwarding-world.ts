@@ -33,7 +33,7 @@ const KEYS = new Map(['operator:alice', 'operator:bob', 'node:n1', 'node:n2'].ma
 export interface StandInBehaviour {
   /** Max-Age of its GET answers; undefined: none (60 s by default, RFC 7252 §5.10.5). */
   maxAge: number | undefined;
-  /** Answers GET /system/config with a payload that is not the JSON it claims. */
+  /** Answers GET /system/config and /logs with a payload that is not the JSON it claims. */
   garbage: boolean;
   /** Never answers POST /system/restart. */
   silent: boolean;
@@ -76,7 +76,13 @@ export class StandInAgent {
     });
     router.add(AgentRoute.logs, {
       observable: true,
-      handlers: { GET: (request) => { count('GET', '/logs', request.query); return view({ lines: [`line ${this.#logLine}`], query: request.query }, request.accept); } },
+      handlers: {
+        GET: (request) => {
+          count('GET', '/logs', request.query);
+          if (this.behaviour.garbage) return { code: ResponseCode.Content, contentFormat: ContentFormat.Json, payload: '{"lines": [' };
+          return view({ lines: [`line ${this.#logLine}`], query: request.query }, request.accept);
+        },
+      },
     });
     router.add(AgentRoute.config, {
       handlers: {

@@ -53,6 +53,23 @@ test('two operators observing one node\'s logs: one upstream observation, both n
   }
 });
 
+test('a notification that is not the JSON it claims ends the operators\' observations with 5.02, and the upstream one', async () => {
+  const world = await forwardingWorld();
+  try {
+    const agent = await world.agent('n1');
+    const alice = await world.client('operator:alice');
+    const { observation } = await alice.observe({ peer: world.coaps, path: '/nodes/n1/logs', timeoutMs: 20_000 });
+    agent.behaviour.garbage = true;
+    agent.log();
+    const last = await observation[Symbol.asyncIterator]().next() as IteratorResult<CoapResponse>;
+    assert.is(last.value.code, ResponseCode.BadGateway);
+    assert.match(last.value.payload.toString(), 'not the JSON it claims');
+    await waitFor('the upstream observation cancelled', () => agent.endpoint.observers('/logs') === 0);
+  } finally {
+    await world.close();
+  }
+});
+
 test('upstream observations are bounded per node: the ninth of one node is 5.03', async () => {
   const world = await forwardingWorld();
   try {
