@@ -47,7 +47,17 @@ test('Proxy-Uri to a registered node is forwarded as /nodes/{id}/… is; other h
 
     const denied = await world.request(n2.endpoint, 'GET', '', { options: proxyUri('coaps://n1/services') });
     assert.is(denied.code, ResponseCode.Forbidden, 'the access table applies');
-    const hops = await world.request(alice, 'GET', '', { options: [...proxyUri('coaps://n1/logs'), uintOption(OptionNumber.HopLimit, 1)] });
+    // Observed through Proxy-Uri and through the path: one upstream observation.
+    const viaUri = await alice.observe({ peer: world.coaps, options: proxyUri('coaps://n1/logs'), timeoutMs: 20_000 });
+    const viaPath = await alice.observe({ peer: world.coaps, path: '/nodes/n1/logs', timeoutMs: 20_000 });
+    assert.equal([viaUri.first.code, viaPath.first.code], [ResponseCode.Content, ResponseCode.Content]);
+    assert.is(world.gateway.router.observers('/nodes/n1/logs'), 2);
+    assert.is(agent.endpoint.observers('/logs'), 1);
+    await viaUri.observation.cancel();
+    await viaPath.observation.cancel();
+
+    // Not from the cache: a cached answer forwards nothing, so no hop is spent.
+    const hops = await world.request(alice, 'GET', '', { options: [...proxyUri('coaps://n1/system/config'), uintOption(OptionNumber.HopLimit, 1)] });
     assert.is(hops.code, ResponseCode.HopLimitReached);
     assert.equal(unexpectedLogs(world.logs), []);
   } finally {
