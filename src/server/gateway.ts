@@ -141,7 +141,7 @@ export class Gateway {
     const forwarder = new Forwarder({
       nodeLink, getNode: (id) => store.getNode(id), cache: new ResponseCache(() => now().getTime()), audit, now, logger: forwardLogger,
     });
-    const observations = new SharedObservations({ nodeLink, router, forwarder, logger: forwardLogger });
+    const observations = new SharedObservations({ nodeLink, router, forwarder, logger: forwardLogger, timeoutMs: config.node_timeout_ms });
     addForwardedResources({ router, forwarder, observations });
     router.setProxyResolver(nodeProxy((id) => store.getNode(id), () => store.listNodes()));
     presence.start();

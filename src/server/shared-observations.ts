@@ -54,6 +54,8 @@ export interface SharedObservationsContext {
   readonly forwarder: Forwarder;
   readonly logger: Logger;
   readonly limits?: Partial<SharedObservationLimits>;
+  /** How long the agent has to answer the registration (NodeLink's bound for a request). */
+  readonly timeoutMs: number;
 }
 
 export class SharedObservations {
@@ -114,14 +116,21 @@ export class SharedObservations {
   async #start(upstream: Upstream, request: CoapRequest, forward: Forward): Promise<ResponseInit> {
     const { nodeId, agentPath } = forward;
     let started: Awaited<ReturnType<NodeLink['observe']>>;
+    // The client tries an unanswered registration again, a few times (observe-client.ts):
+    // right for an observer that must not silently stop, but the operator waiting here is
+    // owed a 5.04 within one bound, so the whole registration is cut off at it.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.#context.timeoutMs);
     try {
       started = await this.#context.nodeLink.observe(nodeId, {
-        path: agentPath, query: request.query, maxBodySize: FORWARD_MAX_BODY_BYTES, maxQueue: 4,
+        path: agentPath, query: request.query, maxBodySize: FORWARD_MAX_BODY_BYTES, maxQueue: 4, signal: deadline.signal,
         ...(request.accept === undefined ? {} : { accept: request.accept }),
       });
     } catch (error) {
       this.#end(upstream, undefined, 'none');
       throw upstreamFailure(nodeId, error);
+    } finally {
+      clearTimeout(timer);
     }
     const { observation, first } = started;
     if (upstream.state === 'ended') {

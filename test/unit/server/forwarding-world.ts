@@ -35,7 +35,7 @@ export interface StandInBehaviour {
   maxAge: number | undefined;
   /** Answers GET /system/config and /logs with a payload that is not the JSON it claims. */
   garbage: boolean;
-  /** Never answers POST /system/restart. */
+  /** Never answers POST /system/restart nor GET /logs. */
   silent: boolean;
 }
 
@@ -79,6 +79,7 @@ export class StandInAgent {
       handlers: {
         GET: (request) => {
           count('GET', '/logs', request.query);
+          if (this.behaviour.silent) return new Promise<ResponseInit>(() => {});
           if (this.behaviour.garbage) return { code: ResponseCode.Content, contentFormat: ContentFormat.Json, payload: '{"lines": [' };
           return view({ lines: [`line ${this.#logLine}`], query: request.query }, request.accept);
         },

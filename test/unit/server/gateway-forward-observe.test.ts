@@ -70,6 +70,25 @@ test('a notification that is not the JSON it claims ends the operators\' observa
   }
 });
 
+test('an agent that never answers the registration: the operator\'s observation is 5.04 within one bound, not after retries', async () => {
+  const world = await forwardingWorld({ node_timeout_ms: 1000 });
+  try {
+    const agent = await world.agent('n1');
+    const alice = await world.client('operator:alice');
+    agent.behaviour.silent = true;
+    const started = Date.now();
+    const { first } = await alice.observe({ peer: world.coaps, path: '/nodes/n1/logs', timeoutMs: 20_000 });
+    const took = Date.now() - started;
+    assert.is(first.code, ResponseCode.GatewayTimeout);
+    assert.match(first.payload.toString(), 'node n1 did not answer');
+    // Four attempts of the observe client would take 4 s.
+    assert.ok(took >= 1000 && took < 3000, `within the 1000 ms bound: ${took} ms`);
+    assert.is(agent.count('GET /logs'), 1, 'asked once');
+  } finally {
+    await world.close();
+  }
+});
+
 test('upstream observations are bounded per node: the ninth of one node is 5.03', async () => {
   const world = await forwardingWorld();
   try {
