@@ -42,6 +42,9 @@ export interface Forward {
 
 export class Forwarder {
   readonly #context: ForwarderContext;
+  /** GETs out to an agent, by cache key: added when one goes out, removed when it settles;
+   * bounded by NodeLink's pending bounds. */
+  readonly #pendingGets = new Map<string, Promise<ResponseInit>>();
 
   constructor(context: ForwarderContext) {
     this.#context = context;
@@ -72,14 +75,23 @@ export class Forwarder {
     }
   }
 
-  /** §5.6: a fresh cached response, else the agent's, kept for its Max-Age. */
-  async #get(request: CoapRequest, forward: Forward): Promise<ResponseInit> {
+  /** §5.6: a fresh cached response, else the agent's, kept for its Max-Age; GETs for the
+   * same key while one is out wait for its answer instead of asking again (a dashboard's
+   * burst costs the node one request). */
+  #get(request: CoapRequest, forward: Forward): Promise<ResponseInit> {
     const key = this.cacheKey(request, forward);
     const cached = this.#context.cache.get(key);
-    if (cached !== undefined) return cached;
-    const response = await this.#send(request, forward);
-    this.#context.cache.set(key, forward.nodeId, response);
-    return response;
+    if (cached !== undefined) return Promise.resolve(cached);
+    const pending = this.#pendingGets.get(key);
+    if (pending !== undefined) return pending;
+    const answer = this.#send(request, forward).then((response) => {
+      this.#context.cache.set(key, forward.nodeId, response);
+      return response;
+    });
+    this.#pendingGets.set(key, answer);
+    const settled = (): void => { this.#pendingGets.delete(key); };
+    answer.then(settled, settled);
+    return answer;
   }
 
   cacheKey(request: CoapRequest, forward: Forward): string {

@@ -37,12 +37,14 @@ export interface StandInBehaviour {
   garbage: boolean;
   /** Never answers POST /system/restart nor GET /logs. */
   silent: boolean;
+  /** GET /services answers once this settles. */
+  hold: Promise<void> | undefined;
 }
 
 export class StandInAgent {
   readonly endpoint: DtlsEndpoint;
   readonly nodeId: string;
-  readonly behaviour: StandInBehaviour = { maxAge: undefined, garbage: false, silent: false };
+  readonly behaviour: StandInBehaviour = { maxAge: undefined, garbage: false, silent: false, hold: undefined };
   /** Requests seen, by "METHOD /path?query". */
   readonly seen = new Map<string, number>();
   /** The bodies of its POST and PUT requests, with their Content-Format. */
@@ -62,7 +64,13 @@ export class StandInAgent {
     const command = (path: string): ResponseInit => ({ code: ResponseCode.Changed, ...encodeBody({ ok: true, path }, undefined) });
     const router = endpoint.router;
     router.add(AgentRoute.services, {
-      handlers: { GET: (request) => { count('GET', '/services', request.query); return view({ services: [{ name: 'nginx', state: 'active' }] }, request.accept); } },
+      handlers: {
+        GET: async (request) => {
+          count('GET', '/services', request.query);
+          await this.behaviour.hold;
+          return view({ services: [{ name: 'nginx', state: 'active' }] }, request.accept);
+        },
+      },
     });
     router.add(AgentRoute.service, {
       handlers: {

@@ -13,6 +13,7 @@ import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
 import { decodeCbor } from '../../../src/fleet/cbor.js';
 import { bodyOf, eventually, unexpectedLogs } from './gateway-harness.js';
 import { forwardingWorld, type ForwardingWorld } from './forwarding-world.js';
+import { waitFor } from '../../helpers/wait.js';
 
 async function withWorld(run: (world: ForwardingWorld) => Promise<void>, overrides = {}): Promise<void> {
   const world = await forwardingWorld(overrides);
@@ -118,6 +119,24 @@ test('forwarded GETs are cached for their Max-Age on the gateway\'s clock, keyed
   await world.request(alice, 'GET', '/nodes/n1/services/nginx');
   await world.request(alice, 'GET', '/nodes/n1/services/nginx');
   assert.is(agent.count('GET /services/nginx'), 2, 'Max-Age 0 is never cached');
+}));
+
+test('GETs for the same representation while one is out to the agent share its answer', () => withWorld(async (world) => {
+  const agent = await world.agent('n1');
+  const alice = await world.client('operator:alice');
+  const bob = await world.client('operator:bob');
+  agent.behaviour.maxAge = 0;
+  let release!: () => void;
+  agent.behaviour.hold = new Promise((resolve) => { release = resolve; });
+  const answers = Promise.all([world.request(alice, 'GET', '/nodes/n1/services'), world.request(bob, 'GET', '/nodes/n1/services')]);
+  await waitFor('both requests at the gateway', () => world.gateway.router.inFlight === 2);
+  release();
+  const [a, b] = await answers;
+  assert.equal([a.code, b.code], [ResponseCode.Content, ResponseCode.Content]);
+  assert.equal(bodyOf(a), bodyOf(b));
+  assert.is(agent.count('GET /services'), 1, 'one request to the agent');
+  await world.request(alice, 'GET', '/nodes/n1/services');
+  assert.is(agent.count('GET /services'), 2, 'Max-Age 0: not cached, so asked again once the first settled');
 }));
 
 test('nodes reach no node through the gateway, not even their own; operators only', () => withWorld(async (world) => {
