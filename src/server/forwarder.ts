@@ -62,7 +62,7 @@ export class Forwarder {
     if (request.method === Method.GET) return this.#get(request, forward);
     let code: number | undefined;
     try {
-      const response = await this.#send(request, forward);
+      const response = await this.#send(request, forward, hopLimit(request.options));
       code = response.code;
       return response;
     } catch (error) {
@@ -82,9 +82,16 @@ export class Forwarder {
     const key = this.cacheKey(request, forward);
     const cached = this.#context.cache.get(key);
     if (cached !== undefined) return Promise.resolve(cached);
+    let options: CoapOption[];
+    try {
+      // Before sharing another's answer: a request out of hops gets 5.08, never a share.
+      options = hopLimit(request.options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const pending = this.#pendingGets.get(key);
     if (pending !== undefined) return pending;
-    const answer = this.#send(request, forward).then((response) => {
+    const answer = this.#send(request, forward, options).then((response) => {
       this.#context.cache.set(key, forward.nodeId, response);
       return response;
     });
@@ -102,9 +109,9 @@ export class Forwarder {
     this.#context.cache.set(key, nodeId, response);
   }
 
-  async #send(request: CoapRequest, forward: Forward): Promise<ResponseInit> {
+  /** `options`: what goes along beside the Uri-*, Content-Format and Accept options. */
+  async #send(request: CoapRequest, forward: Forward, options: readonly CoapOption[]): Promise<ResponseInit> {
     const { nodeId, agentPath } = forward;
-    const options = hopLimit(request.options);
     let response;
     try {
       response = await this.#context.nodeLink.request(nodeId, {
