@@ -1,6 +1,7 @@
 // Method and response codes: RFC 7252 §5.8, §5.9, §12.1; RFC 7959 §2.9 (2.31, 4.08, 4.13);
-// RFC 8132 §2.3 (FETCH, PATCH, iPATCH, 4.09, 4.22); RFC 8516 (4.29). A code is one byte:
-// class in the top 3 bits, detail in the low 5 (RFC 7252 §3), written "c.dd".
+// RFC 8132 §2.3 (FETCH, PATCH, iPATCH, 4.09, 4.22); RFC 8516 (4.29); RFC 8768 §4 (5.08).
+// A code is one byte: class in the top 3 bits, detail in the low 5 (RFC 7252 §3), written
+// "c.dd".
 
 export const makeCode = (codeClass: number, detail: number): number => (codeClass << 5) | detail;
 
@@ -41,6 +42,7 @@ export const ResponseCode = {
   ServiceUnavailable: makeCode(5, 3),
   GatewayTimeout: makeCode(5, 4),
   ProxyingNotSupported: makeCode(5, 5),
+  HopLimitReached: makeCode(5, 8),
 } as const;
 
 export const EMPTY_CODE = 0;

@@ -25,6 +25,7 @@ import { getOption, stringOption, uintOption, OptionNumber, type CoapOption } fr
 import { Router } from './router.js';
 import { silentLogger, systemClock, systemRandom } from './runtime.js';
 import { Server } from './server.js';
+import type { ProxyResolver, ResponseInit } from './server-types.js';
 import { parseUri, UriError, uriToOptions } from './uri.js';
 import { UdpTransport, type UdpTransportOptions } from './transport-udp.js';
 
@@ -159,6 +160,23 @@ export class Endpoint {
   /** Observers of `path` right now. */
   observers(path: string): number {
     return this.#server.observers.observers(path);
+  }
+
+  /** Ends every observation of `path` with `final`, an error response (RFC 7641 §3.2). */
+  endObservers(path: string, final: ResponseInit): void {
+    this.#server.observers.endAll(path, final);
+  }
+
+  /** Calls `listener` with a path when its last observer leaves (it may have a new one by
+   * the time the listener looks: check `observers(path)`). Returns a function that removes it. */
+  onObserversGone(listener: (path: string) => void): () => void {
+    return this.#server.observers.onIdle(listener);
+  }
+
+  /** Serves proxy requests (RFC 7252 §5.7.2) by mapping them onto this endpoint's own
+   * resources; without a resolver they get 5.05 Proxying Not Supported. */
+  setProxyResolver(resolver: ProxyResolver | undefined): void {
+    this.#server.setProxyResolver(resolver);
   }
 
   /** Removes a resource; its observers get a final 4.04 (RFC 7641 §3.2). */

@@ -4,7 +4,7 @@
 
 export { Endpoint, type EndpointOptions, type RequestOptions } from './endpoint.js';
 export type { CoapResponse, SendOptions } from './client.js';
-export type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy, UploadSink } from './server-types.js';
+export type { CoapRequest, ProxyResolver, ProxyTarget, RequestHandler, ResponseInit, UploadPolicy, UploadSink } from './server-types.js';
 export type { MethodName, ResourceDefinition } from './router.js';
 export type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
 export { UdpTransport, type UdpTransportOptions } from './transport-udp.js';

@@ -96,6 +96,7 @@ export class ObserveRegistry {
   /** Message IDs of recent NON notifications, `peer#mid` -> registration key, so an RST to
    * one ends its registration (§3.6); oldest dropped past MAX_NON_INDEX. */
   readonly #nonIndex = new Map<string, string>();
+  readonly #idleListeners = new Set<(path: string) => void>();
   #sequence: number;
 
   constructor(messageLayer: MessageLayer, clock: Clock, logger: Logger, limits: ObserveLimits, initialSequence: number) {
@@ -167,12 +168,28 @@ export class ObserveRegistry {
 
   /** The resource at `path` is gone: a final 4.04 without Observe ends each relation. */
   removeResource(path: string): void {
+    this.endAll(path, { code: ResponseCode.NotFound });
+  }
+
+  /** The resource at `path` can no longer be observed: each relation ends with `final`,
+   * an error response without Observe (§3.2), e.g. a 5.04 from a proxy whose upstream
+   * observation ended. */
+  endAll(path: string, final: ResponseInit): void {
     for (const key of [...(this.#byPath.get(path) ?? [])]) {
       const registration = this.#registrations.get(key);
       if (registration === undefined) continue;
       this.#end(registration);
-      this.#send(registration, { code: ResponseCode.NotFound }, false);
+      this.#send(registration, final, false);
     }
+  }
+
+  /** Calls `listener` with a path whenever its last registration ends (a proxy ends its
+   * upstream observation then). A replaced registration (§4.1) ends and is added again in
+   * one step, so a listener may see a path that has observers again: it checks
+   * `observers(path)` later. Returns a function that removes the listener. */
+  onIdle(listener: (path: string) => void): () => void {
+    this.#idleListeners.add(listener);
+    return () => { this.#idleListeners.delete(listener); };
   }
 
   /** An RST that matched none of our CONs: maybe the answer to a NON notification. */
@@ -252,6 +269,7 @@ export class ObserveRegistry {
     else this.#perObserver.set(observer, count);
     removeFrom(this.#byPath, registration.path, key);
     removeFrom(this.#byAddress, peerKey(registration.peer), key);
+    if (!this.#byPath.has(registration.path)) for (const listener of this.#idleListeners) listener(registration.path);
   }
 
   #schedule(registration: Registration): void {

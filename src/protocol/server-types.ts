@@ -59,3 +59,19 @@ export interface ResponseInit {
 /** Answers a request; may take its time (the endpoint sends an empty ACK first and a
  * separate response later, RFC 7252 §5.2.2). Throw a ResponseError to answer with a code. */
 export type RequestHandler = (request: CoapRequest) => ResponseInit | Promise<ResponseInit>;
+
+/** Where a proxy request points (RFC 7252 §5.7.2): its Proxy-Uri, or its Proxy-Scheme with
+ * the Uri-Host, Uri-Port, Uri-Path and Uri-Query options (§6.5). `host` is undefined when a
+ * Proxy-Scheme request names none (it then means this endpoint itself). */
+export interface ProxyTarget {
+  readonly scheme: string;
+  readonly host: string | undefined;
+  readonly port: number | undefined;
+  readonly path: readonly string[];
+  readonly query: readonly string[];
+}
+
+/** Maps a proxy request onto one of this endpoint's own resources (a reverse proxy: the
+ * request is then routed, authorized and answered as a request for `path`/`query` would
+ * be); throws a ResponseError to refuse it (5.05, 4.04…). */
+export type ProxyResolver = (target: ProxyTarget, request: CoapRequest) => { readonly path: readonly string[]; readonly query: readonly string[] };

@@ -1,8 +1,8 @@
 // The server side of the endpoint: turns a request message into a handler call and the
 // handler's answer into a piggybacked response, or an empty ACK then a separate response
 // when the handler is slow (RFC 7252 §5.2). Answers 4.02 (§5.4.1), 4.04, 4.05, 5.05 for
-// proxy requests we do not serve (§5.7.2), 5.00 for a handler that throws, and honours
-// No-Response (RFC 7967).
+// proxy requests (§5.7.2) unless the application maps them onto its own resources, 5.00
+// for a handler that throws, and honours No-Response (RFC 7967).
 
 import type { BlockValue } from './block.js';
 import { needsBlock2, requestedBlock2, sliceBlock2 } from './block2-server.js';
@@ -20,7 +20,8 @@ import {
 } from './options.js';
 import { responseDraft } from './response-draft.js';
 import type { Router } from './router.js';
-import type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy } from './server-types.js';
+import type { CoapRequest, ProxyResolver, RequestHandler, ResponseInit, UploadPolicy } from './server-types.js';
+import { proxyTarget, UriError } from './uri.js';
 import { Block1Reassembler, type Block1Limits } from './block1-server.js';
 
 export interface ServerOptions {
@@ -86,6 +87,7 @@ export class Server {
    * renders afresh and replaces it; file-backed bodies are random access and never kept.
    * Bounded in entries and bytes apart from #bodies, so GETs never evict a POST's rest. */
   readonly #snapshots: ExpiringCache<ResponseInit>;
+  #proxyResolver: ProxyResolver | undefined;
   #closed = false;
 
   constructor(options: ServerOptions) {
@@ -97,10 +99,15 @@ export class Server {
   }
 
   handle(message: Message, peer: Peer): void {
-    const request = this.#toRequest(message, peer);
-    const early = this.#precheck(request);
+    const received = this.#toRequest(message, peer);
+    const early = this.#precheck(received);
     if (early !== undefined) {
-      this.#respond(request, early, false);
+      this.#respond(received, early, false);
+      return;
+    }
+    const request = this.#proxied(received);
+    if (!('method' in request)) {
+      this.#respond(received, request, false);
       return;
     }
     const match = this.#options.router.match(message.code, request.path);
@@ -294,10 +301,27 @@ export class Server {
   #precheck(request: CoapRequest): ResponseInit | undefined {
     const bad = findBadCriticalOptions(request.options);
     if (bad.length > 0) return { code: ResponseCode.BadOption, payload: `unrecognised critical option ${bad.join(', ')}` };
-    if (hasOption(request.options, OptionNumber.ProxyUri) || hasOption(request.options, OptionNumber.ProxyScheme)) {
-      return { code: ResponseCode.ProxyingNotSupported };
-    }
     return undefined;
+  }
+
+  /** Maps proxy requests onto the application's resources (see setProxyResolver). */
+  setProxyResolver(resolver: ProxyResolver | undefined): void {
+    this.#proxyResolver = resolver;
+  }
+
+  /** The request itself, or for a proxy request (§5.7.2) the request for the resource the
+   * resolver maps it onto, or the answer: 5.05 with no resolver or a target no coap URI
+   * names, or what the resolver refused with. */
+  #proxied(request: CoapRequest): CoapRequest | ResponseInit {
+    if (!hasOption(request.options, OptionNumber.ProxyUri) && !hasOption(request.options, OptionNumber.ProxyScheme)) return request;
+    if (this.#proxyResolver === undefined) return { code: ResponseCode.ProxyingNotSupported };
+    try {
+      const { path, query } = this.#proxyResolver(proxyTarget(request.options), request);
+      return { ...request, path, query };
+    } catch (error) {
+      if (error instanceof UriError) return { code: ResponseCode.ProxyingNotSupported, payload: error.message };
+      return errorResponse(error, this.#options.logger, request);
+    }
   }
 
   #respondLater(request: CoapRequest, pending: Promise<ResponseInit>): void {

@@ -5,9 +5,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { CoapError } from './errors.js';
 import {
-  OptionNumber, decodeUint, getOption, getOptions, getStringOptions, hasValidLength, optionName, stringOption,
+  OptionNumber, decodeUint, getOption, getOptions, getStringOption, getStringOptions, hasValidLength, optionName, stringOption,
   uintOption, type CoapOption,
 } from './options.js';
+import type { ProxyTarget } from './server-types.js';
 
 export type CoapScheme = 'coap' | 'coaps';
 
@@ -129,6 +130,24 @@ export function pathFromOptions(options: readonly CoapOption[]): string {
   const segments = getOptions(options, OptionNumber.UriPath);
   if (segments.length === 0) return '/';
   return segments.map((segment) => `/${encodePathSegment(segment)}`).join('');
+}
+
+/** Where a proxy request points (§5.7.2): the Proxy-Uri, which takes precedence over the
+ * Uri-* options, or the Proxy-Scheme with them (§6.5, the host undefined when no Uri-Host
+ * names one). A UriError for a Proxy-Uri that is not a coap or coaps URI. */
+export function proxyTarget(options: readonly CoapOption[]): ProxyTarget {
+  const proxyUri = getStringOption(options, OptionNumber.ProxyUri);
+  if (proxyUri !== undefined) return parseUri(proxyUri);
+  const uriHost = getStringOption(options, OptionNumber.UriHost);
+  const uriPort = getOption(options, OptionNumber.UriPort);
+  return {
+    scheme: asciiLowercase(getStringOption(options, OptionNumber.ProxyScheme) ?? ''),
+    // §6.3: the host is case-insensitive; an IPv6 literal may come in brackets.
+    host: uriHost === undefined ? undefined : asciiLowercase(uriHost.replace(/^\[(.*)\]$/, '$1')),
+    port: uriPort === undefined ? undefined : decodeUint(uriPort),
+    path: getStringOptions(options, OptionNumber.UriPath),
+    query: getStringOptions(options, OptionNumber.UriQuery),
+  };
 }
 
 export function queryFromOptions(options: readonly CoapOption[]): string[] {

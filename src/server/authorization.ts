@@ -46,6 +46,16 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'DELETE', route: GatewayRoute.node, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.health, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.health, allow: ['own-node'] },
+  // Forwarded to the node's agent: operators only; a node never reaches another node, nor
+  // its own agent through the gateway (it has its own resources at hand).
+  { method: 'GET', route: GatewayRoute.services, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.service, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.service, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.logs, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.nodeConfig, allow: ['operator'] },
+  { method: 'PUT', route: GatewayRoute.nodeConfig, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.nodeRestart, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.nodeShutdown, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.alerts, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.alert, allow: ['operator'] },

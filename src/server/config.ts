@@ -33,6 +33,8 @@ export interface GatewayConfig {
   readonly audit_max_entries: number;
   /** How long a stop waits for running requests. */
   readonly shutdown_grace_ms: number;
+  /** How long a node's agent has to answer a request the gateway forwards (then 5.04). */
+  readonly node_timeout_ms: number;
   readonly log_level: LogLevel;
   readonly pretty: boolean;
   /** Written once listening: {"coap_port", "coaps_port"}; removed at stop. */
@@ -57,6 +59,7 @@ export const GATEWAY_FIELDS = {
   offline_after_intervals: { kind: 'count', value: 'N', min: 1, max: 1e9, default: 3, description: 'a node silent this many periods is offline' },
   audit_max_entries: { kind: 'count', value: 'N', min: 1, max: 1e9, default: 10_000, description: 'audit trail entries kept' },
   shutdown_grace_ms: { kind: 'milliseconds', value: 'MS', min: 0, max: 600_000, default: 5_000, description: 'how long a stop waits for running requests' },
+  node_timeout_ms: { kind: 'milliseconds', value: 'MS', min: 100, max: 600_000, default: 10_000, description: 'how long a node has to answer a forwarded request (then 5.04)' },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   pretty: { kind: 'boolean', default: false, description: 'readable log lines instead of JSON' },
   ready_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'write {"coap_port","coaps_port"} here once listening' },

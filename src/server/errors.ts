@@ -49,3 +49,13 @@ export class AccessDenied extends ResponseError {
     this.name = 'AccessDenied';
   }
 }
+
+/** 5.02 Bad Gateway (RFC 7252 §5.9.3.3): a node's agent answered, but not with a valid
+ * response to what was forwarded (a code no such request can get, a payload that is not
+ * the content format it claims); the diagnostic says what was wrong. */
+export class BadGateway extends ResponseError {
+  constructor(nodeId: string, why: string) {
+    super(ResponseCode.BadGateway, `node ${nodeId}: ${why}`, { diagnostic: `node ${nodeId} answered badly: ${why}`, code: 'GATEWAY_ERR_BAD_GATEWAY' });
+    this.name = 'BadGateway';
+  }
+}

@@ -24,7 +24,12 @@ import type { AuditEntry } from './records.js';
 import { addAlertResources } from './resources-alerts.js';
 import { Alerts } from './alerts.js';
 import { addAuditResources } from './resources-audit.js';
+import { Forwarder } from './forwarder.js';
+import { nodeProxy } from './node-proxy.js';
+import { addForwardedResources } from './resources-forwarded.js';
 import { addNodeResources } from './resources-nodes.js';
+import { ResponseCache } from './response-cache.js';
+import { SharedObservations } from './shared-observations.js';
 import { addUpdateResources } from './resources-updates.js';
 import { RolloutManager } from './rollout-manager.js';
 import { GatewayRouter, whoOf } from './routing.js';
@@ -47,6 +52,7 @@ export class Gateway {
   readonly router: GatewayRouter;
   readonly #endpoints: GatewayEndpoints;
   readonly #presence: Presence;
+  readonly #observations: SharedObservations;
   readonly #logger: ServerLogger;
   readonly #config: GatewayConfig;
   readonly #lifecycle: GatewayLifecycle;
@@ -54,13 +60,14 @@ export class Gateway {
 
   private constructor(parts: {
     store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
-    logger: ServerLogger; config: GatewayConfig;
+    observations: SharedObservations; logger: ServerLogger; config: GatewayConfig;
   }) {
     this.store = parts.store;
     this.images = parts.images;
     this.router = parts.router;
     this.#endpoints = parts.endpoints;
     this.#presence = parts.presence;
+    this.#observations = parts.observations;
     this.#logger = parts.logger;
     this.#config = parts.config;
     this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
@@ -101,7 +108,7 @@ export class Gateway {
       });
     };
     auditHandshakeFailures(endpoints, audit, now);
-    const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(logger.child({ component: 'node-link' })) });
+    const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(logger.child({ component: 'node-link' })), limits: { timeoutMs: config.node_timeout_ms } });
     const router = new GatewayRouter(endpointList(endpoints), {
       onNodeRequest: (nodeId, peer) => nodeLink.seen(nodeId, peer),
       logger: protocolLogger(logger.child({ component: 'access' })),
@@ -130,8 +137,15 @@ export class Gateway {
     addNodeResources({ router, store, presence, alerts, logger: resourceLogger, now });
     addAlertResources({ router, alerts });
     addAuditResources({ router, store });
+    const forwardLogger = protocolLogger(logger.child({ component: 'forward' }));
+    const forwarder = new Forwarder({
+      nodeLink, getNode: (id) => store.getNode(id), cache: new ResponseCache(() => now().getTime()), audit, now, logger: forwardLogger,
+    });
+    const observations = new SharedObservations({ nodeLink, router, forwarder, logger: forwardLogger, timeoutMs: config.node_timeout_ms });
+    addForwardedResources({ router, forwarder, observations });
+    router.setProxyResolver(nodeProxy((id) => store.getNode(id), () => store.listNodes()));
     presence.start();
-    const gateway = new Gateway({ store, images, router, endpoints, presence, logger, config });
+    const gateway = new Gateway({ store, images, router, endpoints, presence, observations, logger, config });
     const addresses = gateway.addresses();
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
@@ -160,6 +174,7 @@ export class Gateway {
     const unfinished = await this.router.drain(this.#config.shutdown_grace_ms);
     if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: this.#config.shutdown_grace_ms }, 'requests still running at stop');
     await responsesSent();
+    this.#observations.close();
     await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
     await this.store.close();
     this.#lifecycle.transition('stopped');

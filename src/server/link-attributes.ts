@@ -8,7 +8,7 @@ import type { LinkAttribute } from '../protocol/link-format.js';
 /** What a client can do with a resource, as its `if` (RFC 6690 §3.2 allows any name):
  * - `collection`: GET lists, POST adds where it may (/nodes, /updates, /alerts);
  * - `item`: GET reads, PUT or DELETE changes (one node, one update, its status, health);
- * - `action`: POST does something and answers with no body (install);
+ * - `action`: POST does something and answers with its outcome at most (install, a node's restart);
  * - `log`: GET reads, in pages (/audit). */
 export type Interface = 'collection' | 'item' | 'action' | 'log';
 

@@ -12,7 +12,7 @@ import { formatPeer, type Clock, type Logger, type Peer } from '../protocol/inte
 import type { LinkAttribute } from '../protocol/link-format.js';
 import type { MethodName } from '../protocol/router.js';
 import { systemClock } from '../protocol/runtime.js';
-import type { CoapRequest, RequestHandler, ResponseInit, UploadPolicy, UploadSink } from '../protocol/server-types.js';
+import type { CoapRequest, ProxyResolver, RequestHandler, ResponseInit, UploadPolicy, UploadSink } from '../protocol/server-types.js';
 import { authorize, ruleFor, type AuthorizationContext, type Caller } from './authorization.js';
 import { AccessDenied } from './errors.js';
 import type { AuditEntry } from './records.js';
@@ -96,6 +96,27 @@ export class GatewayRouter {
   /** The resource at `path` changed: its observers on every endpoint hear of it. */
   notify(...paths: string[]): void {
     for (const endpoint of this.#endpoints) for (const path of paths) endpoint.notify(path);
+  }
+
+  /** Observers of `path` on every endpoint. */
+  observers(path: string): number {
+    return this.#endpoints.reduce((sum, endpoint) => sum + endpoint.observers(path), 0);
+  }
+
+  /** Ends every observation of `path` on every endpoint with `final` (RFC 7641 §3.2). */
+  endObservers(path: string, final: ResponseInit): void {
+    for (const endpoint of this.#endpoints) endpoint.endObservers(path, final);
+  }
+
+  /** Calls `listener` when the last observer of a path on one endpoint leaves. */
+  onObserversGone(listener: (path: string) => void): () => void {
+    const removers = this.#endpoints.map((endpoint) => endpoint.onObserversGone(listener));
+    return () => { for (const remove of removers) remove(); };
+  }
+
+  /** Serves proxy requests (RFC 7252 §5.7.2) on every endpoint as `resolver` maps them. */
+  setProxyResolver(resolver: ProxyResolver | undefined): void {
+    for (const endpoint of this.#endpoints) endpoint.setProxyResolver(resolver);
   }
 
   get inFlight(): number {

@@ -229,6 +229,29 @@ test('deregister() ends one registration and names it; removeResource() sends a 
   assert.equal(a.received[0]!.token, Buffer.from([2]));
 });
 
+test('endAll() ends a path\'s relations with the final response given; onIdle() names a path when its last registration ends', async () => {
+  const { registry, rawPeer, run } = world();
+  const a = rawPeer();
+  const b = rawPeer();
+  const { render } = resource();
+  const idle: string[] = [];
+  const stop = registry.onIdle((path) => idle.push(path));
+  registry.register(request(a.peer, 1, '/p'), render);
+  registry.register(request(b.peer, 1, '/p'), render);
+  registry.register(request(a.peer, 2, '/q'), render);
+  assert.ok(registry.deregister(a.peer, Buffer.from([1])));
+  assert.equal(idle, [], '/p still has an observer');
+  registry.endAll('/p', { code: ResponseCode.GatewayTimeout, payload: 'upstream gone' });
+  await run();
+  assert.equal(idle, ['/p']);
+  assert.is(b.received.length, 1);
+  assert.equal([b.received[0]!.code, b.received[0]!.payload.toString(), observeOf(b.received[0]!)], [ResponseCode.GatewayTimeout, 'upstream gone', undefined]);
+  assert.is(registry.observers('/q'), 1, 'other paths untouched');
+  stop();
+  registry.deregister(a.peer, Buffer.from([2]));
+  assert.equal(idle, ['/p'], 'a removed listener hears nothing');
+});
+
 test('a notification with an error code ends the relation (§3.2), as does a render that throws (5.00)', async () => {
   const { registry, rawPeer, run } = world();
   const a = rawPeer();

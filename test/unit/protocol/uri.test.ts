@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { CoapError } from '../../../src/protocol/errors.js';
 import { OptionNumber, stringOption, uintOption, type CoapOption } from '../../../src/protocol/options.js';
 import {
-  UriError, optionsToUri, parseUri, pathFromOptions, queryFromOptions, uriToOptions, type CoapUri,
+  UriError, optionsToUri, parseUri, pathFromOptions, proxyTarget, queryFromOptions, uriToOptions, type CoapUri,
 } from '../../../src/protocol/uri.js';
 
 const plain = (options: readonly CoapOption[]) => options.map((option) => [option.number, option.value.toString('hex')]);
@@ -216,6 +216,18 @@ test('parseUri(optionsToUri(uriToOptions(u))) gives u back for a URI with every 
   const uri = parseUri('coaps://Example.NET:61616/fw/%E2%82%AC/a%2Fb/%2E/?x=%26&y=%3F');
   const options = uriToOptions(uri);
   assert.equal(parseUri(optionsToUri(options, { scheme: 'coaps', host: '192.0.2.1', port: 5684 })), uri);
+});
+
+test('proxyTarget: the Proxy-Uri wins over the Uri-* options; Proxy-Scheme takes them, the host lowercased and unbracketed (RFC 7252 §5.7.2, §6.5)', () => {
+  const withUri = [stringOption(OptionNumber.UriPath, 'ignored'), stringOption(OptionNumber.ProxyUri, 'coaps://Node-1:7000/services/a%20b?unit=x')];
+  assert.equal(proxyTarget(withUri), { scheme: 'coaps', host: 'node-1', port: 7000, path: ['services', 'a b'], query: ['unit=x'] });
+  const withScheme = [
+    stringOption(OptionNumber.ProxyScheme, 'COAP'), stringOption(OptionNumber.UriHost, '[FE80::1]'), uintOption(OptionNumber.UriPort, 5683),
+    stringOption(OptionNumber.UriPath, 'logs'), stringOption(OptionNumber.UriQuery, 'lines=5'),
+  ];
+  assert.equal(proxyTarget(withScheme), { scheme: 'coap', host: 'fe80::1', port: 5683, path: ['logs'], query: ['lines=5'] });
+  assert.equal(proxyTarget([stringOption(OptionNumber.ProxyScheme, 'coaps')]), { scheme: 'coaps', host: undefined, port: undefined, path: [], query: [] });
+  assert.throws(() => proxyTarget([stringOption(OptionNumber.ProxyUri, 'http://n1/x')]), /unsupported scheme/);
 });
 
 test.run();
