@@ -12,23 +12,26 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** text: a non-empty string; path: resolved against its source's folder; host: an IP
- * address or host name; address: an IP address; choice: one of `choices`; durations carry
- * their unit in the key (`_s`, `_ms`). */
-export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice';
+ * address or host name; address: an IP address; choice: one of `choices`; list and paths:
+ * a JSON array of strings in the file, comma-separated in the environment and flags, each
+ * item a text (checked by `check`) or a path; durations carry their unit in the key
+ * (`_s`, `_ms`). */
+export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice' | 'list' | 'paths';
 
 export interface Field {
   readonly kind: FieldKind;
   readonly description: string;
   /** The value's placeholder in usage texts ("SECONDS"); a boolean without one is a switch. */
   readonly value?: string;
-  readonly default?: string | number | boolean | null;
+  readonly default?: string | number | boolean | null | readonly string[];
   readonly required?: boolean;
   /** "Off" is a value of its own: null in the file, `off` or `none` in the environment and flags. */
   readonly canBeOff?: boolean;
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly string[];
-  /** A rule of the daemon's beyond the kind, for text: what is allowed when the value breaks it. */
+  /** A rule of the daemon's beyond the kind, for text and each item of a list: what is
+   * allowed when the value breaks it. */
   readonly check?: (value: string) => string | undefined;
   /** Earlier names of the setting: still read, with a deprecation warning. */
   readonly deprecated?: readonly string[];
@@ -54,10 +57,14 @@ export interface LayerSources {
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
   /** Relative paths from the environment and flags are taken from here. */
   readonly cwd: string;
+  /** Settings changed remotely and persisted by the daemon (the agent's PUT /system/config):
+   * above the file, below the environment and flags. `from` names it in problems. */
+  readonly overlay?: { readonly values: Readonly<Record<string, unknown>>; readonly from: string; readonly base: string };
 }
 
 type KindValue<F extends Field> = F['kind'] extends 'boolean' ? boolean
-  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number : string;
+  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number
+    : F['kind'] extends 'list' | 'paths' ? readonly string[] : string;
 
 /** Each setting's value: its kind's type, null when it can be off, undefined when it has
  * no default and was not given (or was wrong: then there is a problem too). */
@@ -140,6 +147,13 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.current ? path : `${path}, as ${spelling.shown}`, base: dirname(path) });
     }
   }
+  const { overlay } = sources;
+  if (overlay !== undefined) {
+    for (const [key, value] of Object.entries(overlay.values)) {
+      if (Object.hasOwn(layout.fields, key)) given.set(key, { value, from: overlay.from, base: overlay.base });
+      else problems.push(`unknown setting ${JSON.stringify(key)} in ${overlay.from}`);
+    }
+  }
   for (const key of keys) {
     const spelling = pick(key, envSpellings(key, envName(layout.envPrefix, key)), envName(layout.envPrefix, key));
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
@@ -213,7 +227,15 @@ function allowed(field: Field): string {
     case 'milliseconds': return `whole milliseconds ${range}${off}`;
     case 'count': return `a whole number ${range}${off}`;
     case 'choice': return `one of ${(field.choices ?? []).join(', ')}`;
+    case 'list': return 'a list of non-empty strings (a JSON array, or comma-separated)';
+    case 'paths': return 'a list of file paths (a JSON array, or comma-separated)';
   }
+}
+
+/** One setting's checked value (a path resolved against `base`), or what is allowed: the
+ * loader's own rules, for a daemon that takes a setting at run time. */
+export function checkSetting(field: Field, value: unknown, base: string): { value: unknown } | { allowed: string } {
+  return parseValue(field, { value, from: '', base });
 }
 
 /** The checked value, or what is allowed. */
@@ -252,9 +274,18 @@ function parseValue(field: Field, setting: Given): { value: unknown } | { allowe
       return inRange(true) ? ok(number) : fail();
     case 'choice':
       return text !== undefined && (field.choices ?? []).includes(text) ? ok(text) : fail();
+    case 'list':
+    case 'paths': {
+      const items = Array.isArray(value) ? value : text?.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      if (items === undefined || !items.every((item): item is string => typeof item === 'string' && item.trim() !== '')) return fail();
+      if (field.kind === 'paths') return ok(items.map((item) => resolve(setting.base, item)));
+      const broken = items.map((item) => field.check?.(item)).find((problem) => problem !== undefined);
+      return broken === undefined ? ok(items) : fail(broken);
+    }
   }
 }
 
 /** The usage line of a field: its description and, when it has one, the default. */
 export const describeField = (field: Field): string => (field.default === undefined || field.default === null || field.kind === 'boolean'
+  || (Array.isArray(field.default) && field.default.length === 0)
   ? field.description : `${field.description} (default ${String(field.default)})`);
