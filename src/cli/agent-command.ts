@@ -66,8 +66,10 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   for (const warning of deprecations) log.warn(warning);
   // A start can find the configuration wrong too (a slot directory it cannot write).
   const agent = await asUsageError(() => Agent.start(config, log));
-  const signal = await shutdown;
-  log.info({ signal }, 'stopping');
+  // A signed restart or shutdown stops the agent itself and runs its command; the process
+  // then has nothing left to do.
+  const ended = await Promise.race([shutdown.then((signal) => ({ signal })), agent.halted().then((action) => ({ action }))]);
+  if ('signal' in ended) log.info({ signal: ended.signal }, 'stopping');
   await agent.stop();
   return 0;
 }
