@@ -56,8 +56,10 @@ export class CommandGate {
     try {
       input = decodeBody(request.payload, request.contentFormat);
     } catch (error) {
-      if (error instanceof ResponseError) refuse(error);
-      throw error;
+      if (!(error instanceof ResponseError)) throw error;
+      // Bytes that are no JSON or CBOR at all are as malformed as a bad envelope (4.00),
+      // said the same way; a body too large (4.13) or of another format (4.15) keeps its code.
+      refuse(error.responseCode === ResponseCode.BadRequest ? new CommandRefusedError('malformed', error.message) : error);
     }
     if (keys.size === 0) refuse(new CommandRefusedError('no-key', 'no operator key pinned (operator_keys in the agent\'s configuration)'), input);
     let verdict;
@@ -67,7 +69,7 @@ export class CommandGate {
       // The ledger's write failed (a full disk): without the nonce kept, the command could
       // be replayed, so it does not run.
       return refuse(new ResponseError(ResponseCode.ServiceUnavailable, `cannot keep the command's nonce: ${(error as Error).message}`, {
-        diagnostic: 'the node cannot keep the command\'s nonce (its state disk refused the write)', maxAge: 30,
+        diagnostic: 'the node cannot keep the command\'s nonce (its state disk refused the write)', maxAge: 30, code: 'AGENT_ERR_STATE_UNAVAILABLE',
       }), input);
     }
     if (!verdict.ok) return refuse(new CommandRefusedError(verdict.reason, verdict.detail), input);

@@ -18,38 +18,50 @@ export interface SystemPowerOptions {
 
 export class SystemPower {
   readonly #options: SystemPowerOptions;
-  #scheduled: Promise<PowerAction> | undefined;
+  readonly #finished: Promise<PowerAction>;
+  readonly #finish: (action: PowerAction) => void;
+  #scheduled = false;
 
   constructor(options: SystemPowerOptions) {
     this.#options = options;
+    let finish!: (action: PowerAction) => void;
+    this.#finished = new Promise((resolve) => { finish = resolve; });
+    this.#finish = finish;
   }
 
   /** Whether a restart or shutdown is under way: a second one has nothing left to do. */
   get scheduled(): boolean {
-    return this.#scheduled !== undefined;
+    return this.#scheduled;
   }
 
   /** Stops the agent and runs the action's command, once the handler that calls this has
    * returned its answer and the endpoint has sent it. */
   schedule(action: PowerAction): void {
-    this.#scheduled ??= responsesSent().then(() => this.#run(action));
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    void responsesSent().then(() => this.#run(action)).then(() => this.#finish(action));
   }
 
-  /** Resolves when a scheduled action's command has finished (or failed): the agent has
-   * nothing left to do. Never settles while none is scheduled. */
+  /** Resolves once a scheduled action's command has finished, or failed: the agent has
+   * nothing left to do. Pending until one is scheduled. */
   finished(): Promise<PowerAction> {
-    return this.#scheduled ?? new Promise(() => {});
+    return this.#finished;
   }
 
-  async #run(action: PowerAction): Promise<PowerAction> {
+  /** Never rejects: what fails is logged, and the command runs even if the state could
+   * not be closed cleanly, since the operator asked for it. */
+  async #run(action: PowerAction): Promise<void> {
     const { stopAgent, commands, timeoutMs, log } = this.#options;
     log.info({ action }, `${action} requested: stopping the agent`);
-    await stopAgent();
+    try {
+      await stopAgent();
+    } catch (error) {
+      log.error({ err: error, action }, 'the agent did not stop cleanly; running the command anyway');
+    }
     const command = commands[action];
     const result = await runCommand(command, { env: {}, timeoutMs });
     if (result.ok) log.info({ action, command }, `${action} command ran`);
     else log.error({ action, command }, describeFailure(`${action} command`, result, timeoutMs));
-    return action;
   }
 }
 
