@@ -28,7 +28,7 @@ import { CommandGate } from './command-gate.js';
 import { addCommandResources } from './command-resources.js';
 import { LmdbNonceLedger } from './nonce-ledger-lmdb.js';
 import { NodeSettings } from './node-settings.js';
-import { SystemPower, type PowerAction } from './system-power.js';
+import { SystemPower, type PowerOutcome } from './system-power.js';
 import type { StopToken } from './interfaces.js';
 import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { sleep } from './sleep.js';
@@ -220,7 +220,7 @@ export class Agent {
 
   /** Resolves once a signed restart or shutdown has stopped the agent and run its
    * command: the daemon has nothing left to do. */
-  halted(): Promise<PowerAction> {
+  halted(): Promise<PowerOutcome> {
     return this.#power.finished();
   }
 

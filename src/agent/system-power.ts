@@ -8,6 +8,12 @@ import { describeFailure, runCommand } from './run-command.js';
 
 export type PowerAction = 'restart' | 'shutdown';
 
+/** How a scheduled restart or shutdown ended: `ok` when its command succeeded. */
+export interface PowerOutcome {
+  readonly action: PowerAction;
+  readonly ok: boolean;
+}
+
 export interface SystemPowerOptions {
   /** The agent's stop path; resolves once its state is flushed and closed. */
   readonly stopAgent: () => Promise<void>;
@@ -18,13 +24,13 @@ export interface SystemPowerOptions {
 
 export class SystemPower {
   readonly #options: SystemPowerOptions;
-  readonly #finished: Promise<PowerAction>;
-  readonly #finish: (action: PowerAction) => void;
+  readonly #finished: Promise<PowerOutcome>;
+  readonly #finish: (outcome: PowerOutcome) => void;
   #scheduled = false;
 
   constructor(options: SystemPowerOptions) {
     this.#options = options;
-    let finish!: (action: PowerAction) => void;
+    let finish!: (outcome: PowerOutcome) => void;
     this.#finished = new Promise((resolve) => { finish = resolve; });
     this.#finish = finish;
   }
@@ -39,18 +45,18 @@ export class SystemPower {
   schedule(action: PowerAction): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    void responsesSent().then(() => this.#run(action)).then(() => this.#finish(action));
+    void responsesSent().then(() => this.#run(action)).then((ok) => this.#finish({ action, ok }));
   }
 
   /** Resolves once a scheduled action's command has finished, or failed: the agent has
    * nothing left to do. Pending until one is scheduled. */
-  finished(): Promise<PowerAction> {
+  finished(): Promise<PowerOutcome> {
     return this.#finished;
   }
 
   /** Never rejects: what fails is logged, and the command runs even if the state could
    * not be closed cleanly, since the operator asked for it. */
-  async #run(action: PowerAction): Promise<void> {
+  async #run(action: PowerAction): Promise<boolean> {
     const { stopAgent, commands, timeoutMs, log } = this.#options;
     log.info({ action }, `${action} requested: stopping the agent`);
     try {
@@ -62,6 +68,7 @@ export class SystemPower {
     const result = await runCommand(command, { env: {}, timeoutMs });
     if (result.ok) log.info({ action, command }, `${action} command ran`);
     else log.error({ action, command }, describeFailure(`${action} command`, result, timeoutMs));
+    return result.ok;
   }
 }
 

@@ -56,16 +56,18 @@ test('config PUT: applied live (log level, heartbeat rescheduled), shown by GET,
 
     // A heartbeat every 300 s: none comes while the test runs, unless the change reschedules it.
     assert.is(world.gateway.health.length, 0);
-    const response = await world.send(agent, 'PUT', '/system/config', world.sign('config.set', { log_level: 'debug', health_interval_s: '0.2' }));
+    const response = await world.send(agent, 'PUT', '/system/config', world.sign('config.set', { log_level: 'debug', health_interval_s: '0.2', register_interval_s: 1 }));
     assert.is(formatCode(response.code), '2.04', diagnostic(response));
     assert.equal(JSON.parse(response.payload.toString()) as CommandResultView, {
-      node_id: 'n1', action: 'config.set', outcome: 'done', detail: 'set log_level, health_interval_s',
+      node_id: 'n1', action: 'config.set', outcome: 'done', detail: 'set log_level, health_interval_s, register_interval_s',
     });
     assert.is(log.level, 'debug', 'the logger follows at once');
     await waitFor('heartbeats at the new period', () => world.gateway.health.length >= 2);
+    // Registered once at the start; the next one came every 300 s before the change.
+    await waitFor('a registration at the new period', () => world.gateway.registrations.length >= 2);
     const after = JSON.parse((await world.client.request({ uri: `coap://127.0.0.1:${agent.address().port}/system/config` })).payload.toString()) as NodeConfigView;
     assert.is(after.settings.health_interval_s, 0.2);
-    assert.equal(JSON.parse(await readFile(overlayPath(world.dataDir), 'utf8')), { log_level: 'debug', health_interval_s: 0.2 });
+    assert.equal(JSON.parse(await readFile(overlayPath(world.dataDir), 'utf8')), { log_level: 'debug', health_interval_s: 0.2, register_interval_s: 1 });
 
     await agent.stop();
     ({ agent, log } = await world.start());
@@ -89,7 +91,7 @@ for (const action of ['restart', 'shutdown'] as const) {
       assert.equal(JSON.parse(response.payload.toString()) as CommandResultView, {
         node_id: 'n1', action, outcome: 'scheduled', detail: `the agent stops, then runs the ${action} command`,
       });
-      assert.is(await agent.halted(), action);
+      assert.equal(await agent.halted(), { action, ok: true });
       assert.is(await readFile(marker, 'utf8'), `${action}\n`);
       const messages = logs.map((entry) => entry.msg);
       const stopped = messages.indexOf('agent stopped');
@@ -99,5 +101,18 @@ for (const action of ['restart', 'shutdown'] as const) {
     }
   });
 }
+
+test('a restart command that fails is logged at error and reported by halted(), so the daemon exits with a failure status', async () => {
+  const world = await CommandWorld.create();
+  try {
+    const { agent, logs } = await world.start({ restart_command: 'echo no bus >&2; exit 3' });
+    const response = await world.send(agent, 'POST', '/system/restart', world.sign('restart'));
+    assert.is(formatCode(response.code), '2.04', diagnostic(response));
+    assert.equal(await agent.halted(), { action: 'restart', ok: false });
+    assert.equal(logs.filter((entry) => entry.level === 'error').map((entry) => entry.msg), ['restart command exited 3: no bus']);
+  } finally {
+    await world.close();
+  }
+});
 
 test.run();
