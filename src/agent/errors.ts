@@ -97,12 +97,16 @@ const REFUSAL_CODES: Readonly<Record<CommandRefusalReason, number>> = {
   'malformed': ResponseCode.BadRequest, 'bad-setting': ResponseCode.BadRequest,
 };
 
+/** A diagnostic's detail at most: it can name what the sender wrote (unknown fields), and
+ * goes into one datagram and one audit entry. */
+const MAX_DETAIL_CHARS = 400;
+
 /** A signed command the agent will not run: the response code and a diagnostic that says
  * why ("expired: not_after … has passed"); the gateway forwards both untouched. */
 export class CommandRefusedError extends ResponseError {
   readonly reason: CommandRefusalReason;
   constructor(reason: CommandRefusalReason, detail: string) {
-    const diagnostic = `${reason}: ${detail}`;
+    const diagnostic = `${reason}: ${detail.length > MAX_DETAIL_CHARS ? `${detail.slice(0, MAX_DETAIL_CHARS)}…` : detail}`;
     super(REFUSAL_CODES[reason], `command refused: ${diagnostic}`, { diagnostic, code: 'AGENT_ERR_COMMAND_REFUSED' });
     this.reason = reason;
   }

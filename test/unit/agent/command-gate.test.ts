@@ -32,6 +32,10 @@ test('forged, stale, misdirected and malformed commands: each refused with its c
       { what: 'config.set at restart', body: world.sign('config.set', { log_level: 'debug' }), code: '4.03', reason: /^wrong-action: / },
       { what: 'restart at config', path: '/system/config', body: world.sign('restart'), code: '4.03', reason: /^wrong-action: PUT \/system\/config takes config.set, not restart$/ },
       { what: 'malformed fields', body: { v: 1, node_id: 'n1', signature: 'AAAA' }, code: '4.00', reason: /^malformed: .*action: one of/ },
+      {
+        what: 'a flood of unknown fields', body: { ...good, ...Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`field${i}`, 0])) },
+        code: '4.00', reason: /^malformed: field0: not a field of a command; .{300,400}…$/,
+      },
       { what: 'not JSON', body: Buffer.from('{restart'), code: '4.00', reason: /^malformed: malformed body: .*JSON/ },
     ];
     for (const { what, body, path = '/system/restart', code, reason } of cases) {
