@@ -3,8 +3,9 @@
 // observation, when the gateway comes back after failures, when it no longer knows this
 // node, after a new version is committed, and every register_interval_s), pushes health
 // every health_interval_s, watches /updates (updates-watch.ts) and hands the offers to
-// NodeUpdates (node-updates.ts). stop() ends it cleanly. The agent's timers run on the
-// clock of AgentOptions, so tests can drive them on a virtual one.
+// NodeUpdates (node-updates.ts). It serves its own resources to the gateway, the signed
+// commands among them (command-resources.ts). stop() ends it cleanly. The agent's timers
+// run on the clock of AgentOptions, so tests can drive them on a virtual one.
 
 import { join } from 'node:path';
 import { AgentRoute } from '../fleet/paths.js';
@@ -22,6 +23,12 @@ import { GatewayLink } from './gateway-link.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
 import { AgentConfigError, DirectoryNotWritableError } from './errors.js';
+import { CommandAudit, type CommandAuditEntry } from './command-audit.js';
+import { CommandGate } from './command-gate.js';
+import { addCommandResources, serviceCommandHandler } from './command-resources.js';
+import { LmdbNonceLedger } from './nonce-ledger-lmdb.js';
+import { NodeSettings } from './node-settings.js';
+import { SystemPower, type PowerOutcome } from './system-power.js';
 import type { StopToken } from './interfaces.js';
 import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { sleep } from './sleep.js';
@@ -82,11 +89,14 @@ export const agentPaths = (dataDir: string): AgentPaths => ({
 });
 
 /** What the agent takes from outside besides its configuration: time (its timers, waits
- * and deadlines) and randomness (jittered back-off); the real ones unless a test gives its
- * own (a VirtualClock, a SeededRandom). Not given to the CoAP endpoint, whose exchanges
- * are real I/O on real time, nor to the hooks' time limits (run-command.ts). */
+ * and deadlines), the calendar time (a signed command's not_after; the Clock is monotonic)
+ * and randomness (jittered back-off); the real ones unless a test gives its own (a
+ * VirtualClock, a SeededRandom). Not given to the CoAP endpoint, whose exchanges are real
+ * I/O on real time, nor to the hooks' time limits (run-command.ts). */
 export interface AgentOptions {
   readonly clock?: Clock;
+  /** Milliseconds since the epoch (default Date.now). */
+  readonly now?: () => number;
   readonly random?: Random;
 }
 
@@ -104,6 +114,13 @@ export class Agent {
   readonly #health = new SystemHealth();
   #read: ReadResources | undefined;
   readonly #stop: Stopper;
+  readonly #audit: CommandAudit;
+  readonly #gate: CommandGate;
+  readonly #settings: NodeSettings;
+  readonly #power: SystemPower;
+  /** The periods in force: the configuration's until a signed config.set changes them. */
+  #healthIntervalMs: number;
+  #registerIntervalMs: number;
   #lastHealth: HealthReport | undefined;
   #healthTimer: TimerHandle | undefined;
   #registerTimer: TimerHandle | undefined;
@@ -122,6 +139,19 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#stop = new Stopper(this.#clock);
+    this.#healthIntervalMs = config.healthIntervalMs;
+    this.#registerIntervalMs = config.registerIntervalMs;
+    const now = options.now ?? Date.now;
+    // Expired nonces are swept when the ledger is full (nonce-ledger-lmdb.ts).
+    const nonces = new LmdbNonceLedger(store);
+    this.#audit = new CommandAudit(store, log.child({ component: 'commands' }));
+    this.#gate = new CommandGate({ nodeId: config.nodeId, keys: config.operatorKeys, now, nonces, audit: this.#audit });
+    this.#settings = new NodeSettings(config);
+    this.#power = new SystemPower({
+      stopAgent: () => this.stop(), commands: { restart: config.restartCommand, shutdown: config.shutdownCommand },
+      timeoutMs: config.systemCommandTimeoutMs, log,
+    });
+    this.#applySettingsLive();
     this.#gateway = new GatewayLink(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
     this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }), this.#clock);
     const installer = new Installer({
@@ -191,6 +221,17 @@ export class Agent {
     return this.#endpoint.address();
   }
 
+  /** Resolves once a signed restart or shutdown has stopped the agent and run its
+   * command: the daemon has nothing left to do. */
+  halted(): Promise<PowerOutcome> {
+    return this.#power.finished();
+  }
+
+  /** For tests: the command audit, oldest first. */
+  commandAudit(): CommandAuditEntry[] {
+    return this.#audit.entries();
+  }
+
   /** Ends after the block in hand (its progress persisted) or the install in hand;
    * unsent outcomes are sent at the next start. */
   stop(): Promise<void> {
@@ -231,15 +272,44 @@ export class Agent {
     await slots.switchTo(committed);
   }
 
-  /** The agent's own resources for the gateway's proxy (DESIGN §5): /health, and the
-   * read resources (/metrics, /logs, /services). */
+  /** The settings a signed config.set applies at once; the others wait for the next start. */
+  #applySettingsLive(): void {
+    const settings = this.#settings;
+    // Child loggers follow their root's level unless given their own.
+    settings.onSettingChanged('log_level', (level) => { this.#log.level = level as string; });
+    settings.onSettingChanged('health_interval_s', (seconds) => {
+      this.#healthIntervalMs = (seconds as number) * 1000;
+      if (this.#healthTimer !== undefined && !this.#stop.requested) {
+        this.#clock.clearTimeout(this.#healthTimer);
+        this.#scheduleHealth();
+      }
+    });
+    settings.onSettingChanged('register_interval_s', (seconds) => {
+      this.#registerIntervalMs = (seconds as number) * 1000;
+      if (this.#registerTimer !== undefined && !this.#stop.requested) {
+        this.#clock.clearTimeout(this.#registerTimer);
+        this.#scheduleRegistration();
+      }
+    });
+    settings.onSettingChanged('metrics_interval_s', (seconds) => this.#read?.sampler.setIntervalS(seconds as number));
+    settings.onSettingChanged('allowed_units', (units) => this.#read?.services.setAllowedUnits(units as readonly string[]));
+  }
+
+  /** The agent's own resources, which the gateway reaches over the session this agent
+   * opened (DESIGN §5): /health, the read resources (/metrics, /logs, /services) and the
+   * signed commands (/services/{name} POST, /system/*). */
   #serve(): void {
-    this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log);
+    this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log, {
+      servicePost: (services) => serviceCommandHandler(this.config.nodeId, {
+        act: (unit, action) => services.manager.act(unit, action), allowed: () => services.units,
+      }, this.#gate),
+    });
+    addCommandResources({ router: this.#endpoint.router, nodeId: this.config.nodeId, gate: this.#gate, settings: this.#settings, power: this.#power });
     this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
       attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],
       handlers: {
-        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.config.healthIntervalMs / 1000) }),
+        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.#healthIntervalMs / 1000) }),
       },
     });
   }
@@ -266,10 +336,12 @@ export class Agent {
     return this.#registration;
   }
 
+  /** A timer replaced meanwhile (a new period) leaves the rescheduling to its successor. */
   #scheduleRegistration(): void {
-    this.#registerTimer = this.#clock.setTimeout(() => {
-      void this.#register('periodic').finally(() => { if (!this.#stop.requested) this.#scheduleRegistration(); });
-    }, this.config.registerIntervalMs);
+    const timer = this.#clock.setTimeout(() => {
+      void this.#register('periodic').finally(() => { if (!this.#stop.requested && this.#registerTimer === timer) this.#scheduleRegistration(); });
+    }, this.#registerIntervalMs);
+    this.#registerTimer = timer;
   }
 
   async #sampleHealth(): Promise<void> {
@@ -282,9 +354,10 @@ export class Agent {
   }
 
   #scheduleHealth(): void {
-    this.#healthTimer = this.#clock.setTimeout(() => void this.#pushHealth().finally(() => {
-      if (!this.#stop.requested) this.#scheduleHealth();
-    }), this.config.healthIntervalMs);
+    const timer = this.#clock.setTimeout(() => void this.#pushHealth().finally(() => {
+      if (!this.#stop.requested && this.#healthTimer === timer) this.#scheduleHealth();
+    }), this.#healthIntervalMs);
+    this.#healthTimer = timer;
   }
 
   async #pushHealth(): Promise<void> {

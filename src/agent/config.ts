@@ -8,11 +8,15 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/credentials-file.js';
-import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type FieldValues, type LogLevel } from '../fleet/config-layers.js';
+import {
+  checkSetting, envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type FieldValues, type LayerSources, type LogLevel,
+} from '../fleet/config-layers.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { parseUri } from '../protocol/uri.js';
 import { AgentConfigError } from './errors.js';
+import { readOperatorKeys } from './operator-keys.js';
+import { overlayPath, readOverlay } from './settings-overlay.js';
 
 export { LOG_LEVELS, type LogLevel };
 
@@ -63,7 +67,22 @@ export interface AgentConfig {
   readonly servicesCommand: string | undefined;
   readonly logLevel: LogLevel;
   readonly dtls: DtlsCredentials | undefined;
+  /** The operator command keys (DESIGN §6) by key id; empty: every command is refused. */
+  readonly operatorKeys: ReadonlyMap<string, KeyObject>;
+  readonly restartCommand: string;
+  readonly shutdownCommand: string;
+  readonly systemCommandTimeoutMs: number;
+  /** Every setting's checked value by key, as the field table spells it. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Settings given on this node by the environment or a flag: they outrank a remote change
+   * at the next start, so a remote change of them is refused. */
+  readonly lockedSettings: readonly string[];
 }
+
+/** The settings a signed config.set may change (PUT /system/config), persisted in the
+ * overlay (settings-overlay.ts). metrics_interval_s and allowed_units count once the field
+ * table has them. */
+export const REMOTE_SETTINGS: readonly string[] = ['log_level', 'health_interval_s', 'register_interval_s', 'metrics_interval_s', 'allowed_units'];
 
 /** Is `value` a gateway URI: coap:// or coaps://, no path, no query? */
 function checkGatewayUri(value: string): string | undefined {
@@ -133,6 +152,14 @@ export const CONFIG_FIELDS = {
   key_file: { kind: 'path', value: 'PEM', description: 'coaps:// private key of the certificate' },
   ca_file: { kind: 'path', value: 'PEM', description: 'coaps:// CA the gateway certificate must chain to' },
   server_name: { kind: 'text', value: 'NAME', description: 'coaps:// name the gateway certificate must carry (optional)' },
+  operator_keys: {
+    kind: 'paths', value: 'PEM,…', default: [], description: 'operator command Ed25519 public keys (operator-command.pub); none: every command is refused',
+  },
+  restart_command: { kind: 'text', value: 'CMD', default: 'systemctl reboot', description: 'run on a signed restart, after the answer' },
+  shutdown_command: { kind: 'text', value: 'CMD', default: 'systemctl poweroff', description: 'run on a signed shutdown, after the answer' },
+  system_command_timeout_s: {
+    kind: 'seconds', value: 'SECONDS', min: 1, max: 3600, default: 60, description: 'restart_command and shutdown_command time limit',
+  },
 } as const satisfies FieldTable;
 
 type Fields = typeof CONFIG_FIELDS;
@@ -158,21 +185,43 @@ export interface ConfigSources {
   readonly onDeprecated?: (warning: string) => void;
 }
 
-/** Reads the file, the environment and the flags, and validates the merge. Throws
- * AgentConfigError listing every problem. */
+/** Reads the file, the remote overlay in data_dir, the environment and the flags, and
+ * validates the merge. Throws AgentConfigError listing every problem. */
 export function loadAgentConfig(sources: ConfigSources): AgentConfig {
-  const { values, problems, deprecations } = loadLayers(LAYOUT, {
-    file: sources.file, env: sources.env ?? {}, flags: sources.flags ?? {}, cwd: sources.cwd ?? process.cwd(),
-  });
-  for (const warning of deprecations) sources.onDeprecated?.(warning);
-  return validate(values, problems);
+  const layers: LayerSources = { file: sources.file, env: sources.env ?? {}, flags: sources.flags ?? {}, cwd: sources.cwd ?? process.cwd() };
+  let loaded = loadLayers(LAYOUT, layers);
+  // data_dir names where the overlay is; it is not itself one of the remote settings.
+  const overlay = loaded.values.data_dir === undefined ? { values: {} } : readOverlay(loaded.values.data_dir);
+  if ('problem' in overlay) loaded.problems.push(`data_dir: ${overlay.problem}`);
+  else if (Object.keys(overlay.values).length > 0) {
+    const from = overlayPath(loaded.values.data_dir);
+    const foreign = Object.keys(overlay.values).filter((key) => !REMOTE_SETTINGS.includes(key));
+    loaded = loadLayers(LAYOUT, { ...layers, overlay: { values: overlay.values, from, base: loaded.values.data_dir } });
+    for (const key of foreign) loaded.problems.push(`${key}: not a remote setting, in ${from}`);
+  }
+  for (const warning of loaded.deprecations) sources.onDeprecated?.(warning);
+  return validate(loaded.values, loaded.problems, lockedSettings(layers));
+}
+
+/** The settings the environment or a flag gives, in any spelling. */
+function lockedSettings(sources: LayerSources): string[] {
+  return Object.entries(CONFIG_FIELDS as FieldTable).filter(([key, field]) => [key, ...(field.deprecated ?? [])]
+    .some((name) => sources.flags[name] !== undefined || (sources.env[envName(name)] ?? '') !== '')).map(([key]) => key);
+}
+
+/** One setting's checked value under the loader's rules, or the problem with it. */
+export function checkAgentSetting(key: string, value: unknown): { value: unknown } | { problem: string } {
+  const field = Object.hasOwn(CONFIG_FIELDS, key) ? (CONFIG_FIELDS as FieldTable)[key] : undefined;
+  if (field === undefined) return { problem: `${key}: not a setting` };
+  const checked = checkSetting(field, value, process.cwd());
+  return 'allowed' in checked ? { problem: `${key} must be ${checked.allowed}, not ${JSON.stringify(value)}` } : checked;
 }
 
 const DEFAULT_HARDWARE = (): string => `${arch()} ${cpus()[0]?.model ?? 'unknown cpu'} (${hostname()})`.slice(0, 128);
 
 /** What no single value shows: the publisher key, the install adapter's command, the DTLS
  * credentials and the gateway's scheme together. */
-function validate(values: Settings, problems: string[]): AgentConfig {
+function validate(values: Settings, problems: string[], locked: readonly string[]): AgentConfig {
   let publisherKey: KeyObject | undefined;
   if (values.publisher_key !== undefined) {
     try {
@@ -194,6 +243,8 @@ function validate(values: Settings, problems: string[]): AgentConfig {
   if (values.log_source === 'files' && values.log_files.length === 0) problems.push('log_files: at least one file with log_source "files"');
   if (values.log_source === 'journald' && values.log_files.length > 0) problems.push('log_files: only with log_source "files"');
 
+  // Undefined when the file could not be read at all (no defaults then).
+  const operatorKeys = readOperatorKeys(values.operator_keys ?? [], problems);
   const dtls = dtlsCredentials(values, problems);
   // Checked by its field already: parsing it again cannot throw.
   const scheme = values.gateway === undefined ? undefined : parseUri(values.gateway).scheme;
@@ -218,6 +269,8 @@ function validate(values: Settings, problems: string[]): AgentConfig {
     metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
     logSource: values.log_source as LogSourceName, logFiles: values.log_files,
     allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,
+    operatorKeys, restartCommand: values.restart_command, shutdownCommand: values.shutdown_command,
+    systemCommandTimeoutMs: values.system_command_timeout_s * 1000, settings: { ...values }, lockedSettings: locked,
   };
 }
 

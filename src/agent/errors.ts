@@ -1,8 +1,9 @@
 // Typed errors of the node agent (STYLE: one errors.ts per package). Each carries a stable
 // `code`; the command line turns AGENT_ERR_CONFIG into exit status 2.
 
-import { describeCode } from '../protocol/codes.js';
-import { CoapError } from '../protocol/errors.js';
+import type { CommandRefusal } from '../fleet/command-envelope.js';
+import { describeCode, ResponseCode } from '../protocol/codes.js';
+import { CoapError, ResponseError } from '../protocol/errors.js';
 
 /** The root of the agent's errors, under the project's one root (CoapError): an
  * `instanceof CoapError` and a `code` tell every typed error from an unexpected one. */
@@ -91,5 +92,46 @@ export class ServiceManagerError extends AgentError {
 export class LogSourceError extends AgentError {
   constructor(message: string) {
     super('AGENT_ERR_LOG_SOURCE', message);
+  }
+}
+
+/** Why a signed command was refused: verifyCommand's reasons, and the agent's own: no
+ * operator key pinned, an action this resource does not take, a unit not allowed, a
+ * setting that is unknown, not changeable remotely, or given a bad value. */
+export type CommandRefusalReason = CommandRefusal | 'no-key' | 'wrong-action' | 'unit-not-allowed' | 'bad-setting';
+
+/** The response code of each refusal (the wire contract): 4.01 when the sender is not
+ * shown to be an operator, 4.03 when an operator's command may not run here and now, 4.04
+ * for a unit the node does not offer, 4.00 for what is not a command at all. */
+const REFUSAL_CODES: Readonly<Record<CommandRefusalReason, number>> = {
+  'unsigned': ResponseCode.Unauthorized, 'unknown-key': ResponseCode.Unauthorized, 'bad-signature': ResponseCode.Unauthorized,
+  'no-key': ResponseCode.Unauthorized,
+  'other-node': ResponseCode.Forbidden, 'expired': ResponseCode.Forbidden, 'too-far-in-future': ResponseCode.Forbidden,
+  'replayed': ResponseCode.Forbidden, 'wrong-action': ResponseCode.Forbidden,
+  'unit-not-allowed': ResponseCode.NotFound,
+  'malformed': ResponseCode.BadRequest, 'bad-setting': ResponseCode.BadRequest,
+};
+
+/** A diagnostic's detail at most: it can name what the sender wrote (unknown fields), and
+ * goes into one datagram and one audit entry. */
+const MAX_DETAIL_CHARS = 400;
+
+/** A signed command the agent will not run: the response code and a diagnostic that says
+ * why ("expired: not_after … has passed"); the gateway forwards both untouched. */
+export class CommandRefusedError extends ResponseError {
+  readonly reason: CommandRefusalReason;
+  constructor(reason: CommandRefusalReason, detail: string) {
+    const diagnostic = `${reason}: ${detail.length > MAX_DETAIL_CHARS ? `${detail.slice(0, MAX_DETAIL_CHARS)}…` : detail}`;
+    super(REFUSAL_CODES[reason], `command refused: ${diagnostic}`, { diagnostic, code: 'AGENT_ERR_COMMAND_REFUSED' });
+    this.reason = reason;
+  }
+}
+
+/** An accepted command that could not be carried out (a service action that failed, a
+ * setting that could not be persisted): 5.00 with what went wrong. */
+export class CommandFailedError extends ResponseError {
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(ResponseCode.InternalServerError, `command failed: ${detail}`, { diagnostic: detail, code: 'AGENT_ERR_COMMAND_FAILED' });
+    if (options.cause !== undefined) this.cause = options.cause;
   }
 }

@@ -6,6 +6,7 @@
 import type { DaemonLogger } from '../fleet/logger.js';
 import { AgentRoute } from '../fleet/paths.js';
 import type { Endpoint } from '../protocol/endpoint.js';
+import type { RequestHandler } from '../protocol/server-types.js';
 import type { Clock } from '../protocol/interfaces.js';
 import { AllowedServices } from './allowed-services.js';
 import type { AgentConfig } from './config.js';
@@ -28,6 +29,8 @@ export interface ReadResourceParts {
   /** The node's wall clock for the samples' times (Date.now by default). */
   readonly wallTime?: () => number;
   readonly logFollowPollMs?: number;
+  /** POST /services/{name}: the signed service actions (command-resources.ts). */
+  readonly servicePost?: (services: AllowedServices) => RequestHandler;
 }
 
 export interface ReadResources {
@@ -54,7 +57,7 @@ export function addReadResources(endpoint: Endpoint, config: ReadConfig, clock: 
   const services = new AllowedServices(createServiceManager(config), config.allowedUnits);
   const stopNotifying = addMetricsResource(endpoint, { nodeId: config.nodeId, sampler });
   addLogsResource(endpoint, { nodeId: config.nodeId, source, follows });
-  addServicesResources(endpoint, { nodeId: config.nodeId, services });
+  addServicesResources(endpoint, { nodeId: config.nodeId, services, post: parts.servicePost?.(services) });
   return {
     sampler, services,
     start: () => sampler.start(),

@@ -7,6 +7,7 @@ import { encodeBody } from '../fleet/payload.js';
 import { AgentRoute } from '../fleet/paths.js';
 import { ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
+import type { RequestHandler } from '../protocol/server-types.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { AllowedServices } from './allowed-services.js';
 import { ServiceManagerError } from './errors.js';
@@ -16,9 +17,9 @@ import { agentAttributes } from './resource-attributes.js';
 const SERVICES_MAX_AGE_S = 5;
 
 export function addServicesResources(
-  endpoint: Endpoint, options: { readonly nodeId: string; readonly services: AllowedServices },
+  endpoint: Endpoint, options: { readonly nodeId: string; readonly services: AllowedServices; readonly post?: RequestHandler | undefined },
 ): void {
-  const { nodeId, services } = options;
+  const { nodeId, services, post } = options;
   endpoint.router.add(AgentRoute.services, {
     attributes: agentAttributes('services', { if: 'collection', obs: false }),
     handlers: {
@@ -35,6 +36,8 @@ export function addServicesResources(
         const name = services.check(request.params.name ?? '');
         return { code: ResponseCode.Content, ...encodeBody(await unavailableOnFailure(services.manager.status(name)), request.accept), maxAge: SERVICES_MAX_AGE_S };
       },
+      // The signed service actions (command-resources.ts), when the agent takes commands.
+      ...(post === undefined ? {} : { POST: post }),
     },
   });
 }

@@ -1,6 +1,8 @@
 // The agent's durable state (DESIGN §7) in one LMDB environment under <data>/state: per
 // update its record (manifest, state, download progress, install phase), which slot is
-// committed, and which terminal states the gateway has acknowledged. Every write that a
+// committed, and which terminal states the gateway has acknowledged; and sections of keys
+// for the signed commands' nonce ledger and audit log (nonce-ledger-lmdb.ts,
+// command-audit.ts). Every write that a
 // crash must not lose is awaited until LMDB has flushed it, not only committed it. A write
 // the disk refuses rejects with StoreWriteError (fleet/errors.ts, made by fleet/store-write-error.ts) and the store
 // goes on; agent.ts checks the environment (fleet/store-check.ts) before it opens it.
@@ -58,6 +60,18 @@ const UPDATE_PREFIX = 'update/';
 const REPORTED_PREFIX = 'reported/';
 const SLOTS_KEY = 'slots';
 const NO_SLOTS: SlotsRecord = { committed: null, version: null, updateId: null };
+
+/** The keys of the store under one prefix, with synchronous writes: each commits (and LMDB
+ * syncs it) before it returns, so a command's nonce is on disk before the command runs. A
+ * write the disk refuses throws from LMDB. */
+export interface StoreSection {
+  get(key: string): unknown;
+  put(key: string, value: unknown): void;
+  remove(key: string): void;
+  /** Key and value pairs in key order (after the prefix); `reverse` from the last. */
+  entries(options?: { reverse?: boolean; limit?: number }): Iterable<{ key: string; value: unknown }>;
+  count(): number;
+}
 
 export class AgentStore {
   readonly #db: RootDatabase<unknown, string>;
@@ -120,6 +134,29 @@ export class AgentStore {
 
   markReported(updateId: string, state: NodeUpdateState): Promise<void> {
     return this.#durably(() => this.#db.put(REPORTED_PREFIX + updateId, state));
+  }
+
+  /** The keys under `prefix` (e.g. "nonce/"), which no other part of the store uses. */
+  section(prefix: string): StoreSection {
+    const db = this.#db;
+    // A fresh object per call: lmdb-js marks the options it is given (getKeysCount's
+    // would turn a later getRange into a count).
+    const range = () => ({ start: prefix, end: `${prefix}\uffff` });
+    return {
+      get: (key) => db.get(prefix + key),
+      put: (key, value) => db.putSync(prefix + key, value),
+      remove: (key) => { db.removeSync(prefix + key); },
+      entries: (options = {}) => ({
+        *[Symbol.iterator]() {
+          const { start, end } = range();
+          const ordered = options.reverse === true ? { start: end, end: start, reverse: true } : { start, end };
+          for (const { key, value } of db.getRange({ ...ordered, ...(options.limit === undefined ? {} : { limit: options.limit }) })) {
+            yield { key: key.slice(prefix.length), value };
+          }
+        },
+      }),
+      count: () => db.getKeysCount(range()),
+    };
   }
 
   async close(): Promise<void> {

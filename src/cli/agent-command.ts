@@ -66,10 +66,13 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   for (const warning of deprecations) log.warn(warning);
   // A start can find the configuration wrong too (a slot directory it cannot write).
   const agent = await asUsageError(() => Agent.start(config, log));
-  const signal = await shutdown;
-  log.info({ signal }, 'stopping');
+  // A signed restart or shutdown stops the agent itself and runs its command; the process
+  // then has nothing left to do. If the command failed the node keeps running without its
+  // agent: a failure status has systemd start it again (Restart=on-failure).
+  const ended = await Promise.race([shutdown.then((signal) => ({ signal })), agent.halted()]);
+  if ('signal' in ended) log.info({ signal: ended.signal }, 'stopping');
   await agent.stop();
-  return 0;
+  return 'ok' in ended && !ended.ok ? 1 : 0;
 }
 
 /** A configuration problem is a usage error: exit status 2 with every problem named. */

@@ -119,6 +119,10 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
         node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
         initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval_s: 2,
         psk_identity: `node:${id}`, psk_key_file: join(keys, `node-${id}.json`),
+        // Signed commands work on the demo fleet; a reboot or power-off of a demo node ends
+        // its agent only, never the machine the demo runs on.
+        operator_keys: [join(keys, 'operator-command.pub')],
+        restart_command: `echo "demo: ${id} would reboot now"`, shutdown_command: `echo "demo: ${id} would power off now"`,
       }, null, 2));
       daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));
     }

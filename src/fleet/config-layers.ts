@@ -12,10 +12,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** text: a non-empty string; path: resolved against its source's folder; host: an IP
- * address or host name; address: an IP address; choice: one of `choices`; list: strings,
- * a JSON array in the file and comma-separated in the environment and flags, each item
- * checked by `check`; durations carry their unit in the key (`_s`, `_ms`). */
-export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice' | 'list';
+ * address or host name; address: an IP address; choice: one of `choices`; list and paths:
+ * a JSON array of strings in the file, comma-separated in the environment and flags, each
+ * item a text (checked by `check`) or a path; durations carry their unit in the key
+ * (`_s`, `_ms`). */
+export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice' | 'list' | 'paths';
 
 export interface Field {
   readonly kind: FieldKind;
@@ -56,11 +57,14 @@ export interface LayerSources {
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
   /** Relative paths from the environment and flags are taken from here. */
   readonly cwd: string;
+  /** Settings changed remotely and persisted by the daemon (the agent's PUT /system/config):
+   * above the file, below the environment and flags. `from` names it in problems. */
+  readonly overlay?: { readonly values: Readonly<Record<string, unknown>>; readonly from: string; readonly base: string };
 }
 
 type KindValue<F extends Field> = F['kind'] extends 'boolean' ? boolean
   : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number
-    : F['kind'] extends 'list' ? readonly string[] : string;
+    : F['kind'] extends 'list' | 'paths' ? readonly string[] : string;
 
 /** Each setting's value: its kind's type, null when it can be off, undefined when it has
  * no default and was not given (or was wrong: then there is a problem too). */
@@ -143,6 +147,13 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.current ? path : `${path}, as ${spelling.shown}`, base: dirname(path) });
     }
   }
+  const { overlay } = sources;
+  if (overlay !== undefined) {
+    for (const [key, value] of Object.entries(overlay.values)) {
+      if (Object.hasOwn(layout.fields, key)) given.set(key, { value, from: overlay.from, base: overlay.base });
+      else problems.push(`unknown setting ${JSON.stringify(key)} in ${overlay.from}`);
+    }
+  }
   for (const key of keys) {
     const spelling = pick(key, envSpellings(key, envName(layout.envPrefix, key)), envName(layout.envPrefix, key));
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
@@ -217,6 +228,7 @@ function allowed(field: Field): string {
     case 'count': return `a whole number ${range}${off}`;
     case 'choice': return `one of ${(field.choices ?? []).join(', ')}`;
     case 'list': return `a list of at most ${field.max ?? MAX_LIST_ITEMS} non-empty strings (a JSON array, or comma-separated)`;
+    case 'paths': return `a list of at most ${field.max ?? MAX_LIST_ITEMS} file paths (a JSON array, or comma-separated)`;
   }
 }
 
@@ -237,6 +249,12 @@ function parseList(field: Field, value: unknown): { value: unknown } | { allowed
     strings.push(text);
   }
   return { value: strings };
+}
+
+/** One setting's checked value (a path resolved against `base`), or what is allowed: the
+ * loader's own rules, for a daemon that takes a setting at run time. */
+export function checkSetting(field: Field, value: unknown, base: string): { value: unknown } | { allowed: string } {
+  return parseValue(field, { value, from: '', base });
 }
 
 /** The checked value, or what is allowed. */
@@ -277,6 +295,10 @@ function parseValue(field: Field, setting: Given): { value: unknown } | { allowe
       return text !== undefined && (field.choices ?? []).includes(text) ? ok(text) : fail();
     case 'list':
       return parseList(field, value);
+    case 'paths': {
+      const parsed = parseList(field, value);
+      return 'value' in parsed ? ok((parsed.value as string[]).map((item) => resolve(setting.base, item))) : parsed;
+    }
   }
 }
 

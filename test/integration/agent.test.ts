@@ -6,7 +6,7 @@
 // of an earlier release starts with a deprecation warning.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,9 @@ import * as assert from 'uvu/assert';
 import { INTERRUPTED_REASON } from '../../src/agent/installer.js';
 import { PERSIST_EVERY_BYTES } from '../../src/agent/downloader.js';
 import { AgentStore } from '../../src/agent/store.js';
+import { newCommandNonce, signCommand } from '../../src/fleet/command-envelope.js';
+import { formatCode, Method } from '../../src/protocol/codes.js';
+import { Endpoint } from '../../src/protocol/endpoint.js';
 import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from '../unit/agent/fake-gateway.js';
 
 // dist/test/integration/ → the repository root, where bin/ is.
@@ -254,6 +257,33 @@ test('a slot directory that cannot be written exits 2 and names the directory an
     assert.is(status, 2, agent.stderr());
     assert.ok(agent.stderr().includes(`data_dir: slot directory ${join(s.data, 'slots')} is not writable (ENOTDIR)`), agent.stderr());
   } finally {
+    await s.cleanup();
+  }
+});
+
+test('a signed restart: the process answers 2.04, stops, runs restart_command, and exits 0', async () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const s = await setup();
+  const client = await Endpoint.udp({ host: '127.0.0.1' });
+  try {
+    await writeFile(join(s.dir, 'operator-command.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+    const config = JSON.parse(await readFile(s.configPath, 'utf8')) as Record<string, unknown>;
+    const marker = join(s.dir, 'restarted');
+    await writeFile(s.configPath, JSON.stringify({ ...config, operator_keys: ['operator-command.pub'], restart_command: `echo restarting > ${marker}` }));
+    const agent = spawnAgent(['--config', s.configPath]);
+    await s.gateway.waitFor(() => s.gateway.registrations.length >= 1, 'the registration');
+    const port = s.gateway.registrations[0]!.body.agent_port;
+    const notAfter = new Date(Date.now() + 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const envelope = signCommand({ node_id: 'n1', action: 'restart', args: {}, not_after: notAfter, nonce: newCommandNonce() }, privateKey);
+    const response = await client.request({ method: Method.POST, uri: `coap://127.0.0.1:${port}/system/restart`, payload: JSON.stringify(envelope) });
+    assert.is(formatCode(response.code), '2.04', response.payload.toString());
+    const { status } = await agent.exited;
+    assert.is(status, 0, agent.stderr());
+    assert.is(await readFile(marker, 'utf8'), 'restarting\n');
+    assert.ok(logged(agent, { msg: 'restart command ran' }), agent.stdout());
+    assert.equal(unexpectedLines(agent), []);
+  } finally {
+    await client.close();
     await s.cleanup();
   }
 });

@@ -3,11 +3,14 @@
 // releases (durations without their unit) still read with a deprecation warning.
 
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAgentConfig } from '../../../src/agent/config.js';
+import { overlayPath } from '../../../src/agent/settings-overlay.js';
+import { keyId } from '../../../src/fleet/command-envelope.js';
 import { AgentConfigError } from '../../../src/agent/errors.js';
 import { formatPretty } from '../../../src/fleet/logger.js';
 import { makePublisher, tempDir } from './fake-gateway.js';
@@ -212,6 +215,73 @@ test('coaps:// needs DTLS credentials: a PSK in hex or keys generate\'s JSON, re
       .some((problem) => problem.includes('use coaps://')));
     const mixed = problemsOf(() => loadAgentConfig({ flags: { ...base, gateway: 'coaps://gw', psk_identity: 'node:n1', psk_key_file: pskFile, cert_file: pskFile } }));
     assert.ok(mixed.some((problem) => problem.includes('not both')), mixed.join(' | '));
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('operator_keys: Ed25519 public keys by key id; an unreadable file, a private key or another algorithm is a problem', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const publisher = await makePublisher(temp.path, 'pub');
+    const base = { node_id: 'n1', gateway: 'coap://gw:5683', publisher_key: publisher.publicKeyPath };
+    const pair = generateKeyPairSync('ed25519');
+    const good = join(temp.path, 'operator-command.pub');
+    const second = join(temp.path, 'second.pub');
+    await writeFile(good, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    await writeFile(second, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    const config = loadAgentConfig({ flags: { ...base, operator_keys: `${good}, ${second}` } });
+    assert.equal([...config.operatorKeys.keys()].sort(), [keyId(pair.publicKey), keyId(readFileSync(second, 'utf8'))].sort());
+    assert.is(config.restartCommand, 'systemctl reboot');
+    assert.is(config.shutdownCommand, 'systemctl poweroff');
+    assert.is(config.systemCommandTimeoutMs, 60_000);
+    assert.is(loadAgentConfig({ flags: base }).operatorKeys.size, 0, 'none pinned by default');
+
+    const privateKey = join(temp.path, 'operator-command.key');
+    const rsa = join(temp.path, 'rsa.pub');
+    const garbage = join(temp.path, 'garbage.pub');
+    await writeFile(privateKey, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await writeFile(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
+    await writeFile(garbage, 'not a key');
+    const file = join(temp.path, 'agent.json');
+    await writeFile(file, JSON.stringify({ ...base, operator_keys: [good, 'missing.pub', 'operator-command.key', 'rsa.pub', 'garbage.pub'] }));
+    const problems = problemsOf(() => loadAgentConfig({ file }));
+    assert.equal(problems.map((problem) => problem.replace(/ \(.*\)$/, '')), [
+      `operator_keys: cannot read ${join(temp.path, 'missing.pub')}: ENOENT`,
+      `operator_keys: ${privateKey} is a private key; give the operator's public key (operator-command.pub from keys generate) and keep the private one with the operator`,
+      `operator_keys: ${rsa} holds a rsa key, not Ed25519`,
+      `operator_keys: ${garbage} is not a PEM public key`,
+    ], 'paths in the file are relative to it');
+    await writeFile(file, JSON.stringify({ ...base, operator_keys: [good, 42] }));
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), [`operator_keys (from ${file}) must be a list of file paths (a JSON array, or comma-separated), not ["${good}",42]`]);
+  } finally {
+    await temp.remove();
+  }
+});
+
+test('the remote settings overlay in data_dir: above the file, below the environment; a bad or foreign entry is named with its path', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    const publisher = await makePublisher(temp.path, 'pub');
+    const file = join(temp.path, 'agent.json');
+    const dataDir = join(temp.path, 'data');
+    await mkdir(dataDir);
+    await writeFile(file, JSON.stringify({ node_id: 'n1', gateway: 'coap://gw:5683', publisher_key: publisher.publicKeyPath, data_dir: dataDir, log_level: 'info', health_interval_s: 5 }));
+    await writeFile(overlayPath(dataDir), JSON.stringify({ log_level: 'debug', health_interval_s: 7 }));
+    const config = loadAgentConfig({ file, env: { COAP_FLEET_AGENT_HEALTH_INTERVAL_S: '9' } });
+    assert.is(config.logLevel, 'debug', 'the overlay outranks the file');
+    assert.is(config.healthIntervalMs, 9000, 'the environment outranks the overlay');
+    assert.equal(config.lockedSettings, ['health_interval_s']);
+
+    await writeFile(overlayPath(dataDir), JSON.stringify({ log_level: 'loud', data_dir: '/' }));
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), [
+      `log_level (from ${overlayPath(dataDir)}) must be one of fatal, error, warn, info, debug, trace, silent, not "loud"`,
+      `data_dir: not a remote setting, in ${overlayPath(dataDir)}`,
+    ]);
+    await writeFile(overlayPath(dataDir), '{ torn');
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), [
+      `data_dir: ${overlayPath(dataDir)} must hold a JSON object of settings (delete it to drop the remote changes)`,
+    ]);
   } finally {
     await temp.remove();
   }

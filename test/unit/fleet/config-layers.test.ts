@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadLayers, LOG_LEVELS, type FieldTable, type LayerSources } from '../../../src/fleet/config-layers.js';
+import { checkSetting, loadLayers, LOG_LEVELS, type FieldTable, type LayerSources } from '../../../src/fleet/config-layers.js';
 
 const FIELDS = {
   name: { kind: 'text', required: true, description: 'a name', check: (value: string) => (value.length <= 8 ? undefined : 'at most 8 characters') },
@@ -108,6 +108,28 @@ test('an earlier and the current spelling of one setting in the same source are 
     ['interval_s: `--interval-s` and `--interval` are the same setting: keep only `--interval-s`']);
   assert.equal(load({ flags: { name: 'a' }, env: { TEST_PORT: '1', TEST_DAEMON_PORT: '1' } }).problems,
     ['port: `TEST_DAEMON_PORT` and `TEST_PORT` are the same setting: keep only `TEST_DAEMON_PORT`']);
+});
+
+test('lists and paths: a JSON array in the file, comma-separated elsewhere, each item checked; an overlay between the file and the environment', async () => {
+  const lists = {
+    units: { kind: 'list', default: [], description: 'units', check: (unit: string) => (unit.endsWith('.service') ? undefined : 'names ending in .service') },
+    keys: { kind: 'paths', default: [], description: 'key files' },
+  } as const satisfies FieldTable;
+  const layout = { fields: lists, envPrefix: 'LISTS_' };
+  const file = join(dir, 'etc', 'lists.json');
+  await writeFile(file, JSON.stringify({ units: ['a.service'], keys: ['k.pub', '/abs/k2.pub'] }));
+  const fromFile = loadLayers(layout, { file, env: {}, flags: {}, cwd: '/srv' });
+  assert.equal(fromFile.values, { units: ['a.service'], keys: [join(dir, 'etc', 'k.pub'), '/abs/k2.pub'] });
+  const fromFlags = loadLayers(layout, { env: {}, flags: { units: ' a.service, b.service ,', keys: 'k.pub' }, cwd: '/srv' });
+  assert.equal(fromFlags.values, { units: ['a.service', 'b.service'], keys: ['/srv/k.pub'] });
+  assert.equal(loadLayers(layout, { env: { LISTS_UNITS: 'sshd' }, flags: {}, cwd: '/srv' }).problems, ['units (from LISTS_UNITS) must be names ending in .service, not "sshd"']);
+  assert.equal(checkSetting(lists.units, ['x.service', 3], '/'), { allowed: 'a list of non-empty strings (a JSON array, or comma-separated)' });
+
+  const overlay = { values: { units: ['o.service'], keys: ['o.pub'] }, from: '/data/remote.json', base: '/data' };
+  const layered = loadLayers(layout, { file, env: { LISTS_KEYS: 'e.pub' }, flags: {}, cwd: '/srv', overlay });
+  assert.equal(layered.values, { units: ['o.service'], keys: ['/srv/e.pub'] });
+  assert.equal(loadLayers(layout, { env: {}, flags: {}, cwd: '/srv', overlay: { ...overlay, values: { units: 'x' } } }).problems,
+    ['units (from /data/remote.json) must be names ending in .service, not "x"']);
 });
 
 test.run();
