@@ -238,7 +238,8 @@ const MAX_LIST_ITEMS = 256;
 /** A list field's items, or what is allowed: a JSON array of strings, or one string of
  * comma-separated items (environment, flags); blanks around items are dropped. */
 function parseList(field: Field, value: unknown): { value: unknown } | { allowed: string } {
-  const items = Array.isArray(value) ? value : typeof value === 'string' ? (value.trim() === '' ? [] : value.split(',')) : undefined;
+  // A trailing or doubled comma in a typed list is a slip, not an empty item.
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').filter((item) => item.trim() !== '') : undefined;
   if (items === undefined || items.length > (field.max ?? MAX_LIST_ITEMS)) return { allowed: allowed(field) };
   const strings: string[] = [];
   for (const item of items) {

@@ -253,7 +253,7 @@ test('operator_keys: Ed25519 public keys by key id; an unreadable file, a privat
       `operator_keys: ${garbage} is not a PEM public key`,
     ], 'paths in the file are relative to it');
     await writeFile(file, JSON.stringify({ ...base, operator_keys: [good, 42] }));
-    assert.equal(problemsOf(() => loadAgentConfig({ file })), [`operator_keys (from ${file}) must be a list of file paths (a JSON array, or comma-separated), not ["${good}",42]`]);
+    assert.equal(problemsOf(() => loadAgentConfig({ file })), [`operator_keys (from ${file}) must be a list of at most 256 file paths (a JSON array, or comma-separated), not ["${good}",42]`]);
   } finally {
     await temp.remove();
   }

@@ -23,7 +23,7 @@ test('config PUT: a bad value, an unknown or fixed key are 4.00 naming them; not
       { args: { log_level: 'loud' }, reason: /^bad-setting: log_level must be one of fatal, error, warn, info, debug, trace, silent, not "loud"$/ },
       { args: { health_interval_s: 0 }, reason: /^bad-setting: health_interval_s must be seconds from 0\.1 to 86400, not 0$/ },
       { args: { helth_interval_s: 3, log_level: 'debug' }, reason: /^bad-setting: helth_interval_s: not a setting$/ },
-      { args: { data_dir: '/tmp' }, reason: /^bad-setting: data_dir: not changeable remotely \(these are: log_level, health_interval_s, register_interval_s\)$/ },
+      { args: { data_dir: '/tmp' }, reason: /^bad-setting: data_dir: not changeable remotely \(these are: log_level, health_interval_s, register_interval_s, metrics_interval_s, allowed_units\)$/ },
       { args: { register_interval_s: 30 }, reason: /^bad-setting: register_interval_s: set on this node by its environment or a flag/ },
       { args: {}, reason: /^bad-setting: no setting given$/ },
     ];
@@ -49,7 +49,7 @@ test('config PUT: applied live (log level, heartbeat rescheduled), shown by GET,
     assert.is(view.node_id, 'n1');
     assert.is(view.settings.log_level, 'info');
     assert.is(view.settings.health_interval_s, 300);
-    assert.equal(view.live, ['log_level', 'health_interval_s', 'register_interval_s']);
+    assert.equal(view.live, ['log_level', 'health_interval_s', 'register_interval_s', 'metrics_interval_s', 'allowed_units']);
     assert.is((view.settings.operator_key_ids as string[]).length, 1);
     const shown = JSON.stringify(view);
     for (const secret of ['operator_keys', 'publisher_key', 'psk', 'restart_command', world.dir]) assert.not.ok(shown.includes(secret), `${secret} not shown`);

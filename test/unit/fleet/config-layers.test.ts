@@ -122,8 +122,8 @@ test('lists and paths: a JSON array in the file, comma-separated elsewhere, each
   assert.equal(fromFile.values, { units: ['a.service'], keys: [join(dir, 'etc', 'k.pub'), '/abs/k2.pub'] });
   const fromFlags = loadLayers(layout, { env: {}, flags: { units: ' a.service, b.service ,', keys: 'k.pub' }, cwd: '/srv' });
   assert.equal(fromFlags.values, { units: ['a.service', 'b.service'], keys: ['/srv/k.pub'] });
-  assert.equal(loadLayers(layout, { env: { LISTS_UNITS: 'sshd' }, flags: {}, cwd: '/srv' }).problems, ['units (from LISTS_UNITS) must be names ending in .service, not "sshd"']);
-  assert.equal(checkSetting(lists.units, ['x.service', 3], '/'), { allowed: 'a list of non-empty strings (a JSON array, or comma-separated)' });
+  assert.equal(loadLayers(layout, { env: { LISTS_UNITS: 'sshd' }, flags: {}, cwd: '/srv' }).problems, ['units (from LISTS_UNITS) must be names ending in .service ("sshd"), not "sshd"']);
+  assert.equal(checkSetting(lists.units, ['x.service', 3], '/'), { allowed: 'a list of at most 256 non-empty strings (a JSON array, or comma-separated)' });
 
   const overlay = { values: { units: ['o.service'], keys: ['o.pub'] }, from: '/data/remote.json', base: '/data' };
   const layered = loadLayers(layout, { file, env: { LISTS_KEYS: 'e.pub' }, flags: {}, cwd: '/srv', overlay });
