@@ -129,7 +129,7 @@ test('lists and paths: a JSON array in the file, comma-separated elsewhere, each
   const layered = loadLayers(layout, { file, env: { LISTS_KEYS: 'e.pub' }, flags: {}, cwd: '/srv', overlay });
   assert.equal(layered.values, { units: ['o.service'], keys: ['/srv/e.pub'] });
   assert.equal(loadLayers(layout, { env: {}, flags: {}, cwd: '/srv', overlay: { ...overlay, values: { units: 'x' } } }).problems,
-    ['units (from /data/remote.json) must be names ending in .service, not "x"']);
+    ['units (from /data/remote.json) must be names ending in .service ("x"), not "x"']);
 });
 
 test.run();
