@@ -1,5 +1,7 @@
 // How both daemons read their configuration (DESIGN §8): a JSON file, overridden by the
-// environment (COAP_FLEET_<DAEMON>_<KEY>), overridden by flags (--key-with-dashes); every
+// daemon's own overlay (settings changed at run time, kept in its data directory),
+// overridden by the environment (COAP_FLEET_<DAEMON>_<KEY>), overridden by flags
+// (--key-with-dashes); every
 // value checked against the daemon's field table and every problem named at once, with
 // where it came from and what is allowed. Earlier spellings of a setting still work, with
 // one deprecation warning each, so a config written for an older release keeps starting.
@@ -13,8 +15,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** text: a non-empty string; path: resolved against its source's folder; host: an IP
  * address or host name; address: an IP address; choice: one of `choices`; durations carry
- * their unit in the key (`_s`, `_ms`). */
-export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice';
+ * their unit in the key (`_s`, `_ms`), and so does a plain number (`_percent`, `_c`). */
+export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'number' | 'choice';
 
 export interface Field {
   readonly kind: FieldKind;
@@ -54,10 +56,13 @@ export interface LayerSources {
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
   /** Relative paths from the environment and flags are taken from here. */
   readonly cwd: string;
+  /** Settings over the file's and under the environment's: what the daemon was told to
+   * change at run time (`from` names where they are kept; relative paths are the cwd's). */
+  readonly overlay?: { readonly values: Readonly<Record<string, unknown>>; readonly from: string } | undefined;
 }
 
 type KindValue<F extends Field> = F['kind'] extends 'boolean' ? boolean
-  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number : string;
+  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' | 'number' ? number : string;
 
 /** Each setting's value: its kind's type, null when it can be off, undefined when it has
  * no default and was not given (or was wrong: then there is a problem too). */
@@ -140,6 +145,13 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.current ? path : `${path}, as ${spelling.shown}`, base: dirname(path) });
     }
   }
+  if (sources.overlay !== undefined) {
+    const { values: overlay, from } = sources.overlay;
+    for (const name of Object.keys(overlay).filter((name) => !Object.hasOwn(layout.fields, name))) {
+      problems.push(`unknown setting ${JSON.stringify(name)} in ${from}; known: ${keys.join(', ')}`);
+    }
+    for (const key of keys) if (Object.hasOwn(overlay, key)) given.set(key, { value: overlay[key], from, base: sources.cwd });
+  }
   for (const key of keys) {
     const spelling = pick(key, envSpellings(key, envName(layout.envPrefix, key)), envName(layout.envPrefix, key));
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
@@ -212,6 +224,7 @@ function allowed(field: Field): string {
     case 'seconds': return `seconds ${range}${off}`;
     case 'milliseconds': return `whole milliseconds ${range}${off}`;
     case 'count': return `a whole number ${range}${off}`;
+    case 'number': return `a number ${range}${off}`;
     case 'choice': return `one of ${(field.choices ?? []).join(', ')}`;
   }
 }
@@ -246,6 +259,7 @@ function parseValue(field: Field, setting: Given): { value: unknown } | { allowe
       if (text !== undefined && ['false', '0', 'no', 'off'].includes(text.toLowerCase())) return ok(false);
       return fail();
     case 'seconds':
+    case 'number':
       return inRange(false) ? ok(number) : fail();
     case 'milliseconds':
     case 'count':

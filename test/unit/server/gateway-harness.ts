@@ -15,6 +15,7 @@ import { ContentFormat } from '../../../src/protocol/content-formats.js';
 import { Endpoint } from '../../../src/protocol/endpoint.js';
 import type { DatagramHandler, PeerAddress, Transport } from '../../../src/protocol/interfaces.js';
 import { UdpTransport } from '../../../src/protocol/transport-udp.js';
+import { ALERT_FIELDS, ALERT_KEYS, type AlertSettings } from '../../../src/server/alert-settings.js';
 import type { GatewayConfig } from '../../../src/server/config.js';
 import { Gateway } from '../../../src/server/gateway.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
@@ -58,9 +59,12 @@ export function testConfig(dataDir: string, overrides: Partial<GatewayConfig> = 
     data_dir: dataDir, host: '127.0.0.1', port: 0, dtls_host: '127.0.0.1', dtls_port: null,
     psk_file: null, cert_file: null, key_file: null, ca_file: null, allow_local_plain: true, publisher_key_file: null,
     health_interval_s: 30, offline_after_intervals: 3, audit_max_entries: 1000, shutdown_grace_ms: 2000,
-    log_level: 'debug', pretty: false, ready_file: null, ...overrides,
+    log_level: 'debug', pretty: false, ready_file: null, ...ALERT_DEFAULTS, ...overrides,
   };
 }
+
+/** The alert thresholds as a config without them gets them. */
+const ALERT_DEFAULTS = Object.fromEntries(ALERT_KEYS.map((key) => [key, ALERT_FIELDS[key].default])) as unknown as AlertSettings;
 
 export interface TestGateway {
   readonly gateway: Gateway;
