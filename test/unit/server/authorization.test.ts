@@ -99,7 +99,7 @@ test('a node acts for itself; local names the node it acts for', () => {
 
 test('a method and route without a rule is refused (fail closed)', () => {
   assert.is(codeOf(ask('PATCH', GatewayRoute.updates, {}, 'operator:alice')), ResponseCode.Forbidden);
-  assert.is(codeOf(ask('GET', '/system/config', {}, undefined, { peer: LOOPBACK })), ResponseCode.Forbidden);
+  assert.is(codeOf(ask('GET', '/system/unknown', {}, undefined, { peer: LOOPBACK })), ResponseCode.Forbidden);
 });
 
 test.run();
