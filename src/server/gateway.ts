@@ -59,11 +59,12 @@ export class Gateway {
   readonly store: GatewayStore;
   readonly images: ImageStore;
   readonly router: GatewayRouter;
+  /** The observations of connected nodes' agents. */
+  readonly monitor: NodeMonitor;
   readonly #endpoints: GatewayEndpoints;
   readonly #presence: Presence;
   readonly #logger: ServerLogger;
   readonly #systemConfig: SystemConfig;
-  readonly #monitor: NodeMonitor;
   readonly #lifecycle: GatewayLifecycle;
   #stopped: Promise<void> | undefined;
   readonly #stopRequest: Promise<StopRequest>;
@@ -80,12 +81,12 @@ export class Gateway {
     this.#presence = parts.presence;
     this.#logger = parts.logger;
     this.#systemConfig = parts.systemConfig;
-    this.#monitor = parts.monitor;
+    this.monitor = parts.monitor;
     this.#stopRequest = new Promise((resolve) => { this.#resolveStopRequest = resolve; });
     this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
       stopping: () => {
         this.#presence.stop();
-        this.#monitor.stop();
+        this.monitor.stop();
       },
       stopped: () => this.#logger.info('gateway stopped'),
     });

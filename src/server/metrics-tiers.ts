@@ -8,7 +8,8 @@
 //   1 hour to 1 day one per 5 minutes    (at most 276)
 //   1 to 30 days    one per hour         (at most 696)
 //   older           dropped
-// That is at most 1692 samples a node, about 1 MB at ~600 bytes a sample; the hard cap
+// That is about 1700 samples a node (a bucket more at each tier's edge), about 1 MB at
+// ~600 bytes a sample; the hard cap
 // of 2000 is the backstop for what the tiers do not foresee (a node whose clock jumps
 // about, samples from its future), and drops the oldest first. A bucket keeps its oldest
 // sample, a real one (never an average: disk and network counters stay consistent), and
