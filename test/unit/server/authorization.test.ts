@@ -52,6 +52,18 @@ test('the matrix: operators manage, nodes write only their own entries', () => {
   const n3 = 'node:n3';
   const cases: [MethodName, string, Record<string, string>, string, number | 'allowed'][] = [
     ['POST', GatewayRoute.updates, {}, operator, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, operator, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, n1, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, n3, ResponseCode.Forbidden],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, n1, 'allowed'],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, n3, ResponseCode.Forbidden],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, operator, ResponseCode.Forbidden],
+    ['GET', GatewayRoute.config, {}, operator, 'allowed'],
+    ['PUT', GatewayRoute.config, {}, operator, 'allowed'],
+    ['PUT', GatewayRoute.config, {}, n1, ResponseCode.Forbidden],
+    ['POST', GatewayRoute.restart, {}, operator, 'allowed'],
+    ['POST', GatewayRoute.restart, {}, n1, ResponseCode.Forbidden],
+    ['POST', GatewayRoute.shutdown, {}, n1, ResponseCode.Forbidden],
     ['POST', GatewayRoute.updates, {}, n1, ResponseCode.Forbidden],
     ['GET', GatewayRoute.updates, {}, n1, 'allowed'],
     ['PUT', GatewayRoute.update, { id: 'u1' }, n1, ResponseCode.Forbidden],
