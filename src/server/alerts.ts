@@ -1,9 +1,10 @@
 // The gateway's alerts (issue 11): the evaluator of alert-rules.ts applied to what the
-// gateway hears of its nodes (health samples, presence flips, update status reports),
+// gateway hears of its nodes (health and metrics samples, presence flips, update status
+// reports), with the rules the configuration gives (changed at run time by setRules),
 // the alerts kept in the state store (active ones always, cleared ones up to a bound) and
 // the observers of /alerts told of every change.
 //
-// Every health sample is evaluated, so the evaluation reads memory, not the store: the
+// Every sample is evaluated, so the evaluation reads memory, not the store: the
 // active alerts by node (loaded at start, changed here only, synchronously, before the
 // write that stores the change, so two reports in flight never raise the same alert
 // twice) and since when each value has been over its threshold (memory only: after a

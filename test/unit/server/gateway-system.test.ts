@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import type { AlertRecord } from '../../../src/server/alert-rules.js';
+import { waitFor } from '../../helpers/wait.js';
 import { bodyOf, startTestGateway, unexpectedLogs } from './gateway-harness.js';
 
 type ConfigView = { settings: Record<string, unknown>; live: string[]; pending: Record<string, unknown>; applied?: string[]; at_restart?: string[] };
@@ -78,6 +79,23 @@ test('a change applies the thresholds and the log level at once, the rest at the
     const after = bodyOf<ConfigView>(await gw.request(again, 'GET', '/system/config'));
     assert.equal([after.settings.alert_cpu_percent, after.settings.log_level, after.settings.audit_max_entries, after.pending], [50, 'info', 500, {}]);
     assert.equal(unexpectedLogs(gw.logs), []);
+  } finally {
+    await gw.close();
+  }
+});
+
+test('new health and offline intervals apply at once: a node silent past them goes offline', async () => {
+  const gw = await startTestGateway();
+  try {
+    const operator = await gw.client('operator:alice');
+    const n1 = await gw.client('node:n1');
+    await gw.request(n1, 'POST', '/nodes', registration);
+    const online = async () => bodyOf<{ online: boolean }>(await gw.request(operator, 'GET', '/nodes/n1')).online;
+    assert.is(await online(), true);
+    const change = bodyOf<ConfigView>(await gw.request(operator, 'PUT', '/system/config', { health_interval_s: 0.05, offline_after_intervals: 1 }));
+    assert.equal(change.applied?.sort(), ['health_interval_s', 'offline_after_intervals']);
+    await waitFor('n1 offline', () => gw.logs.some((line) => line.msg === 'node offline' && line.node === 'n1'));
+    assert.is(await online(), false);
   } finally {
     await gw.close();
   }
