@@ -9,7 +9,7 @@ import { open } from 'lmdb';
 const [directory, databasesJson, addedJson = '[]'] = process.argv.slice(2);
 
 function readAll(): number {
-  if (directory === undefined || databasesJson === undefined) throw new Error('usage: store-check-child DIR DATABASES_JSON');
+  if (directory === undefined || databasesJson === undefined) throw new Error('usage: store-check-child DIR DATABASES_JSON [ADDED_JSON]');
   const wanted = JSON.parse(databasesJson) as string[];
   const added = JSON.parse(addedJson) as string[];
   const root = open({ path: directory, readOnly: true, maxDbs: Math.max(1, wanted.length), encoding: 'binary', keyEncoding: 'binary' });

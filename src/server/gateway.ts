@@ -72,7 +72,7 @@ export class Gateway {
 
   private constructor(parts: {
     store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
-    logger: ServerLogger; systemConfig: SystemConfig; monitor: NodeMonitor;
+    logger: ServerLogger; lifecycleLogger: ServerLogger; systemConfig: SystemConfig; monitor: NodeMonitor;
   }) {
     this.store = parts.store;
     this.images = parts.images;
@@ -83,7 +83,7 @@ export class Gateway {
     this.#systemConfig = parts.systemConfig;
     this.monitor = parts.monitor;
     this.#stopRequest = new Promise((resolve) => { this.#resolveStopRequest = resolve; });
-    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
+    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.lifecycleLogger), {
       stopping: () => {
         this.#presence.stop();
         this.monitor.stop();
@@ -160,7 +160,8 @@ export class Gateway {
       },
     });
     const rollouts = new RolloutManager(store, images, now);
-    const resourceLogger = protocolLogger(componentLogger('gateway'));
+    const gatewayLogger = componentLogger('gateway');
+    const resourceLogger = protocolLogger(gatewayLogger);
     addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey });
     const history = new MetricsHistory(store, { now });
     const reports = new NodeReports({ store, presence, alerts, history, router, now });
@@ -180,7 +181,7 @@ export class Gateway {
     addAuditResources({ router, store });
     addSystemResources({ router, store, systemConfig, now, requestStop: (request) => gateway.requestStop(request) });
     presence.start();
-    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, systemConfig, monitor });
+    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor });
     const addresses = gateway.addresses();
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,

@@ -58,7 +58,7 @@ const EPOCH_MS = /^\d{1,16}$/;
 const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /** `?since=`: an instant as RFC 3339 or epoch milliseconds; absent: an hour before `now`. */
-export function parseSince(value: string | undefined, now: number): number {
+function parseSince(value: string | undefined, now: number): number {
   if (value === undefined) return now - DEFAULT_WINDOW_MS;
   const at = EPOCH_MS.test(value) ? Number(value) : RFC_3339.test(value) ? Date.parse(value) : Number.NaN;
   if (!Number.isSafeInteger(at)) throw badQuery('since: RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds');
@@ -66,7 +66,7 @@ export function parseSince(value: string | undefined, now: number): number {
 }
 
 /** `?limit=`: 1 up to the samples a node keeps; absent: all of them. */
-export function parseLimit(value: string | undefined): number {
+function parseLimit(value: string | undefined): number {
   if (value === undefined) return METRICS_CAP_PER_NODE;
   const limit = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
   if (!(limit >= 1 && limit <= METRICS_CAP_PER_NODE)) throw badQuery(`limit: 1..${METRICS_CAP_PER_NODE}`);
