@@ -1,8 +1,8 @@
 // The gateway's metrics history over real UDP with simulated DTLS identities and a real
 // LMDB, on a virtual clock for what ages: a node PUTs its own samples (a sample or a view)
 // and nobody else's; GET ?since= and ?limit=; observers hear each new sample; the history is
-// thinned with age, survives a restart and goes with a decommission; disk alerts per mount,
-// with the thresholds from the config.
+// thinned with age and capped, survives a restart and goes with a decommission; disk alerts
+// per mount, with the thresholds from the config.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,7 +10,7 @@ import type { MetricsView } from '../../../src/fleet/node-views.js';
 import { decodeBody } from '../../../src/fleet/payload.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import type { AlertRecord } from '../../../src/server/alert-rules.js';
-import { samplesToDrop } from '../../../src/server/metrics-tiers.js';
+import { METRICS_CAP_PER_NODE, samplesToDrop } from '../../../src/server/metrics-tiers.js';
 import { bodyOf, metricsSample as sample, notificationMatching, startTestGateway, unexpectedLogs } from './gateway-harness.js';
 
 const T0 = Date.parse('2026-01-01T12:00:00Z');
@@ -129,6 +129,26 @@ test('the history is thinned with age, kept across a restart, and removed with t
     assert.equal(gw.gateway.store.metricsTimes('n1'), []);
     await gw.request(again, 'POST', '/nodes', registration('n1'));
     assert.equal(bodyOf<MetricsView>(await gw.request(operator, 'GET', '/nodes/n1/metrics', undefined, { query: ['since=0'] })).samples, [], 'a new node starts afresh');
+  } finally {
+    await gw.close();
+  }
+});
+
+test('a node keeps at most 2000 samples, the newest', async () => {
+  let now = T0;
+  const gw = await startTestGateway({}, undefined, { now: () => new Date(now) });
+  try {
+    const n1 = await gw.client('node:n1');
+    await gw.request(n1, 'POST', '/nodes', registration('n1'));
+    // Samples from a clock ahead of the gateway's: all "new", so only the cap thins them.
+    const sent = Array.from({ length: 2100 }, (_, index) => T0 + index * 5_000);
+    for (let index = 0; index < sent.length; index += 90) {
+      const samples = sent.slice(index, index + 90).map((at) => sample(at));
+      assert.is((await gw.request(n1, 'PUT', '/nodes/n1/metrics', { node_id: 'n1', interval_s: 5, samples })).code, ResponseCode.Changed);
+    }
+    now += 61_000;
+    await gw.request(n1, 'PUT', '/nodes/n1/metrics', sample(sent.at(-1)! + 5_000));
+    assert.equal(gw.gateway.store.metricsTimes('n1'), [...sent, sent.at(-1)! + 5_000].slice(-METRICS_CAP_PER_NODE));
   } finally {
     await gw.close();
   }
