@@ -362,7 +362,9 @@ export class Agent {
 
   async #pushHealth(): Promise<void> {
     await this.#sampleHealth();
-    if (this.#lastHealth === undefined) return;
+    // The gateway observing /health hears each sample from the notification; the PUT is
+    // the heartbeat only when nobody observes (DESIGN §5).
+    if (this.#lastHealth === undefined || this.#endpoint.observers(AgentRoute.health) > 0) return;
     try {
       const code = await this.#gateway.putHealth(this.config.nodeId, this.#lastHealth, this.#stop.soft);
       if (code === ResponseCode.NotFound) void this.#register('the gateway does not know this node');

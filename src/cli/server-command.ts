@@ -1,7 +1,13 @@
 // `coap-fleet server`: the gateway daemon from the command line. Config from a file, the
 // COAP_FLEET_SERVER_* environment and flags (src/server/config.ts); a bad one is exit
 // status 2 with one line naming every problem.
-// Runs until SIGINT or SIGTERM, then stops gracefully and exits 0.
+// Runs until SIGINT or SIGTERM, or an operator's POST /system/shutdown, then stops
+// gracefully and exits 0; after POST /system/restart it stops the same way and exits
+// RESTART_EXIT_STATUS, for the service manager to start it again. Exiting rather than
+// re-executing itself: under systemd (Type=simple) the main process is the one systemd
+// watches, and a re-exec'd child would be a stranger to it, outside its stop timeout and
+// its restart accounting; the unit says what to do with the status
+// (tools/systemd/coap-fleet-server.service: RestartForceExitStatus=75).
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { CONFIG_KEYS, envName, GATEWAY_FIELDS, loadConfig, type GatewayConfig } from '../server/config.js';
@@ -12,6 +18,12 @@ import { formatFlags, parseArgs, type FlagSpecs } from './args.js';
 import { UsageError } from './errors.js';
 import { settingFlags, settingFlagValues } from './config-flags.js';
 import type { CliIo } from './output.js';
+
+/** The exit status after POST /system/restart: EX_TEMPFAIL of sysexits.h ("try again"),
+ * distinct from every other status of this command. The systemd unit restarts on it
+ * whatever its Restart= says (RestartForceExitStatus=75); without a service manager the
+ * process just ends, and whoever started it decides. */
+export const RESTART_EXIT_STATUS = 75;
 
 const SETTING_FLAGS = settingFlags(GATEWAY_FIELDS);
 
@@ -31,9 +43,12 @@ export const serverUsage = (): string => 'Usage: coap-fleet server --data-dir DI
   + 'in the file are relative to its folder. COAP_FLEET_<KEY> (earlier releases) still works,\n'
   + 'with a deprecation warning:\n'
   + `${CONFIG_KEYS.map((key) => `  ${key.padEnd(24)} ${envName(key)}`).join('\n')}\n\n`
-  + 'Exit status: 0 stopped by a signal, 2 bad usage or configuration, 3 a port that would\n'
-  + 'not bind or a state store that would not open, 4 a state store that failed its check\n'
-  + '(DIR/state/data.mdb truncated or overwritten: restore it, or move it away).\n';
+  + 'Settings changed through PUT /system/config are kept in DIR/config-overlay.json, over the\n'
+  + 'file and under the environment and flags.\n\n'
+  + 'Exit status: 0 stopped by a signal or POST /system/shutdown, 2 bad usage or configuration,\n'
+  + '3 a port that would not bind or a state store that would not open, 4 a state store that\n'
+  + 'failed its check (DIR/state/data.mdb truncated or overwritten: restore it, or move it\n'
+  + `away), ${RESTART_EXIT_STATUS} stopped by POST /system/restart (start it again).\n`;
 
 export async function runServerCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(argv, SERVER_FLAGS);
@@ -53,14 +68,12 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   let logger: ServerLogger;
   let gateway: Gateway;
   try {
-    config = await loadConfig({
-      flags: configFlags, file: typeof flags.config === 'string' ? flags.config : undefined, env: process.env, cwd: process.cwd(),
-      onDeprecated: (warning) => deprecations.push(warning),
-    });
+    const sources = { flags: configFlags, file: typeof flags.config === 'string' ? flags.config : undefined, env: process.env, cwd: process.cwd() };
+    config = await loadConfig({ ...sources, onDeprecated: (warning) => deprecations.push(warning) });
     logger = createDaemonLogger({ level: config.log_level, pretty: config.pretty, stream: io.stdout });
     // Taken out once logged, so a ConfigError from the start does not print them again.
     for (const warning of deprecations.splice(0)) logger.warn(warning);
-    gateway = await Gateway.start({ config, logger });
+    gateway = await Gateway.start({ config, sources, logger });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const warning of deprecations) io.stderr.write(`coap-fleet server: ${warning}\n`);
@@ -74,8 +87,9 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
     await writeFile(temporary, `${JSON.stringify({ coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, pid: process.pid })}\n`);
     await rename(temporary, readyFile);
   }
-  logger.info({ signal: await shutdown }, 'stopping');
+  const reason = await Promise.race([shutdown.then((signal) => ({ signal })), gateway.stopRequested.then((request) => ({ request }))]);
+  logger.info(reason, 'stopping');
   await gateway.stop();
   if (readyFile !== null) await rm(readyFile, { force: true });
-  return 0;
+  return 'request' in reason && reason.request === 'restart' ? RESTART_EXIT_STATUS : 0;
 }

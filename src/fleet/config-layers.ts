@@ -1,5 +1,7 @@
 // How both daemons read their configuration (DESIGN §8): a JSON file, overridden by the
-// environment (COAP_FLEET_<DAEMON>_<KEY>), overridden by flags (--key-with-dashes); every
+// daemon's own overlay (settings changed at run time, kept in its data directory),
+// overridden by the environment (COAP_FLEET_<DAEMON>_<KEY>), overridden by flags
+// (--key-with-dashes); every
 // value checked against the daemon's field table and every problem named at once, with
 // where it came from and what is allowed. Earlier spellings of a setting still work, with
 // one deprecation warning each, so a config written for an older release keeps starting.
@@ -15,8 +17,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * address or host name; address: an IP address; choice: one of `choices`; list and paths:
  * a JSON array of strings in the file, comma-separated in the environment and flags, each
  * item a text (checked by `check`) or a path; durations carry their unit in the key
- * (`_s`, `_ms`). */
-export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'choice' | 'list' | 'paths';
+ * (`_s`, `_ms`), and so does a plain number (`_percent`, `_c`). */
+export type FieldKind = 'text' | 'path' | 'host' | 'address' | 'port' | 'boolean' | 'seconds' | 'milliseconds' | 'count' | 'number' | 'choice' | 'list' | 'paths';
 
 export interface Field {
   readonly kind: FieldKind;
@@ -63,7 +65,7 @@ export interface LayerSources {
 }
 
 type KindValue<F extends Field> = F['kind'] extends 'boolean' ? boolean
-  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' ? number
+  : F['kind'] extends 'port' | 'seconds' | 'milliseconds' | 'count' | 'number' ? number
     : F['kind'] extends 'list' | 'paths' ? readonly string[] : string;
 
 /** Each setting's value: its kind's type, null when it can be off, undefined when it has
@@ -226,6 +228,7 @@ function allowed(field: Field): string {
     case 'seconds': return `seconds ${range}${off}`;
     case 'milliseconds': return `whole milliseconds ${range}${off}`;
     case 'count': return `a whole number ${range}${off}`;
+    case 'number': return `a number ${range}${off}`;
     case 'choice': return `one of ${(field.choices ?? []).join(', ')}`;
     case 'list': return `a list of at most ${field.max ?? MAX_LIST_ITEMS} non-empty strings (a JSON array, or comma-separated)`;
     case 'paths': return `a list of at most ${field.max ?? MAX_LIST_ITEMS} file paths (a JSON array, or comma-separated)`;
@@ -288,6 +291,7 @@ function parseValue(field: Field, setting: Given): { value: unknown } | { allowe
       if (text !== undefined && ['false', '0', 'no', 'off'].includes(text.toLowerCase())) return ok(false);
       return fail();
     case 'seconds':
+    case 'number':
       return inRange(false) ? ok(number) : fail();
     case 'milliseconds':
     case 'count':

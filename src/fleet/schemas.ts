@@ -3,6 +3,7 @@
 
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
+import type { DiskFigures, MetricsSample, NetworkFigures } from './node-views.js';
 import { isValidId } from './paths.js';
 import { isNodeUpdateState, type NodeUpdateState } from './update-state.js';
 import { isValidVersion } from './version.js';
@@ -88,4 +89,62 @@ export function parseStatusReport(input: unknown): StatusReport {
   if (error !== null && !isShortText(error, 512)) problems.push('error: text up to 512 characters or null');
   if (problems.length > 0) throw bad(problems);
   return { state: value.state as NodeUpdateState, progress: progress as number, error: error as string | null };
+}
+
+/** Mounts and interfaces in one metrics sample; a machine with more reports the first ones. */
+export const MAX_METRICS_ENTRIES = 64;
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** One MetricsSample (fleet/node-views.ts), checked field by field; `where` prefixes the problems. */
+export function parseMetricsSample(input: unknown, where = ''): MetricsSample {
+  const value = objectOf(input);
+  const problems: string[] = [];
+  const problem = (text: string): void => { problems.push(`${where}${text}`); };
+  if (typeof value.at !== 'string' || Number.isNaN(Date.parse(value.at))) problem('at: RFC 3339');
+  if (!isNumberIn(value.cpu_percent, 0, 100)) problem('cpu_percent: 0..100');
+  if (!isNumberIn(value.memory_percent, 0, 100)) problem('memory_percent: 0..100');
+  if (!isCount(value.memory_total_bytes) || !isCount(value.memory_available_bytes)) problem('memory_total_bytes, memory_available_bytes: bytes');
+  if (!Array.isArray(value.load) || value.load.length !== 3 || !value.load.every((load) => isNumberIn(load, 0, 1e6))) problem('load: [1 min, 5 min, 15 min]');
+  if (value.temperature !== null && !isNumberIn(value.temperature, -100, 250)) problem('temperature: -100..250 or null');
+  if (!isNumberIn(value.uptime_s, 0, 1e10)) problem('uptime_s: seconds');
+  const disks = Array.isArray(value.disks) ? value.disks as unknown[] : undefined;
+  const diskOk = (disk: unknown): boolean => typeof disk === 'object' && disk !== null && isShortText((disk as Fields).mount, 256)
+    && isCount((disk as Fields).total_bytes) && isCount((disk as Fields).free_bytes) && isNumberIn((disk as Fields).used_percent, 0, 100);
+  if (disks === undefined || disks.length > MAX_METRICS_ENTRIES || !disks.every(diskOk)) problem(`disks: up to ${MAX_METRICS_ENTRIES} of {mount, total_bytes, free_bytes, used_percent}`);
+  const network = Array.isArray(value.network) ? value.network as unknown[] : undefined;
+  const interfaceOk = (entry: unknown): boolean => typeof entry === 'object' && entry !== null && isShortText((entry as Fields).iface, 64)
+    && isCount((entry as Fields).rx_bytes) && isCount((entry as Fields).tx_bytes);
+  if (network === undefined || network.length > MAX_METRICS_ENTRIES || !network.every(interfaceOk)) problem(`network: up to ${MAX_METRICS_ENTRIES} of {iface, rx_bytes, tx_bytes}`);
+  if (problems.length > 0) throw bad(problems);
+  // Rebuilt, so a stored sample holds these fields and no others.
+  return {
+    at: value.at as string, cpu_percent: value.cpu_percent as number, memory_total_bytes: value.memory_total_bytes as number,
+    memory_available_bytes: value.memory_available_bytes as number, memory_percent: value.memory_percent as number,
+    load: value.load as [number, number, number], temperature: value.temperature as number | null, uptime_s: value.uptime_s as number,
+    disks: (disks as DiskFigures[]).map(({ mount, total_bytes, free_bytes, used_percent }) => ({ mount, total_bytes, free_bytes, used_percent })),
+    network: (network as NetworkFigures[]).map(({ iface, rx_bytes, tx_bytes }) => ({ iface, rx_bytes, tx_bytes })),
+  };
+}
+
+/** Samples in one metrics body (fleet/node-views.ts): a MetricsView or a single MetricsSample. */
+export interface MetricsBody {
+  readonly samples: readonly MetricsSample[];
+  /** The agent's sampling interval when the body says it (a MetricsView). */
+  readonly interval_s?: number;
+}
+
+/** Samples one body may carry: an agent's whole kept history at most. */
+export const MAX_METRICS_SAMPLES = 1000;
+
+/** A node's metrics body: a MetricsView (its node_id must be `nodeId`) or one MetricsSample. */
+export function parseMetricsBody(input: unknown, nodeId: string): MetricsBody {
+  const value = objectOf(input);
+  if (!('samples' in value)) return { samples: [parseMetricsSample(value)] };
+  const problems: string[] = [];
+  if (value.node_id !== nodeId) problems.push(`node_id: ${nodeId}`);
+  if (!isNumberIn(value.interval_s, 0, 86_400)) problems.push('interval_s: seconds');
+  if (!Array.isArray(value.samples) || value.samples.length > MAX_METRICS_SAMPLES) problems.push(`samples: a list of up to ${MAX_METRICS_SAMPLES}`);
+  if (problems.length > 0) throw bad(problems);
+  return { samples: (value.samples as unknown[]).map((sample, index) => parseMetricsSample(sample, `samples[${index}].`)), interval_s: value.interval_s as number };
 }

@@ -16,6 +16,9 @@ export interface StoreCheckOptions {
   /** Named databases to read besides the main one (the gateway's; the agent has none).
    * Each must exist: the daemon creates them all at its first open. */
   readonly databases: readonly string[];
+  /** Those of `databases` that a store written by an earlier release may lack (its daemon
+   * creates them at the first open): read when present. */
+  readonly added?: readonly string[];
   /** Bound on the child's full read; a cycle of damaged pages could loop forever. */
   readonly timeoutMs?: number;
 }
@@ -116,9 +119,9 @@ async function readHeader(path: string, fileSize: number): Promise<string | unde
 const CHILD = fileURLToPath(new URL('./store-check-child.js', import.meta.url));
 
 /** Runs the child's full read; resolves with a reason when it failed. */
-function readAllInChild(directory: string, databases: readonly string[], timeoutMs: number): Promise<string | undefined> {
+function readAllInChild(directory: string, databases: readonly string[], added: readonly string[], timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, directory, JSON.stringify(databases)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, directory, JSON.stringify(databases), JSON.stringify(added)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => { if (stderr.length < STDERR_LIMIT) stderr += chunk; });
@@ -154,7 +157,7 @@ export async function checkStore(directory: string, options: StoreCheckOptions):
   if (size === 0) return 'absent';
   const header = await readHeader(path, size);
   if (header !== undefined) throw new StoreCorruptError(directory, header);
-  const reading = await readAllInChild(directory, options.databases, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const reading = await readAllInChild(directory, options.databases, options.added ?? [], options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   if (reading !== undefined) throw new StoreCorruptError(directory, reading);
   return 'sound';
 }

@@ -1,9 +1,10 @@
 // The gateway's alerts (issue 11): the evaluator of alert-rules.ts applied to what the
-// gateway hears of its nodes (health samples, presence flips, update status reports),
+// gateway hears of its nodes (health and metrics samples, presence flips, update status
+// reports), with the rules the configuration gives (changed at run time by setRules),
 // the alerts kept in the state store (active ones always, cleared ones up to a bound) and
 // the observers of /alerts told of every change.
 //
-// Every health sample is evaluated, so the evaluation reads memory, not the store: the
+// Every sample is evaluated, so the evaluation reads memory, not the store: the
 // active alerts by node (loaded at start, changed here only, synchronously, before the
 // write that stores the change, so two reports in flight never raise the same alert
 // twice) and since when each value has been over its threshold (memory only: after a
@@ -13,7 +14,7 @@
 import { gatewayPath } from '../fleet/paths.js';
 import type { Logger } from '../protocol/interfaces.js';
 import {
-  acknowledge, DEFAULT_RULES, evaluate, type AlertKind, type AlertRecord, type AlertRules, type Observation, type ThresholdKind,
+  acknowledge, alertKey, DEFAULT_RULES, evaluate, type AlertRecord, type AlertRules, type Observation,
 } from './alert-rules.js';
 import { notFound } from './replies.js';
 import type { GatewayStore } from './store.js';
@@ -26,21 +27,30 @@ export interface AlertsOptions {
   readonly onChange: () => void;
 }
 
-type ActiveAlerts = Partial<Record<AlertKind, AlertRecord>>;
+/** A node's active alerts by alertKey (kind, and mount for disk). */
+type ActiveAlerts = Record<string, AlertRecord>;
 
 export class Alerts {
   readonly #store: GatewayStore;
   readonly #options: AlertsOptions;
-  /** Per node, its active alerts by kind. Bounded by the registered nodes × the kinds
-   * (a decommissioned node's alerts are cleared). */
+  #rules: AlertRules;
+  /** Per node, its active alerts by key. Bounded by the registered nodes × the kinds and
+   * mounts (a decommissioned node's alerts are cleared; mounts per sample are bounded). */
   readonly #active = new Map<string, ActiveAlerts>();
   /** Per node, since when each threshold rule's value has been over it. Bounded likewise. */
-  readonly #overSince = new Map<string, Partial<Record<ThresholdKind, number>>>();
+  readonly #overSince = new Map<string, Record<string, number>>();
 
   constructor(store: GatewayStore, options: AlertsOptions) {
     this.#store = store;
     this.#options = options;
-    for (const alert of store.listAlerts()) if (alert.cleared_at === null) this.#activeOf(alert.node_id)[alert.kind] = alert;
+    this.#rules = options.rules ?? DEFAULT_RULES;
+    for (const alert of store.listAlerts()) if (alert.cleared_at === null) this.#activeOf(alert.node_id)[alertKey(alert)] = alert;
+  }
+
+  /** New thresholds from now on (a config change); a value over a threshold keeps its
+   * start, and an alert raised stays raised until its new clear_below. */
+  setRules(rules: AlertRules): void {
+    this.#rules = rules;
   }
 
   /** Active alerts, and with `all` the cleared ones kept too; newest first. */
@@ -59,18 +69,23 @@ export class Alerts {
    * request that brought the observation is answered on its own merits. */
   async observe(nodeId: string, observation: Observation): Promise<void> {
     const active = this.#activeOf(nodeId);
-    const evaluation = evaluate(nodeId, { active, overSince: this.#overSince.get(nodeId) ?? {} }, observation, this.#options.rules ?? DEFAULT_RULES);
+    const evaluation = evaluate(nodeId, { active, overSince: this.#overSince.get(nodeId) ?? {} }, observation, this.#rules);
     this.#overSince.set(nodeId, { ...evaluation.state.overSince });
     if (evaluation.raise.length + evaluation.clear.length === 0) return;
     const raised = evaluation.raise.map((alert): AlertRecord => ({ ...alert, id: this.#store.reserveAlertId() }));
-    for (const alert of evaluation.clear) delete active[alert.kind];
-    for (const alert of raised) active[alert.kind] = alert;
+    for (const alert of evaluation.clear) delete active[alertKey(alert)];
+    for (const alert of raised) active[alertKey(alert)] = alert;
     await this.#write(nodeId, new Date(observation.at).toISOString(), raised, evaluation.clear);
   }
 
   /** The node went offline or came back. */
   presenceChanged(nodeId: string, online: boolean): Promise<void> {
     return this.observe(nodeId, { type: 'presence', at: this.#options.now().getTime(), online });
+  }
+
+  /** A metrics sample of the node: its disks. */
+  metrics(nodeId: string, at: number, disks: readonly { readonly mount: string; readonly used_percent: number }[]): Promise<void> {
+    return this.observe(nodeId, { type: 'metrics', at, disks });
   }
 
   /** The node reported a new state for an update. */
@@ -98,9 +113,10 @@ export class Alerts {
       return next;
     });
     const active = this.#activeOf(record.node_id);
-    if (active[record.kind]?.id === record.id) {
-      if (record.cleared_at === null) active[record.kind] = record;
-      else delete active[record.kind];
+    const key = alertKey(record);
+    if (active[key]?.id === record.id) {
+      if (record.cleared_at === null) active[key] = record;
+      else delete active[key];
     }
     this.#options.onChange();
     return record;
@@ -132,7 +148,7 @@ export class Alerts {
   /** The node's active alerts as stored (after a write that did not happen). */
   #reload(nodeId: string): void {
     const active: ActiveAlerts = {};
-    for (const alert of this.#store.listAlerts()) if (alert.node_id === nodeId && alert.cleared_at === null) active[alert.kind] = alert;
+    for (const alert of this.#store.listAlerts()) if (alert.node_id === nodeId && alert.cleared_at === null) active[alertKey(alert)] = alert;
     this.#active.set(nodeId, active);
   }
 

@@ -46,6 +46,8 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'DELETE', route: GatewayRoute.node, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.health, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.health, allow: ['own-node'] },
+  { method: 'GET', route: GatewayRoute.metrics, allow: ['operator', 'own-node'] },
+  { method: 'PUT', route: GatewayRoute.metrics, allow: ['own-node'] },
   // Forwarded to the node's agent: operators only; a node never reaches another node, nor
   // its own agent through the gateway (it has its own resources at hand).
   { method: 'GET', route: GatewayRoute.services, allow: ['operator'] },
@@ -60,6 +62,10 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.audit, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.config, allow: ['operator'] },
+  { method: 'PUT', route: GatewayRoute.config, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.restart, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.shutdown, allow: ['operator'] },
 ];
 
 export const LOCAL_PRINCIPAL: Principal = { role: 'local', name: 'local' };

@@ -5,12 +5,13 @@
 import { access, constants } from 'node:fs/promises';
 import { isLoopback } from '../fleet/identity.js';
 import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type LayerSources, type LogLevel } from '../fleet/config-layers.js';
+import { ALERT_FIELDS, alertSettingProblems, type AlertSettings } from './alert-settings.js';
 import { ConfigError } from './errors.js';
 
 export { LOG_LEVELS, type LogLevel };
 
-/** The settings, named as in the config file. */
-export interface GatewayConfig {
+/** The settings, named as in the config file; the alert thresholds are alert-settings.ts's. */
+export interface GatewayConfig extends AlertSettings {
   /** LMDB state and the firmware store live here. */
   readonly data_dir: string;
   /** Plain CoAP: address and port (0 for an ephemeral one), or no plain endpoint (null). */
@@ -63,6 +64,7 @@ export const GATEWAY_FIELDS = {
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   pretty: { kind: 'boolean', default: false, description: 'readable log lines instead of JSON' },
   ready_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'write {"coap_port","coaps_port"} here once listening' },
+  ...ALERT_FIELDS,
 } as const satisfies FieldTable & Record<keyof GatewayConfig, unknown>;
 
 /** COAP_FLEET_SERVER_<KEY>; the COAP_FLEET_<KEY> of earlier releases still works, with a warning. */
@@ -91,10 +93,10 @@ export async function loadConfig(sources: ConfigSources): Promise<GatewayConfig>
   return config;
 }
 
-/** What no single value shows: something to listen on, complete DTLS credentials, and
- * files that can be read. */
+/** What no single value shows: alert clear levels at or below their thresholds, something
+ * to listen on, complete DTLS credentials, and files that can be read. */
 async function consistencyProblems(config: GatewayConfig): Promise<string[]> {
-  const problems: string[] = [];
+  const problems = alertSettingProblems(config);
   if (config.port === null && config.dtls_port === null) problems.push('nothing to listen on: port and dtls_port are both off');
   if (config.dtls_port !== null) {
     const certificate = [config.cert_file, config.key_file, config.ca_file];

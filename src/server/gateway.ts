@@ -1,7 +1,9 @@
 // The gateway daemon put together (DESIGN §1): state store, firmware store, rollout manager,
-// presence, and the resources on the endpoints behind the access table; and its graceful
-// stop: refuse new requests, let running ones finish (bounded), close the endpoints, flush
-// and close LMDB. The state store is checked before it is opened (fleet/store-check.ts).
+// presence, the monitoring of connected nodes, and the resources on the endpoints behind
+// the access table; and its graceful stop: refuse new requests, let running ones finish
+// (bounded), close the endpoints, flush and close LMDB. The state store is checked before
+// it is opened (fleet/store-check.ts); the settings changed at run time (config-overlay.ts)
+// are laid over the configuration before anything else uses it.
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { DtlsEndpoint } from '../dtls/dtls-endpoint.js';
@@ -12,7 +14,9 @@ import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { checkStore } from '../fleet/store-check.js';
 import type { StoreWriteError } from '../fleet/errors.js';
 import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
-import type { GatewayConfig } from './config.js';
+import { alertRules } from './alert-settings.js';
+import type { ConfigSources, GatewayConfig } from './config.js';
+import { readOverlay } from './config-overlay.js';
 import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
 import { ConfigError, StateUnavailable } from './errors.js';
 import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
@@ -25,11 +29,17 @@ import { addAlertResources } from './resources-alerts.js';
 import { Alerts } from './alerts.js';
 import { addAuditResources } from './resources-audit.js';
 import { Forwarder } from './forwarder.js';
+import { MetricsHistory } from './metrics-history.js';
+import { NodeMonitor } from './node-monitor.js';
 import { nodeProxy } from './node-proxy.js';
+import { NodeReports } from './node-reports.js';
 import { addForwardedResources } from './resources-forwarded.js';
+import { addMetricsResources } from './resources-metrics.js';
 import { addNodeResources } from './resources-nodes.js';
+import { addSystemResources, type StopRequest } from './resources-system.js';
 import { ResponseCache } from './response-cache.js';
 import { SharedObservations } from './shared-observations.js';
+import { loadWithOverlay, SystemConfig } from './system-config.js';
 import { addUpdateResources } from './resources-updates.js';
 import { RolloutManager } from './rollout-manager.js';
 import { GatewayRouter, whoOf } from './routing.js';
@@ -37,6 +47,10 @@ import { GatewayStore } from './store.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
+  /** Where `config` came from (the command line's sources): a change through
+   * /system/config is checked by loading them again with the new overlay. Without them,
+   * `config` itself is the base layer. */
+  readonly sources?: ConfigSources;
   readonly logger: ServerLogger;
   /** Serve on these instead of the configured ones (tests: transports that stamp identities). */
   readonly endpoints?: GatewayEndpoints;
@@ -50,17 +64,21 @@ export class Gateway {
   readonly store: GatewayStore;
   readonly images: ImageStore;
   readonly router: GatewayRouter;
+  /** The observations of connected nodes' agents. */
+  readonly monitor: NodeMonitor;
   readonly #endpoints: GatewayEndpoints;
   readonly #presence: Presence;
   readonly #observations: SharedObservations;
   readonly #logger: ServerLogger;
-  readonly #config: GatewayConfig;
+  readonly #systemConfig: SystemConfig;
   readonly #lifecycle: GatewayLifecycle;
   #stopped: Promise<void> | undefined;
+  readonly #stopRequest: Promise<StopRequest>;
+  #resolveStopRequest: (request: StopRequest) => void = () => {};
 
   private constructor(parts: {
     store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
-    observations: SharedObservations; logger: ServerLogger; config: GatewayConfig;
+    logger: ServerLogger; lifecycleLogger: ServerLogger; systemConfig: SystemConfig; monitor: NodeMonitor; observations: SharedObservations;
   }) {
     this.store = parts.store;
     this.images = parts.images;
@@ -69,34 +87,52 @@ export class Gateway {
     this.#presence = parts.presence;
     this.#observations = parts.observations;
     this.#logger = parts.logger;
-    this.#config = parts.config;
-    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.logger.child({ component: 'gateway' })), {
-      stopping: () => this.#presence.stop(),
+    this.#systemConfig = parts.systemConfig;
+    this.monitor = parts.monitor;
+    this.#stopRequest = new Promise((resolve) => { this.#resolveStopRequest = resolve; });
+    this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.lifecycleLogger), {
+      stopping: () => {
+        this.#presence.stop();
+        this.monitor.stop();
+      },
       stopped: () => this.#logger.info('gateway stopped'),
     });
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const { config, logger } = options;
+    const { logger } = options;
     const now = options.now ?? (() => new Date());
+    const dataDir = options.config.data_dir;
     try {
-      await mkdir(config.data_dir, { recursive: true });
+      await mkdir(dataDir, { recursive: true });
     } catch (error) {
-      throw new ConfigError(`data_dir: cannot create ${config.data_dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new ConfigError(`data_dir: cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
+    const origin = options.sources === undefined ? { config: options.config } : { sources: options.sources };
+    const overlay = await readOverlay(dataDir);
+    const config = Object.keys(overlay).length === 0 ? options.config : await loadWithOverlay(origin, dataDir, overlay);
+    // Every component logs through a child made here, so a new level reaches them all.
+    const loggers = [logger];
+    const componentLogger = (component: string): ServerLogger => {
+      const child = logger.child({ component });
+      loggers.push(child);
+      return child;
+    };
+    const setLevel = (level: string): void => { for (const each of loggers) each.level = level; };
+    setLevel(config.log_level);
     const publisherKey = config.publisher_key_file === null ? undefined : await loadPublisherKey(config.publisher_key_file);
     const writeFailures = new LogThrottle(WRITE_FAILURE_LOG_INTERVAL_MS);
     const onWriteFailure = (error: StoreWriteError): void => {
       writeFailures.take((suppressed) => logger.error({ err: error, suppressed }, 'a write refused by the disk; answering 5.03'));
     };
-    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure, protocolLogger(logger.child({ component: 'images' })));
+    const images = await ImageStore.open(join(config.data_dir, 'images'), onWriteFailure, protocolLogger(componentLogger('images')));
     const stateDir = join(config.data_dir, 'state');
-    await checkStore(stateDir, { databases: GatewayStore.DATABASES });
+    await checkStore(stateDir, { databases: GatewayStore.DATABASES, added: GatewayStore.ADDED_DATABASES });
     const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
     await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
     try {
-      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(logger.child({ component: 'coap' })));
+      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')));
     } catch (error) {
       await store.close();
       throw error;
@@ -108,20 +144,19 @@ export class Gateway {
       });
     };
     auditHandshakeFailures(endpoints, audit, now);
-    const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(logger.child({ component: 'node-link' })), limits: { timeoutMs: config.node_timeout_ms } });
+    const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(componentLogger('node-link')), limits: { timeoutMs: config.node_timeout_ms } });
     const router = new GatewayRouter(endpointList(endpoints), {
       onNodeRequest: (nodeId, peer) => nodeLink.seen(nodeId, peer),
-      logger: protocolLogger(logger.child({ component: 'access' })),
+      logger: protocolLogger(componentLogger('access')),
       authorization: { allowLocalPlain: config.allow_local_plain, targetsOf: (id) => store.getUpdate(id)?.manifest.target_nodes },
       audit,
       now,
     });
-    const alerts = new Alerts(store, { now, logger: protocolLogger(logger.child({ component: 'alerts' })), onChange: () => router.notify(GatewayRoute.alerts) });
+    const alerts = new Alerts(store, { rules: alertRules(config), now, logger: protocolLogger(componentLogger('alerts')), onChange: () => router.notify(GatewayRoute.alerts) });
     const presence = new Presence(store, {
-      offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
-      sweepIntervalMs: config.health_interval_s * 1000,
+      ...presenceTiming(config),
       now,
-      logger: protocolLogger(logger.child({ component: 'presence' })),
+      logger: protocolLogger(componentLogger('presence')),
       onChange: (nodeId, to) => {
         const online = to === 'online';
         if (online) logger.info({ node: nodeId }, 'node back online');
@@ -132,20 +167,35 @@ export class Gateway {
       },
     });
     const rollouts = new RolloutManager(store, images, now);
-    const resourceLogger = protocolLogger(logger.child({ component: 'gateway' }));
+    const gatewayLogger = componentLogger('gateway');
+    const resourceLogger = protocolLogger(gatewayLogger);
     addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey });
-    addNodeResources({ router, store, presence, alerts, logger: resourceLogger, now });
+    const history = new MetricsHistory(store, { now });
+    const reports = new NodeReports({ store, presence, alerts, history, router, now });
+    const monitor = new NodeMonitor({ nodeLink, reports, logger: protocolLogger(componentLogger('monitor')) });
+    const systemConfig = new SystemConfig({
+      origin, dataDir, config, overlay,
+      apply: (running) => {
+        setLevel(running.log_level);
+        alerts.setRules(alertRules(running));
+        presence.configure(presenceTiming(running));
+        logger.info({ log_level: running.log_level, ...presenceTiming(running) }, 'configuration changed');
+      },
+    });
+    addNodeResources({ router, store, presence, alerts, reports, history, logger: resourceLogger, now });
+    addMetricsResources({ router, store, history, reports, now });
     addAlertResources({ router, alerts });
     addAuditResources({ router, store });
-    const forwardLogger = protocolLogger(logger.child({ component: 'forward' }));
+    const forwardLogger = protocolLogger(componentLogger('forward'));
     const forwarder = new Forwarder({
       nodeLink, getNode: (id) => store.getNode(id), cache: new ResponseCache(() => now().getTime()), audit, now, logger: forwardLogger,
     });
     const observations = new SharedObservations({ nodeLink, router, forwarder, logger: forwardLogger, timeoutMs: config.node_timeout_ms });
     addForwardedResources({ router, forwarder, observations });
     router.setProxyResolver(nodeProxy((id) => store.getNode(id), () => store.listNodes()));
+    addSystemResources({ router, store, systemConfig, now, requestStop: (request) => gateway.requestStop(request) });
     presence.start();
-    const gateway = new Gateway({ store, images, router, endpoints, presence, observations, logger, config });
+    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor, observations });
     const addresses = gateway.addresses();
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
@@ -163,6 +213,20 @@ export class Gateway {
     };
   }
 
+  /** Resolves when an operator asked the process to restart or shut down (POST
+   * /system/restart, /system/shutdown); the gateway is stopping by then. */
+  get stopRequested(): Promise<StopRequest> {
+    return this.#stopRequest;
+  }
+
+  /** Stops gracefully once the answer to the request that asked is sent: the stop waits
+   * for running handlers, that one among them. */
+  requestStop(request: StopRequest): void {
+    this.#logger.info({ request }, `${request} requested`);
+    this.#resolveStopRequest(request);
+    void this.stop();
+  }
+
   /** Stops gracefully; calling it again waits for the same stop. */
   stop(): Promise<void> {
     this.#stopped ??= this.#stop();
@@ -171,8 +235,9 @@ export class Gateway {
 
   async #stop(): Promise<void> {
     this.#lifecycle.transition('stopping');
-    const unfinished = await this.router.drain(this.#config.shutdown_grace_ms);
-    if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: this.#config.shutdown_grace_ms }, 'requests still running at stop');
+    const graceMs = this.#systemConfig.running.shutdown_grace_ms;
+    const unfinished = await this.router.drain(graceMs);
+    if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: graceMs }, 'requests still running at stop');
     await responsesSent();
     this.#observations.close();
     await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
@@ -184,6 +249,12 @@ export class Gateway {
     return this.#lifecycle.state;
   }
 }
+
+/** The offline detector's timing from the settings. */
+const presenceTiming = (config: GatewayConfig): { offlineAfterMs: number; sweepIntervalMs: number } => ({
+  offlineAfterMs: config.health_interval_s * config.offline_after_intervals * 1000,
+  sweepIntervalMs: config.health_interval_s * 1000,
+});
 
 /** Resolves once the responses of the handlers that just finished are on the wire. They
  * are not yet when drain() resolves: the endpoint sends a response a few promise reactions

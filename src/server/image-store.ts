@@ -241,7 +241,7 @@ export class ImageUpload implements UploadSink {
 
 /** The rename is durable only once the directory entry is (POSIX leaves that to fsync of
  * the directory). */
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, 'r');
   try {
     await handle.sync();

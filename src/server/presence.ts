@@ -31,7 +31,7 @@ export interface PresenceOptions {
 
 export class Presence {
   readonly #store: GatewayStore;
-  readonly #options: PresenceOptions;
+  #options: PresenceOptions;
   /** Nodes the last sweep found offline; a node leaves when it is seen or decommissioned.
    * Every other registered node is online. Bounded by the registered nodes. */
   readonly #offline = new Set<string>();
@@ -48,6 +48,14 @@ export class Presence {
 
   start(): void {
     this.#timer ??= setInterval(() => this.sweep(), this.#options.sweepIntervalMs);
+  }
+
+  /** New intervals from now on (a config change); a running sweep is rescheduled. */
+  configure(timing: Pick<PresenceOptions, 'offlineAfterMs' | 'sweepIntervalMs'>): void {
+    this.#options = { ...this.#options, ...timing };
+    if (this.#timer === undefined) return;
+    this.stop();
+    this.start();
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
 // The node resources of the gateway (DESIGN §5): /nodes (operators list, a node registers
-// itself), /nodes/{id} (read by operators and the node, decommissioned by operators) and
-// /nodes/{id}/health (written by that node only, read and observed by operators).
+// itself), /nodes/{id} (read by operators and the node, decommissioned by operators, its
+// metrics history with it) and /nodes/{id}/health (written by that node only, read and
+// observed by operators; what a sample does is node-reports.ts's).
 
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { parseHealth, parseRegistration } from '../fleet/schemas.js';
@@ -10,6 +11,8 @@ import type { Logger } from '../protocol/interfaces.js';
 import type { Alerts } from './alerts.js';
 import { AccessDenied } from './errors.js';
 import { linkAttributes } from './link-attributes.js';
+import type { MetricsHistory } from './metrics-history.js';
+import type { NodeReports } from './node-reports.js';
 import type { Presence } from './presence.js';
 import type { NodeRecord } from './records.js';
 import { locationOf, notFound, readBody, reply } from './replies.js';
@@ -22,12 +25,14 @@ export interface NodeResourcesContext {
   readonly store: GatewayStore;
   readonly presence: Presence;
   readonly alerts: Alerts;
+  readonly reports: NodeReports;
+  readonly history: MetricsHistory;
   readonly logger: Logger;
   readonly now: () => Date;
 }
 
 export function addNodeResources(context: NodeResourcesContext): void {
-  const { router, store, presence, alerts, logger, now } = context;
+  const { router, store, presence, alerts, reports, history, logger, now } = context;
 
   const existing = (id: string): NodeRecord => {
     const node = store.getNode(id);
@@ -87,6 +92,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
         const removed = await store.atomically((writer) => {
           if (store.getNode(id) === undefined) return false;
           writer.removeNode(id);
+          history.forget(id, writer);
           writer.audit({ at, who: whoOf(caller.principal, request.peer), action: 'node.decommission', target: gatewayPath.node(id) });
           return true;
         });
@@ -112,23 +118,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
         return reply(request, healthView(node, presence.isOnline(node)));
       },
       PUT: async (request) => {
-        const id = request.params.id!;
-        const health = parseHealth(readBody(request));
-        const at = now().toISOString();
-        // A sample lost in a crash is replaced by the next one: committed, not flushed.
-        const previous = await store.atomically((writer) => {
-          const node = store.getNode(id);
-          if (node === undefined) throw notFound(`node ${id} (register first)`);
-          writer.putNode({ ...node, health, health_at: at, last_seen: at });
-          return node.health;
-        }, 'committed');
-        presence.seen(id);
-        changed(id, false);
-        // The sample's own time: a rule's duration is the node's, not the network's delay.
-        await alerts.observe(id, {
-          type: 'health', at: Date.parse(health.timestamp), cpu_percent: health.cpu_percent, memory_percent: health.memory_percent,
-          temperature: health.temperature, uptime_s: health.uptime_s, ...(previous === null ? {} : { previousUptimeS: previous.uptime_s }),
-        });
+        await reports.health(request.params.id!, parseHealth(readBody(request)));
         return { code: ResponseCode.Changed };
       },
     },

@@ -1,5 +1,5 @@
 // The gateway's state in one LMDB environment (DESIGN §7): named databases for nodes,
-// updates, per-node update statuses and the audit log. Reads are synchronous; writes that
+// updates, per-node update statuses, the audit log, alerts and the metrics history. Reads are synchronous; writes that
 // belong together go through `atomically`, and what a response acknowledges is awaited
 // until LMDB has flushed it to disk, not merely committed it (lmdb-js resolves a write at
 // commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
@@ -14,6 +14,7 @@ import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
 import type { AlertRecord } from './alert-rules.js';
+import type { MetricsSample } from '../fleet/node-views.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -36,6 +37,13 @@ export type Durability = 'flushed' | 'committed';
 const statusKey = (updateId: string, nodeId: string): string => `${updateId}/${nodeId}`;
 const RANGE_END = '\uffff';
 
+/** Metrics keys are [node id, the sample's time in epoch ms] (lmdb-js orders array keys
+ * element by element): one node's history is one key range, oldest first, and a sample
+ * sent twice (pushed and notified) is stored once. */
+type MetricsKey = [string, number];
+const metricsKey = (nodeId: string, at: number): MetricsKey => [nodeId, at];
+const METRICS_END = Number.MAX_SAFE_INTEGER;
+
 export class GatewayStore {
   readonly #root: RootDatabase;
   readonly #nodes: Database<NodeRecord, string>;
@@ -45,6 +53,7 @@ export class GatewayStore {
   readonly #audit: Database<AuditEntry, number>;
   /** Alerts keyed by a sequence number that only grows (their id); lowest oldest. */
   readonly #alerts: Database<AlertRecord, number>;
+  readonly #metrics: Database<MetricsSample, MetricsKey>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -56,7 +65,7 @@ export class GatewayStore {
     this.#root = root;
     this.#directory = directory;
     this.#options = options;
-    const [nodes, updates, statuses, audit] = GatewayStore.DATABASES;
+    const [nodes, updates, statuses, audit, alerts, metrics] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
     this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
@@ -64,15 +73,19 @@ export class GatewayStore {
     const last = [...this.#audit.getKeys({ reverse: true, limit: 1 })][0];
     this.#auditNext = last === undefined ? 1 : last + 1;
     this.#auditCount = this.#audit.getCount();
-    // Not in DATABASES (checked at start, each must exist): a state store from before
-    // alerts has none, and it is created here at the first open.
-    this.#alerts = root.openDB<AlertRecord, number>({ name: 'alerts' });
+    // A state store from before alerts or metrics has neither: created here at its first
+    // open (the check at start reads them when present: ADDED_DATABASES).
+    this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
+    this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
-  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit'] as const;
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics'] as const;
+
+  /** Those of DATABASES a store written by an earlier release may lack until its first open. */
+  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics'];
 
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
@@ -148,6 +161,18 @@ export class GatewayStore {
     return String(this.#alertNext++);
   }
 
+  /** The newest `limit` samples of `nodeId` taken after `afterMs`, oldest first. */
+  metricsOf(nodeId: string, afterMs: number, limit: number): MetricsSample[] {
+    // Backwards from the newest; `end` is exclusive: a sample at `afterMs` is not after it.
+    const range = this.#metrics.getRange({ start: metricsKey(nodeId, METRICS_END), end: metricsKey(nodeId, afterMs), reverse: true, limit });
+    return [...range].map(({ value }) => value).reverse();
+  }
+
+  /** The times (epoch ms) of the samples kept for `nodeId`, oldest first. */
+  metricsTimes(nodeId: string): number[] {
+    return [...this.#metrics.getKeys({ start: metricsKey(nodeId, -METRICS_END), end: metricsKey(nodeId, METRICS_END) })].map((key) => key[1]);
+  }
+
   /** Audit entries with their keys, newest first; with `before`, those older than the
    * entry of that key (a page cursor that stays valid while entries are added). */
   *auditBefore(before?: number): Generator<{ key: number; entry: AuditEntry }> {
@@ -211,6 +236,10 @@ export class GatewayStore {
       const excess = cleared.length - (this.#options.alertHistoryMax ?? DEFAULT_ALERT_HISTORY_MAX);
       for (const { key } of cleared.slice(0, Math.max(0, excess))) this.#alerts.removeSync(key);
     },
+    putMetrics: (nodeId, at, sample) => { this.#metrics.putSync(metricsKey(nodeId, at), sample); },
+    removeMetrics: (nodeId, times) => {
+      for (const at of times) this.#metrics.removeSync(metricsKey(nodeId, at));
+    },
     audit: (entry) => {
       this.#audit.putSync(this.#auditNext++, entry);
       this.#auditCount++;
@@ -233,4 +262,8 @@ export interface StoreWriter {
   /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
    * bound the oldest cleared alerts go. */
   putAlert(alert: AlertRecord): void;
+  /** Stores a metrics sample of `nodeId` taken at `at` (epoch ms), replacing one of that time. */
+  putMetrics(nodeId: string, at: number, sample: MetricsSample): void;
+  /** Removes the samples of `nodeId` taken at these times. */
+  removeMetrics(nodeId: string, times: readonly number[]): void;
 }

@@ -1,14 +1,16 @@
 // The alert rules as pure functions: a threshold held for its duration raises once, a
 // shorter spike does not, hysteresis between clear_below and the threshold, event alerts
-// (offline, failed, rolled back, restarted), acknowledgement, and a property: for one
-// node and kind there is never a second raise without a clear in between.
+// (offline, failed, rolled back, restarted), disk per mount, rules with other thresholds,
+// acknowledgement, and a property: for one node and kind there is never a second raise
+// without a clear in between.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import {
-  acknowledge, DEFAULT_RULES, EMPTY_STATE, evaluate, type AlertKind, type AlertRecord, type NodeAlertState, type Observation,
+  acknowledge, alertKey, DEFAULT_RULES, EMPTY_STATE, evaluate, type AlertKind, type AlertRecord, type AlertRules, type NodeAlertState, type Observation,
 } from '../../../src/server/alert-rules.js';
+import { ALERT_FIELDS, ALERT_KEYS, alertRules, type AlertSettings } from '../../../src/server/alert-settings.js';
 import { check } from '../../helpers/check.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -20,16 +22,16 @@ const sample = (atS: number, values: { cpu?: number; memory?: number; temperatur
 
 /** Runs the observations in order, giving raised alerts ids as alerts.ts would; returns
  * every raise and clear as "raise cpu_high@300" / "clear cpu_high@400". */
-function run(observations: readonly Observation[], start: NodeAlertState = EMPTY_STATE): { events: string[]; state: NodeAlertState } {
+function run(observations: readonly Observation[], start: NodeAlertState = EMPTY_STATE, rules: AlertRules = DEFAULT_RULES): { events: string[]; state: NodeAlertState } {
   let state = start;
   let next = 1;
   const events: string[] = [];
   for (const observation of observations) {
-    const result = evaluate('n1', state, observation);
+    const result = evaluate('n1', state, observation, rules);
     const active = { ...result.state.active };
-    for (const alert of result.raise) active[alert.kind] = { ...alert, id: String(next++) };
-    for (const alert of result.clear) events.push(`clear ${alert.kind}@${(observation.at - T0) / 1000}`);
-    for (const alert of result.raise) events.push(`raise ${alert.kind}@${(observation.at - T0) / 1000}`);
+    for (const alert of result.raise) active[alertKey(alert)] = { ...alert, id: String(next++) };
+    for (const alert of result.clear) events.push(`clear ${alertKey(alert)}@${(observation.at - T0) / 1000}`);
+    for (const alert of result.raise) events.push(`raise ${alertKey(alert)}@${(observation.at - T0) / 1000}`);
     state = { active, overSince: result.state.overSince };
   }
   return { events, state };
@@ -63,6 +65,28 @@ test('memory and temperature have their own thresholds and durations; no sensor 
   const hot = run([sample(0, { temperature: 85 }), sample(60, { temperature: null }), sample(120, { temperature: 82 }), sample(180, { temperature: 74 })]);
   assert.equal(hot.events, ['raise temperature_high@120', 'clear temperature_high@180']);
   assert.is(DEFAULT_RULES.thresholds.find((rule) => rule.kind === 'temperature_high')?.severity, 'critical');
+});
+
+const disks = (atS: number, used: Record<string, number>): Observation => ({
+  type: 'metrics', at: T0 + atS * 1000, disks: Object.entries(used).map(([mount, used_percent]) => ({ mount, used_percent })),
+});
+
+test('disk: each mount held over 90 % for 300 s raises its own alert; hysteresis to 85 %; a mount gone clears its own', () => {
+  const { events } = run([
+    disks(0, { '/': 95, '/data': 50 }), disks(200, { '/': 95, '/data': 99 }), disks(300, { '/': 95, '/data': 99 }),
+    disks(500, { '/': 87, '/data': 99 }), disks(560, { '/': 84, '/data': 99 }), disks(600, { '/': 95 }), disks(660, {}),
+  ]);
+  assert.equal(events, ['raise disk_high:/@300', 'raise disk_high:/data@500', 'clear disk_high:/@560', 'clear disk_high:/data@600']);
+  const health = run([0, 300, 600].map((s) => sample(s)), EMPTY_STATE).events;
+  assert.equal(health, [], 'health samples carry no disks: no evidence');
+});
+
+test('rules from settings: other thresholds, durations and clear levels; the defaults are the former rules', () => {
+  const defaults = Object.fromEntries(ALERT_KEYS.map((key) => [key, ALERT_FIELDS[key].default])) as unknown as AlertSettings;
+  assert.equal(alertRules(defaults), DEFAULT_RULES);
+  const rules = alertRules({ ...defaults, alert_cpu_percent: 50, alert_cpu_for_s: 0, alert_cpu_clear_percent: 30, alert_disk_percent: 70 });
+  assert.equal(run([sample(0, { cpu: 60 }), sample(10, { cpu: 40 }), sample(20, { cpu: 20 })], EMPTY_STATE, rules).events, ['raise cpu_high@0', 'clear cpu_high@20']);
+  assert.equal(run([disks(0, { '/': 75 }), disks(300, { '/': 75 })], EMPTY_STATE, rules).events, ['raise disk_high:/@300']);
 });
 
 test('offline raises at once and the return clears it; a second offline report does not raise again', () => {

@@ -52,6 +52,18 @@ test('the matrix: operators manage, nodes write only their own entries', () => {
   const n3 = 'node:n3';
   const cases: [MethodName, string, Record<string, string>, string, number | 'allowed'][] = [
     ['POST', GatewayRoute.updates, {}, operator, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, operator, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, n1, 'allowed'],
+    ['GET', GatewayRoute.metrics, { id: 'n1' }, n3, ResponseCode.Forbidden],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, n1, 'allowed'],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, n3, ResponseCode.Forbidden],
+    ['PUT', GatewayRoute.metrics, { id: 'n1' }, operator, ResponseCode.Forbidden],
+    ['GET', GatewayRoute.config, {}, operator, 'allowed'],
+    ['PUT', GatewayRoute.config, {}, operator, 'allowed'],
+    ['PUT', GatewayRoute.config, {}, n1, ResponseCode.Forbidden],
+    ['POST', GatewayRoute.restart, {}, operator, 'allowed'],
+    ['POST', GatewayRoute.restart, {}, n1, ResponseCode.Forbidden],
+    ['POST', GatewayRoute.shutdown, {}, n1, ResponseCode.Forbidden],
     ['POST', GatewayRoute.updates, {}, n1, ResponseCode.Forbidden],
     ['GET', GatewayRoute.updates, {}, n1, 'allowed'],
     ['PUT', GatewayRoute.update, { id: 'u1' }, n1, ResponseCode.Forbidden],
@@ -99,7 +111,7 @@ test('a node acts for itself; local names the node it acts for', () => {
 
 test('a method and route without a rule is refused (fail closed)', () => {
   assert.is(codeOf(ask('PATCH', GatewayRoute.updates, {}, 'operator:alice')), ResponseCode.Forbidden);
-  assert.is(codeOf(ask('GET', '/system/config', {}, undefined, { peer: LOOPBACK })), ResponseCode.Forbidden);
+  assert.is(codeOf(ask('GET', '/system/unknown', {}, undefined, { peer: LOOPBACK })), ResponseCode.Forbidden);
 });
 
 test.run();

@@ -92,6 +92,15 @@ test('mistakes are named on one line with the setting, its source and what is al
   assert.match(await configError({ file: join(dir, 'absent.json') }), /cannot read the config file .*absent.json: ENOENT/);
 });
 
+test('alert thresholds: defaults, from any source; a value out of range or a clear level above its threshold is named', async () => {
+  const defaults = await loadConfig(sources({ flags: { data_dir: 'd' } }));
+  assert.equal([defaults.alert_cpu_percent, defaults.alert_cpu_clear_percent, defaults.alert_disk_percent, defaults.alert_disk_for_s, defaults.alert_temperature_c], [90, 80, 90, 300, 80]);
+  const set = await loadConfig(sources({ flags: { data_dir: 'd', alert_disk_percent: '75.5' }, env: { COAP_FLEET_SERVER_ALERT_DISK_CLEAR_PERCENT: '70', COAP_FLEET_SERVER_ALERT_TEMPERATURE_C: '-5', COAP_FLEET_SERVER_ALERT_TEMPERATURE_CLEAR_C: '-10' } }));
+  assert.equal([set.alert_disk_percent, set.alert_disk_clear_percent, set.alert_temperature_c], [75.5, 70, -5]);
+  assert.is(await configError({ flags: { data_dir: 'd', alert_memory_percent: '101' } }), 'alert_memory_percent (from --alert-memory-percent) must be a number from 0 to 100, not "101"');
+  assert.is(await configError({ flags: { data_dir: 'd', alert_disk_percent: '80', alert_disk_clear_percent: '85' } }), 'alert_disk_clear_percent (85) must not be above alert_disk_percent (80)');
+});
+
 test('the COAP_FLEET_<KEY> variables of earlier releases still work, with one deprecation warning each; old and new together are an error', async () => {
   const file = join(dir, 'old-env.json');
   await writeFile(file, JSON.stringify({ data_dir: 'data' }));

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, signManifest, type Manifest, type UpdatePolicy } from '../../../src/fleet/manifest.js';
+import type { MetricsSample } from '../../../src/fleet/node-views.js';
 import { decodeBody } from '../../../src/fleet/payload.js';
 import { Method } from '../../../src/protocol/codes.js';
 import type { CoapResponse } from '../../../src/protocol/client.js';
@@ -15,6 +16,7 @@ import { ContentFormat } from '../../../src/protocol/content-formats.js';
 import { Endpoint } from '../../../src/protocol/endpoint.js';
 import type { DatagramHandler, PeerAddress, Transport } from '../../../src/protocol/interfaces.js';
 import { UdpTransport } from '../../../src/protocol/transport-udp.js';
+import { ALERT_FIELDS, ALERT_KEYS, type AlertSettings } from '../../../src/server/alert-settings.js';
 import type { GatewayConfig } from '../../../src/server/config.js';
 import { Gateway } from '../../../src/server/gateway.js';
 import { createDaemonLogger } from '../../../src/fleet/logger.js';
@@ -58,9 +60,12 @@ export function testConfig(dataDir: string, overrides: Partial<GatewayConfig> = 
     data_dir: dataDir, host: '127.0.0.1', port: 0, dtls_host: '127.0.0.1', dtls_port: null,
     psk_file: null, cert_file: null, key_file: null, ca_file: null, allow_local_plain: true, publisher_key_file: null,
     health_interval_s: 30, offline_after_intervals: 3, audit_max_entries: 1000, shutdown_grace_ms: 2000, node_timeout_ms: 10_000,
-    log_level: 'debug', pretty: false, ready_file: null, ...overrides,
+    log_level: 'debug', pretty: false, ready_file: null, ...ALERT_DEFAULTS, ...overrides,
   };
 }
+
+/** The alert thresholds as a config without them gets them. */
+const ALERT_DEFAULTS = Object.fromEntries(ALERT_KEYS.map((key) => [key, ALERT_FIELDS[key].default])) as unknown as AlertSettings;
 
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -75,14 +80,17 @@ export interface TestGateway {
   restart(): Promise<TestGateway>;
 }
 
-export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, existingDir?: string): Promise<TestGateway> {
+/** `now`: the gateway's clock (virtual time for what ages: presence, the metrics tiers). */
+export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, existingDir?: string, options: { now?: () => Date } = {}): Promise<TestGateway> {
   const dataDir = existingDir ?? await mkdtemp(join(tmpdir(), 'coap-fleet-gw-'));
   const identities = new Map<number, string>();
   const logs: LogLine[] = [];
   const config = testConfig(dataDir, overrides);
   const logger = createDaemonLogger({ level: 'debug', pretty: false, stream: { write: (line) => logs.push(JSON.parse(line) as LogLine) } });
   const transport = new IdentityStampingTransport(await UdpTransport.bind({ host: '127.0.0.1', port: 0 }), identities);
-  const gateway = await Gateway.start({ config, logger, endpoints: { coap: new Endpoint({ transport, separateResponseDelayMs: 2000 }) } });
+  const gateway = await Gateway.start({
+    config, logger, endpoints: { coap: new Endpoint({ transport, separateResponseDelayMs: 2000 }) }, ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const port = gateway.addresses().coap!.port;
   const clients: Endpoint[] = [];
   const harness: TestGateway = {
@@ -109,7 +117,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, e
     async restart() {
       await gateway.stop();
       await Promise.all(clients.map((client) => client.close()));
-      return startTestGateway(overrides, dataDir);
+      return startTestGateway(overrides, dataDir, options);
     },
   };
   return harness;
@@ -118,6 +126,14 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, e
 export const bodyOf = <T = Record<string, unknown>>(response: CoapResponse): T => decodeBody(response.payload, response.contentFormat) as T;
 
 export const publisher: { privateKey: KeyObject; publicKey: KeyObject } = generateKeyPairSync('ed25519');
+
+/** A metrics sample taken at `atMs`, its mounts used as given (percent). */
+export const metricsSample = (atMs: number, disks: Record<string, number> = { '/': 40 }): MetricsSample => ({
+  at: new Date(atMs).toISOString(), cpu_percent: 12.5, memory_total_bytes: 1e9, memory_available_bytes: 6e8, memory_percent: 40,
+  load: [0.1, 0.2, 0.3], temperature: 48, uptime_s: 1000,
+  disks: Object.entries(disks).map(([mount, used]) => ({ mount, total_bytes: 1e10, free_bytes: Math.round(1e10 * (1 - used / 100)), used_percent: used })),
+  network: [{ iface: 'eth0', rx_bytes: 1000, tx_bytes: 2000 }],
+});
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -42,7 +42,7 @@ test('a method without an access rule cannot be added', async () => {
   const { router, close } = setup();
   try {
     assert.throws(() => router.add(GatewayRoute.nodes, { handlers: { PUT: () => ({ code: ResponseCode.Changed }) } }), /no access rule for PUT \/nodes/);
-    assert.throws(() => router.add('/system/config', { handlers: { GET: () => ({ code: ResponseCode.Content }) } }), /no access rule/);
+    assert.throws(() => router.add('/system/unknown', { handlers: { GET: () => ({ code: ResponseCode.Content }) } }), /no access rule/);
   } finally {
     await close();
   }

@@ -1,12 +1,16 @@
 // The gateway's LMDB store: records round-trip, survive a close and reopen, writes in one
 // `atomically` are all-or-nothing when the action checks before it writes, and the audit
-// log keeps only its newest entries.
+// log keeps only its newest entries; a store written before the alerts and metrics
+// databases passes the check at start and gets them at its first open.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { open } from 'lmdb';
+import { StoreCorruptError } from '../../../src/fleet/errors.js';
+import { checkStore } from '../../../src/fleet/store-check.js';
 import { GatewayStore } from '../../../src/server/store.js';
 import type { NodeRecord, RolloutRecord } from '../../../src/server/records.js';
 import { manifestFor, rejection } from './gateway-harness.js';
@@ -99,6 +103,20 @@ test('the audit log keeps the newest entries up to its bound, across a reopen', 
   } finally {
     await store.close();
   }
+}));
+
+test('a store from before alerts and metrics passes the check and gets them at its first open; a missing older database is damage', () => withDir(async (dir) => {
+  const older = open({ path: dir, maxDbs: 8 });
+  for (const name of ['nodes', 'updates', 'statuses', 'audit']) await older.openDB({ name }).put('k', 'v');
+  await older.close();
+  const check = { databases: GatewayStore.DATABASES, added: GatewayStore.ADDED_DATABASES };
+  assert.is(await checkStore(dir, check), 'sound');
+  const missing = await rejection(checkStore(dir, { databases: GatewayStore.DATABASES }));
+  assert.instance(missing, StoreCorruptError);
+  assert.match((missing as Error).message, /"alerts" is missing/);
+  const store = await GatewayStore.open(dir, { auditMaxEntries: 10 });
+  await store.close();
+  assert.is(await checkStore(dir, { databases: GatewayStore.DATABASES }), 'sound', 'created at the first open');
 }));
 
 test('a write after close is refused with a typed error', () => withDir(async (dir) => {
