@@ -22,7 +22,7 @@ const FLAGS = {
   json: { type: 'boolean', description: 'print the JSON the node\'s resource gives (--follow: one entry per line)' },
   follow: { type: 'boolean', description: 'logs: keep printing new entries until Ctrl-C (Observe)' },
   unit: { type: 'string', value: 'UNIT', description: 'logs: only this unit (or log file name)' },
-  since: { type: 'string', value: 'TIME', description: 'logs, metrics: from this time: RFC 3339, or 30s, 10m, 2h, 1d ago' },
+  since: { type: 'string', value: 'TIME', description: 'logs, metrics (a line per sample): from this time: RFC 3339, or 30s, 10m, 2h, 1d ago' },
   priority: { type: 'string', value: 'P', description: 'logs: this priority and more urgent: 0-7 or emerg..debug' },
   lines: { type: 'string', value: 'N', description: 'logs: at most the last N entries' },
   'command-key': { type: 'string', value: 'FILE', description: `signed commands: the operator's key (default $${COMMAND_KEY_ENV}, else ${COMMAND_KEY_FILE} beside --credentials)` },
@@ -106,7 +106,7 @@ async function plan(nodeId: string, verb: string, rest: readonly string[], flags
     case 'metrics': {
       none();
       const since = flags.since === undefined ? undefined : parseSince(flags.since, Date.now());
-      return async (gateway) => print(await readNodeMetrics(gateway, nodeId, since), metricsTable);
+      return async (gateway) => print(await readNodeMetrics(gateway, nodeId, since), (view) => metricsTable(view, since !== undefined));
     }
     case 'services':
       none();

@@ -26,13 +26,13 @@ export function healthTable(view: HealthView): string {
   return formatTable(rows);
 }
 
-/** The latest sample as key/value rows, its disks and interfaces as tables; with more than
- * one sample (--since), a line per sample first. */
-export function metricsTable(view: MetricsView): string {
+/** The latest sample as key/value rows, its disks and interfaces as tables; with
+ * `history` (--since), a line per sample first. */
+export function metricsTable(view: MetricsView, history = false): string {
   const latest = view.samples.at(-1);
-  if (latest === undefined) return `no metrics samples from ${safe(view.node_id)} yet\n`;
+  if (latest === undefined) return `no metrics samples from ${safe(view.node_id)}${history ? ' in that time' : ' yet'}\n`;
   const parts: string[] = [];
-  if (view.samples.length > 1) {
+  if (history) {
     parts.push(formatTable([['AT', 'CPU%', 'MEM%', 'LOAD', 'TEMP'], ...view.samples.map((sample) => [
       safe(sample.at), sample.cpu_percent.toFixed(1), sample.memory_percent.toFixed(1), sample.load[0].toFixed(2), temperature(sample.temperature),
     ])]));

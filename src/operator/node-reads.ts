@@ -22,8 +22,8 @@ export function checkNodeId(nodeId: string): void {
 export const readNodeHealth = (gateway: GatewayClient, nodeId: string): Promise<HealthView> =>
   readView(gateway, nodeId, gatewayPath.health(nodeId), { node_id: 'string', online: 'boolean', last_seen: 'string' });
 
-/** GET /nodes/{id}/metrics: the latest sample, or with `since` (RFC 3339) every sample the
- * gateway keeps after it, oldest first. */
+/** GET /nodes/{id}/metrics: the samples the gateway keeps, oldest first: those after
+ * `since` (RFC 3339), or without it the gateway's default window. */
 export const readNodeMetrics = (gateway: GatewayClient, nodeId: string, since?: string): Promise<MetricsView> =>
   readView(gateway, nodeId, `${gatewayPath.metrics(nodeId)}${since === undefined ? '' : `?since=${encodeURIComponent(since)}`}`,
     { node_id: 'string', samples: 'array' });

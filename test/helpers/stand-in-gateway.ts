@@ -128,8 +128,10 @@ export async function startStandInGateway(options: StandInOptions): Promise<Stan
           load: [0.5, 0.25, 0.125] as const, temperature: null, uptime_s: 42, disks: [{ mount: '/', total_bytes: 8 * 1024 ** 3, free_bytes: 2 * 1024 ** 3, used_percent: 75 }],
           network: [{ iface: 'eth0', rx_bytes: 1536, tx_bytes: 2048 }],
         };
-        const since = request.query.some((argument) => argument.startsWith('since='));
-        return json({ node_id: id, interval_s: 10, samples: since ? [{ ...sample, at: '2026-12-06T19:59:50Z', cpu_percent: 99 }, sample] : [sample] } satisfies MetricsView);
+        // As the gateway's history: the samples after `since`, or its default window.
+        const since = Date.parse(request.query.find((argument) => argument.startsWith('since='))?.slice(6) ?? '1970-01-01T00:00:00Z');
+        const samples = [{ ...sample, at: '2026-12-06T19:59:50Z', cpu_percent: 99 }, sample].filter((kept) => Date.parse(kept.at) > since);
+        return json({ node_id: id, interval_s: 10, samples } satisfies MetricsView);
       },
     },
   });

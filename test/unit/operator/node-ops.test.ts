@@ -67,11 +67,12 @@ async function within<T>(promise: Promise<T>, what: string): Promise<T> {
 test('health, metrics (since as the query), services and config read the node\'s shapes', async () => {
   const health = await readNodeHealth(gateway, 'node-1');
   assert.is(health.health?.status, 'healthy');
-  const latest = await readNodeMetrics(gateway, 'node-1');
-  assert.is(latest.samples.length, 1);
-  const history = await readNodeMetrics(gateway, 'node-1', '2026-12-06T19:00:00Z');
-  assert.is(history.samples.length, 2);
-  assert.equal(standIn.requests.at(-1), { method: Method.GET, path: '/nodes/node-1/metrics', query: ['since=2026-12-06T19:00:00Z'] });
+  const window = await readNodeMetrics(gateway, 'node-1');
+  assert.is(window.samples.length, 2);
+  assert.equal(standIn.requests.at(-1)!.query, []);
+  const recent = await readNodeMetrics(gateway, 'node-1', '2026-12-06T19:59:55Z');
+  assert.equal(recent.samples.map((sample) => sample.at), ['2026-12-06T20:00:00Z']);
+  assert.equal(standIn.requests.at(-1), { method: Method.GET, path: '/nodes/node-1/metrics', query: ['since=2026-12-06T19:59:55Z'] });
   assert.equal((await readNodeServices(gateway, 'node-1')).services.map((service) => service.name), ['demo-app.service']);
   assert.is((await readNodeConfig(gateway, 'node-1')).settings.log_level, 'info');
   const badId = await rejection(readNodeHealth(gateway, '../node-1'));
