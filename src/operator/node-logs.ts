@@ -78,11 +78,13 @@ export function logsPath(nodeId: string, filters: LogFilters): string {
   return `${gatewayPath.logs(nodeId)}${query.length === 0 ? '' : `?${query.join('&')}`}`;
 }
 
-/** The last `bound` entries handed out, by their whole content: an entry is fresh unless
- * this very line (time, unit, priority, message) was handed out recently. */
+/** The last `bound` entries handed out, by their whole content: an entry of a batch is
+ * fresh unless this very line (time, unit, priority, message) came in an earlier batch.
+ * Repeats within one batch are kept: lines without a time of their own in a log file all
+ * carry the file's modification time, and each is a line the node logged. */
 export class RecentEntries {
   readonly #bound: number;
-  /** Insertion-ordered: the oldest key goes first when the bound is reached. */
+  /** Insertion-ordered, the most recently seen last: the oldest goes first at the bound. */
   readonly #keys = new Set<string>();
 
   constructor(bound: number) {
@@ -90,13 +92,12 @@ export class RecentEntries {
   }
 
   fresh(entries: readonly LogEntry[]): LogEntry[] {
-    const fresh: LogEntry[] = [];
-    for (const entry of entries) {
-      const key = JSON.stringify([entry.at, entry.unit, entry.priority, entry.message]);
-      if (this.#keys.has(key)) continue;
+    const keys = entries.map((entry) => JSON.stringify([entry.at, entry.unit, entry.priority, entry.message]));
+    const fresh = entries.filter((_, index) => !this.#keys.has(keys[index]!));
+    for (const key of keys) {
+      this.#keys.delete(key);
       this.#keys.add(key);
       if (this.#keys.size > this.#bound) this.#keys.delete(this.#keys.values().next().value as string);
-      fresh.push(entry);
     }
     return fresh;
   }

@@ -32,6 +32,8 @@ export interface StandInOptions {
   /** Each logs notification repeats the last entry of the previous one as well, as a
    * re-rendered window would. */
   readonly overlappingNotifications?: boolean;
+  /** False: /nodes/{id}/logs answers a registration without Observe (default true). */
+  readonly observableLogs?: boolean;
 }
 
 export interface StandInGateway {
@@ -165,7 +167,7 @@ export async function startStandInGateway(options: StandInOptions): Promise<Stan
     },
   });
   endpoint.router.add(GatewayRoute.logs, {
-    observable: true,
+    observable: options.observableLogs ?? true,
     handlers: {
       GET: (request) => {
         const { id, model } = modelOf(request);

@@ -14,7 +14,7 @@ import { MAX_COMMAND_TTL_SECONDS } from '../../../src/fleet/command-envelope.js'
 import type { LogEntry } from '../../../src/fleet/node-views.js';
 import { Method, ResponseCode } from '../../../src/protocol/codes.js';
 import { COMMAND_KEY_FILE, locateCommandKey } from '../../../src/operator/command-key.js';
-import { CommandInputError, GatewayError, InvalidIdError, SigningKeyError } from '../../../src/operator/errors.js';
+import { CommandInputError, GatewayError, InvalidIdError, ObservationRefusedError, SigningKeyError } from '../../../src/operator/errors.js';
 import { openGateway, type GatewayClient } from '../../../src/operator/gateway-client.js';
 import { keyId } from '../../../src/fleet/command-envelope.js';
 import { generateKeys } from '../../../src/operator/keys.js';
@@ -167,6 +167,23 @@ test('logs send their filters as the query; follow yields the tail, then only ne
   await waitFor('the deregistration', () => standIn.logObservers('node-2') === 0);
 });
 
+test('a follow the gateway answers without Observe hands out the entries, then says nothing more will come', async () => {
+  const plain = await startStandInGateway({ operatorPublicKey: publicKey, nodeIds: ['node-1'], observableLogs: false });
+  const client = await openGateway({ gateway: plain.uri });
+  try {
+    const messages: string[] = [];
+    const thrown = await (async () => {
+      for await (const entry of followNodeLogs(client, 'node-1', {}, new AbortController().signal)) messages.push(entry.message);
+    })().then(() => undefined, (error: unknown) => error);
+    assert.equal(messages, ['started', 'disk\nalmost full']);
+    assert.instance(thrown, ObservationRefusedError);
+    assert.is((thrown as ObservationRefusedError).code, 'OPERATOR_ERR_NOT_OBSERVED');
+  } finally {
+    await client.close();
+    await plain.close();
+  }
+});
+
 test('the command key: given, else the environment\'s, else beside the credentials file, else a SigningKeyError', async () => {
   const credentials = join(dir, 'keys', 'operator-admin.json');
   assert.is(await locateCommandKey({ given: '/x.key', environment: '/y.key', credentials }), '/x.key');
@@ -191,10 +208,10 @@ test('typedSettings: numbers, booleans, lists and text by the shown type; unknow
   }
 });
 
-test('recent entries: a repeat within the bound is dropped, one beyond it is new again', () => {
+test('recent entries: a repeat of an earlier batch within the bound is dropped, one beyond it is new again; repeats in one batch stay', () => {
   const recent = new RecentEntries(2);
   const entry = (message: string): LogEntry => ({ at: SAMPLE, unit: null, priority: 6, message });
-  assert.equal(recent.fresh([entry('a'), entry('b'), entry('a')]).map((kept) => kept.message), ['a', 'b']);
+  assert.equal(recent.fresh([entry('a'), entry('b'), entry('a')]).map((kept) => kept.message), ['a', 'b', 'a']);
   assert.equal(recent.fresh([entry('b'), entry('c')]).map((kept) => kept.message), ['c']);
   assert.equal(recent.fresh([entry('a')]).map((kept) => kept.message), ['a'], 'a was forgotten when c came');
 });
