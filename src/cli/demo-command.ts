@@ -1,13 +1,14 @@
 // `coap-fleet demo`: a gateway and N agents as separate processes on loopback over DTLS
 // with freshly generated credentials; a signed image is published, the rollout shown live,
 // and a summary printed once every node runs the new version (DESIGN §8, the README's
-// first command). --keep leaves everything running until Ctrl-C.
+// first command). --keep leaves everything running until Ctrl-C and prints how to reach
+// the nodes with `coap-fleet node` (their remote operations set up by demo-remote-ops.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
 import { writeRandomImage } from '../operator/image-file.js';
@@ -17,6 +18,9 @@ import { publishImage, readSigningKey } from '../operator/publish.js';
 import { watchRollout } from '../operator/rollout-watch.js';
 import type { StatusView } from '../fleet/views.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
+import {
+  appendDemoLog, prepareDemoNode, remoteOperationsAgentSettings, type DemoNodeFiles,
+} from './demo-remote-ops.js';
 import { UsageError } from './errors.js';
 import { nodesTable } from './nodes-command.js';
 import type { CliIo } from './output.js';
@@ -27,7 +31,7 @@ const FLAGS = {
   nodes: { type: 'string', value: 'N', description: 'agents to start (default 5)' },
   'size-mib': { type: 'string', value: 'MIB', description: 'image size (default 4)' },
   dir: { type: 'string', value: 'DIR', description: 'work directory (default a new one under the temp dir)' },
-  keep: { type: 'boolean', description: 'leave the gateway and agents running until Ctrl-C' },
+  keep: { type: 'boolean', description: 'leave the gateway and agents running until Ctrl-C, and say how to reach them' },
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
@@ -40,18 +44,23 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin
 const READY_TIMEOUT_MS = 30_000;
 const ROLLOUT_TIMEOUT_MS = 300_000;
 
+/** How often a kept demo node's app writes a log line, for `node ID logs --follow`. */
+const KEPT_LOG_INTERVAL_MS = 10_000;
+
 interface Daemon {
   readonly name: string;
+  readonly args: readonly string[];
   readonly child: ChildProcess;
   readonly log: string;
 }
 
-function startDaemon(name: string, args: readonly string[], log: string): Daemon {
-  const out = createWriteStream(log);
+/** `append` for a daemon started again: its log goes on. */
+function startDaemon(name: string, args: readonly string[], log: string, append = false): Daemon {
+  const out = createWriteStream(log, { flags: append ? 'a' : 'w' });
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
-  return { name, child, log };
+  return { name, args, child, log };
 }
 
 async function stopDaemons(daemons: readonly Daemon[]): Promise<void> {
@@ -113,16 +122,16 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     const gatewayUri = `coaps://127.0.0.1:${port}`;
     say(`gateway: ${gatewayUri} (DTLS 1.2, PSK), log ${join(dir, 'gateway.log')}`);
 
+    const nodeFiles = new Map<string, DemoNodeFiles>();
     for (const id of nodeIds) {
       const config = join(dir, `${id}.json`);
+      const files = await prepareDemoNode(join(dir, `${id}-files`), id);
+      nodeFiles.set(id, files);
       await writeFile(config, JSON.stringify({
         node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
         initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval_s: 2,
         psk_identity: `node:${id}`, psk_key_file: join(keys, `node-${id}.json`),
-        // Signed commands work on the demo fleet; a reboot or power-off of a demo node ends
-        // its agent only, never the machine the demo runs on.
-        operator_keys: [join(keys, 'operator-command.pub')],
-        restart_command: `echo "demo: ${id} would reboot now"`, shutdown_command: `echo "demo: ${id} would power off now"`,
+        ...remoteOperationsAgentSettings(files, join(keys, 'operator-command.pub')),
       }, null, 2));
       daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));
     }
@@ -159,10 +168,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     const onNew = after.filter((node) => node.version === '2.0.0').length;
     say(`rollout ${final.rollout} in ${seconds.toFixed(1)} s: ${installed}/${count} installed, ${onNew}/${count} report version 2.0.0`);
     const ok = final.rollout === 'completed' && installed === count && onNew === count;
-    if (flags.keep === true) {
-      say(`running on; operator credentials: --gateway ${gatewayUri} --credentials ${join(keys, 'operator-admin.json')}; Ctrl-C stops`);
-      await io.shutdown();
-    }
+    if (flags.keep === true) await keepRunning(io, daemons, nodeFiles, { gateway: gatewayUri, keys });
     succeeded = ok;
     return ok ? 0 : 1;
   } finally {
@@ -171,6 +177,50 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     // A directory of our own making goes when all went well; otherwise its logs stay.
     if (succeeded && flags.dir === undefined) await rm(dir, { recursive: true, force: true });
     else if (!succeeded) io.stderr.write(`logs and state kept in ${dir}\n`);
+  }
+}
+
+/** Until SIGINT or SIGTERM: says how to reach the fleet, has each node's app log a line
+ * now and then, and starts again an agent that a signed restart stopped (its
+ * restart_command leaves the marker; a shutdown leaves the node off). */
+async function keepRunning(io: CliIo, daemons: Daemon[], nodeFiles: ReadonlyMap<string, DemoNodeFiles>, where: { gateway: string; keys: string }): Promise<void> {
+  const credentials = join(where.keys, 'operator-admin.json');
+  const cli = `node ${relative(process.cwd(), BIN)}`;
+  const reach = `--gateway ${where.gateway} --credentials ${credentials}`;
+  io.stdout.write('\nThe fleet runs on until Ctrl-C.\n'
+    + `  gateway:      ${where.gateway}\n`
+    + `  credentials:  ${credentials}\n`
+    + `  command key:  ${join(where.keys, 'operator-command.key')} (found beside the credentials)\n`
+    + 'Try, in another terminal:\n'
+    + `  ${cli} node node-1 metrics ${reach}\n`
+    + `  ${cli} node node-1 services ${reach}\n`
+    + `  ${cli} node node-1 logs --follow ${reach}\n`);
+  let stopping = false;
+  let lines = 0;
+  const tick = setInterval(() => {
+    lines++;
+    for (const [id, files] of nodeFiles) void appendDemoLog(files, lines % 6 === 0 ? 4 : 6, `${id}: ${lines * 10} requests served`).catch(() => {});
+  }, KEPT_LOG_INTERVAL_MS);
+  const restartWhenRebooted = (index: number): void => {
+    const daemon = daemons[index]!;
+    const files = nodeFiles.get(daemon.name);
+    if (files === undefined) return;
+    daemon.child.once('exit', () => {
+      if (stopping || !existsSync(files.rebootMarker)) return;
+      void rm(files.rebootMarker, { force: true }).then(() => {
+        if (stopping) return;
+        daemons[index] = startDaemon(daemon.name, daemon.args, daemon.log, true);
+        io.stdout.write(`${daemon.name} restarted (a signed reboot)\n`);
+        restartWhenRebooted(index);
+      });
+    });
+  };
+  daemons.forEach((_, index) => restartWhenRebooted(index));
+  try {
+    await io.shutdown();
+  } finally {
+    stopping = true;
+    clearInterval(tick);
   }
 }
 

@@ -8,6 +8,7 @@ import { alertsUsage, runAlertsCommand } from './alerts-command.js';
 import { AUDIT_SYNOPSIS, auditUsage, runAuditCommand } from './audit-command.js';
 import { demoUsage, runDemoCommand } from './demo-command.js';
 import { keysUsage, runKeysCommand } from './keys-command.js';
+import { NODE_SYNOPSIS, nodeUsage, runNodeCommand } from './node-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
 import { publishUsage, runPublishCommand } from './publish-command.js';
 import { rolloutUsage, runRolloutCommand } from './rollout-command.js';
@@ -101,6 +102,12 @@ const COMMANDS: readonly Command[] = [
     usage: nodesUsage, run: runNodesCommand,
   },
   {
+    name: 'node', synopsis: NODE_SYNOPSIS,
+    summary: 'One node through the gateway: health, metrics, services, logs (--follow), config;\n'
+      + '      service start/stop/restart, config set, reboot, shutdown signed with the command key.',
+    usage: nodeUsage, run: runNodeCommand,
+  },
+  {
     name: 'alerts', synopsis: 'alerts [--all] [--watch] [--json] | alerts ack ID [--gateway URI] [--credentials FILE]',
     summary: 'The gateway\'s alerts (active, or --all), watched live with --watch; acknowledge one.',
     usage: alertsUsage, run: runAlertsCommand,
@@ -142,11 +149,13 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** The caller's mistakes: usage, a URI, and what the operator's functions refuse in their
- * input (an image, a signing key, credentials, an id, keys that exist). */
+ * input (an image, a signing key, credentials, an id, keys that exist, a command). */
 const USAGE_CODES: ReadonlySet<string> = new Set([
   'CLI_ERR_USAGE', 'COAP_ERR_URI', 'OPERATOR_ERR_IMAGE', 'OPERATOR_ERR_SIGNING_KEY', 'OPERATOR_ERR_CREDENTIALS',
-  'OPERATOR_ERR_INVALID_ID', 'OPERATOR_ERR_KEYS_EXIST',
+  'OPERATOR_ERR_INVALID_ID', 'OPERATOR_ERR_KEYS_EXIST', 'OPERATOR_ERR_COMMAND',
 ]);
+/** The peer's no without an error code: an Observe registration it did not take. */
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['OPERATOR_ERR_NOT_OBSERVED']);
 
 /** A peer's error response is 1; the caller's mistakes are 2; anything else with a stable
  * code comes from the network or the system (3). An error without a code, or one of
@@ -158,6 +167,7 @@ function exitStatusFor(error: unknown): number {
   if (responseCode !== undefined && (codeClass(responseCode) === 4 || codeClass(responseCode) === 5)) return ExitStatus.ErrorResponse;
   const code = errorCode(error);
   if (code !== undefined && USAGE_CODES.has(code)) return ExitStatus.Usage;
+  if (code !== undefined && REFUSAL_CODES.has(code)) return ExitStatus.ErrorResponse;
   if (code === 'STORE_CORRUPT') return ExitStatus.StoreDamaged;
   return code === undefined || code.startsWith('ERR_') ? ExitStatus.Internal : ExitStatus.Transport;
 }

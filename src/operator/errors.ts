@@ -14,7 +14,9 @@ export type OperatorErrorCode =
   | 'OPERATOR_ERR_INVALID_ID'
   | 'OPERATOR_ERR_KEYS_EXIST'
   | 'OPERATOR_ERR_TIMEOUT'
-  | 'OPERATOR_ERR_COMMAND';
+  | 'OPERATOR_ERR_COMMAND'
+  | 'OPERATOR_ERR_RESPONSE'
+  | 'OPERATOR_ERR_NOT_OBSERVED';
 
 export class OperatorError extends CoapError {
   declare readonly code: OperatorErrorCode;
@@ -23,13 +25,37 @@ export class OperatorError extends CoapError {
   }
 }
 
-/** The gateway answered 4.xx or 5.xx; its diagnostic, when short, is in the message. */
+/** The longest diagnostic shown in a message: a refusal's reason fits; a page of HTML
+ * from a misconfigured proxy is cut. */
+const MAX_DIAGNOSTIC_CHARS = 300;
+
+/** The gateway answered 4.xx or 5.xx. Its diagnostic payload (RFC 7252 §5.5.2), which for
+ * a forwarded request is the agent's own (why a signed command was refused), is in the
+ * message and in `diagnostic`. */
 export class GatewayError extends OperatorError {
   readonly responseCode: number;
+  readonly diagnostic: string | undefined;
   constructor(response: CoapResponse, what: string) {
-    const diagnostic = response.payload.length > 0 && response.payload.length < 300 ? `: ${response.payload.toString('utf8')}` : '';
-    super('OPERATOR_ERR_GATEWAY', `${what}: ${describeCode(response.code)}${diagnostic}`);
+    const diagnostic = diagnosticText(response.payload);
+    super('OPERATOR_ERR_GATEWAY', `${what}: ${describeCode(response.code)}${diagnostic === undefined ? '' : `: ${diagnostic}`}`);
     this.responseCode = response.code;
+    this.diagnostic = diagnostic;
+  }
+}
+
+/** A 2.xx whose body is not the representation asked for (not JSON, or not its shape):
+ * a gateway or agent of another version, or a bug; nothing to retry. */
+export class UnexpectedResponseError extends OperatorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OPERATOR_ERR_RESPONSE', message, options);
+  }
+}
+
+/** The gateway answered a follow (an Observe registration, RFC 7641 §3.1) without Observe:
+ * it gave one representation and will send no more. */
+export class ObservationRefusedError extends OperatorError {
+  constructor(what: string) {
+    super('OPERATOR_ERR_NOT_OBSERVED', `${what}: the gateway answered without Observe, so nothing more will come`);
   }
 }
 
@@ -83,4 +109,14 @@ export class CommandInputError extends OperatorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('OPERATOR_ERR_COMMAND', message, options);
   }
+}
+
+/** A diagnostic payload as one line of text, cut to MAX_DIAGNOSTIC_CHARS; undefined when
+ * empty. Control characters become spaces so a hostile peer cannot drive the terminal. */
+function diagnosticText(payload: Buffer): string | undefined {
+  if (payload.length === 0) return undefined;
+  // Up to 4 bytes per character: no need to decode more than is shown.
+  const text = payload.subarray(0, MAX_DIAGNOSTIC_CHARS * 4).toString('utf8').replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  if (text === '') return undefined;
+  return text.length > MAX_DIAGNOSTIC_CHARS || payload.length > MAX_DIAGNOSTIC_CHARS * 4 ? `${text.slice(0, MAX_DIAGNOSTIC_CHARS)}…` : text;
 }

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeCredentialsFile, type PskCredential } from '../fleet/credentials-file.js';
 import { isValidId } from '../fleet/paths.js';
+import { COMMAND_KEY_FILE } from './command-key.js';
 import { InvalidIdError, KeysExistError } from './errors.js';
 
 /** 128-bit PSKs, as the CoAP mandatory suite's AES-128 keys (RFC 7252 §9.1.3.1). */
@@ -48,7 +49,7 @@ export async function generateKeys(directory: string, nodeIds: readonly string[]
   const files: (readonly [name: string, write: (path: string) => Promise<void>])[] = [
     ['publisher.key', text(publisher.key, 0o600)],
     ['publisher.pub', text(publisher.pub, 0o644)],
-    ['operator-command.key', text(command.key, 0o600)],
+    [COMMAND_KEY_FILE, text(command.key, 0o600)],
     ['operator-command.pub', text(command.pub, 0o644)],
     ['gateway-psk.json', text(`${JSON.stringify(gatewayTable, null, 2)}\n`, 0o600)],
     [`operator-${operator}.json`, credential(operatorCredential)],

@@ -25,13 +25,15 @@ export interface RunOptions {
   readonly killAfterMs?: number;
   /** Called with the stdout so far and the child at each chunk, e.g. to signal it. */
   readonly onStdout?: (stdout: string, child: ChildProcess) => void;
+  /** Variables set (or, as undefined, removed) over this process's environment. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      cwd: root, env: { ...process.env, ...options.env }, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
