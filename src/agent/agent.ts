@@ -8,6 +8,7 @@
 // run on the clock of AgentOptions, so tests can drive them on a virtual one.
 
 import { join } from 'node:path';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import { AgentRoute } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import { checkStore } from '../fleet/store-check.js';
@@ -307,7 +308,7 @@ export class Agent {
     addCommandResources({ router: this.#endpoint.router, nodeId: this.config.nodeId, gate: this.#gate, settings: this.#settings, power: this.#power });
     this.#endpoint.router.add(AgentRoute.health, {
       observable: true,
-      attributes: [{ name: 'rt', value: 'coap-fleet.health' }, { name: 'obs' }],
+      attributes: linkAttributes('health', { if: 'item', ct: 'app', obs: true }),
       handlers: {
         GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.#healthIntervalMs / 1000) }),
       },

@@ -6,6 +6,7 @@
 
 import type { CommandAction, CommandEnvelope } from '../fleet/command-envelope.js';
 import type { CommandResultView } from '../fleet/node-views.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import { AgentRoute } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -38,7 +39,6 @@ const SERVICE_ACTIONS: Readonly<Partial<Record<CommandAction, 'start' | 'stop' |
 export function addCommandResources(options: CommandResourcesOptions): void {
   const { router, nodeId, gate, settings, power } = options;
   const answer = commandAnswer(nodeId);
-  const attributes = (name: string, kind: 'item' | 'action') => [{ name: 'rt', value: `coap-fleet.${name}` }, { name: 'if', value: `coap-fleet.${kind}` }];
 
   const configResource = `PUT ${AgentRoute.config}`;
   const fitsConfig: ActionCheck = (command) => {
@@ -48,7 +48,7 @@ export function addCommandResources(options: CommandResourcesOptions): void {
     return problems === undefined ? undefined : { reason: 'bad-setting', detail: problems };
   };
   router.add(AgentRoute.config, {
-    attributes: attributes('config', 'item'),
+    attributes: linkAttributes('config', { if: 'item', ct: 'app' }),
     handlers: {
       GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(settings.view(), request.accept), maxAge: 0 }),
       PUT: async (request) => {
@@ -68,7 +68,7 @@ export function addCommandResources(options: CommandResourcesOptions): void {
   const powerResource = (path: string, action: PowerAction): void => {
     const resource = `POST ${path}`;
     router.add(path, {
-      attributes: attributes(action, 'action'),
+      attributes: linkAttributes(action, { if: 'action', ct: 'app' }),
       handlers: {
         POST: (request) => {
           const command = gate.admit(request, resource, takes(action, resource));

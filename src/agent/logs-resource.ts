@@ -19,7 +19,7 @@ import { LogSourceError } from './errors.js';
 import type { FollowPlace, LogFollows } from './log-follows.js';
 import { boundEntries, DEFAULT_LOG_LINES, MAX_LOG_LINES, MAX_LOG_RESPONSE_BYTES, type LogQuery, type LogSource } from './log-source.js';
 import { badQuery, readQuery } from './request-query.js';
-import { agentAttributes } from './resource-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 
 /** A quiet log sends no notification: its silence must not read as a lost observation
  * too soon (RFC 7641 §3.3.1, the client re-registers after Max-Age). */
@@ -37,7 +37,7 @@ export function addLogsResource(
   const places = new WeakMap<CoapRequest, FollowPlace>();
   endpoint.router.add(AgentRoute.logs, {
     observable: true,
-    attributes: agentAttributes('logs', { if: 'log', obs: true }),
+    attributes: linkAttributes('logs', { if: 'log', ct: 'app', obs: true }),
     handlers: {
       GET: async (request) => {
         const place = places.get(request);

@@ -12,7 +12,7 @@ import type { Endpoint } from '../protocol/endpoint.js';
 import type { CoapRequest } from '../protocol/server-types.js';
 import type { MetricsSampler } from './metrics-sampler.js';
 import { badQuery, readQuery } from './request-query.js';
-import { agentAttributes } from './resource-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 
 export function addMetricsResource(
   endpoint: Endpoint, options: { readonly nodeId: string; readonly sampler: MetricsSampler },
@@ -23,7 +23,7 @@ export function addMetricsResource(
   const rendered = new WeakSet<CoapRequest>();
   endpoint.router.add(AgentRoute.metrics, {
     observable: true,
-    attributes: agentAttributes('metrics', { if: 'item', obs: true }),
+    attributes: linkAttributes('metrics', { if: 'item', ct: 'app', obs: true }),
     handlers: {
       GET: (request) => {
         const sinceText = readQuery(request.query, ['since']).get('since');

@@ -11,7 +11,7 @@ import type { RequestHandler } from '../protocol/server-types.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { AllowedServices } from './allowed-services.js';
 import { ServiceManagerError } from './errors.js';
-import { agentAttributes } from './resource-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 
 /** States change whenever a unit does: a client should not keep them long. */
 const SERVICES_MAX_AGE_S = 5;
@@ -21,7 +21,7 @@ export function addServicesResources(
 ): void {
   const { nodeId, services, post } = options;
   endpoint.router.add(AgentRoute.services, {
-    attributes: agentAttributes('services', { if: 'collection', obs: false }),
+    attributes: linkAttributes('services', { if: 'collection', ct: 'app' }),
     handlers: {
       GET: async (request) => {
         const view: ServicesView = { node_id: nodeId, services: await unavailableOnFailure(services.manager.list(services.units)) };

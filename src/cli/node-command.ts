@@ -4,6 +4,7 @@
 // shutdown, each signed for the operator with the command key. Tables for people, --json
 // for scripts.
 
+import { parseInstant } from '../fleet/instant.js';
 import { COMMAND_KEY_ENV, COMMAND_KEY_FILE, locateCommandKey } from '../operator/command-key.js';
 import { SigningKeyError } from '../operator/errors.js';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
@@ -201,12 +202,12 @@ function logFilters(flags: NodeFlags): LogFilters {
 
 const AGO_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** --since as RFC 3339 UTC (whole seconds): a date-time with a zone, or a span ago (30s,
- * 10m, 2h, 1d) from `now`. */
+/** --since as RFC 3339 UTC (whole seconds): a date-time with a zone (or epoch
+ * milliseconds), or a span ago (30s, 10m, 2h, 1d) from `now`. */
 export function parseSince(text: string, now: number): string {
   const ago = /^(\d{1,9})([smhd])$/.exec(text);
   const ms = ago !== null ? now - Number(ago[1]) * AGO_UNITS[ago[2]!]!
-    : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text) ? Date.parse(text) : Number.NaN;
+    : parseInstant(text) ?? Number.NaN;
   if (!Number.isFinite(ms) || ms < 0) throw new UsageError(`--since must be an RFC 3339 time (2026-12-06T20:00:00Z) or a span ago (30s, 10m, 2h, 1d), not ${JSON.stringify(text)}`);
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -55,7 +55,8 @@ export class NodeLink {
 
   /** A node's authenticated request arrived from `peer` (over DTLS: it carries an identity). */
   seen(nodeId: string, peer: Peer): void {
-    if (peer.identity === undefined) return;
+    // Only a DTLS session is a way back; without the DTLS endpoint there is none.
+    if (peer.identity === undefined || this.#endpoint === undefined) return;
     const key = peerKey(peer);
     const previous = this.#peers.get(nodeId);
     if (previous !== undefined && peerKey(previous) === key) return;

@@ -9,7 +9,7 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import type { Alerts } from './alerts.js';
 import { queryValue } from './authorization.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import { objectBody, readBody, reply } from './replies.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 

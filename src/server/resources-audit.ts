@@ -4,12 +4,13 @@
 // `?action=` (prefix) and `?since=` (RFC 3339). A page larger than a block goes Block2
 // (RFC 7959 §2.4); the endpoint does that.
 
+import { parseInstant } from '../fleet/instant.js';
 import { GatewayRoute } from '../fleet/paths.js';
 import type { AuditPage, AuditView } from '../fleet/views.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { queryValue } from './authorization.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import { reply } from './replies.js';
 import type { GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
@@ -19,8 +20,6 @@ import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PAGE_BYTES } from './resources-upda
  * whole log (audit_max_entries may be large) in one go. A page that stops here carries a
  * `next` all the same, so a walk still meets every entry once. */
 export const MAX_AUDIT_SCAN = 10_000;
-// RFC 3339 §5.6 date-time (the `T` and `Z` in either case, as §5.6 allows).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export interface AuditQuery {
   readonly limit: number;
@@ -45,8 +44,8 @@ export function parseAuditQuery(query: readonly string[]): AuditQuery {
   const after = afterText === undefined ? undefined : Number(afterText);
   if (afterText !== undefined && (!/^\d{1,15}$/.test(afterText) || after! < 1)) throw badQuery('after: an entry key (the next of the previous page)');
   const sinceText = queryValue(query, 'since');
-  const since = sinceText === undefined ? undefined : Date.parse(sinceText);
-  if (sinceText !== undefined && (!RFC3339.test(sinceText) || Number.isNaN(since))) throw badQuery('since: an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z');
+  const since = sinceText === undefined ? undefined : parseInstant(sinceText);
+  if (sinceText !== undefined && since === undefined) throw badQuery('since: an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds');
   const who = queryValue(query, 'who');
   const action = queryValue(query, 'action');
   if (who === '') throw badQuery('who: empty');

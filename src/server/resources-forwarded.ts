@@ -10,7 +10,7 @@ import { getUintOption, OptionNumber } from '../protocol/options.js';
 import { OBSERVE_REGISTER } from '../protocol/observe-sequence.js';
 import type { CoapRequest } from '../protocol/server-types.js';
 import type { Forward, Forwarder } from './forwarder.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import type { GatewayHandler, GatewayRouter } from './routing.js';
 import type { SharedObservations } from './shared-observations.js';
 

@@ -4,13 +4,14 @@
 // endpoint (RFC 7959 §2.2). PUT by the node itself: a MetricsSample or a MetricsView, for
 // an agent that no observation reaches.
 
+import { parseInstant } from '../fleet/instant.js';
 import { parseMetricsBody } from '../fleet/schemas.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { GatewayRoute } from '../fleet/paths.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { queryValue } from './authorization.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import type { MetricsHistory } from './metrics-history.js';
 import { METRICS_CAP_PER_NODE } from './metrics-tiers.js';
 import type { NodeReports } from './node-reports.js';
@@ -54,14 +55,11 @@ export function addMetricsResources(context: MetricsResourcesContext): void {
 
 const badQuery = (message: string): ResponseError => new ResponseError(ResponseCode.BadRequest, message, { diagnostic: message });
 
-const EPOCH_MS = /^\d{1,16}$/;
-const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-
 /** `?since=`: an instant as RFC 3339 or epoch milliseconds; absent: an hour before `now`. */
 function parseSince(value: string | undefined, now: number): number {
   if (value === undefined) return now - DEFAULT_WINDOW_MS;
-  const at = EPOCH_MS.test(value) ? Number(value) : RFC_3339.test(value) ? Date.parse(value) : Number.NaN;
-  if (!Number.isSafeInteger(at)) throw badQuery('since: RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds');
+  const at = parseInstant(value);
+  if (at === undefined) throw badQuery('since: RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds');
   return at;
 }
 

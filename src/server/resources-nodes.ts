@@ -10,7 +10,7 @@ import { ResponseCode } from '../protocol/codes.js';
 import type { Logger } from '../protocol/interfaces.js';
 import type { Alerts } from './alerts.js';
 import { AccessDenied } from './errors.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import type { MetricsHistory } from './metrics-history.js';
 import type { NodeReports } from './node-reports.js';
 import type { Presence } from './presence.js';

@@ -7,7 +7,7 @@
 import { GatewayRoute } from '../fleet/paths.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import { readBody, reply } from './replies.js';
 import { whoOf, type GatewayHandler, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';

@@ -21,7 +21,7 @@ import { queryValue } from './authorization.js';
 import { BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
-import { linkAttributes } from './link-attributes.js';
+import { linkAttributes } from '../fleet/link-attributes.js';
 import type { RolloutRecord } from './records.js';
 import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import {

@@ -1,6 +1,6 @@
-// The /.well-known/core attributes of the gateway's resources (RFC 6690 §3, RFC 7252
-// §7.2.1, RFC 7641 §6): one spelling for every resource file, so the listing says the same
-// thing for each kind of resource.
+// The /.well-known/core attributes of coap-fleet's resources, the gateway's and the agent's
+// (RFC 6690 §3, RFC 7252 §7.2.1, RFC 7641 §6): one spelling for every resource, so a client
+// reads both listings alike.
 
 import { ContentFormat } from '../protocol/content-formats.js';
 import type { LinkAttribute } from '../protocol/link-format.js';
