@@ -111,6 +111,8 @@ export class Agent {
   readonly #reporter: StatusReporter;
   readonly #updates: NodeUpdates;
   readonly #clock: Clock;
+  /** Sent with every registration: a new one tells the gateway this agent restarted. */
+  readonly #startedAt: string;
   readonly #random: Random;
   readonly #health = new SystemHealth();
   #read: ReadResources | undefined;
@@ -143,6 +145,7 @@ export class Agent {
     this.#healthIntervalMs = config.healthIntervalMs;
     this.#registerIntervalMs = config.registerIntervalMs;
     const now = options.now ?? Date.now;
+    this.#startedAt = new Date(now()).toISOString();
     // Expired nonces are swept when the ledger is full (nonce-ledger-lmdb.ts).
     const nonces = new LmdbNonceLedger(store);
     this.#audit = new CommandAudit(store, log.child({ component: 'commands' }));
@@ -323,6 +326,7 @@ export class Agent {
         try {
           const result = await this.#gateway.register({
             node_id: this.config.nodeId, version: this.installedVersion(), hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
+            agent_started_at: this.#startedAt,
           }, this.#stop.soft);
           this.#log.info({ why, result, version: this.installedVersion() }, 'registered');
           return true;

@@ -14,6 +14,10 @@ export interface NodeRegistration {
   readonly hardware: string;
   /** The agent's own CoAP port, for the gateway's proxy; 0 when it serves none. */
   readonly agent_port: number;
+  /** RFC 3339: when this agent process started. A new value in a later registration means
+   * the agent restarted (a reboot also shows as uptime going down); absent from agents of
+   * earlier releases. */
+  readonly agent_started_at?: string;
 }
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
@@ -59,8 +63,13 @@ export function parseRegistration(input: unknown): NodeRegistration {
   if (!isShortText(value.hardware ?? '')) problems.push('hardware: text up to 128 characters');
   const port = value.agent_port ?? 0;
   if (!Number.isInteger(port) || !isNumberIn(port, 0, 65535)) problems.push('agent_port: 0..65535');
+  const started = value.agent_started_at;
+  if (started !== undefined && (typeof started !== 'string' || started.length > 40 || Number.isNaN(Date.parse(started)))) problems.push('agent_started_at: RFC 3339');
   if (problems.length > 0) throw bad(problems);
-  return { node_id: value.node_id as string, version: value.version as string, hardware: (value.hardware ?? '') as string, agent_port: port as number };
+  return {
+    node_id: value.node_id as string, version: value.version as string, hardware: (value.hardware ?? '') as string, agent_port: port as number,
+    ...(started === undefined ? {} : { agent_started_at: started as string }),
+  };
 }
 
 export function parseHealth(input: unknown): HealthReport {

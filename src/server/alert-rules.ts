@@ -14,7 +14,7 @@ import type { AlertSeverity, AlertView } from '../fleet/views.js';
 
 export const THRESHOLD_KINDS = ['cpu_high', 'memory_high', 'temperature_high', 'disk_high'] as const;
 export type ThresholdKind = (typeof THRESHOLD_KINDS)[number];
-export const EVENT_KINDS = ['node_offline', 'update_failed', 'update_rolled_back', 'node_restarted'] as const;
+export const EVENT_KINDS = ['node_offline', 'update_failed', 'update_rolled_back', 'node_restarted', 'agent_restarted'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 export type AlertKind = ThresholdKind | EventKind;
 
@@ -43,7 +43,7 @@ export const DEFAULT_RULES: AlertRules = {
     { kind: 'temperature_high', metric: 'temperature', threshold: 80, for_s: 120, clear_below: 75, severity: 'critical' },
     { kind: 'disk_high', metric: 'disk_used_percent', threshold: 90, for_s: 300, clear_below: 85, severity: 'warning' },
   ],
-  events: { node_offline: 'critical', update_failed: 'critical', update_rolled_back: 'warning', node_restarted: 'warning' },
+  events: { node_offline: 'critical', update_failed: 'critical', update_rolled_back: 'warning', node_restarted: 'warning', agent_restarted: 'warning' },
 };
 
 /** One alert as stored and served (GET /alerts shows the records as they are). */
@@ -78,6 +78,8 @@ export type Observation =
   /** A metrics sample taken at `at`: its disks. */
   | { readonly type: 'metrics'; readonly at: number; readonly disks: readonly { readonly mount: string; readonly used_percent: number }[] }
   | { readonly type: 'presence'; readonly at: number; readonly online: boolean }
+  /** A registration whose agent started at another time than the one before it. */
+  | { readonly type: 'agent-start'; readonly at: number; readonly previous: string; readonly started: string }
   | { readonly type: 'status'; readonly at: number; readonly update_id: string; readonly state: string; readonly error: string | null };
 
 export interface Evaluation {
@@ -162,6 +164,9 @@ export function evaluate(nodeId: string, state: NodeAlertState, observation: Obs
       if (observation.online) clearActive('node_offline');
       else raiseEvent('node_offline', 'no report within the offline interval');
       break;
+    case 'agent-start':
+      raiseEvent('agent_restarted', `the agent started again at ${observation.started} (before: ${observation.previous})`);
+      break;
     case 'status':
       if (observation.state === 'failed') raiseEvent('update_failed', `update ${observation.update_id}: ${observation.error ?? 'failed'}`);
       else if (observation.state === 'rolled_back') raiseEvent('update_rolled_back', `update ${observation.update_id}: ${observation.error ?? 'rolled back'}`);
@@ -179,7 +184,7 @@ export function evaluate(nodeId: string, state: NodeAlertState, observation: Obs
 }
 
 /** The alerts of an event that is over when it is reported: an acknowledgement clears them. */
-const CLEARED_BY_ACKNOWLEDGEMENT: readonly AlertKind[] = ['update_failed', 'update_rolled_back', 'node_restarted'];
+const CLEARED_BY_ACKNOWLEDGEMENT: readonly AlertKind[] = ['update_failed', 'update_rolled_back', 'node_restarted', 'agent_restarted'];
 
 /** `alert` acknowledged by `who` at `at`: a past event's alert is cleared by it (the
  * operator has seen it); an offline node or a value over its threshold stays raised

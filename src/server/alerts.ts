@@ -88,6 +88,12 @@ export class Alerts {
     return this.observe(nodeId, { type: 'metrics', at, disks });
   }
 
+  /** The node registered from an agent that started at `started`, after one that started
+   * at `previous`. */
+  agentStarted(nodeId: string, previous: string, started: string): Promise<void> {
+    return this.observe(nodeId, { type: 'agent-start', at: this.#options.now().getTime(), previous, started });
+  }
+
   /** The node reported a new state for an update. */
   reported(nodeId: string, updateId: string, state: string, error: string | null): Promise<void> {
     return this.observe(nodeId, { type: 'status', at: this.#options.now().getTime(), update_id: updateId, state, error });

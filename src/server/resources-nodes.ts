@@ -71,6 +71,10 @@ export function addNodeResources(context: NodeResourcesContext): void {
         });
         presence.seen(id);
         logger.info({ node: id, version: registration.version, again: previous !== undefined }, 'node registered');
+        const before = previous?.registration.agent_started_at;
+        if (before !== undefined && registration.agent_started_at !== undefined && before !== registration.agent_started_at) {
+          await alerts.agentStarted(id, before, registration.agent_started_at);
+        }
         changed(id, true);
         if (previous !== undefined) return { code: ResponseCode.Changed };
         return { code: ResponseCode.Created, options: locationOf(gatewayPath.node(id)) };

@@ -123,4 +123,29 @@ test('decommissioning a node clears its active alerts', async () => {
   }
 });
 
+test('a registration from an agent that started at another time raises agent_restarted once; the same start, or none, raises nothing', async () => {
+  const gw = await startTestGateway();
+  try {
+    const operator = await gw.client('operator:alice');
+    const n1 = await gw.client('node:n1');
+    const started = (at: string) => ({ ...registration('n1'), agent_started_at: at });
+    await gw.request(n1, 'POST', '/nodes', started('2026-01-01T00:00:00.000Z'));
+    await gw.request(n1, 'POST', '/nodes', started('2026-01-01T00:00:00.000Z'));
+    await gw.request(n1, 'POST', '/nodes', registration('n1'));
+    assert.equal(bodyOf<Alerts>(await gw.request(operator, 'GET', '/alerts')).alerts, [], 'periodic registrations of one agent, and one of an earlier release');
+    await gw.request(n1, 'POST', '/nodes', started('2026-01-01T00:00:00.000Z'));
+    assert.is((await gw.request(n1, 'POST', '/nodes', started('2026-01-01T00:05:00.000Z'))).code, ResponseCode.Changed);
+    await gw.request(n1, 'POST', '/nodes', started('2026-01-01T00:05:00.000Z'));
+    const alerts = bodyOf<Alerts>(await gw.request(operator, 'GET', '/alerts')).alerts;
+    assert.equal(alerts.map((alert) => [alert.kind, alert.severity, alert.detail]), [
+      ['agent_restarted', 'warning', 'the agent started again at 2026-01-01T00:05:00.000Z (before: 2026-01-01T00:00:00.000Z)'],
+    ]);
+    assert.is((await gw.request(n1, 'POST', '/nodes', { ...registration('n1'), agent_started_at: 'yesterday' })).code, ResponseCode.BadRequest);
+    const acked = await gw.request(operator, 'PUT', `/alerts/${alerts[0]!.id}`, { acknowledged: true });
+    assert.ok(bodyOf<AlertRecord>(acked).cleared_at !== null, 'a past event: cleared by its acknowledgement');
+  } finally {
+    await gw.close();
+  }
+});
+
 test.run();
