@@ -28,7 +28,6 @@ export interface BenchFleet {
   readonly port: number;
   /** The operators' DTLS clients, each its own session (its own peer to the gateway). */
   readonly operators: readonly GatewayClient[];
-  readonly dir: string;
   close(): Promise<void>;
 }
 
@@ -72,10 +71,12 @@ export async function startFleet(operatorCount: number): Promise<BenchFleet> {
       const response = await client.endpoint.request({ uri: `${uri}/nodes/${NODE_ID}/system/config`, method: Method.GET, timeoutMs: 2_000 });
       return response.code === ResponseCode.Content ? true : undefined;
     });
-    return { gatewayPid: gateway.pid!, agentPid: agent.pid!, port, operators, dir, close };
+    return { gatewayPid: gateway.pid!, agentPid: agent.pid!, port, operators, close };
   } catch (error) {
+    // The logs go with the directory: their last lines go with the error.
+    const tails = ['gateway', NODE_ID].map((name) => `${name}.log:\n${logTail(join(dir, `${name}.log`))}`).join('\n');
     await close();
-    throw error;
+    throw new Error(`${(error as Error).message}\n${tails}`, { cause: error });
   }
 }
 
@@ -88,6 +89,14 @@ function daemon(logPath: string, args: readonly string[]): ChildProcess {
     return spawnTracked(process.execPath, [...NODE_FLAGS, BIN, ...args], { stdio: ['ignore', log, log] });
   } finally {
     closeSync(log);
+  }
+}
+
+function logTail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+  } catch {
+    return '(none)';
   }
 }
 
