@@ -4,6 +4,7 @@
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
+import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
@@ -14,6 +15,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   requestsBenchmark,
   blockwiseBenchmark,
   dtlsBenchmark,
+  proxyBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -20,6 +20,13 @@ export function clockTicksPerSecond(): number {
 
 /** User plus system CPU seconds the process has used so far. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplitSeconds(pid);
+  return user + system;
+}
+
+/** User and system CPU seconds the process has used so far, apart: how much of its time
+ * the kernel spent on its behalf (system calls: sendmsg, recvmsg, epoll). */
+export function cpuSplitSeconds(pid: number): { readonly user: number; readonly system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Field 2, the command name, is in parentheses and may itself hold spaces or ')': the
   // fields after it are counted from the last ')'. utime and stime are fields 14 and 15.
@@ -27,7 +34,7 @@ export function cpuSeconds(pid: number): number {
   const userTicks = Number(fields[14 - 3]);
   const systemTicks = Number(fields[15 - 3]);
   if (!Number.isFinite(userTicks) || !Number.isFinite(systemTicks)) throw new Error(`unreadable /proc/${pid}/stat: ${stat}`);
-  return (userTicks + systemTicks) / clockTicksPerSecond();
+  return { user: userTicks / clockTicksPerSecond(), system: systemTicks / clockTicksPerSecond() };
 }
 
 /** CPU seconds the process's live threads have run, in nanoseconds' resolution: the first

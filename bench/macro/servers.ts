@@ -42,7 +42,7 @@ const STOP_GRACE_MS = 2_000;
 
 /** Extra `node` flags for the Node.js server children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
  * to profile them (a profile is written when the child exits on SIGTERM). */
-const NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+export const NODE_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
 /** Every child ever started and not yet reaped: the exit hook kills what is left. */
 const children = new Set<ChildProcess>();
@@ -202,7 +202,7 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
 }
 
 /** SIGTERM, then SIGKILL after a grace period; resolves when the child is gone. */
-function stopChild(child: ChildProcess): Promise<void> {
+export function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
