@@ -324,12 +324,19 @@ export class Agent {
     this.#registration ??= (async () => {
       for (let failures = 0; !this.#stop.requested; failures++) {
         try {
+          const version = this.installedVersion();
           const result = await this.#gateway.register({
-            node_id: this.config.nodeId, version: this.installedVersion(), hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
+            node_id: this.config.nodeId, version, hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
             agent_started_at: this.#startedAt,
           }, this.#stop.soft);
-          this.#log.info({ why, result, version: this.installedVersion() }, 'registered');
-          return true;
+          this.#log.info({ why, result, version }, 'registered');
+          if (version === this.installedVersion()) return true;
+          // An install committed while this registration was on its way (through loss that
+          // can take a minute), and its own registration joined this one: the gateway must
+          // hear the new version now, not at the next period.
+          why = 'a new version was committed';
+          failures = -1;
+          continue;
         } catch (error) {
           if (this.#stop.requested) break;
           this.#log.warn({ why, err: error }, 'registration failed; trying again');

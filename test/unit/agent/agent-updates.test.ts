@@ -332,6 +332,38 @@ test('a gateway that declines the /updates registration (RFC 7641 §4.1) is aske
   }
 });
 
+test('an install committed while a registration is on its way: the agent registers the new version at once, not at the next period', async () => {
+  const w = await world();
+  const clock = new ArmedClock();
+  try {
+    // A period far off on the agent's clock: only a registration the agent makes itself
+    // can tell the gateway the new version within this test.
+    w.running = await startAgent(w, { register_interval_s: '3600' }, { clock });
+    await w.gateway.waitFor(() => w.gateway.registrations.length > 0, 'the first registration');
+    // The periodic registration, made to arrive while the update installs, is held back
+    // until the install is committed (as 20 % loss can hold one for a minute).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let holding = false;
+    w.gateway.beforeRegistration = (registration) => {
+      if (registration.version !== '1.0.0' || holding) return;
+      holding = true;
+      return held;
+    };
+    clock.advance(await clock.armed((ms) => ms === 3_600_000, 'the periodic registration timer'));
+    await w.gateway.waitFor(() => holding, 'the periodic registration on its way');
+    const update = await offer(w, { updateId: 'u2', version: '2.0.0', size: 4096 });
+    w.gateway.setUpdates([update]);
+    assert.is((await w.gateway.outcome('u2')).state, 'installed');
+    await w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'installing -> installed'), 'the install committed');
+    release();
+    await w.gateway.waitFor(() => w.gateway.registrations.at(-1)?.body.version === '2.0.0', 'a registration with 2.0.0 right after the held one');
+    assert.equal(w.gateway.registrations.map((entry) => entry.body.version), ['1.0.0', '1.0.0', '2.0.0']);
+  } finally {
+    await w.cleanup();
+  }
+});
+
 test('5.03 with Max-Age: the agent waits Max-Age of its clock before asking again, then installs', async () => {
   const w = await world();
   const clock = new ArmedClock();

@@ -49,6 +49,9 @@ export class FakeGateway {
   readonly installAnswers = new Map<string, InstallAnswer[]>();
   /** Called before a block is served; a promise holds the answer back. */
   beforeBlock: (updateId: string, num: number) => void | Promise<void> = () => {};
+  /** Called when a registration arrives, before it is answered; a promise holds the answer
+   * back (a registration slow through loss). */
+  beforeRegistration: (registration: NodeRegistration) => void | Promise<void> = () => {};
   /** Answer health from a node this instance has not registered with 4.04 (a gateway
    * that lost its state). */
   requireRegistration = false;
@@ -114,8 +117,9 @@ export class FakeGateway {
     const router = this.endpoint.router;
     router.add('/nodes', {
       handlers: {
-        POST: (request) => {
+        POST: async (request) => {
           const registration = body<NodeRegistration>(request.payload);
+          await this.beforeRegistration(registration);
           this.registrations.push({ body: registration, at: Date.now(), identity: request.peer.identity });
           const known = this.#known.has(registration.node_id);
           this.#known.add(registration.node_id);
