@@ -4,19 +4,24 @@
 // node's log file arrives), restarts an allowed unit through the command adapter's script
 // (its restart count changes, seen through GET), and changes the node's settings with
 // signed config.set commands, seen applied: debug lines in the agent's log, metrics
-// samples at the new pace in the gateway's history.
+// samples at the new pace in the gateway's history. Then two operators observe the node's
+// logs and metrics and the agent sees one upstream observation (its own debug log counts).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendDemoLog } from '../../src/cli/demo-remote-ops.js';
 import type { LogEntry, MetricsView, NodeConfigView, ServicesView } from '../../src/fleet/node-views.js';
+import { openGateway, type GatewayClient } from '../../src/operator/gateway-client.js';
+import { ResponseCode } from '../../src/protocol/codes.js';
+import { ContentFormat } from '../../src/protocol/content-formats.js';
+import type { Observation } from '../../src/protocol/observe-client.js';
 import { withFleet } from '../helpers/fleet.js';
-import { cliJson, nodeCli, startRemoteNode, unitState } from '../helpers/remote-node.js';
+import { cliJson, nodeCli, observeRegistrations, startRemoteNode, unitState } from '../helpers/remote-node.js';
 
 const NODE = 'node-1';
 const UNIT = 'demo-app.service';
 
-test('through the gateway an operator reads services, logs, metrics and config, follows the logs, restarts a unit and changes settings, each seen applied', async () => {
+test('through the gateway an operator reads services, logs, metrics and config, follows the logs, restarts a unit and changes settings, each seen applied; two observing operators are one observation at the agent', async () => {
   await withFleet({ name: 'remote-ops', nodeIds: [NODE] }, async (fleet) => {
     await fleet.startGateway();
     const node = await startRemoteNode(fleet, NODE);
@@ -97,8 +102,55 @@ test('through the gateway an operator reads services, logs, metrics and config, 
     assert.ok(median <= 2_000, `samples ${gaps.join(', ')} ms apart after metrics_interval_s=1`);
     console.log(`metrics after metrics_interval_s=1: ${gaps.join(', ')} ms apart`);
 
+    // Two operators (two DTLS sessions) observe the node's logs and metrics: the agent sees
+    // one registration of /logs (the gateway's shared one, RFC 7641 §1.2) and none more of
+    // /metrics (the gateway's monitor observes it since the node connected, before the
+    // debug level: its registration is not in the log). Counted in the agent's own log.
+    const agent = fleet.agent(NODE);
+    assert.equal(observeRegistrations(agent, '/logs'), [], 'no /logs observation since the debug level');
+    const first = await fleet.operator();
+    const second = await openGateway({ gateway: fleet.gatewayUri, credentials: fleet.operatorCredentials });
+    try {
+      const watchers = await Promise.all([first, second].flatMap((client) => ['logs', 'metrics'].map((what) => watch(client, `/nodes/${NODE}/${what}`))));
+      const [logsA, , logsB] = watchers;
+      const shared = `shared line ${Date.now()}`;
+      await appendDemoLog(node, 6, `${NODE}: ${shared}`);
+      for (const [name, watcher] of [['first', logsA!], ['second', logsB!]] as const) {
+        await fleet.until(`the ${name} operator notified of the appended line`, () => (watcher.bodies.some((body) => body.includes(shared)) ? true : undefined), 30_000);
+      }
+      for (const watcher of [watchers[1]!, watchers[3]!]) {
+        await fleet.until('two metrics notifications for each operator', () => (watcher.bodies.length >= 3 ? true : undefined), 30_000);
+      }
+      const logRegistrations = observeRegistrations(agent, '/logs');
+      assert.is(logRegistrations.length, 1, `the agent saw ${JSON.stringify(logRegistrations)} for two operators`);
+      assert.equal(observeRegistrations(agent, '/metrics'), [], 'no upstream /metrics observation for the operators');
+      // The last operator leaving ends the upstream one at the agent.
+      await Promise.all(watchers.map((watcher) => watcher.observation.cancel()));
+      const [upstream] = logRegistrations;
+      await fleet.until('the agent\'s /logs registration ended', () => (agent.entries().some((entry) => entry.token === upstream!.token && entry.to === 'ended') ? true : undefined), 30_000);
+    } finally {
+      await second.close();
+    }
+
     assert.equal(fleet.unexpectedLines([]), []);
   });
 });
+
+interface Watcher {
+  readonly observation: Observation;
+  /** The first answer and every notification's payload, as text. */
+  readonly bodies: string[];
+}
+
+/** Observes `path` on the gateway, collecting what arrives until the observation ends. */
+async function watch(client: GatewayClient, path: string): Promise<Watcher> {
+  const { observation, first } = await client.endpoint.observe({ uri: `${client.base}${path}`, accept: ContentFormat.Json, timeoutMs: 15_000 });
+  assert.is(first.code, ResponseCode.Content, `${path}: ${first.payload.toString('utf8')}`);
+  const bodies = [first.payload.toString('utf8')];
+  void (async () => {
+    for await (const notification of observation) bodies.push(notification.payload.toString('utf8'));
+  })().catch(() => {});
+  return { observation, bodies };
+}
 
 test.run();
