@@ -131,9 +131,9 @@ export class ObserveRegistry {
         this.#logger.debug({ peer: formatPeer(request.peer), identity: request.peer.identity, path, bound }, 'observe bound reached: served as a plain GET');
         return undefined;
       }
-    } else {
-      this.#end(this.#registrations.get(key)!);
     }
+    const replaced = this.#registrations.get(key);
+    if (replaced !== undefined) this.#end(replaced);
     this.#registrations.set(key, {
       key, path, peer: request.peer, token: request.token, request, render, alwaysConfirmable,
       state: 'idle', dirty: false, sentSinceConfirmable: 0, lastConfirmableAt: this.#clock.now(),
@@ -141,6 +141,12 @@ export class ObserveRegistry {
     this.#perObserver.set(observer, (this.#perObserver.get(observer) ?? 0) + 1);
     addTo(this.#byPath, path, key);
     addTo(this.#byAddress, address, key);
+    // Each new relation once (a renewal, §4.1, says so): what a test or an operator counts
+    // to see how many observers a resource really has upstream of a proxy.
+    this.#logger.debug(
+      { peer: formatPeer(request.peer), identity: request.peer.identity, token: request.token.toString('hex'), path },
+      replaced === undefined ? 'observe registration added' : 'observe registration renewed',
+    );
     return this.#nextSequence();
   }
 

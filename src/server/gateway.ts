@@ -160,7 +160,10 @@ export class Gateway {
       onChange: (nodeId, to) => {
         const online = to === 'online';
         if (online) logger.info({ node: nodeId }, 'node back online');
-        else logger.warn({ node: nodeId }, 'node offline');
+        else {
+          logger.warn({ node: nodeId }, 'node offline');
+          nodeLink.forget(nodeId);
+        }
         audit({ at: now().toISOString(), who: 'gateway', action: online ? 'node.online' : 'node.offline', target: gatewayPath.node(nodeId) });
         router.notify(GatewayRoute.nodes, gatewayPath.node(nodeId), gatewayPath.health(nodeId));
         void alerts.presenceChanged(nodeId, online);

@@ -1,7 +1,8 @@
 // The gateway's way to a node's agent (DESIGN §5, LwM2M's pattern): requests go back over
 // the DTLS session the agent opened, so a node behind NAT or a firewall needs no inbound
 // port. The link learns where each node is from the node's own authenticated requests
-// (its latest session's address) and forgets it when that session ends. A node without a
+// (its latest session's address) and forgets it when that session ends or the node goes
+// silent (presence: offline; a killed agent's session lingers in DTLS). A node without a
 // session, or one that does not answer in time, is 5.04 quickly, never a hang; the
 // forwards in flight are bounded per node and in total (5.03 past either).
 
@@ -65,6 +66,20 @@ export class NodeLink {
     this.#nodes.set(key, nodeId);
     this.#logger.debug({ node: nodeId, peer: formatPeer(peer) }, 'node session');
     if (previous === undefined) for (const listener of this.#listeners) listener(nodeId, true);
+  }
+
+  /** The node went silent (presence: offline): a session that carries nothing any more
+   * (its agent killed, its link cut; DTLS says nothing of either until the idle timeout)
+   * is given up, so forwards are 5.04 at once instead of after the timeout, and the
+   * watches and shared observations over it end. The node's next request, over this
+   * session or a new one, links it again (seen). */
+  forget(nodeId: string): void {
+    const peer = this.#peers.get(nodeId);
+    if (peer === undefined) return;
+    this.#peers.delete(nodeId);
+    this.#nodes.delete(peerKey(peer));
+    this.#logger.debug({ node: nodeId, peer: formatPeer(peer) }, 'node session given up: the node is silent');
+    for (const listener of this.#listeners) listener(nodeId, false);
   }
 
   /** Where the node's session is, if it has one. */

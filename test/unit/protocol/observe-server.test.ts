@@ -320,10 +320,15 @@ test('each registration change goes through a transition logged from -> to', asy
   a.send(ack(a.received[1]!));
   await run();
   registry.deregister(a.peer, Buffer.from([1]));
+  // A new relation is logged once as added; the same token again (§4.1) as renewed.
+  registry.register(request(a.peer, 2), resource().render);
+  registry.register(request(a.peer, 2), resource().render);
   assert.equal(lines, [
+    'observe registration added',
     'observe registration idle -> rendering', 'observe registration rendering -> idle',
     'observe registration idle -> rendering', 'observe registration rendering -> in-flight',
     'observe registration in-flight -> idle', 'observe registration idle -> ended',
+    'observe registration added', 'observe registration idle -> ended', 'observe registration renewed',
   ]);
 });
 

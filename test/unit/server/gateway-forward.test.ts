@@ -81,6 +81,37 @@ test('unknown node 4.04; a registered node without a session 5.04 at once; one t
   await eventually(() => world.gateway.store.recentAudit(10).some((entry) => entry.action === 'node.forward' && entry.detail === 'POST: 5.04 Gateway Timeout'));
 }, { node_timeout_ms: 400 }));
 
+test('a node gone silent (offline) is 5.04 at once, not after the bound: its session is given up; its next request links it again', async () => {
+  // A sweep every 50 ms on the gateway's clock, which only the test moves.
+  const world = await forwardingWorld({ health_interval_s: 0.05 });
+  try {
+    const agent = await world.agent('n1');
+    const alice = await world.client('operator:alice');
+    assert.is((await world.request(alice, 'GET', '/nodes/n1/services')).code, ResponseCode.Content);
+    // The agent dies as kill -9 leaves it: its session stays, nothing answers on it.
+    agent.behaviour.silent = true;
+    world.clock.ms += 60_000;
+    await waitFor('n1 offline', () => world.logs.some((line) => line.msg === 'node offline'));
+    const started = Date.now();
+    const offline = await world.request(alice, 'GET', '/nodes/n1/services', { query: ['after=offline'] });
+    const took = Date.now() - started;
+    assert.is(offline.code, ResponseCode.GatewayTimeout);
+    assert.match(offline.payload.toString(), 'node n1 has no session');
+    assert.ok(took < 300, `5.04 at once, not after the 10 s bound: ${took} ms`);
+    assert.is(agent.count('GET /services?after=offline'), 0, 'nothing sent over the given-up session');
+
+    // Back: its next request (a health report) links the node again.
+    agent.behaviour.silent = false;
+    const health = { status: 'healthy', cpu_percent: 5, memory_percent: 20, temperature: null, uptime_s: 60, timestamp: new Date(world.clock.ms).toISOString() };
+    assert.is((await world.request(agent.endpoint, 'PUT', '/nodes/n1/health', { payload: JSON.stringify(health), contentFormat: ContentFormat.Json })).code, ResponseCode.Changed);
+    assert.is((await world.request(alice, 'GET', '/nodes/n1/services', { query: ['after=back'] })).code, ResponseCode.Content);
+    assert.is(agent.count('GET /services?after=back'), 1);
+    assert.equal(unexpectedLogs(world.logs, ['node offline']), []);
+  } finally {
+    await world.close();
+  }
+});
+
 test('a payload that is not the JSON it claims is 5.02 Bad Gateway with a diagnostic, and not cached', () => withWorld(async (world) => {
   const agent = await world.agent('n1');
   const alice = await world.client('operator:alice');
