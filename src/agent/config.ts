@@ -200,14 +200,9 @@ export function loadAgentConfig(sources: ConfigSources): AgentConfig {
     for (const key of foreign) loaded.problems.push(`${key}: not a remote setting, in ${from}`);
   }
   for (const warning of loaded.deprecations) sources.onDeprecated?.(warning);
-  return validate(loaded.values, loaded.problems, lockedSettings(layers));
+  return validate(loaded.values, loaded.problems, loaded.fixed);
 }
 
-/** The settings the environment or a flag gives, in any spelling. */
-function lockedSettings(sources: LayerSources): string[] {
-  return Object.entries(CONFIG_FIELDS as FieldTable).filter(([key, field]) => [key, ...(field.deprecated ?? [])]
-    .some((name) => sources.flags[name] !== undefined || (sources.env[envName(name)] ?? '') !== '')).map(([key]) => key);
-}
 
 /** One setting's checked value under the loader's rules, or the problem with it. */
 export function checkAgentSetting(key: string, value: unknown): { value: unknown } | { problem: string } {

@@ -82,6 +82,9 @@ export interface Layered<T extends FieldTable> {
   readonly problems: string[];
   /** One line per setting given in an earlier spelling. */
   readonly deprecations: readonly string[];
+  /** The settings the environment or a flag gives (any spelling): a change at run time kept
+   * in the overlay would lose to them at the next start, so a daemon refuses it. */
+  readonly fixed: readonly string[];
 }
 
 export const flagName = (key: string): string => key.replace(/_/g, '-');
@@ -137,7 +140,7 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
     const path = resolve(sources.cwd, fileName);
     const content = readConfigFile(path);
     // Nothing else is worth saying about settings the file may hold.
-    if (typeof content === 'string') return { values: {} as FieldValues<T>, problems: [content], deprecations: warnings(deprecated) };
+    if (typeof content === 'string') return { values: {} as FieldValues<T>, problems: [content], deprecations: warnings(deprecated), fixed: [] };
     const known = new Set(keys.flatMap(names));
     for (const name of Object.keys(content).filter((name) => !known.has(name))) {
       problems.push(`unknown setting ${JSON.stringify(name)} in ${path}; known: ${keys.join(', ')}`);
@@ -156,13 +159,17 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       else problems.push(`unknown setting ${JSON.stringify(key)} in ${overlay.from}`);
     }
   }
+  const fixed = new Set<string>();
   for (const key of keys) {
-    const spelling = pick(key, envSpellings(key, envName(layout.envPrefix, key)), envName(layout.envPrefix, key));
+    const spellings = envSpellings(key, envName(layout.envPrefix, key));
+    if (spellings.length > 0) fixed.add(key);
+    const spelling = pick(key, spellings, envName(layout.envPrefix, key));
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
   }
   for (const key of keys) {
     const spellings = names(key).filter((name) => sources.flags[name] !== undefined)
       .map((name) => ({ shown: `--${flagName(name)}`, current: name === key, value: sources.flags[name] }));
+    if (spellings.length > 0) fixed.add(key);
     const spelling = pick(key, spellings, `--${flagName(key)}`);
     if (spelling !== undefined) given.set(key, { value: spelling.value, from: spelling.shown, base: sources.cwd });
   }
@@ -187,7 +194,7 @@ export function loadLayers<T extends FieldTable>(layout: ConfigLayout<T>, source
       values[key] = parsed.value;
     }
   }
-  return { values: values as FieldValues<T>, problems, deprecations: warnings(deprecated) };
+  return { values: values as FieldValues<T>, problems, deprecations: warnings(deprecated), fixed: [...fixed] };
 }
 
 /** The file's settings, or what is wrong with it. */

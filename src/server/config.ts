@@ -78,6 +78,10 @@ export interface ConfigSources extends LayerSources {
   readonly onDeprecated?: (warning: string) => void;
 }
 
+/** The settings the environment or a flag gives: a change through /system/config would
+ * lose to them at the next start. */
+export const fixedSettings = (sources: ConfigSources): readonly string[] => loadLayers(LAYOUT, sources).fixed;
+
 /** The configuration from its three sources, or a ConfigError naming every problem.
  * Reads only the config file and checks that the credential files can be read. */
 export async function loadConfig(sources: ConfigSources): Promise<GatewayConfig> {

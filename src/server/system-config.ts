@@ -8,7 +8,7 @@
 // it did at this one.
 
 import { ALERT_KEYS } from './alert-settings.js';
-import { GATEWAY_FIELDS, loadConfig, type ConfigSources, type GatewayConfig } from './config.js';
+import { fixedSettings, GATEWAY_FIELDS, loadConfig, type ConfigSources, type GatewayConfig } from './config.js';
 import { overlayPath, writeOverlay } from './config-overlay.js';
 import { ConfigError } from './errors.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -71,6 +71,8 @@ export class SystemConfig {
   /** What the next start will run with. */
   #next: GatewayConfig;
   #overlay: Readonly<Record<string, unknown>>;
+  /** Given by the environment or a flag: not changeable here (they would win again). */
+  readonly #fixed: readonly string[];
   /** Changes one at a time: each is checked against the overlay the previous one left. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -79,6 +81,7 @@ export class SystemConfig {
     this.#running = options.config;
     this.#next = options.config;
     this.#overlay = options.overlay;
+    this.#fixed = 'sources' in options.origin ? fixedSettings(options.origin.sources) : [];
   }
 
   get running(): GatewayConfig {
@@ -100,6 +103,11 @@ export class SystemConfig {
 
   async #change(body: unknown): Promise<SystemConfigChange> {
     const settings = objectBody(body, CHANGEABLE_KEYS);
+    const fixed = Object.keys(settings).filter((key) => this.#fixed.includes(key));
+    if (fixed.length > 0) {
+      const message = `${fixed.join(', ')}: given by the environment or a flag, which would win again at the next start; change ${fixed.length === 1 ? 'it' : 'them'} there`;
+      throw new ResponseError(ResponseCode.BadRequest, message, { diagnostic: message });
+    }
     const overlay = { ...this.#overlay, ...settings };
     let next: GatewayConfig;
     try {

@@ -71,6 +71,8 @@ export interface TestGateway {
   readonly gateway: Gateway;
   readonly dataDir: string;
   readonly logs: LogLine[];
+  /** The root logger the gateway was given: its level is the gateway's log_level. */
+  readonly logger: { readonly level: string };
   /** A client endpoint; with an identity ("node:n1", "operator:alice") it is seen as that. */
   client(identity?: string): Promise<Endpoint>;
   request(client: Endpoint, method: keyof typeof Method, path: string, body?: unknown, options?: { accept?: number; query?: string[] }): Promise<CoapResponse>;
@@ -94,7 +96,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfig> = {}, e
   const port = gateway.addresses().coap!.port;
   const clients: Endpoint[] = [];
   const harness: TestGateway = {
-    gateway, dataDir, logs,
+    gateway, dataDir, logs, logger,
     async client(identity) {
       const endpoint = await Endpoint.udp({ host: '127.0.0.1', port: 0 });
       if (identity !== undefined) identities.set(endpoint.address().port, identity);
