@@ -54,6 +54,8 @@ interface Outstanding {
   readonly key: string;
   readonly peer: PeerAddress;
   readonly bytes: Buffer;
+  /** Clock time of the first transmission. */
+  readonly firstSentAt: number;
   retransmissions: number;
   timeoutMs: number;
   timer: TimerHandle | undefined;
@@ -230,6 +232,7 @@ export class MessageLayer {
       key,
       peer: queued.peer,
       bytes,
+      firstSentAt: this.#clock.now(),
       retransmissions: 0,
       // §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
       timeoutMs: ackTimeout * (1 + this.#random.float() * (ackRandomFactor - 1)),
@@ -253,6 +256,7 @@ export class MessageLayer {
     }
     outstanding.retransmissions++;
     outstanding.timeoutMs *= 2;
+    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.firstSentAt);
     this.#transport.send(outstanding.bytes, outstanding.peer);
     this.#arm(outstanding);
   }
