@@ -2,7 +2,8 @@
 // short CoAP timers: a CON whose first retransmissions go unanswered while the peer is
 // silent ends the session, and the retransmission goes out over a new handshake, both
 // against a restarted server that lost the session and against a live one that only lost
-// datagrams (RFC 6347 §4.2.8: it replaces the association).
+// datagrams (RFC 6347 §4.2.8: it replaces the association); and a NON left unanswered
+// says nothing of the session.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -127,6 +128,25 @@ test('no probe when the first retransmission is answered, nor when probing is of
     assert.is(endpoint.transport.stats().counters.probes, 0);
   } finally {
     await quiet.endpoint.close();
+    await endpoint.close();
+    await server.close();
+  }
+});
+
+test('a NON request left unanswered keeps the session (NONs may be lost); a CON that times out drops it', async () => {
+  const server = await pskServer();
+  server.router.add('/late', { handlers: { PUT: () => new Promise((resolve) => setTimeout(() => resolve({ code: ResponseCode.Changed }), 1000)) } });
+  const { endpoint } = await client();
+  try {
+    const uri = `coaps://${LOOPBACK}:${server.address().port}/late`;
+    await post(endpoint, server.address().port);
+    const unanswered = await endpoint.request({ uri, method: Method.PUT, confirmable: false, timeoutMs: 200 }).catch((error: unknown) => error);
+    assert.is((unanswered as { code?: string }).code, 'COAP_ERR_TIMEOUT');
+    assert.is(endpoint.transport.stats().sessions, 1, 'the session stays');
+    const timedOut = await endpoint.request({ uri, method: Method.PUT, timeoutMs: 200 }).catch((error: unknown) => error);
+    assert.is((timedOut as { code?: string }).code, 'COAP_ERR_TIMEOUT');
+    assert.is(endpoint.transport.stats().sessions, 0, 'a CON without an answer drops it');
+  } finally {
     await endpoint.close();
     await server.close();
   }
