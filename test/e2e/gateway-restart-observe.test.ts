@@ -40,13 +40,7 @@ test('an update published right after a gateway kill -9 and restart reaches ever
     // retransmission finds the session dead and handshakes anew (transport-dtls.ts), and
     // the agent registers as its session ended.
     const restartedAt = Date.now();
-    const since = new Date(restartedAt).toISOString();
-    const back = new Map<string, number>();
-    await fleet.until('every agent registered again with the restarted gateway', async () => {
-      for (const node of await fleet.nodes()) if (!back.has(node.node_id) && node.last_seen >= since) back.set(node.node_id, Date.now() - restartedAt);
-      const registered = new Set(fleet.gateway!.entries().filter((entry) => entry.msg === 'node registered').map((entry) => String(entry.node)));
-      return NODES.every((id) => back.has(id) && registered.has(id)) ? true : undefined;
-    }, REGISTERED_AGAIN_MS, 100);
+    const back = await fleet.waitForRegistrationsSince(NODES, restartedAt, REGISTERED_AGAIN_MS);
     console.log(`restart ${restartedAt - killedAt} ms after the kill; agents back after ${NODES.map((id) => `${id} ${back.get(id)} ms`).join(', ')}`);
     const second = await fleet.image('fw-3.0.0.bin', 16 * 1024);
     await fleet.publish({ image: second, version: '3.0.0', updateId: 'fw-3.0.0', targets: NODES });
