@@ -207,10 +207,19 @@ export class Agent {
     await agent.#sampleHealth();
     agent.#scheduleHealth();
     agent.#scheduleRegistration();
-    agent.#watchingUpdates = new UpdatesWatch({
+    const watch = new UpdatesWatch({
       gateway: agent.#gateway, register: () => agent.#register('observing /updates'),
       onUpdates: (response) => agent.#updates.handleUpdates(response), log, stop: agent.#stop.soft, clock: agent.#clock, random: agent.#random,
-    }).run();
+    });
+    // The DTLS session with the gateway ended (a close_notify, a fatal alert, or a session
+    // the transport found dead through unanswered retransmissions): a gateway that lost it
+    // may have restarted, and its observation of our /health and ours of its /updates went
+    // with it. Register and observe again now (the watch registers before it observes),
+    // not at the next period.
+    endpoint.onPeerGone(() => {
+      if (!agent.#stop.requested && !watch.renew()) void agent.#register('the DTLS session with the gateway ended');
+    });
+    agent.#watchingUpdates = watch.run();
     agent.#updates.kick();
     log.info({ gateway: config.gateway, version: agent.installedVersion(), agent_port: endpoint.address().port, adapter: config.installAdapter }, 'agent started');
     return agent;
@@ -310,7 +319,10 @@ export class Agent {
     });
     addCommandResources({ router: this.#endpoint.router, nodeId: this.config.nodeId, gate: this.#gate, settings: this.#settings, power: this.#power });
     this.#endpoint.router.add(AgentRoute.health, {
-      observable: true,
+      // Every notification a CON: it is the node's heartbeat, and its ACK is how the agent
+      // learns within seconds that the gateway lost their session (transport-dtls.ts probes
+      // after unanswered retransmissions) instead of sending NONs into the void (§4.5).
+      observable: 'confirmable',
       attributes: linkAttributes('health', { if: 'item', ct: 'app', obs: true }),
       handlers: {
         GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.#healthIntervalMs / 1000) }),

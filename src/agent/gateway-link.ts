@@ -70,6 +70,27 @@ export class GatewayLink {
     return (await this.#send(Method.PUT, gatewayPath.status(updateId) + this.#node, report, signal)).code;
   }
 
+  /** PUT /updates/{id}/status in a NON message (RFC 7252 §5.2.3), for download progress:
+   * a lost one is superseded by the next, so it is never retransmitted and never takes an
+   * NSTART slot from the block requests (§4.7 counts CONs). Resolves with the response
+   * code, or undefined when none came within `waitMs`: lost on the way, which says
+   * nothing of the gateway's health (NONs may be lost), so it is not a failure here. */
+  async putProgress(updateId: string, report: StatusReport, waitMs: number, signal?: AbortSignal): Promise<number | undefined> {
+    const encoded = encodeBody(report, ContentFormat.Json);
+    try {
+      const response = await this.#endpoint.request({
+        uri: this.#base + gatewayPath.status(updateId) + this.#node, method: Method.PUT, accept: ContentFormat.Json,
+        payload: encoded.payload, contentFormat: encoded.contentFormat, confirmable: false, timeoutMs: waitMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+      this.#answered();
+      return response.code;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'COAP_ERR_TIMEOUT') return undefined;
+      throw error;
+    }
+  }
+
   /** POST /updates/{id}/install. */
   async askInstall(updateId: string, signal?: AbortSignal): Promise<InstallAnswer> {
     const response = await this.#send(Method.POST, gatewayPath.install(updateId) + this.#node, undefined, signal);
@@ -120,10 +141,7 @@ export class GatewayLink {
   async #track<T>(exchange: Promise<T>): Promise<T> {
     try {
       const result = await exchange;
-      if (this.#unreachable) {
-        this.#unreachable = false;
-        this.#onReconnected();
-      }
+      this.#answered();
       return result;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
@@ -132,5 +150,11 @@ export class GatewayLink {
       if (!answered && code !== 'COAP_ERR_CANCELLED' && code !== 'AGENT_ERR_STOPPED') this.#unreachable = true;
       throw error;
     }
+  }
+
+  #answered(): void {
+    if (!this.#unreachable) return;
+    this.#unreachable = false;
+    this.#onReconnected();
   }
 }

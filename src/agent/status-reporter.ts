@@ -4,7 +4,10 @@
 // acknowledges it, also across restarts (the acknowledgement is persisted), and then never
 // again: each outcome is reported once. A 4.09 to a report the agent has itself moved past
 // is a late report, not a conflict: the gateway has a later state already (the install
-// grant moves it to `installing`) and takes only forward moves.
+// grant moves it to `installing`) and takes only forward moves. A state change goes in a
+// CON until acknowledged; progress within `downloading` goes in a NON (RFC 7252 §5.2.3),
+// sent once: a lost one is superseded by the next, and it never holds a block request
+// behind NSTART (§4.7 counts CONs only).
 
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import { comesBefore, isTerminal } from '../fleet/update-state.js';
@@ -16,6 +19,10 @@ import type { AgentStore, NodeUpdateRecord } from './store.js';
 import { sleep } from './sleep.js';
 
 const MAX_ERROR_LENGTH = 512;
+/** How long a NON progress report waits for its answer (RFC 7252's ACK_TIMEOUT): no answer
+ * by then means lost, and the next report goes. One report is in flight at a time, so this
+ * also paces them on a link that loses them. */
+export const PROGRESS_ANSWER_WAIT_MS = 2000;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000] as const;
 
 export const statusOf = (record: NodeUpdateRecord): StatusReport => ({
@@ -36,6 +43,9 @@ export class StatusReporter {
   readonly #latest = new Map<string, StatusReport>();
   /** Per update, the report in flight (or just acknowledged). */
   readonly #sending = new Map<string, StatusReport>();
+  /** Per update, the state the gateway last acknowledged: a report in that same state
+   * (progress) goes NON. Removed with a terminal state. */
+  readonly #acknowledged = new Map<string, StatusReport['state']>();
   /** Updates whose pump is running; at most one per update. */
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
@@ -100,18 +110,27 @@ export class StatusReporter {
     return newer.some((state) => state !== undefined && comesBefore(report.state, state));
   }
 
-  /** True when this report needs no further sending: acknowledged, or refused for good. */
+  /** True when this report needs no further sending: acknowledged, refused for good, or
+   * progress sent once. */
   async #send(updateId: string, report: StatusReport): Promise<boolean> {
-    let code: number;
+    const progress = report.state === 'downloading' && report.error === null && this.#acknowledged.get(updateId) === report.state;
+    let code: number | undefined;
     try {
-      code = await this.#gateway.putStatus(updateId, report, this.#stop.signal);
+      code = progress
+        ? await this.#gateway.putProgress(updateId, report, PROGRESS_ANSWER_WAIT_MS, this.#stop.signal)
+        : await this.#gateway.putStatus(updateId, report, this.#stop.signal);
     } catch (error) {
       this.#log.debug({ update_id: updateId, state: report.state, err: error }, 'status report not delivered');
       return false;
     }
-    if (codeClass(code) === 5) return false;
+    if (code === undefined) {
+      this.#log.debug({ update_id: updateId, progress: report.progress }, 'progress report lost or unanswered: the next one supersedes it');
+      return true;
+    }
+    if (codeClass(code) === 5) return progress;
     if (codeClass(code) === 2) {
-      this.#log.debug({ update_id: updateId, state: report.state, progress: report.progress }, 'status reported');
+      this.#acknowledged.set(updateId, report.state);
+      this.#log.debug({ update_id: updateId, state: report.state, progress: report.progress, confirmable: !progress }, 'status reported');
     } else if (code === ResponseCode.Conflict && this.#movedPast(updateId, report)) {
       this.#log.debug({ update_id: updateId, state: report.state }, 'late status report refused: the gateway has a later state');
     } else {
@@ -119,7 +138,10 @@ export class StatusReporter {
       // would not change its mind.
       this.#log.warn({ update_id: updateId, state: report.state, code: describeCode(code) }, 'status report refused');
     }
-    if (isTerminal(report.state)) await this.#store.markReported(updateId, report.state);
+    if (isTerminal(report.state)) {
+      this.#acknowledged.delete(updateId);
+      await this.#store.markReported(updateId, report.state);
+    }
     return true;
   }
 }

@@ -38,11 +38,26 @@ export class UpdatesWatch {
   readonly #deps: UpdatesWatchDeps;
   readonly #declined: JitteredBackoff;
   #observation: Observation | undefined;
+  /** renew() ended the observation: observe again without waiting. */
+  #renewing = false;
 
   constructor(deps: UpdatesWatchDeps) {
     this.#deps = deps;
     this.#declined = new JitteredBackoff(DECLINED_BASE_MS, DECLINED_CAP_MS, deps.random);
     deps.stop.addEventListener('abort', () => this.#observation?.forget(), { once: true });
+  }
+
+  /** The DTLS session with the gateway ended: the registration on the gateway went with
+   * it (a notification comes in the session of its request, RFC 7252 §9.1), so the
+   * observation in place ends and the watch registers and observes again. False when
+   * there was none (the watch is between attempts and registers anyway). */
+  renew(): boolean {
+    const observation = this.#observation;
+    if (observation === undefined) return false;
+    this.#observation = undefined;
+    this.#renewing = true;
+    observation.forget();
+    return true;
   }
 
   /** Resolves when the agent stops. */
@@ -67,8 +82,9 @@ export class UpdatesWatch {
           for await (const notification of observation) this.#take(notification);
           this.#observation = undefined;
           if (stop.aborted) return;
-          log.info('the /updates observation ended');
-          waitMs = retryDelay(failures++);
+          log.info({ renewing: this.#renewing }, 'the /updates observation ended');
+          waitMs = this.#renewing ? 0 : retryDelay(failures++);
+          this.#renewing = false;
         } else {
           declined = true;
           waitMs = this.#declined.next();

@@ -76,7 +76,8 @@ export class DtlsEndpoint extends Endpoint {
     } catch (error) {
       if (failure !== undefined) throw failure;
       const code = (error as { code?: unknown }).code;
-      if (peer !== undefined && typeof code === 'string' && TIMEOUT_CODES.has(code)) this.transport.closeSession(peer);
+      // A NON that got no answer says nothing of the session: NONs may be lost (§4.3).
+      if (peer !== undefined && options.confirmable !== false && typeof code === 'string' && TIMEOUT_CODES.has(code)) this.transport.closeSession(peer);
       throw error;
     } finally {
       unlisten();

@@ -168,6 +168,33 @@ export class DtlsTransport implements Transport {
     }
   }
 
+  /** The message layer retransmits a CON to `peer` for the `retransmissions`-th time.
+   * Client only: when that is the `limits.probeAfterRetransmissions`-th and nothing at all
+   * has come from the peer since the CON first went out, the session is presumed lost and
+   * ended without a word, so this retransmission (and the message layer's next ones) waits
+   * for a new handshake. The handshake is the probe: a server that restarted, or lost our
+   * session, silently drops our records but answers a ClientHello; one that is alive and
+   * merely lost datagrams treats a ClientHello on an existing association as the client
+   * starting over (RFC 6347 §4.2.8: once the cookie exchange shows the client reachable, it
+   * completes the new handshake and destroys the old association; mbedTLS reports it as
+   * MBEDTLS_ERR_SSL_CLIENT_RECONNECT, which our server handles in #route). Either way a
+   * session is up again after one handshake, instead of the client holding a dead one for
+   * the whole retransmission span (93 s, RFC 7252 §4.8.2). Closing and handshaking anew on
+   * the same socket, rather than a second handshake beside the old session, keeps one
+   * session per address, which is also all the server keeps (and mbedTLS has no parallel
+   * handshake on one association). A received fatal alert or close_notify already ends the
+   * session at once (#onState). */
+  retransmitting(peer: PeerAddress, retransmissions: number, firstSentAt: number): void {
+    const probeAfter = this.#limits.probeAfterRetransmissions;
+    if (this.role !== 'client' || this.#closed || probeAfter === 0 || retransmissions !== probeAfter) return;
+    const entry = this.#table.byAddress(peerKey(peer));
+    if (entry === undefined || !this.#table.isEstablished(entry) || entry.lastActivity >= firstSentAt) return;
+    this.#counters.probes++;
+    this.#logger.info({ peer: formatPeer(peer), retransmissions, silent_ms: this.#clock.now() - entry.lastActivity },
+      'dtls peer silent through retransmissions: session ended, handshaking anew');
+    this.#end(entry, false);
+  }
+
   /** Ends the session with `peer` (close_notify when `notify`, the default), so the next
    * send handshakes anew: for a peer that stopped answering, e.g. a restarted server that
    * lost our session and silently drops our records. */

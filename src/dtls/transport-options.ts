@@ -43,6 +43,10 @@ export interface DtlsTransportLimits {
   /** Client: after a failed handshake to a peer, sends to it are dropped this long, so a
    * retransmitting CoAP layer cannot drive handshakes in a tight loop. */
   readonly retryAfterFailureMs: number;
+  /** Client: a CON to a peer retransmitted this many times (0: never) with nothing at all
+   * received from the peer since its first transmission ends the session, so the
+   * retransmission goes out over a new handshake (the liveness probe of transport-dtls.ts). */
+  readonly probeAfterRetransmissions: number;
 }
 
 export const DEFAULT_DTLS_LIMITS: DtlsTransportLimits = {
@@ -52,6 +56,7 @@ export const DEFAULT_DTLS_LIMITS: DtlsTransportLimits = {
   idleTimeoutMs: 30 * 60_000,
   queuedPerPeer: 16,
   retryAfterFailureMs: 1000,
+  probeAfterRetransmissions: 2,
 };
 
 /** Handshakes retransmit from 1 s, doubling to 16 s, then fail (~31 s in all): a half-open
@@ -76,6 +81,8 @@ export interface DtlsTransportCounters {
   /** ClientHellos with a cookie dropped because the half-open table was full. */
   refusedHalfOpen: number;
   closedByPeer: number;
+  /** Client: sessions ended because a CON went unanswered and the peer was silent (probes). */
+  probes: number;
   /** Sessions that followed their peer to a new address by connection ID. */
   migrations: number;
 }
@@ -93,7 +100,7 @@ export interface DtlsTransportStats {
 
 export const newCounters = (): DtlsTransportCounters => ({
   handshakes: 0, handshakeFailures: 0, helloVerifyRequests: 0, dropped: 0, unsent: 0,
-  evictedIdle: 0, evictedForCapacity: 0, evictedHalfOpen: 0, refusedHalfOpen: 0, closedByPeer: 0, migrations: 0,
+  evictedIdle: 0, evictedForCapacity: 0, evictedHalfOpen: 0, refusedHalfOpen: 0, closedByPeer: 0, probes: 0, migrations: 0,
 });
 
 export function checkLimits(limits: DtlsTransportLimits): DtlsTransportLimits {
@@ -106,5 +113,8 @@ export function checkLimits(limits: DtlsTransportLimits): DtlsTransportLimits {
   if (!(limits.halfOpenGraceMs >= 0)) throw new DtlsError('DTLS_ERR_CONFIG', 'limits.halfOpenGraceMs must be 0 or more');
   positive(limits.queuedPerPeer, 'queuedPerPeer');
   if (!(limits.retryAfterFailureMs >= 0)) throw new DtlsError('DTLS_ERR_CONFIG', 'limits.retryAfterFailureMs must be 0 or more');
+  if (!(Number.isInteger(limits.probeAfterRetransmissions) && limits.probeAfterRetransmissions >= 0)) {
+    throw new DtlsError('DTLS_ERR_CONFIG', 'limits.probeAfterRetransmissions must be a whole number, 0 or more');
+  }
   return limits;
 }

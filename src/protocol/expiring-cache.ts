@@ -63,6 +63,11 @@ export class ExpiringCache<V> {
     return true;
   }
 
+  delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) this.#delete(key, entry);
+  }
+
   /** Drops every entry whose key starts with `prefix` (a peer's entries when it goes). */
   deletePrefix(prefix: string): void {
     for (const [key, entry] of this.#entries) if (key.startsWith(prefix)) this.#delete(key, entry);

@@ -54,6 +54,8 @@ interface Outstanding {
   readonly key: string;
   readonly peer: PeerAddress;
   readonly bytes: Buffer;
+  /** Clock time of the first transmission. */
+  readonly firstSentAt: number;
   retransmissions: number;
   timeoutMs: number;
   timer: TimerHandle | undefined;
@@ -179,15 +181,30 @@ export class MessageLayer {
 
   /** Answers a received CON with an ACK or RST carrying its message ID; a duplicate of
    * that CON gets these same bytes again (§4.5). `answering` is the CON's code: safe
-   * requests are not deduplicated, so there is nothing to remember for them. */
+   * requests are not deduplicated, so there is nothing to remember for them, unless
+   * answerLater() marked one: its empty ACK is remembered, a piggybacked answer ends the
+   * mark. */
   reply(peer: PeerAddress, message: Message, answering?: number): void {
     if (this.#closed) return;
     const bytes = encode(message);
-    if (answering === undefined || !isSafeRequest(answering)) {
-      const key = `${peerKey(peer)}#${message.messageId}`;
+    const key = `${peerKey(peer)}#${message.messageId}`;
+    if (answering === undefined || !isSafeRequest(answering) || message.code === 0) {
       this.#dedup.update(key, bytes, bytes.length + key.length);
+    } else {
+      this.#dedup.delete(key);
     }
     this.#transport.send(bytes, peer);
+  }
+
+  /** The CON `message` from `peer` may be answered by an empty ACK and a separate response
+   * (§5.2.2): deduplicate it even when it is a safe request, so that a duplicate gets the
+   * empty ACK again (or nothing while the handler runs), the handler runs once, and the
+   * separate response goes out once (§4.5). Requests other than safe ones are
+   * deduplicated already. */
+  answerLater(peer: PeerAddress, message: Message): void {
+    if (this.#closed || message.type !== MessageType.CON || !isSafeRequest(message.code)) return;
+    const key = `${peerKey(peer)}#${message.messageId}`;
+    if (this.#dedup.get(key) === undefined) this.#dedup.set(key, null, this.times.exchangeLifetime, key.length);
   }
 
   close(): void {
@@ -230,6 +247,7 @@ export class MessageLayer {
       key,
       peer: queued.peer,
       bytes,
+      firstSentAt: this.#clock.now(),
       retransmissions: 0,
       // §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
       timeoutMs: ackTimeout * (1 + this.#random.float() * (ackRandomFactor - 1)),
@@ -253,6 +271,7 @@ export class MessageLayer {
     }
     outstanding.retransmissions++;
     outstanding.timeoutMs *= 2;
+    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.firstSentAt);
     this.#transport.send(outstanding.bytes, outstanding.peer);
     this.#arm(outstanding);
   }
@@ -343,18 +362,18 @@ export class MessageLayer {
       if (confirmable) this.#transport.send(encode(emptyMessage(MessageType.RST, message.messageId)), peer);
       return;
     }
-    if (isSafeRequest(message.code)) {
-      // §4.5 lets a recipient relax deduplication for idempotent requests; we do it for
-      // the safe ones (GET, FETCH): a duplicate is answered afresh, and the commonest
-      // request costs no table entry.
-      this.#handler.message(message, peer);
-      return;
-    }
     const key = `${peerKey(peer)}#${message.messageId}`;
-    const seen = this.#dedup.get(key);
+    const seen = this.#dedup.size === 0 ? undefined : this.#dedup.get(key);
     if (seen !== undefined) {
       // §4.5: a duplicate gets the same answer and never reaches the handler again.
       if (confirmable && seen !== null) this.#transport.send(seen, peer);
+      return;
+    }
+    if (isSafeRequest(message.code)) {
+      // §4.5 lets a recipient relax deduplication for idempotent requests; we do it for
+      // the safe ones (GET, FETCH): a duplicate is answered afresh, and the commonest
+      // request costs no table entry, unless its answer is late (answerLater()).
+      this.#handler.message(message, peer);
       return;
     }
     this.#dedup.set(key, null, confirmable ? this.times.exchangeLifetime : this.times.nonLifetime, key.length);

@@ -326,6 +326,9 @@ export class Server {
 
   #respondLater(request: CoapRequest, pending: Promise<ResponseInit>): void {
     const { clock, messageLayer, separateResponseDelayMs } = this.#options;
+    // A duplicate of this CON must not run the handler again nor bring a second separate
+    // response, even for a GET (§4.5).
+    if (request.confirmable) messageLayer.answerLater(request.peer, request.message);
     let acknowledged = false;
     const timer = request.confirmable
       ? clock.setTimeout(() => {

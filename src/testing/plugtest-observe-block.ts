@@ -161,8 +161,9 @@ export function addObserveAndBlockResources(endpoint: Endpoint, options: Observe
   addBlockResources(endpoint);
 }
 
-/** TD_COAP_OBS_*: the notification type (CON or NON) is the endpoint's: NON, and every
- * `observeLimits.confirmableEvery`-th one CON (RFC 7641 §4.5); a resource cannot choose. */
+/** TD_COAP_OBS_*: /obs notifies in CON messages (TD_COAP_OBS_01, "observation with CON
+ * messages"); the others take the endpoint's default: NON, and every
+ * `observeLimits.confirmableEvery`-th one CON (RFC 7641 §4.5). */
 function addObserveResources(endpoint: Endpoint, options: ObserveAndBlockOptions): void {
   const { router } = endpoint;
   const slow = new Ticker(endpoint, ['/obs', '/obs-non', '/obs-large'], options.observeIntervalMs ?? OBSERVE_INTERVAL_MS, options.signal);
@@ -170,7 +171,7 @@ function addObserveResources(endpoint: Endpoint, options: ObserveAndBlockOptions
   const every = (ticker: Ticker): string => (ticker.intervalMs % 1000 === 0 ? `${ticker.intervalMs / 1000} seconds` : `${ticker.intervalMs} ms`);
 
   router.add('/obs', {
-    observable: true,
+    observable: 'confirmable',
     handlers: { GET: (request) => ticking(slow, request) },
     attributes: observable(`Observable resource which changes every ${every(slow)}`),
   });

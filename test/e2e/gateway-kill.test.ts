@@ -11,6 +11,8 @@ import { withFleet } from '../helpers/fleet.js';
 const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];
 const UPDATE = 'fw-2.0.0';
 const IMAGE_SIZE = 512 * 1024;
+/** An agent finds its dead session after two unanswered retransmissions of a CON. */
+const REGISTERED_AGAIN_MS = 10_000;
 
 const RANK: Readonly<Record<NodeUpdateState, number>> = {
   pending: 0, downloading: 1, downloaded: 2, installing: 3, installed: 4, failed: 4, rolled_back: 4,
@@ -32,11 +34,13 @@ test('kill -9 of the gateway mid-rollout: after a restart on the same data and p
     }, 120_000, 100);
     const nodesBefore = await fleet.nodes();
     const port = fleet.coapsPort;
+    const killedAt = Date.now();
     await fleet.killGateway();
     const killed = await fleet.gateway!.exited;
     assert.is(killed.signal, 'SIGKILL');
 
     await fleet.restartGateway();
+    const restartedAt = Date.now();
     assert.is(fleet.coapsPort, port, 'the same DTLS port');
     // Read at once, before any agent has had the time to report again.
     const nodesAfter = await fleet.nodes();
@@ -53,6 +57,9 @@ test('kill -9 of the gateway mid-rollout: after a restart on the same data and p
       if (isTerminal(was.state)) assert.equal({ state: now.state, error: now.error }, { state: was.state, error: was.error }, id);
       else assert.ok(RANK[now.state] >= RANK[was.state], `${id}: ${was.state} before the kill, ${now.state} after the restart`);
     }
+    // Every agent registered again within 10 s of the restart (issue 12), mid-rollout.
+    const back = await fleet.waitForRegistrationsSince(NODES, restartedAt, REGISTERED_AGAIN_MS);
+    console.log(`restart ${restartedAt - killedAt} ms after the kill; agents back after ${NODES.map((id) => `${id} ${back.get(id)} ms`).join(', ')}`);
     const [listening] = fleet.gateway!.entries().filter((entry) => entry.msg === 'gateway listening');
     assert.equal({ nodes: listening?.nodes, updates: listening?.updates }, { nodes: NODES.length, updates: 1 }, 'what the restarted gateway found in its store');
 
@@ -64,12 +71,11 @@ test('kill -9 of the gateway mid-rollout: after a restart on the same data and p
     }
     await fleet.waitForNodes(NODES, 60_000, '2.0.0');
     console.log(`gateway kill -9 with ${JSON.stringify(before.counts)}; after the restart ${JSON.stringify(statusAfter.counts)}; completed`);
-    // The agents' DTLS sessions died with the gateway: each finds out when an exchange has
-    // gone unanswered for a whole retransmission span (RFC 7252 §4.8.2, up to 93 s), so the
-    // restarted gateway may see them go quiet for long enough to call them offline, and a
-    // node waiting to install finds out through its install request: it fails, and is
-    // asked again over a new session. (Since the gateway observes /health, a node sends no
-    // health PUT that could find out first.)
+    // The agents' DTLS sessions died with the gateway: each finds out when a CON (its
+    // health notification, a block request…) has gone unanswered through two
+    // retransmissions (transport-dtls.ts), some seconds in which the restarted gateway may
+    // call a node offline; and an install request in flight may still fail, and is asked
+    // again over the new session.
     assert.equal(fleet.unexpectedLines([/^node offline$/, /^install request failed$/]), []);
   });
 });

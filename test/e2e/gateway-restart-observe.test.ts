@@ -1,17 +1,21 @@
-// After a gateway kill -9 and a restart on the same data directory and port, an update
-// published at once reaches every agent within a bounded wait: the agents' /updates
-// observations are renewed at Max-Age against the restarted gateway, whose Observe
-// numbers start afresh (RFC 7641 §3.4 orders notifications within one registration only).
+// After a gateway kill -9 and a restart on the same data directory and port, every agent
+// is registered again within 10 s (it finds its DTLS session dead after the first
+// unanswered retransmissions, not the whole span), and an update published at once reaches
+// every agent through its renewed /updates observation, whose Observe numbers start afresh
+// (RFC 7641 §3.4 orders notifications within one registration only).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { withFleet, type Daemon, type LogEntry } from '../helpers/fleet.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
-/** Max-Age of /updates (60 s, RFC 7252's default) and the renewal margin, plus the time an
- * agent takes to find its DTLS session dead (an unacknowledged CON: up to 93 s, RFC 7252
- * §4.8.2) and a retry: every agent must have heard of the update by then. */
-const PICKUP_BOUND_MS = 240_000;
+/** An agent finds its session dead after two unanswered retransmissions of a health
+ * notification (health every 2 s here; retransmissions after 2–3 s and 4–6 s more, RFC 7252
+ * §4.8), handshakes anew and registers: issue 12 asks for 10 s from the restart. */
+const REGISTERED_AGAIN_MS = 10_000;
+/** The agents observe /updates again as soon as they are back, so the update reaches them
+ * within seconds; the bound leaves room for a slow machine. */
+const PICKUP_BOUND_MS = 60_000;
 
 const accepted = (agent: Daemon, updateId: string): boolean =>
   agent.entries().some((entry) => entry.msg === 'update accepted' && entry.update_id === updateId);
@@ -28,8 +32,16 @@ test('an update published right after a gateway kill -9 and restart reaches ever
     const done = await fleet.watch('fw-2.0.0', 120_000);
     assert.is(done.rollout, 'completed');
 
+    const killedAt = Date.now();
     await fleet.killGateway();
     await fleet.restartGateway();
+    // Every agent registered again within 10 s of the restart, read from the gateway's own
+    // records: each agent's CON health notification goes unanswered, its second
+    // retransmission finds the session dead and handshakes anew (transport-dtls.ts), and
+    // the agent registers as its session ended.
+    const restartedAt = Date.now();
+    const back = await fleet.waitForRegistrationsSince(NODES, restartedAt, REGISTERED_AGAIN_MS);
+    console.log(`restart ${restartedAt - killedAt} ms after the kill; agents back after ${NODES.map((id) => `${id} ${back.get(id)} ms`).join(', ')}`);
     const second = await fleet.image('fw-3.0.0.bin', 16 * 1024);
     await fleet.publish({ image: second, version: '3.0.0', updateId: 'fw-3.0.0', targets: NODES });
     const published = Date.now();
@@ -37,9 +49,9 @@ test('an update published right after a gateway kill -9 and restart reaches ever
     console.log(`every agent heard of the update ${Math.round((Date.now() - published) / 1000)} s after it was published`);
     const final = await fleet.watch('fw-3.0.0', 180_000);
     assert.is(final.rollout, 'completed');
-    // The agents' DTLS sessions died with the gateway: their exchanges go unanswered until
-    // they find out (RFC 7252 §4.8.2), so a registration may time out and the restarted
-    // gateway may call them offline meanwhile.
+    // The agents' DTLS sessions died with the gateway: an exchange in flight goes
+    // unanswered until the agent finds out, so a registration may still time out and the
+    // restarted gateway may call a node offline meanwhile.
     const timedOut = (entry: LogEntry): boolean => entry.msg === 'registration failed; trying again'
       && ['COAP_ERR_RETRANSMIT_TIMEOUT', 'COAP_ERR_TIMEOUT'].includes(String((entry.err as { code?: unknown } | undefined)?.code));
     assert.equal(fleet.unexpectedLines([/^node offline$/, timedOut]), []);

@@ -388,6 +388,20 @@ export class Fleet {
     }, timeoutMs);
   }
 
+  /** Waits until each of `nodeIds` has registered with the running gateway (its log says
+   * so) and the gateway's record of it was seen after `sinceMs` (wall clock); resolves with
+   * how long after `sinceMs` each was first seen so, polled every 100 ms. */
+  async waitForRegistrationsSince(nodeIds: readonly string[], sinceMs: number, timeoutMs: number): Promise<Map<string, number>> {
+    const since = new Date(sinceMs).toISOString();
+    const back = new Map<string, number>();
+    await this.until(`${nodeIds.join(', ')} registered again`, async () => {
+      for (const node of await this.nodes()) if (!back.has(node.node_id) && node.last_seen >= since) back.set(node.node_id, Date.now() - sinceMs);
+      const registered = new Set(this.gateway!.entries().filter((entry) => entry.msg === 'node registered').map((entry) => String(entry.node)));
+      return nodeIds.every((id) => back.has(id) && registered.has(id)) ? true : undefined;
+    }, timeoutMs, 100);
+    return back;
+  }
+
   /** A random image in the fleet's directory. */
   image(name: string, size: number): Promise<Image> {
     return writeRandomImage(join(this.dir, name), size);

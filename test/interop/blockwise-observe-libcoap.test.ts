@@ -123,6 +123,9 @@ test('coap-client observing /obs gets increasing notifications, and its deregist
   const stdout = await coapClient(['-v', '6', '-s', String(OBSERVE_SECONDS), `${base}/obs`]);
   const responses = assertIncreasingNotifications(stdout, 3);
   assert.is(responses[0]!.type, 'ACK', 'the registration is answered piggybacked');
+  // TD_COAP_OBS_01: observation with CON messages.
+  const notifications = responses.slice(1);
+  assert.ok(notifications.every((notification) => notification.type === 'CON'), `all CON: ${notifications.map((n) => n.type).join(' ')}`);
   // coap-client sends GET with Observe = 1 as it exits (RFC 7641 §3.6).
   assert.ok(await eventually(() => server.endpoint.observers('/obs') === 0, 3_000), 'no observer left on /obs');
 }));
