@@ -1,17 +1,24 @@
 // The image download (DESIGN §7): block-wise (RFC 7959) into <data>/downloads/<id>.part,
 // each block written at its offset, the file fsynced before the offset is persisted, so a
-// kill -9 or a reboot resumes from the last persisted block with the ETag it belongs to;
-// then the sha256 of the whole file against the signed manifest. The image is never held
-// in memory: one block at a time on the way in, a stream on the way to the hash.
+// kill -9 or a reboot resumes from the last persisted block; then the sha256 of the whole
+// file against the signed manifest. A format 1 manifest resumes under the ETag the bytes
+// belong to. A format 2 one (chunk hashes) has each chunk verified as it completes
+// (chunk-verifier.ts): only verified chunks count as persisted (the store's `verified`, a
+// whole number of chunks, kept in the same LMDB record as before rather than a sidecar
+// file, so it commits atomically with the rest of the update's state); a bad chunk is
+// fetched again from its offset (Block2 random access, RFC 7959 §2.4), a few times at
+// most; a restart hashes the chunks on disk again and trusts no ETag. The image is never
+// held in memory: one block (or one chunk to hash) at a time.
 
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlockTransferError } from '../protocol/errors.js';
 import { ResponseCode } from '../protocol/codes.js';
-import type { Manifest } from '../fleet/manifest.js';
+import { chunkingOf, type Manifest } from '../fleet/manifest.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { sha256File } from '../fleet/sha256-file.js';
-import { StoppedError } from './errors.js';
+import { ChunkVerifier, type Chunking } from './chunk-verifier.js';
+import { ChunkMismatchError, ImageChangedError, StoppedError } from './errors.js';
 import type { Clock } from '../protocol/interfaces.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
@@ -34,6 +41,11 @@ export const PERSIST_EVERY_BYTES = 64 * 1024;
 /** Progress reports at most every 10 % or every 2 s (the contract). */
 const REPORT_STEP = 0.1;
 const REPORT_EVERY_MS = 2000;
+/** Times one chunk of a format 2 image is fetched again after its sha256 failed; one more
+ * failure fails the update. */
+export const MAX_CHUNK_REFETCHES = 3;
+/** Times a format 2 download goes on from its verified chunks after the ETag changed. */
+const MAX_IMAGE_CHANGES = 3;
 
 export interface DownloadJob {
   readonly machine: UpdateMachine;
@@ -62,17 +74,36 @@ export async function downloadImage(job: DownloadJob): Promise<DownloadOutcome> 
   if (onDisk < progress.verified) progress = { ...progress, verified: 0 };
   await machine.save({ download: progress });
 
-  if (progress.verified < manifest.size) {
+  const chunking = chunkingOf(manifest);
+  const discard = async (reason: string): Promise<DownloadOutcome> => {
+    await rm(progress.path, { force: true });
+    await machine.save({ download: null });
+    return { kind: 'mismatch', reason };
+  };
+  if (chunking !== undefined) {
+    const fetched = await fetchChunks(job, progress, { ...chunking, size: manifest.size });
+    if (fetched.kind === 'mismatch') return discard(fetched.reason);
+    if (fetched.kind !== 'complete') return fetched;
+  } else if (progress.verified < manifest.size) {
     const fetched = await fetchBlocks(job, progress);
     if (fetched.kind !== 'complete') return fetched;
   }
   const reason = await verifyFile(progress.path, manifest.size, sha256);
-  if (reason !== undefined) {
-    await rm(progress.path, { force: true });
-    await machine.save({ download: null });
-    return { kind: 'mismatch', reason };
-  }
-  return { kind: 'complete' };
+  return reason === undefined ? { kind: 'complete' } : discard(reason);
+}
+
+/** Reports the download's progress at most every REPORT_STEP or REPORT_EVERY_MS. */
+function progressPacer(job: DownloadJob, start: number): (received: number) => void {
+  const size = Math.max(1, job.manifest.size);
+  let last = { progress: start / size, at: job.clock.now() };
+  return (received) => {
+    const progress = received / size;
+    const now = job.clock.now();
+    if (progress - last.progress >= REPORT_STEP || now - last.at >= REPORT_EVERY_MS) {
+      last = { progress, at: now };
+      job.machine.reportProgress(Math.min(progress, 1));
+    }
+  };
 }
 
 async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise<DownloadOutcome> {
@@ -80,7 +111,6 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
   const file = await open(initial.path, initial.verified > 0 ? 'r+' : 'w+');
   let written = initial.verified;
   let persisted = initial.verified;
-  let lastReport = { progress: initial.verified / Math.max(1, manifest.size), at: job.clock.now() };
   /** fsync, then the offset: the persisted offset never runs ahead of the disk. */
   const persist = async (): Promise<void> => {
     if (written === persisted) return;
@@ -113,14 +143,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
     const result = await job.gateway.download(machine.updateId, {
       sink, startOffset: initial.verified, etag: Buffer.from(initial.etag, 'hex'), maxSize: Math.max(1, manifest.size),
       signal: AbortSignal.any([job.stop.hard, job.cancel]),
-      onProgress: (received) => {
-        const progress = received / Math.max(1, manifest.size);
-        const now = job.clock.now();
-        if (progress - lastReport.progress >= REPORT_STEP || now - lastReport.at >= REPORT_EVERY_MS) {
-          lastReport = { progress, at: now };
-          machine.reportProgress(Math.min(progress, 1));
-        }
-      },
+      onProgress: progressPacer(job, initial.verified),
     });
     await file.truncate(result.size);
     written = result.size;
@@ -132,6 +155,78 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
     return { kind: 'error', error };
   } finally {
     // Whatever ended the transfer, what is on disk in one piece is kept.
+    await persist().catch(() => {});
+    await file.close();
+  }
+}
+
+/** A format 2 download: the chunks on disk hashed again, then fetched from the first one
+ * that is not verified, each verified as its last byte is written. */
+async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking: Chunking): Promise<DownloadOutcome> {
+  const { machine } = job;
+  const { size } = chunking;
+  const file = await open(initial.path, 'r+').catch(() => open(initial.path, 'w+'));
+  const verifier = new ChunkVerifier(file, chunking, 0);
+  let persisted = initial.verified;
+  /** fsync, then the verified length: the persisted length never runs ahead of the disk. */
+  const persist = async (): Promise<void> => {
+    if (verifier.verified === persisted) return;
+    await file.sync();
+    await machine.save({ download: { ...initial, verified: verifier.verified } });
+    persisted = verifier.verified;
+  };
+  const stopping = (): boolean => job.stop.requested || job.cancel.aborted;
+  const sink = {
+    write: async (bytes: Buffer, offset: number): Promise<void> => {
+      await writeAt(file, bytes, offset);
+      await verifier.written(offset, bytes.length);
+      if (verifier.verified - persisted >= PERSIST_EVERY_BYTES || verifier.verified === size) await persist();
+      if (stopping()) {
+        await persist();
+        throw new StoppedError();
+      }
+    },
+    // The ETag changed mid-transfer: go on from the verified chunks, not from zero.
+    reset: (): never => { throw new ImageChangedError(); },
+  };
+  /** Failures per chunk index, only of chunks that failed (bounded by the chunk count). */
+  const failures = new Map<number, number>();
+  let imageChanges = 0;
+  try {
+    const onDisk = (await file.stat()).size;
+    await verifier.verifyPrefix(onDisk);
+    if (verifier.verified !== initial.verified) {
+      machine.log.info({ persisted: initial.verified, verified: verifier.verified }, 'partial image verified again chunk by chunk');
+    }
+    await persist();
+    const onProgress = progressPacer(job, verifier.verified);
+    while (verifier.verified < size) {
+      verifier.rewind();
+      try {
+        const result = await job.gateway.download(machine.updateId, {
+          sink, startOffset: verifier.verified, etag: undefined, maxSize: size, signal: AbortSignal.any([job.stop.hard, job.cancel]), onProgress,
+        });
+        if (verifier.verified < size) return { kind: 'mismatch', reason: `size mismatch: ${result.size} bytes, the manifest says ${size}` };
+      } catch (error) {
+        if (error instanceof ChunkMismatchError) {
+          const failed = (failures.get(error.chunk) ?? 0) + 1;
+          if (failed > MAX_CHUNK_REFETCHES) return { kind: 'mismatch', reason: error.message };
+          failures.set(error.chunk, failed);
+          machine.log.warn({ chunk: error.chunk, offset: verifier.verified, failures: failed }, 'chunk failed its sha256: fetching it again');
+        } else if (error instanceof ImageChangedError && ++imageChanges <= MAX_IMAGE_CHANGES) {
+          machine.log.warn({ offset: verifier.verified }, 'image changed on the gateway (ETag): going on from the verified chunks');
+        } else {
+          throw error;
+        }
+      }
+    }
+    await file.truncate(size);
+    return { kind: 'complete' };
+  } catch (error) {
+    if (stopping()) return { kind: 'stopped' };
+    if (error instanceof BlockTransferError && error.responseCode === ResponseCode.NotFound) return { kind: 'not-ready' };
+    return { kind: 'error', error };
+  } finally {
     await persist().catch(() => {});
     await file.close();
   }

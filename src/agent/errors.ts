@@ -135,3 +135,21 @@ export class CommandFailedError extends ResponseError {
     if (options.cause !== undefined) this.cause = options.cause;
   }
 }
+
+/** A chunk of a format 2 image does not hash to its signed sha256 (manifest.ts): it is
+ * fetched again from its offset, up to a bound. */
+export class ChunkMismatchError extends AgentError {
+  readonly chunk: number;
+  constructor(chunk: number) {
+    super('AGENT_ERR_CHUNK', `chunk ${chunk}: sha256 mismatch`);
+    this.chunk = chunk;
+  }
+}
+
+/** The gateway's ETag changed mid-transfer (RFC 7959 §2.4): a format 2 download goes on
+ * from its verified chunks rather than from zero, since their signed hashes vouch for them. */
+export class ImageChangedError extends AgentError {
+  constructor() {
+    super('AGENT_ERR_IMAGE_CHANGED', 'the image changed on the gateway (ETag)');
+  }
+}

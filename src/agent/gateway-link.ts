@@ -5,6 +5,7 @@
 // the node from the identity and ignores it; over plain CoAP on loopback (the `local`
 // caller) it is how the gateway knows which node asks.
 
+import { MAX_MANIFEST_BYTES } from '../fleet/manifest.js';
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport, NodeRegistration, StatusReport } from '../fleet/schemas.js';
@@ -15,7 +16,7 @@ import { ContentFormat } from '../protocol/content-formats.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import type { Observation } from '../protocol/observe-client.js';
 import { getUintOption, OptionNumber } from '../protocol/options.js';
-import { GatewayRequestError } from './errors.js';
+import { AgentError, GatewayRequestError } from './errors.js';
 
 export type InstallAnswer =
   | { readonly kind: 'go' }
@@ -27,8 +28,9 @@ export type InstallAnswer =
   | { readonly kind: 'error'; readonly reason: string };
 
 const DEFAULT_MAX_AGE_S = 60;
-/** The /updates list and status bodies are small; a larger representation is refused. */
-const MAX_LIST_BYTES = 1024 * 1024;
+/** The /updates list holds the manifests this node can act on, usually one: the largest
+ * manifest (its chunk hashes and targets) must fit; a larger representation is refused. */
+const MAX_LIST_BYTES = MAX_MANIFEST_BYTES;
 
 /** A diagnostic payload as one short line of text (RFC 7252 §5.5.2). */
 const diagnostic = (response: CoapResponse): string =>
@@ -102,9 +104,10 @@ export class GatewayLink {
     return codeClass(response.code) === 4 ? { kind: 'refused', reason } : { kind: 'error', reason };
   }
 
-  /** GET /updates/{id}/download block-wise into `sink`, resuming at `startOffset`. */
+  /** GET /updates/{id}/download block-wise into `sink`, resuming at `startOffset` (under
+   * `etag` when one is given: another restarts at 0). */
   async download(updateId: string, options: {
-    readonly sink: BlockSink; readonly startOffset: number; readonly etag: Buffer; readonly maxSize: number;
+    readonly sink: BlockSink; readonly startOffset: number; readonly etag: Buffer | undefined; readonly maxSize: number;
     readonly signal: AbortSignal; readonly onProgress: (received: number, total: number | undefined) => void;
   }): Promise<DownloadResult> {
     return this.#track(this.#endpoint.download({ uri: this.#base + gatewayPath.download(updateId) + this.#node, ...options }));
@@ -145,9 +148,10 @@ export class GatewayLink {
       return result;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      // Block-wise errors carrying a response code were answers; cancellations are ours.
+      // Block-wise errors carrying a response code were answers; cancellations are ours,
+      // and so is any agent error a download's sink threw (stopping, a chunk's mismatch).
       const answered = (error as { responseCode?: unknown }).responseCode !== undefined;
-      if (!answered && code !== 'COAP_ERR_CANCELLED' && code !== 'AGENT_ERR_STOPPED') this.#unreachable = true;
+      if (!answered && code !== 'COAP_ERR_CANCELLED' && !(error instanceof AgentError)) this.#unreachable = true;
       throw error;
     }
   }

@@ -13,7 +13,8 @@ import { storeWriteError } from '../fleet/store-write-error.js';
 import type { NodeUpdateState } from '../fleet/update-state.js';
 import type { Slot } from './interfaces.js';
 
-/** Where a download stands: `verified` bytes from 0 are in the partial file and fsynced. */
+/** Where a download stands: `verified` bytes from 0 are in the partial file and fsynced;
+ * under a format 2 manifest they are a whole number of chunks, each hashed right. */
 export interface DownloadProgress {
   readonly path: string;
   /** Hex; the ETag the gateway serves: the first 8 bytes of the sha256 (the contract). */

@@ -24,6 +24,7 @@ const FLAGS = {
   'max-parallel': { type: 'string', value: 'N', description: `installs at once (default ${DEFAULT_POLICY.max_parallel_installs})` },
   canary: { type: 'string', value: 'N', description: 'the first N targets install first (default 0)' },
   'failure-threshold': { type: 'string', value: 'N', description: `failures that abort the rollout (default ${DEFAULT_POLICY.failure_threshold})` },
+  'manifest-version': { type: 'string', value: 'N', description: 'manifest format: 2 (default, with chunk hashes) or 1 (for agents older than format 2)' },
   json: { type: 'boolean', description: 'print the manifest as JSON' },
   ...GATEWAY_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
@@ -80,11 +81,15 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
     failure_threshold: count(flags['failure-threshold'], 'failure-threshold') ?? DEFAULT_POLICY.failure_threshold,
   }, problems);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
+  const manifestVersion = flags['manifest-version'] ?? '2';
+  if (manifestVersion !== '1' && manifestVersion !== '2') throw new UsageError(`--manifest-version ${JSON.stringify(manifestVersion)}: 1 or 2`);
 
   let manifest: Manifest;
   try {
     const privateKey = await readSigningKey(signingKey);
-    manifest = await buildManifest({ image, version, updateId, targets: targetNodes, policy, privateKey });
+    manifest = await buildManifest({
+      image, version, updateId, targets: targetNodes, policy, privateKey, manifestVersion: manifestVersion === '1' ? 1 : 2,
+    });
   } catch (error) {
     throw blameFlag(error);
   }

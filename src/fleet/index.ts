@@ -3,9 +3,10 @@
 // problem named, and version order for anti-rollback.
 
 export {
-  DEFAULT_POLICY, MAX_IMAGE_SIZE, MAX_TARGETS, parseManifest, signedBytes, signManifest, verifyManifest,
-  type Manifest, type UnsignedManifest, type UpdatePolicy,
+  chunkingOf, DEFAULT_CHUNK_SIZE, DEFAULT_POLICY, MAX_CHUNKS, MAX_IMAGE_SIZE, MAX_TARGETS, parseManifest, signedBytes, signManifest,
+  verifyManifest, type Manifest, type UnsignedManifest, type UpdatePolicy,
 } from './manifest.js';
+export { imageDigests } from './image-digests.js';
 export { compareVersions, isValidVersion } from './version.js';
 export { FleetError, VersionError } from './errors.js';
 export { NODE_UPDATE_STATES, type NodeUpdateState } from './update-state.js';

@@ -1,7 +1,10 @@
 // The update manifest (DESIGN §5, §6): what the operator signs offline with Ed25519 and
 // every agent verifies before it downloads a byte. The signature covers the canonical
 // JSON of the fields that decide what gets installed where; the rollout policy is not
-// signed, since operators change it mid-rollout (pause, resume).
+// signed, since operators change it mid-rollout (pause, resume). Format 2 adds the sha256
+// of every chunk_size bytes of the image under the same signature, so an agent can verify
+// (and keep, and fetch again) the image chunk by chunk; format 1 (no manifest_version)
+// still verifies as it always did.
 
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { isValidId } from './paths.js';
@@ -26,26 +29,52 @@ export interface Manifest {
   /** Base64 Ed25519 signature over `signedBytes`. */
   readonly signature: string;
   readonly policy: UpdatePolicy;
+  /** 2 with the chunk hashes below; absent in format 1, which has neither. */
+  readonly manifest_version?: 2;
+  /** Format 2: bytes per chunk, a power of two in MIN_CHUNK_SIZE..MAX_CHUNK_SIZE. */
+  readonly chunk_size?: number;
+  /** Format 2: lowercase hex sha256 of each chunk in order, the last one shorter. */
+  readonly chunks?: readonly string[];
 }
 
 export type UnsignedManifest = Omit<Manifest, 'signature'>;
 
 export const MAX_IMAGE_SIZE = 1024 * 1024 * 1024;
 export const MAX_TARGETS = 10_000;
+/** Format 2's chunk sizes: powers of two from one CoAP block (RFC 7959 §2.2: at most
+ * 1024 bytes, so no block ever straddles two chunks) to 1 MiB. */
+export const MIN_CHUNK_SIZE = 1024;
+export const MAX_CHUNK_SIZE = 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/** At most this many chunks (a 1 GiB image at 64 KiB has 16,384); more is refused. */
+export const MAX_CHUNKS = 1 << 16;
 /** The largest manifest body: 10,000 targets of the longest ids (64 characters) come to
- * about 680 KB of JSON, so a POST of one goes block-wise (RFC 7959 Block1). */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
+ * about 680 KB of JSON and 65,536 chunk hashes to 4.4 MB, so a POST of one goes
+ * block-wise (RFC 7959 Block1). */
+export const MAX_MANIFEST_BYTES = 6 * 1024 * 1024;
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/;
+const DIGEST = /^[0-9a-f]{64}$/;
 
 export const DEFAULT_POLICY: UpdatePolicy = { max_parallel_installs: 2, canary: 0, failure_threshold: 1 };
 
-/** The bytes the signature covers: the signed fields in a fixed order, targets sorted. */
+/** The bytes the signature covers: the signed fields in a fixed order, targets sorted;
+ * format 2 appends chunk_size and the chunk hashes in image order. The leading tag differs
+ * per format, so neither format's signature verifies the other's fields (a v2 manifest
+ * stripped of its chunks does not pass as v1). */
 export function signedBytes(manifest: UnsignedManifest | Manifest): Buffer {
-  return Buffer.from(JSON.stringify([
-    'coap-fleet-manifest-v1', manifest.update_id, manifest.version, manifest.size, manifest.checksum,
-    [...manifest.target_nodes].sort(),
-  ]));
+  const fields: unknown[] = [manifest.update_id, manifest.version, manifest.size, manifest.checksum, [...manifest.target_nodes].sort()];
+  return Buffer.from(JSON.stringify(manifest.manifest_version === 2
+    ? ['coap-fleet-manifest-v2', ...fields, manifest.chunk_size, manifest.chunks]
+    : ['coap-fleet-manifest-v1', ...fields]));
 }
+
+/** Format 2's chunking of a manifest, or undefined for format 1. */
+export function chunkingOf(manifest: Manifest): { readonly chunkSize: number; readonly chunks: readonly string[] } | undefined {
+  return manifest.manifest_version === 2 ? { chunkSize: manifest.chunk_size!, chunks: manifest.chunks! } : undefined;
+}
+
+/** How many chunks of `chunkSize` an image of `size` bytes has (the last one shorter). */
+export const chunkCount = (size: number, chunkSize: number): number => Math.ceil(size / chunkSize);
 
 export const toPrivateKey = (pem: string | KeyObject): KeyObject => (typeof pem === 'string' ? createPrivateKey(pem) : pem);
 export const toPublicKey = (pem: string | KeyObject): KeyObject => (typeof pem === 'string' ? createPublicKey(pem) : pem);
@@ -83,13 +112,39 @@ export function parseManifest(input: unknown): { manifest: Manifest } | { proble
   }
   if (typeof signature !== 'string' || Buffer.from(signature, 'base64').length !== 64) problems.push('signature: base64 Ed25519 signature');
   const policy = parsePolicy(value.policy ?? {}, problems);
+  const chunking = parseChunking(value, typeof size === 'number' ? size : 0, problems);
   if (problems.length > 0) return { problems };
   return {
     manifest: {
       update_id: update_id as string, version: version as string, size: size as number, checksum: checksum as string,
-      target_nodes: [...(target_nodes as string[])], signature: signature as string, policy,
+      target_nodes: [...(target_nodes as string[])], signature: signature as string, policy, ...chunking,
     },
   };
+}
+
+/** Format 2's fields from untrusted JSON: none in format 1, all of them in format 2. */
+function parseChunking(value: Record<string, unknown>, size: number, problems: string[]): Pick<Manifest, 'manifest_version' | 'chunk_size' | 'chunks'> {
+  const { manifest_version: format, chunk_size: chunkSize, chunks } = value;
+  if (format === undefined || format === 1) {
+    if (chunkSize !== undefined || chunks !== undefined) problems.push('chunk_size, chunks: only with manifest_version 2');
+    return {};
+  }
+  if (format !== 2) {
+    problems.push('manifest_version: 1 or 2');
+    return {};
+  }
+  if (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE
+    || (chunkSize & (chunkSize - 1)) !== 0) {
+    problems.push(`chunk_size: a power of two ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`);
+    return {};
+  }
+  const expected = chunkCount(size, chunkSize);
+  // The count first: the hashes are only looked at in a list of the right, bounded length.
+  if (expected > MAX_CHUNKS) problems.push(`chunks: ${expected} chunks of ${chunkSize} bytes, over the ${MAX_CHUNKS} limit`);
+  else if (!Array.isArray(chunks) || chunks.length !== expected) problems.push(`chunks: ${expected} sha256 hex digests (size / chunk_size, rounded up)`);
+  else if (!chunks.every((digest) => typeof digest === 'string' && DIGEST.test(digest))) problems.push('chunks: 64 lowercase hex digits each');
+  else return { manifest_version: 2, chunk_size: chunkSize, chunks: [...(chunks as string[])] };
+  return {};
 }
 
 /** A policy from untrusted JSON; missing fields take the defaults. */

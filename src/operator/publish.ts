@@ -2,9 +2,14 @@
 // with the publisher's Ed25519 key (DESIGN §6), created on the gateway (POST /updates),
 // and the image uploaded block-wise (PUT /updates/{id}/download, RFC 7959 Block1). The
 // same publish again after an interrupted upload resumes it: the gateway answers 2.04.
+// The manifest is format 2 (chunk hashes, manifest.ts) unless format 1 is asked for, which
+// agents from before format 2 need (they cannot verify format 2's signature).
 
 import { readFile, stat } from 'node:fs/promises';
-import { signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { imageDigests } from '../fleet/image-digests.js';
+import {
+  chunkCount, DEFAULT_CHUNK_SIZE, MAX_CHUNKS, signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy,
+} from '../fleet/manifest.js';
 import { gatewayPath, GatewayRoute } from '../fleet/paths.js';
 import { sha256File } from '../fleet/sha256-file.js';
 import { fileBody } from '../protocol/body.js';
@@ -23,6 +28,8 @@ export interface ManifestRequest {
   readonly policy: UpdatePolicy;
   /** The publisher's Ed25519 private key, PEM (publisher.key from keys generate). */
   readonly privateKey: string;
+  /** 2 (the default): with chunk hashes; 1: for agents that know only format 1. */
+  readonly manifestVersion?: 1 | 2;
 }
 
 /** What a publish reports as it goes; every callback optional. */
@@ -55,9 +62,16 @@ export async function buildManifest(request: ManifestRequest): Promise<Manifest>
     throw new ImageError(`cannot read ${image}: ${error.code ?? error.message}`, { cause: error });
   });
   if (size === 0) throw new ImageError(`${image} is empty (0 bytes): there is nothing to install`);
-  const unsigned: UnsignedManifest = {
-    update_id: updateId, version, size, checksum: `sha256:${await sha256File(image)}`, target_nodes: targets, policy,
-  };
+  const common = { update_id: updateId, version, size, target_nodes: targets, policy };
+  let unsigned: UnsignedManifest;
+  if (request.manifestVersion === 1) {
+    unsigned = { ...common, checksum: `sha256:${await sha256File(image)}` };
+  } else {
+    const chunkSize = chunkSizeFor(size);
+    const digests = await imageDigests(image, chunkSize);
+    if (digests.size !== size) throw new ImageError(`${image} changed while it was read (${size} bytes, then ${digests.size})`);
+    unsigned = { ...common, checksum: `sha256:${digests.sha256}`, manifest_version: 2, chunk_size: chunkSize, chunks: digests.chunks };
+  }
   try {
     return signManifest(unsigned, request.privateKey);
   } catch (error) {
@@ -82,4 +96,12 @@ export async function publishImage(gateway: GatewayClient, request: PublishReque
   const manifest = await buildManifest(request);
   await publishManifest(gateway, manifest, request.image, request.progress);
   return manifest;
+}
+
+/** DEFAULT_CHUNK_SIZE, doubled until the image has at most MAX_CHUNKS chunks (an image
+ * over 4 GiB would need it; MAX_IMAGE_SIZE keeps them smaller today). */
+function chunkSizeFor(size: number): number {
+  let chunkSize = DEFAULT_CHUNK_SIZE;
+  while (chunkCount(size, chunkSize) > MAX_CHUNKS) chunkSize *= 2;
+  return chunkSize;
 }

@@ -215,6 +215,8 @@ export interface PublishOptions {
   readonly targets: readonly string[];
   readonly updateId?: string;
   readonly policy?: Partial<UpdatePolicy>;
+  /** The manifest's format: 2 (publish's default, with chunk hashes) or 1. */
+  readonly manifestVersion?: 1 | 2;
 }
 
 /** A node's persisted state, from its LMDB environment (src/agent/store.ts). */
@@ -413,6 +415,7 @@ export class Fleet {
     return publishImage(await this.operator(), {
       image: options.image.path, version: options.version, updateId: options.updateId ?? `fw-${options.version}`,
       targets: options.targets, policy: { ...DEFAULT_POLICY, ...options.policy }, privateKey: this.publisherPrivateKey,
+      ...(options.manifestVersion === undefined ? {} : { manifestVersion: options.manifestVersion }),
     });
   }
 

@@ -1,6 +1,6 @@
 // Operator mistakes the command line refuses before anything goes wrong on the fleet
-// (issue 9, item 6), as real processes: an empty image at `publish`, and a private key
-// given to the gateway as the publisher's public key.
+// (issue 9, item 6), as real processes: an empty image or an unknown manifest format at
+// `publish`, and a private key given to the gateway as the publisher's public key.
 
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +30,17 @@ test('publish refuses an empty image with exit 2, before it creates anything', a
   const result = await runCli(['publish', '--image', image, '--version', '2.0.0', '--targets', 'n1', '--signing-key', key, '--gateway', 'coap://127.0.0.1:9']);
   assert.is(result.status, 2, result.stderr);
   assert.match(result.stderr, `--image: ${image} is empty (0 bytes): there is nothing to install`);
+});
+
+test('publish refuses a manifest format other than 1 or 2 with exit 2, before it reads the image', async () => {
+  const key = join(dir, 'publisher.key');
+  await writeFile(key, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const result = await runCli([
+    'publish', '--image', join(dir, 'absent.bin'), '--version', '2.0.0', '--targets', 'n1', '--signing-key', key, '--manifest-version', '3',
+    '--gateway', 'coap://127.0.0.1:9',
+  ]);
+  assert.is(result.status, 2, result.stderr);
+  assert.match(result.stderr, '--manifest-version "3": 1 or 2');
 });
 
 test('the gateway refuses a private key as publisher_key_file: exit 2 naming it', async () => {

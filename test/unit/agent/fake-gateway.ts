@@ -49,6 +49,10 @@ export class FakeGateway {
   readonly installAnswers = new Map<string, InstallAnswer[]>();
   /** Called before a block is served; a promise holds the answer back. */
   beforeBlock: (updateId: string, num: number) => void | Promise<void> = () => {};
+  /** The bytes of block `num` as served: a gateway (or a link) that corrupts some. */
+  alterBlock: (updateId: string, num: number, bytes: Buffer) => Buffer = (_id, _num, bytes) => bytes;
+  /** An ETag served instead of the checksum's (the contract's), per update. */
+  readonly etags = new Map<string, Buffer>();
   /** Called when a registration arrives, before it is answered; a promise holds the answer
    * back (a registration slow through loss). */
   beforeRegistration: (registration: NodeRegistration) => void | Promise<void> = () => {};
@@ -174,9 +178,11 @@ export class FakeGateway {
           await this.beforeBlock(id, num);
           const checksum = String(offer.manifest.checksum).slice('sha256:'.length);
           const size = (await readFile(offer.imagePath)).length;
+          const file = fileBody(offer.imagePath, size);
+          const body = { size, read: async (offset: number, length: number) => this.alterBlock(id, num, await file.read(offset, length)) };
           return {
-            code: ResponseCode.Content, body: fileBody(offer.imagePath, size), contentFormat: ContentFormat.OctetStream,
-            etag: Buffer.from(checksum.slice(0, 16), 'hex'),
+            code: ResponseCode.Content, body, contentFormat: ContentFormat.OctetStream,
+            etag: this.etags.get(id) ?? Buffer.from(checksum.slice(0, 16), 'hex'),
           };
         },
       },
@@ -211,11 +217,13 @@ export async function makePublisher(directory: string, name = 'publisher'): Prom
   return { privateKey, publicKeyPath };
 }
 
-/** A random image of `size` bytes on disk and its signed manifest. */
+/** A random image of `size` bytes on disk and its signed manifest: format 1, or format 2
+ * with the hashes of its chunks when `chunkSize` is given. */
 export async function makeImage(
   directory: string, publisher: Publisher,
-  fields: { updateId: string; version: string; size: number; targets?: string[] },
+  fields: { updateId: string; version: string; size: number; targets?: string[]; chunkSize?: number },
 ): Promise<{ manifest: Manifest; imagePath: string; sha256: string }> {
+  const { chunkSize } = fields;
   const image = Buffer.alloc(fields.size);
   for (let i = 0; i + 4 <= image.length; i += 4) image.writeUInt32LE((Math.imul(i + 1, 2654435761) ^ fields.size) >>> 0, i);
   const sha256 = createHash('sha256').update(image).digest('hex');
@@ -223,7 +231,10 @@ export async function makeImage(
   await writeFile(imagePath, image);
   const manifest = signManifest({
     update_id: fields.updateId, version: fields.version, size: fields.size, checksum: `sha256:${sha256}`,
-    target_nodes: fields.targets ?? ['n1'], policy: DEFAULT_POLICY,
+    target_nodes: fields.targets ?? ['n1'], policy: DEFAULT_POLICY, ...(chunkSize === undefined ? {} : {
+      manifest_version: 2, chunk_size: chunkSize,
+      chunks: Array.from({ length: Math.ceil(fields.size / chunkSize) }, (_, i) => createHash('sha256').update(image.subarray(i * chunkSize, (i + 1) * chunkSize)).digest('hex')),
+    }),
   }, publisher.privateKey);
   return { manifest, imagePath, sha256 };
 }

@@ -45,6 +45,21 @@ test('the manifest of an image: its size and sha256, the targets and policy, sig
   assert.equal(manifest.target_nodes, ['n1', 'n2']);
   assert.equal(manifest.policy, DEFAULT_POLICY);
   assert.ok(verifyManifest(manifest, publisher.publicKey));
+  // Format 2 by default: 70,000 bytes are two chunks of 64 KiB, the second shorter.
+  assert.is(manifest.manifest_version, 2);
+  assert.is(manifest.chunk_size, 65_536);
+  const sha = (part: Buffer): string => createHash('sha256').update(part).digest('hex');
+  assert.equal(manifest.chunks, [sha(bytes.subarray(0, 65_536)), sha(bytes.subarray(65_536))]);
+});
+
+test('manifestVersion 1: a format 1 manifest for agents that know only it, without chunk hashes', async () => {
+  const image = join(dir, 'image-v1.bin');
+  const bytes = randomBytes(5000);
+  await writeFile(image, bytes);
+  const manifest = await buildManifest({ ...request(image), manifestVersion: 1 });
+  assert.equal(Object.keys(manifest).sort(), ['checksum', 'policy', 'signature', 'size', 'target_nodes', 'update_id', 'version']);
+  assert.is(manifest.checksum, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+  assert.ok(verifyManifest(manifest, publisher.publicKey));
 });
 
 test('a missing or empty image is an ImageError (OPERATOR_ERR_IMAGE), not a usage error, and names no flag', async () => {

@@ -10,7 +10,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openGateway } from '../../../src/operator/gateway-client.js';
 import { publishImage } from '../../../src/operator/publish.js';
-import { DEFAULT_POLICY, MAX_TARGETS } from '../../../src/fleet/manifest.js';
+import {
+  DEFAULT_CHUNK_SIZE, DEFAULT_POLICY, MAX_IMAGE_SIZE, MAX_MANIFEST_BYTES, MAX_TARGETS, parseManifest, signManifest, verifyManifest, type Manifest,
+} from '../../../src/fleet/manifest.js';
 import { memorySink } from '../../../src/protocol/block-client.js';
 import { bufferBody } from '../../../src/protocol/body.js';
 import { Method, ResponseCode } from '../../../src/protocol/codes.js';
@@ -50,13 +52,34 @@ test('a signed manifest of 10,000 targets with 64-character ids posts block-wise
   assert.is(read.signature, manifest.signature);
 }));
 
-test('the manifest bound holds: over 1 MiB is 4.13, and a node\'s large POST is refused at its first block', () => withGateway(async (gw) => {
+test('a format 2 manifest of the largest image (1 GiB: 16,384 chunk hashes) posts block-wise and is listed to its node unchanged, verifiable', () => withGateway(async (gw) => {
   const operator = await gw.client(OPERATOR);
   const n1 = await gw.client('node:n1');
-  const huge = Buffer.from(JSON.stringify({ ...manifestFor('huge', ['n1']), padding: 'x'.repeat(1024 * 1024) }));
+  const chunks = Array.from({ length: MAX_IMAGE_SIZE / DEFAULT_CHUNK_SIZE }, (_, index) => sha256(Buffer.from(String(index))));
+  const manifest = signManifest({
+    update_id: 'v2', version: '2.0.0', size: MAX_IMAGE_SIZE, checksum: `sha256:${sha256(Buffer.from('whole'))}`, target_nodes: ['n1'],
+    policy: DEFAULT_POLICY, manifest_version: 2, chunk_size: DEFAULT_CHUNK_SIZE, chunks,
+  }, publisher.privateKey);
+  const body = Buffer.from(JSON.stringify(manifest));
+  assert.ok(body.length > 1024 * 1024, `${body.length} bytes`);
+  const created = await operator.request({ peer: peerOf(gw), path: '/updates', method: Method.POST, payload: body, contentFormat: ContentFormat.Json });
+  assert.is(created.code, ResponseCode.Created, created.payload.toString());
+  const listed = await n1.request({ peer: peerOf(gw), path: '/updates', accept: ContentFormat.Json, maxBodySize: MAX_MANIFEST_BYTES });
+  const [entry] = (JSON.parse(listed.payload.toString('utf8')) as { updates: Record<string, unknown>[] }).updates;
+  const parsed = parseManifest(entry);
+  assert.ok('manifest' in parsed, JSON.stringify(parsed).slice(0, 200));
+  const { manifest: received } = parsed as { manifest: Manifest };
+  assert.equal(received, manifest);
+  assert.ok(verifyManifest(received, publisher.publicKey));
+}));
+
+test(`the manifest bound holds: over ${MAX_MANIFEST_BYTES} bytes is 4.13, and a node\'s large POST is refused at its first block`, () => withGateway(async (gw) => {
+  const operator = await gw.client(OPERATOR);
+  const n1 = await gw.client('node:n1');
+  const huge = Buffer.from(JSON.stringify({ ...manifestFor('huge', ['n1']), padding: 'x'.repeat(MAX_MANIFEST_BYTES) }));
   const refused = await rejection(operator.request({ peer: peerOf(gw), path: '/updates', method: Method.POST, payload: huge, contentFormat: ContentFormat.Json }));
   assert.is((refused as { responseCode?: number }).responseCode, ResponseCode.RequestEntityTooLarge);
-  assert.match((refused as Error).message, 'at most 1048576 bytes');
+  assert.match((refused as Error).message, `at most ${MAX_MANIFEST_BYTES} bytes`);
   const large = Buffer.from(JSON.stringify(manifestFor('n1-made', Array.from({ length: 5000 }, (_, index) => `node-${index}`))));
   let accepted = 0;
   const denied = await n1.upload({
@@ -106,6 +129,8 @@ test('a publish interrupted mid-upload is finished by publishing again: 2.04, im
         const published = await publishImage(gateway, {
           image: imagePath, version: '2.0.0', updateId: 'fw-2.0.0', targets: ['n1'], policy: DEFAULT_POLICY,
           privateKey: publisher.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          // The same manifest as the first publish's (manifestFor signs format 1).
+          manifestVersion: 1,
           progress: { onResume: (updateId) => { resumedId = updateId; } },
         });
         assert.is(published.signature, manifest.signature);
