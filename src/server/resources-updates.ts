@@ -18,7 +18,7 @@ import { getUintOption, OptionNumber, uintOption } from '../protocol/options.js'
 import type { CoapRequest, ResponseInit } from '../protocol/server-types.js';
 import type { Alerts } from './alerts.js';
 import { queryValue } from './authorization.js';
-import { BufferUpload } from './buffer-upload.js';
+import { BodyBudget, BufferUpload } from './buffer-upload.js';
 import { digestOf, imageEtag } from '../fleet/image-checksum.js';
 import { ImageUpload, type ImageStore } from './image-store.js';
 import { linkAttributes } from '../fleet/link-attributes.js';
@@ -50,8 +50,14 @@ export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
 export const PAGE_BYTES = 64 * 1024;
 
+/** What manifest uploads may hold in memory at once: two of the largest per caller, five
+ * in all (the gateway's budget is 200 MB; an image goes to disk, never here). */
+export const MANIFEST_UPLOAD_BUDGET = { totalBytes: 5 * MAX_MANIFEST_BYTES, perCallerBytes: 2 * MAX_MANIFEST_BYTES };
+
 export function addUpdateResources(context: UpdateResourcesContext): void {
   const { router, store, images, rollouts, alerts, logger, publisherKey } = context;
+  // Manifests being uploaded are held in memory until whole: a few of the largest at once.
+  const manifestBodies = new BodyBudget(MANIFEST_UPLOAD_BUDGET);
 
   const existing = (id: string): RolloutRecord => {
     const update = store.getUpdate(id);
@@ -69,7 +75,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
     observable: true,
     maxBodySize: MAX_MANIFEST_BYTES,
-    createSink: () => new BufferUpload(MAX_MANIFEST_BYTES),
+    createSink: (request, caller) => new BufferUpload(MAX_MANIFEST_BYTES, manifestBodies, whoOf(caller.principal, request.peer)),
     handlers: {
       GET: (request, caller) => {
         // A node sees what it can still act on; operators see all, a page at a time, or a
