@@ -1,5 +1,12 @@
 // Transmission parameters of RFC 7252 §4.8 and the times derived from them (§4.8.2),
-// configurable per endpoint.
+// configurable per endpoint, and how retransmission timeouts are chosen: fixed (§4.8) or
+// learnt per peer (CoCoA, draft-ietf-core-cocoa) within bounds.
+
+/** 'fixed': every CON starts at ACK_TIMEOUT and doubles (§4.2). 'cocoa': it starts at the
+ * RTO learnt for its peer and backs off by CoCoA's variable factor, its retransmissions
+ * kept within MAX_TRANSMIT_SPAN and its give-up within MAX_TRANSMIT_WAIT of the first
+ * transmission, the times the peer's deduplication and our request timeouts assume. */
+export type CongestionControl = 'fixed' | 'cocoa';
 
 export interface TransmissionParameters {
   /** ms */
@@ -9,6 +16,10 @@ export interface TransmissionParameters {
   readonly nstart: number;
   /** ms */
   readonly defaultLeisure: number;
+  readonly congestionControl: CongestionControl;
+  /** Bounds of a learnt RTO (ms); a new peer starts at ACK_TIMEOUT within them, as in §4.8. */
+  readonly minRtoMs: number;
+  readonly maxRtoMs: number;
 }
 
 export const DEFAULT_PARAMETERS: TransmissionParameters = {
@@ -17,6 +28,14 @@ export const DEFAULT_PARAMETERS: TransmissionParameters = {
   maxRetransmit: 4,
   nstart: 1,
   defaultLeisure: 5000,
+  congestionControl: 'fixed',
+  // Below 100 ms a timer would fire on jitter alone (a busy event loop, a GC pause), not
+  // on loss; the weak estimator would only pull it back up after spurious retransmissions.
+  minRtoMs: 100,
+  // The largest RTO with which two retransmissions at CoCoA's slowest backoff (x1.5) and
+  // the largest dithering (x1.5) still fit in MAX_TRANSMIT_SPAN: 12 s x 1.5 x (1 + 1.5)
+  // = 45 s. Larger, a CON would mostly go out once before its span ran out.
+  maxRtoMs: 12_000,
 };
 
 /** §4.8.2: the longest time a message may take on the network. */
@@ -54,6 +73,9 @@ export function checkParameters(parameters: TransmissionParameters): Transmissio
   if (!(Number.isInteger(maxRetransmit) && maxRetransmit >= 0 && maxRetransmit <= 20)) problems.push('maxRetransmit must be an integer 0..20');
   if (!(Number.isInteger(nstart) && nstart >= 1)) problems.push('nstart must be an integer >= 1');
   if (!(defaultLeisure >= 0)) problems.push('defaultLeisure must be >= 0 ms');
+  const { congestionControl, minRtoMs, maxRtoMs } = parameters;
+  if (congestionControl !== 'fixed' && congestionControl !== 'cocoa') problems.push("congestionControl must be 'fixed' or 'cocoa'");
+  if (!(minRtoMs > 0 && minRtoMs <= maxRtoMs && Number.isFinite(maxRtoMs))) problems.push('need 0 < minRtoMs <= maxRtoMs, finite');
   if (problems.length > 0) throw new RangeError(`bad transmission parameters: ${problems.join('; ')}`);
   return parameters;
 }
