@@ -6,7 +6,8 @@
  * RTO learnt for its peer and backs off by CoCoA's variable factor, its retransmissions
  * kept within MAX_TRANSMIT_SPAN and its give-up within MAX_TRANSMIT_WAIT of the first
  * transmission, the times the peer's deduplication and our request timeouts assume. */
-export type CongestionControl = 'fixed' | 'cocoa';
+export const CONGESTION_CONTROLS = ['cocoa', 'fixed'] as const;
+export type CongestionControl = typeof CONGESTION_CONTROLS[number];
 
 export interface TransmissionParameters {
   /** ms */
@@ -74,7 +75,7 @@ export function checkParameters(parameters: TransmissionParameters): Transmissio
   if (!(Number.isInteger(nstart) && nstart >= 1)) problems.push('nstart must be an integer >= 1');
   if (!(defaultLeisure >= 0)) problems.push('defaultLeisure must be >= 0 ms');
   const { congestionControl, minRtoMs, maxRtoMs } = parameters;
-  if (congestionControl !== 'fixed' && congestionControl !== 'cocoa') problems.push("congestionControl must be 'fixed' or 'cocoa'");
+  if (!CONGESTION_CONTROLS.includes(congestionControl)) problems.push(`congestionControl must be one of ${CONGESTION_CONTROLS.join(', ')}`);
   if (!(minRtoMs > 0 && minRtoMs <= maxRtoMs && Number.isFinite(maxRtoMs))) problems.push('need 0 < minRtoMs <= maxRtoMs, finite');
   if (problems.length > 0) throw new RangeError(`bad transmission parameters: ${problems.join('; ')}`);
   return parameters;
