@@ -30,9 +30,12 @@ export const DEFAULT_PARAMETERS: TransmissionParameters = {
   nstart: 1,
   defaultLeisure: 5000,
   congestionControl: 'fixed',
-  // Below 100 ms a timer would fire on jitter alone (a busy event loop, a GC pause), not
-  // on loss; the weak estimator would only pull it back up after spurious retransmissions.
-  minRtoMs: 100,
+  // Not below our server's wait before an empty ACK (500 ms, §5.2.2): a slower handler
+  // would get a retransmission first, and a retransmitted GET runs again (safe requests are
+  // not deduplicated, §4.5). A busy Node process (a GC or fsync pause, another process on
+  // the core) stalls that long too: seen on loopback, a 100 ms floor retransmitted 1 block
+  // request in 60 when the machine was loaded.
+  minRtoMs: 500,
   // The largest RTO with which two retransmissions at CoCoA's slowest backoff (x1.5) and
   // the largest dithering (x1.5) still fit in MAX_TRANSMIT_SPAN: 12 s x 1.5 x (1 + 1.5)
   // = 45 s. Larger, a CON would mostly go out once before its span ran out.

@@ -15,14 +15,16 @@ import { DEFAULT_PARAMETERS, deriveTimes, type CongestionControl } from '../../s
 
 const TIMES = deriveTimes(DEFAULT_PARAMETERS);
 const { ackTimeout, maxRetransmit, minRtoMs } = DEFAULT_PARAMETERS;
-/** The earliest a CON may give up after its first transmission: after the timeout that
- * follows the last retransmission (§4.2). Fixed: ACK_TIMEOUT * (2^(MAX_RETRANSMIT+1) - 1).
- * CoCoA starts lower on a fast link, at its RTO floor, but backs off faster (x3 below 1 s):
- * minRtoMs * (3^(MAX_RETRANSMIT+1) - 1) / 2, 12.1 s; with a larger RTO it gives up later
- * (x2 from 1 s: at least 31 s; x1.5 above 3 s: at least 39 s, or past MAX_TRANSMIT_SPAN). */
+/** A CON that starts with timeout `first` and backs off by `factor`: when it gives up, after
+ * the timeout that follows its last retransmission (§4.2). */
+const giveUpAfter = (first: number, factor: number): number => first * (factor ** (maxRetransmit + 1) - 1) / (factor - 1);
+/** The earliest a CON may give up after its first transmission. Fixed: ACK_TIMEOUT x
+ * (2^(MAX_RETRANSMIT+1) - 1), 62 s. CoCoA: the least over its three backoff factors, each
+ * from the smallest RTO that has it: x3 from the floor (500 ms: 60.5 s), x2 from 1 s (31 s),
+ * x1.5 from 3 s (39.6 s), or just past MAX_TRANSMIT_SPAN if that comes first; so 31 s. */
 const EARLIEST_GIVE_UP: Record<CongestionControl, number> = {
-  fixed: ackTimeout * (2 ** (maxRetransmit + 1) - 1),
-  cocoa: minRtoMs * (3 ** (maxRetransmit + 1) - 1) / 2,
+  fixed: giveUpAfter(ackTimeout, 2),
+  cocoa: Math.min(giveUpAfter(minRtoMs, 3), giveUpAfter(1000, 2), Math.min(giveUpAfter(3000, 1.5), TIMES.maxTransmitSpan)),
 };
 
 for (const congestionControl of ['fixed', 'cocoa'] as const) {

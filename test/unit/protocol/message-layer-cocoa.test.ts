@@ -26,8 +26,11 @@ interface Link {
   answer: (message: Message, copy: number) => boolean;
 }
 
+/** CoCoA with the floor lowered from its default (500 ms) so that fast links show it learn. */
+const LOW_FLOOR: Partial<TransmissionParameters> = { congestionControl: 'cocoa', minRtoMs: 100 };
+
 /** Our layer and a raw peer that ACKs each CON it is told to, over a link of `rttMs`. */
-function link(rttMs: number, parameters: Partial<TransmissionParameters> = { congestionControl: 'cocoa' }, seed = 11): Link {
+function link(rttMs: number, parameters: Partial<TransmissionParameters> = LOW_FLOOR, seed = 11): Link {
   const clock = new VirtualClock();
   const network = new MemoryNetwork(clock, rttMs / 2);
   const transport = network.transport();
@@ -105,6 +108,16 @@ test('on a 50 ms link the RTO sits at its 100 ms floor; a CON lost once is retra
   assert.is(figures.weak?.samples, 1);
   // Karn: the weak sample runs from the first transmission, not from the retransmission.
   assert.ok(Math.abs(figures.weak!.srtt - elapsed) < 1e-6, `weak SRTT ${figures.weak!.srtt}, exchange ${elapsed}`);
+});
+
+test('by default the RTO of a 50 ms link stops at its 500 ms floor', async () => {
+  const world = link(50, { congestionControl: 'cocoa' });
+  for (let i = 0; i < 20; i++) assert.ok(await exchange(world));
+  assert.is(world.layer.rtt(world.raw.address())!.rto, 500);
+  world.answer = () => false;
+  assert.not.ok(await exchange(world));
+  const [first] = gaps(world, world.sent.at(-1)!.message.messageId);
+  assert.ok(first! >= 500 && first! <= 750, `first timeout ${first} ms`);
 });
 
 test('answered only after three retransmissions: no sample at all', async () => {
