@@ -6,6 +6,7 @@ import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
+import { retransmissionBenchmark } from './macro/retransmission.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
 
@@ -16,6 +17,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   blockwiseBenchmark,
   dtlsBenchmark,
   proxyBenchmark,
+  retransmissionBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

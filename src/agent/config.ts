@@ -13,6 +13,7 @@ import {
 } from '../fleet/config-layers.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
+import { CONGESTION_CONTROLS, type CongestionControl } from '../protocol/parameters.js';
 import { parseUri } from '../protocol/uri.js';
 import { AgentConfigError } from './errors.js';
 import { readOperatorKeys } from './operator-keys.js';
@@ -54,6 +55,8 @@ export interface AgentConfig {
   readonly installMaxWaitMs: number;
   readonly listenHost: string | undefined;
   readonly listenPort: number;
+  /** How CON retransmission timeouts are chosen: learnt per peer (CoCoA) or RFC 7252's fixed ones. */
+  readonly retransmission: CongestionControl;
   /** GET /metrics: a sample every this many seconds, the last metricsHistory of them kept. */
   readonly metricsIntervalS: number;
   readonly metricsHistory: number;
@@ -133,6 +136,10 @@ export const CONFIG_FIELDS = {
   },
   listen_host: { kind: 'address', value: 'HOST', description: 'local address to bind (default: any)' },
   listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port, 0 for an ephemeral one' },
+  retransmission: {
+    kind: 'choice', value: 'cocoa|fixed', choices: CONGESTION_CONTROLS, default: 'cocoa',
+    description: 'CON retransmission timeouts: learnt per peer (CoCoA) or RFC 7252 fixed',
+  },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   metrics_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 30, description: 'GET /metrics sampling period' },
   metrics_history: { kind: 'count', value: 'SAMPLES', min: 1, max: 10_000, default: 120, description: 'metrics samples kept for GET /metrics?since=' },
@@ -260,7 +267,7 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     healthCheckCommand: values.health_check_command,
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,
-    listenHost: values.listen_host, listenPort: values.listen_port, logLevel: values.log_level as LogLevel, dtls,
+    listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl, logLevel: values.log_level as LogLevel, dtls,
     metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
     logSource: values.log_source as LogSourceName, logFiles: values.log_files,
     allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,

@@ -13,7 +13,8 @@ import { TransportUnavailableError } from './errors.js';
 export async function createGatewayEndpoint(config: AgentConfig, logger: Logger): Promise<Endpoint> {
   const uri = parseUri(config.gateway);
   const host = config.listenHost ?? (isIPv6(uri.host) ? '::' : '0.0.0.0');
-  if (uri.scheme === 'coap') return Endpoint.udp({ host, port: config.listenPort }, { logger });
+  const parameters = { congestionControl: config.retransmission };
+  if (uri.scheme === 'coap') return Endpoint.udp({ host, port: config.listenPort }, { logger, parameters });
   const { dtls } = config;
   // The config refuses coaps:// without credentials; this guards a config built by hand.
   if (dtls === undefined) throw new TransportUnavailableError('coaps:// needs DTLS credentials (psk_key_file or cert_file + key_file + ca_file)');
@@ -23,5 +24,5 @@ export async function createGatewayEndpoint(config: AgentConfig, logger: Logger)
       mode: 'certificate' as const, certificates: { cert: dtls.cert, key: dtls.key, ca: dtls.ca },
       ...(dtls.serverName === undefined ? {} : { serverName: dtls.serverName }),
     };
-  return createDtlsEndpoint({ role: 'client', ...credentials, host, port: config.listenPort, logger });
+  return createDtlsEndpoint({ role: 'client', ...credentials, host, port: config.listenPort, logger, endpoint: { parameters } });
 }

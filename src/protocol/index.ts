@@ -8,7 +8,8 @@ export type { CoapRequest, ProxyResolver, ProxyTarget, RequestHandler, ResponseI
 export type { MethodName, ResourceDefinition } from './router.js';
 export type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
 export { UdpTransport, type UdpTransportOptions } from './transport-udp.js';
-export { DEFAULT_PARAMETERS, type TransmissionParameters } from './parameters.js';
+export { DEFAULT_PARAMETERS, type CongestionControl, type TransmissionParameters } from './parameters.js';
+export type { LinkEstimate, RttEstimator } from './rto-estimator.js';
 
 export { decode, encode } from './codec.js';
 export { MessageType, type Message } from './message.js';

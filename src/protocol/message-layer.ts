@@ -1,7 +1,8 @@
 // The message layer of RFC 7252 §4: CON retransmission with the §4.8 parameters, ACK and
 // RST matching, deduplication for EXCHANGE_LIFETIME with the cached reply re-sent to a
 // duplicate CON, CoAP ping, rejection of what cannot be processed, message IDs per peer,
-// and NSTART (§4.7) with a bounded queue per peer. It knows nothing of tokens or requests.
+// NSTART (§4.7) with a bounded queue per peer, and what each peer's link is learnt to need
+// (RTT samples; with CoCoA, the timeouts). It knows nothing of tokens or requests.
 
 import { decode, encode } from './codec.js';
 import { codeClass, Method } from './codes.js';
@@ -11,6 +12,7 @@ import type { Clock, Logger, Peer, PeerAddress, Random, TimerHandle, Transport }
 import { formatPeer, peerKey } from './interfaces.js';
 import { emptyMessage, MessageType, type Message } from './message.js';
 import { checkParameters, DEFAULT_PARAMETERS, deriveTimes, type DerivedTimes, type TransmissionParameters } from './parameters.js';
+import { addSample, aged, backoffFactor, initialEstimate, sampleKind, type LinkEstimate, type RtoBounds } from './rto-estimator.js';
 import { silentLogger, systemClock, systemRandom } from './runtime.js';
 
 /** A message as the layers above hand it down: the message layer picks type and ID. */
@@ -22,7 +24,8 @@ export interface MessageLayerLimits {
   readonly dedupBytes: number;
   /** CONs waiting for an NSTART slot, per peer. */
   readonly queuePerPeer: number;
-  /** Peers whose message ID counters are remembered (least recently used go first). */
+  /** Peers whose message ID counter and link estimate are remembered (least recently
+   * used go first; any idle for EXCHANGE_LIFETIME go too). */
   readonly peers: number;
 }
 
@@ -54,10 +57,13 @@ interface Outstanding {
   readonly key: string;
   readonly peer: PeerAddress;
   readonly bytes: Buffer;
-  /** Clock time of the first transmission. */
-  readonly firstSentAt: number;
   retransmissions: number;
   timeoutMs: number;
+  /** When the first transmission went out: RTT samples, CoCoA's bounds and the transport's
+   * liveness probe count from it. */
+  readonly sentAt: number;
+  /** What each timeout is multiplied by for the next: 2 (§4.2), or CoCoA's factor. */
+  readonly backoff: number;
   timer: TimerHandle | undefined;
   readonly settle: (error: Error | undefined, ack?: Acknowledgement) => void;
 }
@@ -91,6 +97,13 @@ const isSafeRequest = (code: number): boolean => code === Method.GET || code ===
 /** A deduplication entry: the reply we sent to this CON, once sent. */
 type DedupEntry = Buffer | null;
 
+/** What we remember of a peer between exchanges. */
+interface PeerRecord {
+  nextMessageId: number;
+  link: LinkEstimate;
+  lastActive: number;
+}
+
 export class MessageLayer {
   readonly parameters: TransmissionParameters;
   readonly times: DerivedTimes;
@@ -111,12 +124,16 @@ export class MessageLayer {
   readonly #outstanding = new Map<string, Outstanding>();
   /** NSTART accounting and the queue behind it, per peer; removed when idle. */
   readonly #slots = new Map<string, PeerSlots>();
-  /** Next message ID per peer, least recently used first; bounded by `limits.peers`. */
-  readonly #messageIds = new Map<string, number>();
+  /** Next message ID and link estimate per peer, least recently active first; bounded by
+   * `limits.peers`, and a peer idle for EXCHANGE_LIFETIME is dropped (its message IDs
+   * can no longer collide at the peer, §4.4, and its estimate has aged to the default). */
+  readonly #peers = new Map<string, PeerRecord>();
+  readonly #rtoBounds: RtoBounds;
 
   constructor(options: MessageLayerOptions) {
     this.parameters = checkParameters({ ...DEFAULT_PARAMETERS, ...options.parameters });
     this.times = deriveTimes(this.parameters);
+    this.#rtoBounds = { initialRtoMs: this.parameters.ackTimeout, minRtoMs: this.parameters.minRtoMs, maxRtoMs: this.parameters.maxRtoMs };
     this.#transport = options.transport;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
@@ -135,6 +152,15 @@ export class MessageLayer {
     let queued = 0;
     for (const slots of this.#slots.values()) queued += slots.queue.length;
     return { dedup: this.#dedup.size, dedupBytes: this.#dedup.bytes, outstanding: this.#outstanding.size, queued };
+  }
+
+  /** What this peer's link is learnt to need, from the ACKs and RSTs to our CONs (in
+   * either congestion control mode; only 'cocoa' times retransmissions by it); undefined
+   * for a peer not heard from lately. */
+  rtt(peer: PeerAddress): LinkEstimate | undefined {
+    const record = this.#peers.get(peerKey(peer));
+    if (record === undefined) return undefined;
+    return aged(record.link, this.#clock.now(), this.#rtoBounds);
   }
 
   /** Sends a CON, retransmitting until an ACK (resolved with it) or RST or the last
@@ -218,16 +244,34 @@ export class MessageLayer {
   }
 
   #nextMessageId(peer: PeerAddress): number {
-    const key = peerKey(peer);
-    const current = this.#messageIds.get(key);
-    // §4.4: a random start makes a restarted endpoint unlikely to reuse recent IDs.
-    const messageId = current ?? (this.#random.float() * 0x10000) >>> 0;
-    this.#messageIds.delete(key);
-    this.#messageIds.set(key, (messageId + 1) & 0xffff);
-    if (this.#messageIds.size > this.#limits.peers) {
-      this.#messageIds.delete(this.#messageIds.keys().next().value!);
-    }
+    const record = this.#peer(peer);
+    const messageId = record.nextMessageId;
+    record.nextMessageId = (messageId + 1) & 0xffff;
     return messageId;
+  }
+
+  /** The peer's record, created if need be and moved to the most recently active end;
+   * the least recently active go past the bound or when idle. */
+  #peer(peer: PeerAddress): PeerRecord {
+    const key = peerKey(peer);
+    const now = this.#clock.now();
+    let record = this.#peers.get(key);
+    if (record === undefined) {
+      // §4.4: a random start makes a restarted endpoint unlikely to reuse recent IDs.
+      record = { nextMessageId: (this.#random.float() * 0x10000) >>> 0, link: initialEstimate(this.#rtoBounds, now), lastActive: now };
+    } else {
+      this.#peers.delete(key);
+      record.lastActive = now;
+    }
+    this.#peers.set(key, record);
+    // Two at most per call keeps this O(1) and still drains the idle ones over time.
+    for (let checked = 0; checked < 2; checked++) {
+      const [oldestKey, oldest] = this.#peers.entries().next().value!;
+      const idle = now - oldest.lastActive >= this.times.exchangeLifetime;
+      if (this.#peers.size <= this.#limits.peers && !idle) break;
+      this.#peers.delete(oldestKey);
+    }
+    return record;
   }
 
   #start(queued: Queued): void {
@@ -242,15 +286,18 @@ export class MessageLayer {
     }
     const key = `${peerKey(queued.peer)}#${messageId}`;
     queued.outstandingKey = key;
-    const { ackTimeout, ackRandomFactor } = this.parameters;
+    const { ackTimeout, ackRandomFactor, congestionControl } = this.parameters;
+    const rto = congestionControl === 'cocoa' ? this.#learntRto(queued.peer) : ackTimeout;
     const outstanding: Outstanding = {
       key,
       peer: queued.peer,
       bytes,
-      firstSentAt: this.#clock.now(),
       retransmissions: 0,
-      // §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
-      timeoutMs: ackTimeout * (1 + this.#random.float() * (ackRandomFactor - 1)),
+      // §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR];
+      // CoCoA keeps this dithering around its RTO.
+      timeoutMs: rto * (1 + this.#random.float() * (ackRandomFactor - 1)),
+      sentAt: this.#clock.now(),
+      backoff: congestionControl === 'cocoa' ? backoffFactor(rto) : 2,
       timer: undefined,
       settle: queued.settle,
     };
@@ -259,19 +306,35 @@ export class MessageLayer {
     this.#arm(outstanding);
   }
 
+  /** The peer's RTO, aged to now (and kept so). */
+  #learntRto(peer: PeerAddress): number {
+    const record = this.#peer(peer);
+    record.link = aged(record.link, this.#clock.now(), this.#rtoBounds);
+    return record.link.rto;
+  }
+
   #arm(outstanding: Outstanding): void {
-    outstanding.timer = this.#clock.setTimeout(() => this.#onTimeout(outstanding), outstanding.timeoutMs);
+    let delay = outstanding.timeoutMs;
+    if (this.parameters.congestionControl === 'cocoa') {
+      // A slow backoff from a large RTO would outlast MAX_TRANSMIT_WAIT: give up by then.
+      delay = Math.min(delay, outstanding.sentAt + this.times.maxTransmitWait - this.#clock.now());
+    }
+    outstanding.timer = this.#clock.setTimeout(() => this.#onTimeout(outstanding), delay);
   }
 
   #onTimeout(outstanding: Outstanding): void {
     outstanding.timer = undefined;
-    if (outstanding.retransmissions >= this.parameters.maxRetransmit) {
+    // With CoCoA, a retransmission due after MAX_TRANSMIT_SPAN is not sent: the peer's
+    // deduplication (EXCHANGE_LIFETIME, §4.8.2) assumes none come later.
+    const spanOver = this.parameters.congestionControl === 'cocoa'
+      && this.#clock.now() - outstanding.sentAt > this.times.maxTransmitSpan;
+    if (outstanding.retransmissions >= this.parameters.maxRetransmit || spanOver) {
       this.#finish(outstanding, new RetransmitTimeoutError());
       return;
     }
     outstanding.retransmissions++;
-    outstanding.timeoutMs *= 2;
-    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.firstSentAt);
+    outstanding.timeoutMs *= outstanding.backoff;
+    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.sentAt);
     this.#transport.send(outstanding.bytes, outstanding.peer);
     this.#arm(outstanding);
   }
@@ -340,6 +403,7 @@ export class MessageLayer {
 
   #receiveAnswer(message: Message, peer: Peer): void {
     const outstanding = this.#outstanding.get(`${peerKey(peer)}#${message.messageId}`);
+    if (outstanding !== undefined) this.#sample(outstanding);
     if (message.type === MessageType.RST) {
       if (outstanding !== undefined) this.#finish(outstanding, new ResetError());
       else this.#handler.reset(message.messageId, peer);
@@ -347,6 +411,16 @@ export class MessageLayer {
     }
     // An ACK to nothing of ours is a late duplicate: ignore it (§4.2).
     if (outstanding !== undefined) this.#finish(outstanding, undefined, { message, peer });
+  }
+
+  /** An ACK or RST answered this CON: one RTT sample, counted from the first transmission
+   * (strong if it was never retransmitted, weak after one or two, none after more). */
+  #sample(outstanding: Outstanding): void {
+    const kind = sampleKind(outstanding.retransmissions);
+    if (kind === undefined) return;
+    const record = this.#peer(outstanding.peer);
+    const now = this.#clock.now();
+    record.link = addSample(aged(record.link, now, this.#rtoBounds), kind, now - outstanding.sentAt, now, this.#rtoBounds);
   }
 
   #receiveNew(message: Message, peer: Peer): void {

@@ -5,6 +5,7 @@
 import { access, constants } from 'node:fs/promises';
 import { isLoopback } from '../fleet/identity.js';
 import { envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type LayerSources, type LogLevel } from '../fleet/config-layers.js';
+import { CONGESTION_CONTROLS, type CongestionControl } from '../protocol/parameters.js';
 import { ALERT_FIELDS, alertSettingProblems, type AlertSettings } from './alert-settings.js';
 import { ConfigError } from './errors.js';
 
@@ -36,6 +37,8 @@ export interface GatewayConfig extends AlertSettings {
   readonly shutdown_grace_ms: number;
   /** How long a node's agent has to answer a request the gateway forwards (then 5.04). */
   readonly node_timeout_ms: number;
+  /** How CON retransmission timeouts are chosen: learnt per peer (CoCoA) or RFC 7252's fixed ones. */
+  readonly retransmission: CongestionControl;
   readonly log_level: LogLevel;
   readonly pretty: boolean;
   /** Written once listening: {"coap_port", "coaps_port"}; removed at stop. */
@@ -61,6 +64,10 @@ export const GATEWAY_FIELDS = {
   audit_max_entries: { kind: 'count', value: 'N', min: 1, max: 1e9, default: 10_000, description: 'audit trail entries kept' },
   shutdown_grace_ms: { kind: 'milliseconds', value: 'MS', min: 0, max: 600_000, default: 5_000, description: 'how long a stop waits for running requests' },
   node_timeout_ms: { kind: 'milliseconds', value: 'MS', min: 100, max: 600_000, default: 10_000, description: 'how long a node has to answer a forwarded request (then 5.04)' },
+  retransmission: {
+    kind: 'choice', value: 'cocoa|fixed', choices: CONGESTION_CONTROLS, default: 'cocoa',
+    description: 'CON retransmission timeouts: learnt per peer (CoCoA) or RFC 7252 fixed',
+  },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   pretty: { kind: 'boolean', default: false, description: 'readable log lines instead of JSON' },
   ready_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'write {"coap_port","coaps_port"} here once listening' },

@@ -34,8 +34,10 @@ export const GATEWAY_OBSERVE_LIMITS: Partial<ObserveLimits> = {
 export async function openEndpoints(config: GatewayConfig, logger: Logger): Promise<GatewayEndpoints> {
   // Credentials first: a bad file is a config error before any socket is bound.
   const credentials = config.dtls_port === null ? undefined : await loadDtlsCredentials(config);
-  // What the two endpoints share: the gateway's Observe bounds.
-  const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = { observeLimits: GATEWAY_OBSERVE_LIMITS };
+  // What the two endpoints share: the gateway's Observe bounds and retransmission timers.
+  const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = {
+    observeLimits: GATEWAY_OBSERVE_LIMITS, parameters: { congestionControl: config.retransmission },
+  };
   const coap = config.port === null ? undefined : await Endpoint.udp({ host: config.host, port: config.port }, { ...endpointOptions, logger });
   if (credentials === undefined) return { coap };
   try {

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadAgentConfig } from '../../../src/agent/config.js';
+import { createGatewayEndpoint } from '../../../src/agent/transport.js';
+import { silentLogger } from '../../../src/protocol/runtime.js';
 import { overlayPath } from '../../../src/agent/settings-overlay.js';
 import { keyId } from '../../../src/fleet/command-envelope.js';
 import { AgentConfigError } from '../../../src/agent/errors.js';
@@ -50,6 +52,12 @@ test('file, then environment, then flags; paths in the file relative to the file
     assert.is(config.initialVersion, '1.2.0');
     assert.is(config.healthCheckTimeoutMs, 30_000, 'default');
     assert.is(config.dtls, undefined);
+    assert.is(config.retransmission, 'cocoa', 'default');
+    for (const retransmission of ['cocoa', 'fixed'] as const) {
+      const endpoint = await createGatewayEndpoint({ ...config, retransmission, listenHost: '127.0.0.1' }, silentLogger);
+      assert.is(endpoint.messageLayer.parameters.congestionControl, retransmission);
+      await endpoint.close();
+    }
   } finally {
     await temp.remove();
   }

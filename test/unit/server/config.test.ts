@@ -9,6 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type ConfigSources } from '../../../src/server/config.js';
 import { loadPskFile } from '../../../src/server/credentials.js';
+import { openEndpoints } from '../../../src/server/endpoints.js';
+import { silentLogger } from '../../../src/protocol/runtime.js';
 import { ConfigError } from '../../../src/server/errors.js';
 import { formatPretty } from '../../../src/fleet/logger.js';
 import { rejection } from './gateway-harness.js';
@@ -45,6 +47,19 @@ test('defaults: loopback plain CoAP on 5683 with local rights, no DTLS', async (
   assert.is(config.node_timeout_ms, 10_000);
   assert.is((await loadConfig(sources({ flags: { data_dir: 'state', node_timeout_ms: '2500' } }))).node_timeout_ms, 2500);
   assert.match(await configError({ flags: { data_dir: 'state', node_timeout_ms: '5' } }), 'node_timeout_ms (from --node-timeout-ms) must be whole milliseconds from 100 to 600000, not "5"');
+});
+
+test('retransmission: CoCoA by default, fixed (RFC 7252 §4.8) on request, and the endpoints get it; nothing else is accepted', async () => {
+  const config = await loadConfig(sources({ flags: { data_dir: 'state' } }));
+  assert.is(config.retransmission, 'cocoa');
+  const fixed = await loadConfig(sources({ flags: { data_dir: 'state', retransmission: 'fixed', port: '0' } }));
+  assert.is(fixed.retransmission, 'fixed');
+  assert.match(await configError({ flags: { data_dir: 'state', retransmission: 'fast' } }), 'retransmission (from --retransmission) must be one of cocoa, fixed');
+  for (const gatewayConfig of [{ ...config, port: 0 }, fixed]) {
+    const { coap } = await openEndpoints(gatewayConfig, silentLogger);
+    assert.is(coap!.messageLayer.parameters.congestionControl, gatewayConfig.retransmission);
+    await coap!.close();
+  }
 });
 
 test('the file is overridden by the environment, which is overridden by flags', async () => {
