@@ -65,7 +65,10 @@ export class ExpiringCache<V> {
 
   delete(key: string): void {
     const entry = this.#entries.get(key);
-    if (entry !== undefined) this.#delete(key, entry);
+    if (entry === undefined) return;
+    this.#delete(key, entry);
+    // The last entry gone: no sweep is due (an idle endpoint keeps no timer).
+    if (this.#entries.size === 0) this.clear();
   }
 
   /** Drops every entry whose key starts with `prefix` (a peer's entries when it goes). */
