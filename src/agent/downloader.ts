@@ -150,9 +150,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
     await persist();
     return { kind: 'complete' };
   } catch (error) {
-    if (stopping()) return { kind: 'stopped' };
-    if (error instanceof BlockTransferError && error.responseCode === ResponseCode.NotFound) return { kind: 'not-ready' };
-    return { kind: 'error', error };
+    return endedBy(error, stopping());
   } finally {
     // Whatever ended the transfer, what is on disk in one piece is kept.
     await persist().catch(() => {});
@@ -223,13 +221,19 @@ async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking
     await file.truncate(size);
     return { kind: 'complete' };
   } catch (error) {
-    if (stopping()) return { kind: 'stopped' };
-    if (error instanceof BlockTransferError && error.responseCode === ResponseCode.NotFound) return { kind: 'not-ready' };
-    return { kind: 'error', error };
+    return endedBy(error, stopping());
   } finally {
     await persist().catch(() => {});
     await file.close();
   }
+}
+
+/** How a transfer that threw ends: stopped on request, the image not on the gateway yet
+ * (4.04), or an error to try again after. */
+function endedBy(error: unknown, stopped: boolean): DownloadOutcome {
+  if (stopped) return { kind: 'stopped' };
+  if (error instanceof BlockTransferError && error.responseCode === ResponseCode.NotFound) return { kind: 'not-ready' };
+  return { kind: 'error', error };
 }
 
 async function writeAt(file: FileHandle, chunk: Buffer, offset: number): Promise<void> {

@@ -169,8 +169,10 @@ export class DtlsTransport implements Transport {
   }
 
   /** The message layer retransmits a CON to `peer` for the `retransmissions`-th time.
-   * Client only: when that is the `limits.probeAfterRetransmissions`-th and nothing at all
-   * has come from the peer since the CON first went out, the session is presumed lost and
+   * Client only: from the `limits.probeAfterRetransmissions`-th on, when nothing at all has
+   * come from the peer since the previous transmission of this CON (a whole retransmission
+   * timeout of silence: a peer that answered something else just before it died, say the
+   * gateway killed right after our request, does not hide it), the session is presumed lost and
    * ended without a word, so this retransmission (and the message layer's next ones) waits
    * for a new handshake. The handshake is the probe: a server that restarted, or lost our
    * session, silently drops our records but answers a ClientHello; one that is alive and
@@ -184,11 +186,12 @@ export class DtlsTransport implements Transport {
    * session per address, which is also all the server keeps (and mbedTLS has no parallel
    * handshake on one association). A received fatal alert or close_notify already ends the
    * session at once (#onState). */
-  retransmitting(peer: PeerAddress, retransmissions: number, firstSentAt: number): void {
+  retransmitting(peer: PeerAddress, retransmissions: number, previousSentAt: number): void {
     const probeAfter = this.#limits.probeAfterRetransmissions;
-    if (this.role !== 'client' || this.#closed || probeAfter === 0 || retransmissions !== probeAfter) return;
+    if (this.role !== 'client' || this.#closed || probeAfter === 0 || retransmissions < probeAfter) return;
     const entry = this.#table.byAddress(peerKey(peer));
-    if (entry === undefined || !this.#table.isEstablished(entry) || entry.lastActivity >= firstSentAt) return;
+    // A session made after that transmission (the probe's own) has answered nothing yet either.
+    if (entry === undefined || !this.#table.isEstablished(entry) || entry.lastActivity >= previousSentAt) return;
     this.#counters.probes++;
     this.#logger.info({ peer: formatPeer(peer), retransmissions, silent_ms: this.#clock.now() - entry.lastActivity },
       'dtls peer silent through retransmissions: session ended, handshaking anew');

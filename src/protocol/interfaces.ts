@@ -35,10 +35,10 @@ export interface Transport {
    * have them. Plain UDP knows no end of a peer: there, per-peer state ends by timeouts. */
   onPeerGone?(handler: PeerGoneHandler): void;
   /** The message layer is about to send, for the `retransmissions`-th time, a CON to
-   * `peer` that it first sent at `firstSentAt` (clock time) and that nothing has answered:
-   * a hint for transports with sessions (a DTLS client probes whether its session is still
-   * alive, dtls/transport-dtls.ts). Plain UDP has nothing to do with it. */
-  retransmitting?(peer: PeerAddress, retransmissions: number, firstSentAt: number): void;
+   * `peer` that nothing has answered; its previous transmission went at `previousSentAt`
+   * (clock time): a hint for transports with sessions (a DTLS client probes whether its
+   * session is still alive, dtls/transport-dtls.ts). Plain UDP has nothing to do with it. */
+  retransmitting?(peer: PeerAddress, retransmissions: number, previousSentAt: number): void;
   close(): Promise<void>;
 }
 

@@ -59,9 +59,11 @@ interface Outstanding {
   readonly bytes: Buffer;
   retransmissions: number;
   timeoutMs: number;
-  /** When the first transmission went out: RTT samples, CoCoA's bounds and the transport's
-   * liveness probe count from it. */
+  /** When the first transmission went out: RTT samples and CoCoA's bounds count from it. */
   readonly sentAt: number;
+  /** When the latest transmission went out: the transport's liveness probe asks whether
+   * anything came since. */
+  lastSentAt: number;
   /** What each timeout is multiplied by for the next: 2 (§4.2), or CoCoA's factor. */
   readonly backoff: number;
   timer: TimerHandle | undefined;
@@ -297,6 +299,7 @@ export class MessageLayer {
       // CoCoA keeps this dithering around its RTO.
       timeoutMs: rto * (1 + this.#random.float() * (ackRandomFactor - 1)),
       sentAt: this.#clock.now(),
+      lastSentAt: this.#clock.now(),
       backoff: congestionControl === 'cocoa' ? backoffFactor(rto) : 2,
       timer: undefined,
       settle: queued.settle,
@@ -334,7 +337,8 @@ export class MessageLayer {
     }
     outstanding.retransmissions++;
     outstanding.timeoutMs *= outstanding.backoff;
-    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.sentAt);
+    this.#transport.retransmitting?.(outstanding.peer, outstanding.retransmissions, outstanding.lastSentAt);
+    outstanding.lastSentAt = this.#clock.now();
     this.#transport.send(outstanding.bytes, outstanding.peer);
     this.#arm(outstanding);
   }

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MAX_CHUNK_REFETCHES } from '../../../src/agent/downloader.js';
-import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
-import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
+import { makeImage, type Offered } from './fake-gateway.js';
+import { agentWorld, startAgent as startWith, type AgentWorld as World, type RunningAgent } from './agent-harness.js';
 
 /** 40 KiB in chunks of 4 KiB: 10 chunks of 4 blocks of 1 KiB (the agent's block size). */
 const SIZE = 40 * 1024;
@@ -20,32 +20,7 @@ const CHUNK = 4096;
 const BLOCKS = SIZE / 1024;
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-interface World {
-  dir: string;
-  data: string;
-  gateway: FakeGateway;
-  publisher: Publisher;
-  running: RunningAgent | undefined;
-  logs: Record<string, unknown>[];
-  expectedWarnings: RegExp[];
-  cleanup: () => Promise<void>;
-}
-
-async function world(): Promise<World> {
-  const temp = await tempDir('coap-fleet-agent-chunks-');
-  const gateway = await FakeGateway.start();
-  const publisher = await makePublisher(temp.path);
-  const state: World = {
-    dir: temp.path, data: join(temp.path, 'data'), gateway, publisher, running: undefined, logs: [], expectedWarnings: [],
-    cleanup: async () => {
-      await state.running?.agent.stop();
-      await state.gateway.close();
-      await temp.remove();
-      assert.equal(unexpectedWarnings(state.logs, state.expectedWarnings), [], 'no unexpected warning or error in the agent\'s log');
-    },
-  };
-  return state;
-}
+const world = (): Promise<World> => agentWorld('coap-fleet-agent-chunks-');
 
 const startAgent = (w: World): Promise<RunningAgent> => startWith(w.data, w.gateway, w.publisher, {}, w.logs);
 

@@ -12,44 +12,15 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
-import { FakeGateway, makeImage, makePublisher, tempDir, type Offered, type Publisher } from './fake-gateway.js';
-import { startAgent as startWith, unexpectedWarnings, type RunningAgent } from './agent-harness.js';
+import { FakeGateway, makeImage, makePublisher, tempDir, type Offered } from './fake-gateway.js';
+import { agentWorld, startAgent as startWith, unexpectedWarnings, type AgentWorld as World, type RunningAgent } from './agent-harness.js';
 import { killMarked, processMarker } from '../../helpers/processes.js';
 import { DECLINED_BASE_MS, DECLINED_CAP_MS } from '../../../src/agent/updates-watch.js';
 import { SeededRandom } from '../../../src/protocol/seeded-random.js';
 import { declineObservers } from './declining-updates.js';
 import { ArmedClock } from './armed-clock.js';
 
-interface World {
-  dir: string;
-  data: string;
-  gateway: FakeGateway;
-  publisher: Publisher;
-  running: RunningAgent | undefined;
-  /** Log entries of every agent of the test. */
-  logs: Record<string, unknown>[];
-  /** Warn/error messages the test causes on purpose. */
-  expectedWarnings: RegExp[];
-  cleanup: () => Promise<void>;
-}
-
-async function world(): Promise<World> {
-  const temp = await tempDir('coap-fleet-agent-');
-  const gateway = await FakeGateway.start();
-  const publisher = await makePublisher(temp.path);
-  const state: World = {
-    dir: temp.path, data: join(temp.path, 'data'), gateway, publisher, running: undefined, logs: [], expectedWarnings: [],
-    cleanup: async () => {
-      await state.running?.agent.stop();
-      // The gateway of the moment: a test may have replaced it (a restart).
-      await state.gateway.close();
-      await temp.remove();
-      const unexpected = unexpectedWarnings(state.logs, state.expectedWarnings);
-      assert.equal(unexpected, [], 'no unexpected warning or error in the agent\'s log');
-    },
-  };
-  return state;
-}
+const world = (): Promise<World> => agentWorld('coap-fleet-agent-');
 
 const startAgent = (w: World, fields: Parameters<typeof startWith>[3] = {}, options: Parameters<typeof startWith>[5] = {}): Promise<RunningAgent> =>
   startWith(w.data, w.gateway, w.publisher, fields, w.logs, options);

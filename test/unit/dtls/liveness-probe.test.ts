@@ -109,6 +109,42 @@ test('a live server whose datagrams were lost: the probe\'s handshake replaces t
   }
 });
 
+test('a server that sent something just after the request and then died: the probe still comes (silence since the previous transmission, not since the first)', async () => {
+  const first = await pskServer();
+  const port = first.address().port;
+  let notified = 0;
+  first.router.add('/obs', { observable: true, handlers: { GET: () => ({ code: ResponseCode.Content, payload: String(notified) }) } });
+  // The request makes the server send a notification, then the server dies without answering.
+  first.router.add('/die', {
+    handlers: {
+      POST: () => new Promise(() => {
+        notified++;
+        first.notify('/obs');
+        setImmediate(() => void first.transport.close({ closeNotify: false }));
+      }),
+    },
+  });
+  const { endpoint } = await client();
+  let second: DtlsEndpoint | undefined;
+  try {
+    const { observation } = await endpoint.observe({ uri: `coaps://${LOOPBACK}:${port}/obs` });
+    const notifications = observation[Symbol.asyncIterator]();
+    const request = endpoint.request({ uri: `coaps://${LOOPBACK}:${port}/die`, method: Method.POST, timeoutMs: 5000 });
+    await notifications.next(); // heard from the server after the request went out
+    await first.close();
+    second = await pskServer({ port });
+    second.router.add('/die', { handlers: { POST: () => ({ code: ResponseCode.Changed }) } });
+    const response = await request;
+    assert.is(response.code, ResponseCode.Changed, 'answered by the restarted server over a new session');
+    assert.is(endpoint.transport.stats().counters.probes, 1);
+    observation.forget();
+  } finally {
+    await endpoint.close();
+    await first.close();
+    await second?.close();
+  }
+});
+
 test('no probe when the first retransmission is answered, nor when probing is off', async () => {
   const server = await pskServer();
   const port = server.address().port;
