@@ -267,6 +267,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         const node = caller.node!;
         const report = parseStatusReport(readBody(request));
         const outcome = await rollouts.report(id, node, report, whoOf(caller.principal, request.peer));
+        if (outcome.stale === true) return { code: ResponseCode.Changed };
         if (outcome.previous !== report.state) {
           logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
           await alerts.reported(node, id, report.state, report.error);

@@ -29,6 +29,8 @@ export interface ReportOutcome {
   readonly previous: StatusReport['state'];
   readonly rolloutBefore: RolloutState;
   readonly rolloutAfter: RolloutState;
+  /** A report the node's own install request made stale: acknowledged, nothing changed. */
+  readonly stale?: true;
 }
 
 const conflict = (reason: string): ResponseError => new ResponseError(ResponseCode.Conflict, reason, { diagnostic: reason });
@@ -147,8 +149,15 @@ export class RolloutManager {
       const statuses = this.#store.statusesOf(update);
       const previous = statuses.get(nodeId);
       if (previous === undefined) throw new ResponseError(ResponseCode.Forbidden, `${nodeId} is not a target`, { diagnostic: 'not a target' });
-      if (!acceptsReport(previous.state, report.state)) throw conflict(`cannot move from ${previous.state} to ${report.state}`);
       const rolloutBefore = rolloutOf(update, statuses);
+      // The node asked to install (which only a node with the image does) before its
+      // `downloaded` report arrived, slow or retransmitted: the grant made it `installing`,
+      // and the report says nothing the gateway does not know. Acknowledged, not refused:
+      // a 4.09 here is no conflict, only two messages crossing.
+      if (previous.state === 'installing' && report.state === 'downloaded' && report.error === null) {
+        return { previous: previous.state, rolloutBefore, rolloutAfter: rolloutBefore, stale: true };
+      }
+      if (!acceptsReport(previous.state, report.state)) throw conflict(`cannot move from ${previous.state} to ${report.state}`);
       const next = { state: report.state, progress: report.progress, error: report.error, updated_at: at };
       statuses.set(nodeId, next);
       const rolloutAfter = rolloutOf(update, statuses);

@@ -16,10 +16,11 @@ const SEED = 20_240_601;
 
 /** What a lossy path explains: an exchange unanswered for a whole retransmission span
  * (about 1 in 170 at this loss rate), a node quiet for long enough to be called offline,
- * and a `downloaded` report overtaken by the install grant (which the gateway records as
+ * a DTLS handshake (the liveness probe's, after unanswered retransmissions) whose flights
+ * were all lost, and a `downloaded` report overtaken by the install grant (which the gateway records as
  * `installing`) while the report waited to be sent again: 4.09, harmless. */
 const LOSS_SYMPTOMS: readonly ExpectedLine[] = [
-  /^(download interrupted; resumes later|install request failed|observing \/updates failed|registration failed; trying again|node offline)$/,
+  /^(download interrupted; resumes later|install request failed|observing \/updates failed|registration failed; trying again|node offline|dtls handshake failed: queued datagrams dropped)$/,
   (entry) => entry.msg === 'status report refused' && entry.state === 'downloaded' && entry.code === '4.09 Conflict',
 ];
 

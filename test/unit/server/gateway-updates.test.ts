@@ -185,6 +185,20 @@ test('status moves: forward taken, backwards 4.09; all targets final completes t
   assert.ok(gw.logs.some((line) => line.msg === 'rollout state' && line.to === 'completed'));
 }));
 
+test('a downloaded report overtaken by the same node\'s install request is acknowledged and changes nothing; other moves back stay 4.09', () => withGateway(async (gw) => {
+  const operator = await gw.client(OPERATOR);
+  const n1 = await gw.client('node:n1');
+  await gw.request(operator, 'POST', '/updates', manifestFor('u1', ['n1']));
+  assert.is((await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'downloading', progress: 0.5 })).code, ResponseCode.Changed);
+  assert.is((await gw.request(n1, 'POST', '/updates/u1/install')).code, ResponseCode.Changed, 'granted: installing');
+  const late = await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'downloaded', progress: 1 });
+  assert.is(late.code, ResponseCode.Changed, late.payload.toString());
+  const status = bodyOf<{ nodes: Record<string, { state: string }> }>(await gw.request(operator, 'GET', '/updates/u1/status'));
+  assert.is(status.nodes.n1!.state, 'installing', 'the grant stands');
+  assert.is((await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'downloading', progress: 0.9 })).code, ResponseCode.Conflict);
+  assert.is((await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'downloaded', progress: 1, error: 'odd' })).code, ResponseCode.Conflict, 'only the plain report is stale');
+}));
+
 test('the failure threshold aborts the rollout: the others are refused for good (4.03)', () => withGateway(async (gw) => {
   const operator = await gw.client(OPERATOR);
   const n1 = await gw.client('node:n1');
