@@ -109,7 +109,7 @@ export class Gateway {
       throw new ConfigError(`data_dir: cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const origin = options.sources === undefined ? { config: options.config } : { sources: options.sources };
-    const overlay = await readOverlay(dataDir);
+    const overlay = readOverlay(dataDir);
     const config = Object.keys(overlay).length === 0 ? options.config : await loadWithOverlay(origin, dataDir, overlay);
     // Every component logs through a child made here, so a new level reaches them all.
     const loggers = [logger];

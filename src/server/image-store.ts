@@ -16,6 +16,7 @@ import { OptionNumber, uintOption } from '../protocol/options.js';
 import type { UploadSink } from '../protocol/server-types.js';
 import { StoreWriteError } from '../fleet/errors.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
+import { syncDirectory } from '../fleet/settings-overlay.js';
 import { STATE_RETRY_AFTER_S } from './errors.js';
 
 /** What an upload must turn out to be: from the manifest. */
@@ -239,13 +240,3 @@ export class ImageUpload implements UploadSink {
   }
 }
 
-/** The rename is durable only once the directory entry is (POSIX leaves that to fsync of
- * the directory). */
-export async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

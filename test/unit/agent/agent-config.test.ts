@@ -288,7 +288,7 @@ test('the remote settings overlay in data_dir: above the file, below the environ
     ]);
     await writeFile(overlayPath(dataDir), '{ torn');
     assert.equal(problemsOf(() => loadAgentConfig({ file })), [
-      `data_dir: ${overlayPath(dataDir)} must hold a JSON object of settings (delete it to drop the remote changes)`,
+      `data_dir: ${overlayPath(dataDir)} (settings changed at run time) must hold a JSON object; delete it to start without them`,
     ]);
   } finally {
     await temp.remove();
