@@ -4,6 +4,7 @@
 // record of everything the agent did to it. The real gateway (src/server) is tested
 // against the agent end to end elsewhere.
 
+import { waitFor } from '../../helpers/wait.js';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,13 +97,9 @@ export class FakeGateway {
     return this.statuses.get(updateId)?.at(-1);
   }
 
-  /** Polls `predicate` every 20 ms; fails with `what` after `timeoutMs`. */
-  async waitFor(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  /** The shared bounded wait (test/helpers/wait.ts: generous, for loaded machines). */
+  waitFor(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void> {
+    return waitFor(what, predicate, timeoutMs);
   }
 
   /** Waits for a terminal status of `updateId` and returns it. */
