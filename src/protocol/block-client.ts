@@ -9,6 +9,7 @@ import type { CoapResponse } from './client.js';
 import { codeClass, formatCode, ResponseCode } from './codes.js';
 import { BlockTransferError, RequestTimeoutError, RetransmitTimeoutError } from './errors.js';
 import { getOption, getUintOption, OptionNumber } from './options.js';
+import type { QBlockDownload } from './transfer-tuner.js';
 
 export interface BlockSink {
   write(chunk: Buffer, offset: number): void | Promise<void>;
@@ -27,6 +28,9 @@ export interface DownloadOptions {
   /** Times one block request is repeated after a timeout. */
   readonly blockRetries?: number;
   readonly onProgress?: (received: number, total: number | undefined) => void;
+  /** Ask for Q-Block2 (RFC 9177): bursts of blocks, only the missing ones asked again;
+   * falls back to lock-step Block2 against a server that does not know the option. */
+  readonly qblock?: QBlockDownload;
 }
 
 export interface DownloadResult {
