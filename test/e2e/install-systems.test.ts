@@ -12,7 +12,7 @@ import { withFleet, type Fleet } from '../helpers/fleet.js';
 import { StandInDevice, type InstallSystem } from '../helpers/stand-in-device.js';
 
 const IMAGE_SIZE = 128 * 1024;
-const POLICY = { max_parallel_installs: 5, canary: 0, failure_threshold: 5 };
+const POLICY = { max_parallel_installs: 6, canary: 0, failure_threshold: 6 };
 /** What a rolled-back install logs at warn or above, by design. */
 const EXPECTED = [/^new version failed: rolling back$/];
 
@@ -75,9 +75,9 @@ test('RAUC and SWUpdate installs reboot into the new slot, commit it after the h
   });
 });
 
-test('a slot the bootloader left, a new slot failing its health check, a failing and a hanging rauc install: rolled back with the reason', async () => {
+test('a slot the bootloader left, a new slot failing its health check, a reboot that never comes, a failing and a hanging rauc install: rolled back with the reason', async () => {
   const systems = {
-    'rauc-fallback': 'rauc', 'swupdate-fallback': 'swupdate', 'rauc-unhealthy': 'rauc', 'rauc-broken': 'rauc', 'rauc-hung': 'rauc',
+    'rauc-fallback': 'rauc', 'swupdate-fallback': 'swupdate', 'rauc-unhealthy': 'rauc', 'rauc-no-reboot': 'rauc', 'rauc-broken': 'rauc', 'rauc-hung': 'rauc',
   } as const;
   await withFleet({ name: 'install-systems-bad', nodeIds: Object.keys(systems) }, async (fleet) => {
     const device = await devices(fleet, systems);
@@ -90,6 +90,8 @@ test('a slot the bootloader left, a new slot failing its health check, a failing
       await device.get('rauc-fallback')!.start();
       await device.get('swupdate-fallback')!.start();
       await device.get('rauc-unhealthy')!.start({ health_check_command: 'exit 1' });
+      // The command returns and nothing stops the agent: no reboot.
+      await device.get('rauc-no-reboot')!.start({ reboot_command: 'true', reboot_timeout_s: 1 });
       await device.get('rauc-broken')!.start();
       await device.get('rauc-hung')!.start({ install_timeout_s: 2 });
       await fleet.waitForNodes(Object.keys(systems), 30_000, '1.0.0');
@@ -105,6 +107,7 @@ test('a slot the bootloader left, a new slot failing its health check, a failing
         state: 'rolled_back', error: 'after the reboot the device runs slot copy1, not the new copy2: the bootloader fell back',
       });
       assert.equal(outcome('rauc-unhealthy'), { state: 'rolled_back', error: 'health check exited 1' });
+      assert.equal(outcome('rauc-no-reboot'), { state: 'rolled_back', error: 'no reboot within 1 s of the reboot command' });
       assert.equal(outcome('rauc-broken'), { state: 'rolled_back', error: 'rauc install exited 1: signature verification failed' });
       assert.equal(outcome('rauc-hung'), { state: 'rolled_back', error: 'rauc install timed out after 2 s' });
 
@@ -112,11 +115,13 @@ test('a slot the bootloader left, a new slot failing its health check, a failing
       assert.is(device.get('rauc-unhealthy')!.reboots, 2);
       assert.is(device.get('rauc-fallback')!.reboots, 1);
       assert.is(device.get('swupdate-fallback')!.reboots, 1);
+      assert.is(device.get('rauc-no-reboot')!.reboots, 0);
       assert.is(device.get('rauc-broken')!.reboots, 0);
       assert.is(device.get('rauc-hung')!.reboots, 0);
       const unhealthyCalls = device.get('rauc-unhealthy')!.calls();
       assert.ok(unhealthyCalls.join('\n').includes('rauc status mark-bad booted\nrauc status mark-active other\nreboot'), unhealthyCalls.join('\n'));
-      for (const id of ['rauc-fallback', 'rauc-unhealthy']) {
+      // The new slot is marked bad and the booted one primary again, whichever way it failed.
+      for (const id of ['rauc-fallback', 'rauc-unhealthy', 'rauc-no-reboot']) {
         const slots = device.get(id)!.rauc();
         assert.equal([slots.booted, slots.primary, slots.slots['rootfs.1']!.boot_status], ['rootfs.0', 'rootfs.0', 'bad'], id);
       }
