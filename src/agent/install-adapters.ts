@@ -7,7 +7,7 @@
 // reboot. Neither of the first two ever asks for one, so they have nothing to check after it.
 
 import type { AgentConfig } from './config.js';
-import type { BootedSlot, InstallAdapter, SlotImage } from './interfaces.js';
+import type { BootedSlot, InstallAdapter, SlotImage, TargetSlot } from './interfaces.js';
 import { raucAdapter } from './install-rauc.js';
 import { swupdateAdapter } from './install-swupdate.js';
 import { describeFailure, runCommand } from './run-command.js';
@@ -26,9 +26,12 @@ export function createInstallAdapter(config: AgentConfig): InstallAdapter {
 }
 
 const NO_REBOOT: BootedSlot = { ok: false, reason: 'this install adapter never reboots' };
+/** The directory slot is all there is. */
+const NO_TARGET: TargetSlot = { ok: true, slot: null };
 
 const directoryAdapter: InstallAdapter = {
   name: 'slots',
+  target: () => Promise.resolve(NO_TARGET),
   activate: () => Promise.resolve({ kind: 'running' }),
   booted: () => Promise.resolve(NO_REBOOT),
   commit: () => Promise.resolve(undefined),
@@ -42,6 +45,7 @@ export const imageEnvironment = (image: SlotImage): Record<string, string> => ({
 function commandAdapter(installCommand: string, rollbackCommand: string | undefined, timeoutMs: number): InstallAdapter {
   return {
     name: 'command',
+    target: () => Promise.resolve(NO_TARGET),
     async activate(image) {
       const result = await runCommand(installCommand, { env: imageEnvironment(image), timeoutMs });
       return result.ok ? { kind: 'running' } : { kind: 'failed', reason: describeFailure('install command', result, timeoutMs) };

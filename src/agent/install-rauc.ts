@@ -9,7 +9,7 @@
 
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Activation, BootedSlot, InstallAdapter, RevertRequest } from './interfaces.js';
+import type { Activation, BootedSlot, InstallAdapter, RevertRequest, TargetSlot } from './interfaces.js';
 import { parseRaucStatus, type RaucStatus } from './rauc-status.js';
 import { describeProgramFailure, runProgram } from './run-program.js';
 
@@ -38,7 +38,17 @@ export function raucAdapter(timeoutMs: number): InstallAdapter {
   };
   return {
     name: 'rauc',
-    async activate(image): Promise<Activation> {
+    // RAUC writes the bootable slot not booted; with more than one such slot (a recovery
+    // slot beside A and B) the agent cannot tell which in advance, and refuses.
+    async target(): Promise<TargetSlot> {
+      const now = await status();
+      if (typeof now === 'string') return { ok: false, reason: now };
+      if (now.booted === undefined) return { ok: false, reason: 'rauc status names no booted slot' };
+      const others = now.slots.filter((slot) => slot.bootname !== null && slot.name !== now.booted!.name);
+      if (others.length !== 1) return { ok: false, reason: `rauc status shows ${others.length} bootable slots besides the booted ${now.booted.name}, not one` };
+      return { ok: true, slot: others[0]!.name };
+    },
+    async activate(image, target): Promise<Activation> {
       const bundle = join(image.slotPath, BUNDLE_NAME);
       await rm(bundle, { force: true });
       await symlink('image.bin', bundle);
@@ -47,10 +57,8 @@ export function raucAdapter(timeoutMs: number): InstallAdapter {
       const after = await status();
       if (typeof after === 'string') return { kind: 'failed', reason: `after rauc install: ${after}` };
       // RAUC marks the slot it wrote primary: that is the one the reboot must come up in.
-      if (after.primary === null || after.primary === after.booted?.name) {
-        return { kind: 'failed', reason: `after rauc install the primary slot is ${after.primary ?? 'unknown'}, the booted one: nothing to boot into` };
-      }
-      return { kind: 'reboot', target: after.primary };
+      if (after.primary !== target) return { kind: 'failed', reason: `after rauc install the primary slot is ${after.primary ?? 'unknown'}, not ${target ?? '?'}` };
+      return { kind: 'reboot' };
     },
     async booted(): Promise<BootedSlot> {
       const now = await status();

@@ -12,7 +12,7 @@
 // mark-good: the commit is `fw_setenv upgrade_available 0`, which ends the boot counting, and
 // a roll-back sets the variable to the old copy (and disarms the counting) before a reboot.
 
-import type { Activation, BootedSlot, InstallAdapter, RevertRequest } from './interfaces.js';
+import type { Activation, BootedSlot, InstallAdapter, RevertRequest, TargetSlot } from './interfaces.js';
 import { describeProgramFailure, runProgram } from './run-program.js';
 
 export const SWUPDATE_COPIES = ['copy1', 'copy2'] as const;
@@ -48,13 +48,13 @@ export function swupdateAdapter(options: SwupdateOptions): InstallAdapter {
   };
   return {
     name: 'swupdate',
-    async activate(image): Promise<Activation> {
+    async target(): Promise<TargetSlot> {
       const booted = await bootedCopy();
-      if ('problem' in booted) return { kind: 'failed', reason: booted.problem };
-      const target = otherCopy(booted.copy);
-      const installed = await run('swupdate', ['-i', image.imagePath, '-e', `${softwareSet},${target}`]);
-      if ('problem' in installed) return { kind: 'failed', reason: installed.problem };
-      return { kind: 'reboot', target };
+      return 'problem' in booted ? { ok: false, reason: booted.problem } : { ok: true, slot: otherCopy(booted.copy) };
+    },
+    async activate(image, target): Promise<Activation> {
+      const installed = await run('swupdate', ['-i', image.imagePath, '-e', `${softwareSet},${target ?? ''}`]);
+      return 'problem' in installed ? { kind: 'failed', reason: installed.problem } : { kind: 'reboot' };
     },
     async booted(): Promise<BootedSlot> {
       const booted = await bootedCopy();

@@ -152,11 +152,21 @@ export class Installer {
 
   /** The new slot is `current`: the adapter makes it run (or asks for the reboot that will),
    * then the health check decides. */
-  async #activate(machine: UpdateMachine, install: InstallProgress): Promise<Step> {
+  async #activate(machine: UpdateMachine, switched: InstallProgress): Promise<Step> {
+    let install = switched;
     const image = this.#image(machine, install);
     let activation: Activation;
     try {
-      activation = await this.#deps.adapter.activate(image);
+      if (install.target === undefined) {
+        const target = await this.#deps.adapter.target();
+        if (!target.ok) {
+          await this.#startRollBack(machine, { ...install, target: null }, target.reason);
+          return 'next';
+        }
+        await machine.save({ install: { ...install, target: target.slot } });
+        install = machine.record.install!;
+      }
+      activation = await this.#deps.adapter.activate(image, install.target ?? null);
     } catch (error) {
       activation = { kind: 'failed', reason: `install failed: ${(error as Error).message}` };
     }
@@ -168,8 +178,8 @@ export class Installer {
         await this.#checkAndCommit(machine, install, image);
         return 'next';
       case 'reboot': {
-        machine.log.info({ target: activation.target }, 'installed; rebooting into the new slot');
-        const failure = await this.#reboot(machine, { ...install, target: activation.target }, 'awaiting-reboot');
+        machine.log.info({ target: install.target }, 'installed; rebooting into the new slot');
+        const failure = await this.#reboot(machine, install, 'awaiting-reboot');
         if (failure === undefined) return 'stop';
         await this.#startRollBack(machine, machine.record.install!, failure);
         return 'next';

@@ -28,12 +28,16 @@ export interface SlotImage {
   readonly updateId: string | undefined;
 }
 
-/** How an activation ended. `reboot`: the install system made its other slot, `target`
- * in its own naming, the next boot; the device runs the new version only after a reboot. */
+/** How an activation ended. `reboot`: the install system made the target slot the next
+ * boot; the device runs the new version only after a reboot. */
 export type Activation =
   | { readonly kind: 'running' }
-  | { readonly kind: 'reboot'; readonly target: string }
+  | { readonly kind: 'reboot' }
   | { readonly kind: 'failed'; readonly reason: string };
+
+/** The install system's slot an install writes, in its own naming; null for an adapter
+ * without slots of its own. */
+export type TargetSlot = { readonly ok: true; readonly slot: string | null } | { readonly ok: false; readonly reason: string };
 
 /** The slot the device booted, in the install system's naming; `good` false when the system
  * itself marks it bad. */
@@ -43,7 +47,7 @@ export interface RevertRequest {
   readonly failed: SlotImage;
   /** Undefined when no slot was committed before (the initial version). */
   readonly previous: SlotImage | undefined;
-  /** The install system's slot installed to (Activation `reboot`); null when unknown. */
+  /** The install system's slot installed to; null when unknown or none. */
   readonly target: string | null;
   /** The device runs the new slot (it rebooted into it). */
   readonly bootedNew: boolean;
@@ -56,7 +60,10 @@ export interface RevertRequest {
  */
 export interface InstallAdapter {
   readonly name: InstallAdapterName;
-  activate(image: SlotImage): Promise<Activation>;
+  /** Which slot the install will write: recorded before it starts, so that a crash
+   * during it can be undone. */
+  target(): Promise<TargetSlot>;
+  activate(image: SlotImage, target: string | null): Promise<Activation>;
   /** After a reboot: which slot runs. Only for adapters whose activation asks for a reboot. */
   booted(): Promise<BootedSlot>;
   /** The new version passed its health check after a reboot: keep it (RAUC's mark-good). */
