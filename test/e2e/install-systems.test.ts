@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { agentPaths } from '../../src/agent/agent.js';
+import { INTERRUPTED_REASON } from '../../src/agent/installer.js';
 import { withFleet, type Fleet } from '../helpers/fleet.js';
 import { StandInDevice, type InstallSystem } from '../helpers/stand-in-device.js';
 
@@ -143,6 +144,36 @@ test('a slot the bootloader left, a new slot failing its health check, a reboot 
       assert.equal(fleet.unexpectedLines(EXPECTED), []);
     } finally {
       for (const one of device.values()) await one.close();
+    }
+  });
+});
+
+test('an agent killed during rauc install rolls back at its next start, on the slot it had recorded', async () => {
+  const id = 'rauc-killed';
+  await withFleet({ name: 'install-systems-kill', nodeIds: [id] }, async (fleet) => {
+    const device = await StandInDevice.create(fleet, id, 'rauc');
+    try {
+      await device.fault('rauc-install-hangs');
+      await fleet.startGateway();
+      await device.start({ install_timeout_s: 600 });
+      await fleet.waitForNodes([id], 30_000, '1.0.0');
+      const image = await fleet.image('fw-2.0.0.bin', IMAGE_SIZE);
+      await fleet.publish({ image, version: '2.0.0', targets: [id], policy: POLICY });
+      await fleet.until('rauc install under way', () => (device.calls().some((call) => call.startsWith('rauc install')) ? true : undefined), 60_000);
+      await fleet.agent(id).kill();
+      const recorded = (await fleet.agentState(id)).updates.find((update) => update.updateId === 'fw-2.0.0')!.install!;
+      assert.equal([recorded.phase, recorded.target], ['switched-unverified', 'rootfs.1']);
+
+      await fleet.restartAgent(id);
+      const final = await fleet.watch('fw-2.0.0', 60_000);
+      assert.equal({ state: final.nodes[id]!.state, error: final.nodes[id]!.error }, { state: 'rolled_back', error: INTERRUPTED_REASON });
+      const slots = device.rauc();
+      assert.equal([slots.booted, slots.primary, slots.slots['rootfs.1']!.boot_status], ['rootfs.0', 'rootfs.0', 'bad']);
+      assert.equal(device.calls().slice(-2), ['rauc status mark-bad rootfs.1', 'rauc status mark-active booted']);
+      assert.is(device.reboots, 0);
+      assert.equal(fleet.unexpectedLines([...EXPECTED, /^restarted during an unverified install: rolling back$/]), []);
+    } finally {
+      await device.close();
     }
   });
 });

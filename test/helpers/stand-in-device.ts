@@ -3,12 +3,14 @@
 // agents run as real processes by the e2e harness (fleet.ts). It gives the agent's config
 // and environment (the stand-ins first on PATH), and plays systemd's part in a reboot: when
 // the reboot stand-in asks (reboot-requested), the agent is stopped with SIGTERM and started
-// again, as after a real reboot. A real device cannot be rebooted in CI.
+// again, as after a real reboot. A real device cannot be rebooted in CI. The stand-ins an
+// agent killed with -9 left running (a hung install) are killed at close().
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { delay, ROOT, type Fleet } from './fleet.js';
+import { markedProcesses, processMarker } from './processes.js';
 
 export type InstallSystem = 'rauc' | 'swupdate';
 
@@ -26,6 +28,7 @@ export class StandInDevice {
   readonly system: InstallSystem;
   readonly #fleet: Fleet;
   readonly #nodeId: string;
+  readonly #marker = processMarker();
   #reboots = 0;
   #serving: Promise<void> | undefined;
   #closed = false;
@@ -60,7 +63,7 @@ export class StandInDevice {
   }
 
   get env(): Record<string, string> {
-    return { PATH: `${BIN}:${process.env.PATH ?? ''}`, COAP_FLEET_STANDIN_DIR: this.dir };
+    return { PATH: `${BIN}:${process.env.PATH ?? ''}`, COAP_FLEET_STANDIN_DIR: this.dir, ...this.#marker.env };
   }
 
   /** Starts the agent on this device and serves its reboots until close(). */
@@ -100,6 +103,15 @@ export class StandInDevice {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#serving;
+    const agent = this.#fleet.agents.get(this.#nodeId);
+    for (const pid of await markedProcesses(this.#marker.value)) {
+      if (pid === agent?.pid) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
   }
 
   async #serveReboots(): Promise<void> {
