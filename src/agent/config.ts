@@ -147,7 +147,7 @@ export const CONFIG_FIELDS = {
     check: (name: string) => (/^[A-Za-z0-9_]{1,64}$/.test(name) ? undefined : 'a bootloader variable name, 1-64 of [A-Za-z0-9_]'),
   },
   rollback_command: { kind: 'text', value: 'CMD', description: 'command adapter: run on roll-back (optional)' },
-  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'install command time limit', deprecated: ['install_timeout'] },
+  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'time limit of the install command, and of each rauc, swupdate, fw_printenv and fw_setenv call', deprecated: ['install_timeout'] },
   health_check_command: { kind: 'text', value: 'CMD', description: 'post-install health check (default: slot sha256 + version)' },
   health_check_timeout_s: {
     kind: 'seconds', value: 'SECONDS', min: 0.1, max: 3600, default: 30, description: 'health check time limit', deprecated: ['health_check_timeout'],
