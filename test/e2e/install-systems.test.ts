@@ -13,7 +13,7 @@ import { withFleet, type Fleet } from '../helpers/fleet.js';
 import { StandInDevice, type InstallSystem } from '../helpers/stand-in-device.js';
 
 const IMAGE_SIZE = 128 * 1024;
-const POLICY = { max_parallel_installs: 6, canary: 0, failure_threshold: 6 };
+const POLICY = { max_parallel_installs: 7, canary: 0, failure_threshold: 7 };
 /** What a rolled-back install logs at warn or above, by design. */
 const EXPECTED = [/^new version failed: rolling back$/];
 
@@ -78,7 +78,8 @@ test('RAUC and SWUpdate installs reboot into the new slot, commit it after the h
 
 test('a slot the bootloader left, a new slot failing its health check, a reboot that never comes, a failing and a hanging rauc install: rolled back with the reason', async () => {
   const systems = {
-    'rauc-fallback': 'rauc', 'swupdate-fallback': 'swupdate', 'rauc-unhealthy': 'rauc', 'rauc-no-reboot': 'rauc', 'rauc-broken': 'rauc', 'rauc-hung': 'rauc',
+    'rauc-fallback': 'rauc', 'swupdate-fallback': 'swupdate', 'rauc-unhealthy': 'rauc', 'swupdate-unhealthy': 'swupdate',
+    'rauc-no-reboot': 'rauc', 'rauc-broken': 'rauc', 'rauc-hung': 'rauc',
   } as const;
   await withFleet({ name: 'install-systems-bad', nodeIds: Object.keys(systems) }, async (fleet) => {
     const device = await devices(fleet, systems);
@@ -91,6 +92,7 @@ test('a slot the bootloader left, a new slot failing its health check, a reboot 
       await device.get('rauc-fallback')!.start();
       await device.get('swupdate-fallback')!.start();
       await device.get('rauc-unhealthy')!.start({ health_check_command: 'exit 1' });
+      await device.get('swupdate-unhealthy')!.start({ health_check_command: 'exit 1' });
       // The command returns and nothing stops the agent: no reboot.
       await device.get('rauc-no-reboot')!.start({ reboot_command: 'true', reboot_timeout_s: 1 });
       await device.get('rauc-broken')!.start();
@@ -108,12 +110,14 @@ test('a slot the bootloader left, a new slot failing its health check, a reboot 
         state: 'rolled_back', error: 'after the reboot the device runs slot copy1, not the new copy2: the bootloader fell back',
       });
       assert.equal(outcome('rauc-unhealthy'), { state: 'rolled_back', error: 'health check exited 1' });
+      assert.equal(outcome('swupdate-unhealthy'), { state: 'rolled_back', error: 'health check exited 1' });
       assert.equal(outcome('rauc-no-reboot'), { state: 'rolled_back', error: 'no reboot within 1 s of the reboot command' });
       assert.equal(outcome('rauc-broken'), { state: 'rolled_back', error: 'rauc install exited 1: signature verification failed' });
       assert.equal(outcome('rauc-hung'), { state: 'rolled_back', error: 'rauc install timed out after 2 s' });
 
       // Into the new slot and back out of it; the others never rebooted after the bootloader's fallback.
       assert.is(device.get('rauc-unhealthy')!.reboots, 2);
+      assert.is(device.get('swupdate-unhealthy')!.reboots, 2);
       assert.is(device.get('rauc-fallback')!.reboots, 1);
       assert.is(device.get('swupdate-fallback')!.reboots, 1);
       assert.is(device.get('rauc-no-reboot')!.reboots, 0);
@@ -132,6 +136,8 @@ test('a slot the bootloader left, a new slot failing its health check, a reboot 
         assert.ok(device.get(id)!.calls().includes('rauc status mark-active booted'), id);
       }
       assert.equal(device.get('swupdate-fallback')!.ubootEnv().boot_copy, 'copy1');
+      // Copy2 booted and counted once; set back to copy1 and the counting ended before the reboot back.
+      assert.equal(device.get('swupdate-unhealthy')!.ubootEnv(), { boot_copy: 'copy1', upgrade_available: '0', bootcount: '1', bootlimit: '3' });
 
       await fleet.waitForNodes(Object.keys(systems), 20_000, '1.0.0');
       for (const id of Object.keys(systems)) {
