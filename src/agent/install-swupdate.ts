@@ -53,7 +53,8 @@ export function swupdateAdapter(options: SwupdateOptions): InstallAdapter {
       return 'problem' in booted ? { ok: false, reason: booted.problem } : { ok: true, slot: otherCopy(booted.copy) };
     },
     async activate(image, target): Promise<Activation> {
-      const installed = await run('swupdate', ['-i', image.imagePath, '-e', `${softwareSet},${target ?? ''}`]);
+      if (target === null) return { kind: 'failed', reason: 'swupdate: no copy to install to' };
+      const installed = await run('swupdate', ['-i', image.imagePath, '-e', `${softwareSet},${target}`]);
       return 'problem' in installed ? { kind: 'failed', reason: installed.problem } : { kind: 'reboot' };
     },
     async booted(): Promise<BootedSlot> {
