@@ -161,6 +161,7 @@ export class Agent {
     const installer = new Installer({
       slots, adapter: createInstallAdapter(config), store, installedVersion: () => this.installedVersion(),
       healthCheck: { command: config.healthCheckCommand, timeoutMs: config.healthCheckTimeoutMs },
+      reboot: { command: config.rebootCommand, timeoutMs: config.rebootTimeoutMs }, stop: this.#stop, clock: this.#clock,
     });
     this.#updates = new NodeUpdates({
       store, gateway: this.#gateway, reporter: this.#reporter, installer, log: log.child({ component: 'updates' }),

@@ -21,7 +21,7 @@ import { overlayPath, readOverlay } from './settings-overlay.js';
 
 export { LOG_LEVELS, type LogLevel };
 
-export type InstallAdapterName = 'slots' | 'command';
+export type InstallAdapterName = 'slots' | 'command' | 'rauc' | 'swupdate';
 export type LogSourceName = 'journald' | 'files';
 export type ServicesAdapterName = 'systemd' | 'command';
 
@@ -49,6 +49,13 @@ export interface AgentConfig {
   readonly installCommand: string | undefined;
   readonly rollbackCommand: string | undefined;
   readonly installTimeoutMs: number;
+  /** rauc and swupdate: run once the install is persisted as awaiting its reboot. */
+  readonly rebootCommand: string;
+  /** How long the agent may still run after rebootCommand before the reboot counts as failed. */
+  readonly rebootTimeoutMs: number;
+  /** swupdate: `-e SET,copyN` and the bootloader variable naming the copy to boot. */
+  readonly swupdateSoftwareSet: string;
+  readonly swupdateBootVariable: string;
   readonly healthCheckCommand: string | undefined;
   readonly healthCheckTimeoutMs: number;
   /** How long in all the agent keeps asking to install while the gateway answers 5.03. */
@@ -123,10 +130,24 @@ export const CONFIG_FIELDS = {
   },
   health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.1, max: 86_400, default: 10, description: 'health report period', deprecated: ['health_interval'] },
   register_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 300, description: 'registration refresh period', deprecated: ['register_interval'] },
-  install_adapter: { kind: 'choice', value: 'slots|command', choices: ['slots', 'command'], default: 'slots', description: 'install adapter' },
+  install_adapter: {
+    kind: 'choice', value: 'slots|command|rauc|swupdate', choices: ['slots', 'command', 'rauc', 'swupdate'], default: 'slots', description: 'install adapter',
+  },
   install_command: { kind: 'text', value: 'CMD', description: 'command adapter: run with IMAGE_PATH, VERSION, UPDATE_ID' },
+  reboot_command: { kind: 'text', value: 'CMD', description: 'rauc and swupdate adapters: reboots into the new slot (default: restart_command)' },
+  reboot_timeout_s: {
+    kind: 'seconds', value: 'SECONDS', min: 1, max: 3600, default: 300, description: 'rauc and swupdate: the agent still running this long after reboot_command is a failed reboot',
+  },
+  swupdate_software_set: {
+    kind: 'text', value: 'SET', default: 'stable', description: 'swupdate adapter: the sw-description software set (swupdate -e SET,copy1|copy2)',
+    check: (set: string) => (/^[A-Za-z0-9_.-]{1,64}$/.test(set) ? undefined : '1-64 of [A-Za-z0-9_.-]'),
+  },
+  swupdate_boot_variable: {
+    kind: 'text', value: 'NAME', default: 'boot_copy', description: 'swupdate adapter: the bootloader variable holding the copy to boot (copy1|copy2)',
+    check: (name: string) => (/^[A-Za-z0-9_]{1,64}$/.test(name) ? undefined : 'a bootloader variable name, 1-64 of [A-Za-z0-9_]'),
+  },
   rollback_command: { kind: 'text', value: 'CMD', description: 'command adapter: run on roll-back (optional)' },
-  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'install command time limit', deprecated: ['install_timeout'] },
+  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'time limit of the install command, and of each rauc, swupdate, fw_printenv and fw_setenv call', deprecated: ['install_timeout'] },
   health_check_command: { kind: 'text', value: 'CMD', description: 'post-install health check (default: slot sha256 + version)' },
   health_check_timeout_s: {
     kind: 'seconds', value: 'SECONDS', min: 0.1, max: 3600, default: 30, description: 'health check time limit', deprecated: ['health_check_timeout'],
@@ -238,7 +259,10 @@ function validate(values: Settings, problems: string[], locked: readonly string[
 
   const installCommand = values.install_command;
   if (values.install_adapter === 'command' && installCommand === undefined) problems.push('install_command: required with install_adapter "command"');
-  if (values.install_adapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
+  if (values.install_adapter !== 'command' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
+  const rebooting = values.install_adapter === 'rauc' || values.install_adapter === 'swupdate';
+  if (rebooting && values.rollback_command !== undefined) problems.push(`rollback_command: only with install_adapter "command" (${values.install_adapter} rolls back itself)`);
+  if (!rebooting && values.reboot_command !== undefined) problems.push('reboot_command: only with install_adapter "rauc" or "swupdate"');
 
   if (values.services_adapter === 'command' && values.services_command === undefined) problems.push('services_command: required with services_adapter "command"');
   if (values.services_adapter === 'systemd' && values.services_command !== undefined) problems.push('services_command: only with services_adapter "command"');
@@ -264,6 +288,8 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     registerIntervalMs: values.register_interval_s * 1000,
     installAdapter: values.install_adapter as InstallAdapterName, installCommand, rollbackCommand: values.rollback_command,
     installTimeoutMs: values.install_timeout_s * 1000,
+    rebootCommand: values.reboot_command ?? values.restart_command, rebootTimeoutMs: values.reboot_timeout_s * 1000,
+    swupdateSoftwareSet: values.swupdate_software_set, swupdateBootVariable: values.swupdate_boot_variable,
     healthCheckCommand: values.health_check_command,
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,

@@ -24,8 +24,11 @@ export interface DownloadProgress {
   readonly verified: number;
 }
 
-/** The install state machine (installer.ts), persisted before each step it names. */
-export type InstallPhase = 'writing' | 'switched-unverified' | 'rolling-back' | 'committed' | 'rolled-back' | 'abandoned';
+/** The install state machine (installer.ts), persisted before each step it names. The
+ * reboot phases are those of an install system that boots the new slot (RAUC, SWUpdate). */
+export type InstallPhase =
+  | 'writing' | 'switched-unverified' | 'awaiting-reboot' | 'rebooted-unverified' | 'rolling-back' | 'awaiting-reboot-back'
+  | 'committed' | 'rolled-back' | 'abandoned';
 
 export interface InstallProgress {
   readonly phase: InstallPhase;
@@ -36,6 +39,13 @@ export interface InstallProgress {
   readonly attempts: number;
   /** Why it is rolling back, kept so a crash mid-roll-back reports the first reason. */
   readonly reason: string | null;
+  /** The install system's name of the slot it installed to (a RAUC slot, a SWUpdate copy),
+   * checked against the booted one after the reboot; absent for the directory scheme. */
+  readonly target?: string | null;
+  /** Reboot commands run for this install, persisted before each: at most MAX_REBOOTS. */
+  readonly reboots?: number;
+  /** The device booted the new slot: going back takes another reboot. */
+  readonly bootedNew?: boolean;
 }
 
 export interface NodeUpdateRecord {
