@@ -158,7 +158,8 @@ export class RolloutManager {
         return { previous: previous.state, rolloutBefore, rolloutAfter: rolloutBefore, stale: true };
       }
       if (!acceptsReport(previous.state, report.state)) throw conflict(`cannot move from ${previous.state} to ${report.state}`);
-      const next = { state: report.state, progress: report.progress, error: report.error, updated_at: at };
+      // The transfer figures come with the reports that have them (downloading, downloaded).
+      const next = { state: report.state, progress: report.progress, error: report.error, updated_at: at, ...(report.transfer === undefined ? {} : { transfer: report.transfer }) };
       statuses.set(nodeId, next);
       const rolloutAfter = rolloutOf(update, statuses);
       writer.putStatus(updateId, nodeId, next);
