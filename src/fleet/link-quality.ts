@@ -25,3 +25,8 @@ export interface LinkQuality extends TransferReport {
 /** The bounds a transfer report is held to: RFC 7959's block sizes, a window no client
  * asks for more than (RFC 9177 §7.2's MAX_PAYLOADS is 10 by default), an RTT under a day. */
 export const TRANSFER_BOUNDS = { maxWindow: 1024, maxRttMs: 86_400_000 } as const;
+
+/** The node's link as of a transfer report taken at `at`, with the gateway's own RTT. */
+export const linkQuality = (transfer: TransferReport, at: string, gatewayRttMs: number | undefined): LinkQuality => ({
+  ...transfer, measured_at: at, gateway_rtt_ms: gatewayRttMs === undefined ? null : Math.round(gatewayRttMs * 10) / 10,
+});

@@ -49,8 +49,8 @@ export interface NodeUpdateStatus {
   readonly progress: number;
   readonly error: string | null;
   readonly updated_at: string;
-  /** The node's latest transfer figures, while it downloads and once downloaded; absent
-   * when its agent sends none (an earlier release, or lock-step Block2 only). */
+  /** The node's latest transfer figures, from its download's reports (kept after it);
+   * absent when its agent sends none (an earlier release, or lock-step Block2 only). */
   readonly transfer?: TransferReport;
 }
 
