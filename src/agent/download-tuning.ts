@@ -5,7 +5,7 @@
 // learn it again from scratch; `block2` asks for lock-step RFC 7959 Block2 only. The
 // figures are kept in memory: a restart learns the link anew.
 
-import type { TransferReport } from '../fleet/link-quality.js';
+import { TRANSFER_BOUNDS, type TransferReport } from '../fleet/link-quality.js';
 import type { TransferStats, TransferTuner } from '../protocol/transfer-tuner.js';
 import { AdaptiveTransferTuner } from '../protocol/transfer-tuning.js';
 import type { BlockTransfer } from './config.js';
@@ -32,10 +32,12 @@ export class DownloadTuning {
 // ---- pure ---------------------------------------------------------------------------
 
 /** The tuner's figures as a status report carries them (snake_case, null before an RTT
- * sample; the RTT to 0.1 ms and the loss to 4 places: more says nothing). */
+ * sample; the RTT to 0.1 ms and the loss to 4 places: more says nothing), within the
+ * bounds the gateway holds them to: a figure out of them would have it refuse the report,
+ * state and all. */
 export const transferReportOf = (stats: TransferStats): TransferReport => ({
   block_size: stats.blockSize,
-  window: stats.window,
-  rtt_ms: stats.rttMs === undefined ? null : Math.round(stats.rttMs * 10) / 10,
+  window: Math.min(stats.window, TRANSFER_BOUNDS.maxWindow),
+  rtt_ms: stats.rttMs === undefined ? null : Math.round(Math.min(stats.rttMs, TRANSFER_BOUNDS.maxRttMs) * 10) / 10,
   loss: Math.round(stats.loss * 10_000) / 10_000,
 });

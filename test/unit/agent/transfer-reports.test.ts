@@ -26,9 +26,13 @@ test('a tuner per download, each starting where the previous one ended; none wit
   assert.is(new DownloadTuning('block2').tuner(), undefined);
 });
 
-test('the figures on the wire: snake_case, rtt_ms null before a sample, rounded', () => {
+test('the figures on the wire: snake_case, rtt_ms null before a sample, rounded, within the gateway\'s bounds', () => {
   assert.equal(transferReportOf({ blockSize: 512, window: 3, rttMs: undefined, loss: 0 }), { block_size: 512, window: 3, rtt_ms: null, loss: 0 });
   assert.equal(transferReportOf({ blockSize: 1024, window: 64, rttMs: 12.345_67, loss: 1 / 3 }), { block_size: 1024, window: 64, rtt_ms: 12.3, loss: 0.3333 });
+  // Whatever a tuner says, the report stays one the gateway takes.
+  const extreme = transferReportOf({ blockSize: 16, window: 1e6, rttMs: Number.MAX_VALUE, loss: 1 });
+  assert.equal(extreme, { block_size: 16, window: 1024, rtt_ms: 86_400_000, loss: 1 });
+  parseStatusReport({ state: 'downloading', progress: 0.5, error: null, transfer: extreme });
 });
 
 for (const mode of ['qblock2', 'block2'] as const) {
