@@ -45,7 +45,7 @@ export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|
   + '  (each with [--gateway URI] [--credentials FILE])\n\n'
   + 'show (the default): the node as the gateway keeps it: registration, presence, health and\n'
   + 'link quality (the block size, window, RTT and loss of its latest download, and the\n'
-  + 'gateway\'s own RTT to it).\n'
+  + 'gateway\'s own RTT to it).\n\n'
   + 'Reads a node through the gateway, which forwards to the node\'s agent. Service actions,\n'
   + 'config set, reboot and shutdown are signed here with the operator\'s command key,\n'
   + `${COMMAND_KEY_FILE} of keys generate (--command-key FILE, else $${COMMAND_KEY_ENV},\n`
