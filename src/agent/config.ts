@@ -60,6 +60,7 @@ export interface AgentConfig {
   readonly listenPort: number;
   /** How CON retransmission timeouts are chosen: learnt per peer (CoCoA) or RFC 7252's fixed ones. */
   readonly retransmission: CongestionControl;
+  /** How images are downloaded: tuned Q-Block2 bursts, or lock-step Block2. */
   readonly blockTransfer: BlockTransfer;
   /** GET /metrics: a sample every this many seconds, the last metricsHistory of them kept. */
   readonly metricsIntervalS: number;
