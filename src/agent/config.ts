@@ -24,6 +24,9 @@ export { LOG_LEVELS, type LogLevel };
 export type InstallAdapterName = 'slots' | 'command' | 'rauc' | 'swupdate';
 export type LogSourceName = 'journald' | 'files';
 export type ServicesAdapterName = 'systemd' | 'command';
+/** Downloads in bursts sized by the adaptive tuner (RFC 9177 Q-Block2, Block2 against a
+ * gateway without it), or lock-step RFC 7959 Block2 only. */
+export type BlockTransfer = 'qblock2' | 'block2';
 
 /** DTLS client credentials, read and checked at start (DESIGN §4: PSK or P-256
  * certificates). A PSK key file is `keys generate`'s node-ID.json ({identity, key_hex}) or
@@ -64,6 +67,8 @@ export interface AgentConfig {
   readonly listenPort: number;
   /** How CON retransmission timeouts are chosen: learnt per peer (CoCoA) or RFC 7252's fixed ones. */
   readonly retransmission: CongestionControl;
+  /** How images are downloaded: tuned Q-Block2 bursts, or lock-step Block2. */
+  readonly blockTransfer: BlockTransfer;
   /** GET /metrics: a sample every this many seconds, the last metricsHistory of them kept. */
   readonly metricsIntervalS: number;
   readonly metricsHistory: number;
@@ -160,6 +165,10 @@ export const CONFIG_FIELDS = {
   retransmission: {
     kind: 'choice', value: 'cocoa|fixed', choices: CONGESTION_CONTROLS, default: 'cocoa',
     description: 'CON retransmission timeouts: learnt per peer (CoCoA) or RFC 7252 fixed',
+  },
+  block_transfer: {
+    kind: 'choice', value: 'qblock2|block2', choices: ['qblock2', 'block2'], default: 'qblock2',
+    description: 'image downloads: Q-Block2 bursts sized to the link (Block2 fallback) or lock-step Block2',
   },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   metrics_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 30, description: 'GET /metrics sampling period' },
@@ -293,7 +302,8 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     healthCheckCommand: values.health_check_command,
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,
-    listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl, logLevel: values.log_level as LogLevel, dtls,
+    listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl,
+    blockTransfer: values.block_transfer as BlockTransfer, logLevel: values.log_level as LogLevel, dtls,
     metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
     logSource: values.log_source as LogSourceName, logFiles: values.log_files,
     allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,

@@ -8,6 +8,7 @@
 // goes on; agent.ts checks the environment (fleet/store-check.ts) before it opens it.
 
 import { open, type RootDatabase } from 'lmdb';
+import type { TransferReport } from '../fleet/link-quality.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import type { NodeUpdateState } from '../fleet/update-state.js';
@@ -58,6 +59,9 @@ export interface NodeUpdateRecord {
   readonly download: DownloadProgress | null;
   readonly install: InstallProgress | null;
   readonly updatedAt: string;
+  /** The download's latest tuner figures, for the status reports of `downloading` and
+   * `downloaded`; absent before a tuned download (and in records of earlier releases). */
+  readonly transfer?: TransferReport;
 }
 
 export interface SlotsRecord {
