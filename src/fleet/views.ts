@@ -2,6 +2,7 @@
 // dashboard): the shapes of GET /updates/{id}/status, /nodes and /nodes/{id}/health, so a
 // client never imports the gateway to know them. src/server/representations.ts builds them.
 
+import type { WaveView } from './rollout-plan.js';
 import type { HealthReport } from './schemas.js';
 import type { NodeUpdateStatus, RolloutState, StateCounts } from './update-state.js';
 
@@ -11,6 +12,8 @@ export interface StatusView {
   readonly rollout: RolloutState;
   readonly counts: StateCounts;
   readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
+  /** With a policy that has waves: each wave's progress (fleet/rollout-plan.ts). */
+  readonly waves?: readonly WaveView[];
 }
 
 /** An entry of GET /nodes, and GET /nodes/{id}. */
@@ -23,6 +26,7 @@ export interface NodeView {
   readonly last_seen: string;
   readonly online: boolean;
   readonly health: HealthReport | null;
+  readonly tags: readonly string[];
 }
 
 /** GET /nodes/{id}/health. */
