@@ -13,6 +13,8 @@ export interface NodeRecord {
   readonly last_seen: string;
   readonly health: HealthReport | null;
   readonly health_at: string | null;
+  /** Its groups (fleet/node-tags.ts); absent from records of earlier releases: none. */
+  readonly tags?: readonly string[];
 }
 
 /** How an operator left a rollout; `completed` and `aborted` follow from the targets' states

@@ -3,6 +3,7 @@
 // targets' statuses, never stored, so they read the same after a restart.
 
 import { rolloutState } from '../fleet/rollout.js';
+import { waveProgress, type WaveView } from '../fleet/rollout-plan.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
 import type { HealthView, NodeView, StatusView } from '../fleet/views.js';
@@ -50,25 +51,35 @@ export interface UpdateDetail extends UpdateSummary {
   readonly created_by: string;
   readonly targets: number;
   readonly counts: StateCounts;
+  readonly waves?: readonly WaveView[];
 }
 
-export function updateDetail(update: RolloutRecord, statuses: Statuses): UpdateDetail {
+export function updateDetail(update: RolloutRecord, statuses: Statuses, now: number): UpdateDetail {
   return {
     ...updateSummary(update, statuses), operator_state: update.operator_state, created_by: update.created_by,
     targets: update.manifest.target_nodes.length, counts: countStates(statuses.values()),
+    ...wavesOf(update, statuses, now),
   };
 }
 
-export function statusView(update: RolloutRecord, statuses: Statuses): StatusView {
+export function statusView(update: RolloutRecord, statuses: Statuses, now: number): StatusView {
   return {
     update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
     nodes: Object.fromEntries(statuses),
+    ...wavesOf(update, statuses, now),
   };
 }
 
+/** The waves' progress at `now` (epoch ms), when the policy has waves. */
+const wavesOf = (update: RolloutRecord, statuses: Statuses, now: number): { waves?: readonly WaveView[] } =>
+  (update.manifest.policy.waves === undefined ? {} : { waves: waveProgress(update.manifest.policy, [...statuses.values()], now).waves });
+
 export function nodeView(node: NodeRecord, online: boolean): NodeView {
   const { node_id, version, hardware, agent_port } = node.registration;
-  return { node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health };
+  return {
+    node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health,
+    tags: node.tags ?? [],
+  };
 }
 
 export const healthView = (node: NodeRecord, online: boolean): HealthView => ({

@@ -40,6 +40,8 @@ export interface UpdateResourcesContext {
   readonly logger: Logger;
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
+  /** The gateway's clock: where the waves stand (baking until when). */
+  readonly now: () => Date;
 }
 
 /** The operator's list comes in pages: this many entries unless `?limit=` says (up to
@@ -55,7 +57,7 @@ export const PAGE_BYTES = 64 * 1024;
 export const MANIFEST_UPLOAD_BUDGET = { totalBytes: 5 * MAX_MANIFEST_BYTES, perCallerBytes: 2 * MAX_MANIFEST_BYTES };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, rollouts, alerts, logger, publisherKey } = context;
+  const { router, store, images, rollouts, alerts, logger, publisherKey, now } = context;
   // Manifests being uploaded are held in memory until whole: a few of the largest at once.
   const manifestBodies = new BodyBudget(MANIFEST_UPLOAD_BUDGET);
 
@@ -157,7 +159,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     handlers: {
       GET: (request) => {
         const update = existing(request.params.id!);
-        return reply(request, updateDetail(update, store.statusesOf(update)));
+        return reply(request, updateDetail(update, store.statusesOf(update), now().getTime()));
       },
       PUT: async (request, caller) => {
         const body = objectBody(readBody(request), ['state', 'policy']);
@@ -260,7 +262,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     handlers: {
       GET: (request) => {
         const update = existing(request.params.id!);
-        return reply(request, statusView(update, store.statusesOf(update)));
+        return reply(request, statusView(update, store.statusesOf(update), now().getTime()));
       },
       PUT: async (request, caller) => {
         const id = request.params.id!;

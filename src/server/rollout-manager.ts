@@ -5,7 +5,8 @@
 // concurrent requests (two nodes asking to install at once) are serialized by it.
 
 import { decideInstall, type InstallDecision } from '../fleet/rollout.js';
-import { parsePolicy, signedBytes, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { parsePolicy, PLAN_FIELDS, signedBytes, signedPlan, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { windowFor } from '../fleet/rollout-plan.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-state.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -86,6 +87,12 @@ export class RolloutManager {
       const policy: UpdatePolicy = change.policy === undefined ? current.manifest.policy
         : parsePolicy({ ...current.manifest.policy, ...change.policy }, problems);
       if (problems.length > 0) throw new ResponseError(ResponseCode.BadRequest, problems.join('; '), { diagnostic: problems.join('; ') });
+      // The plan is signed with a policy format 2 manifest (and absent from the others):
+      // the gateway cannot change it and still hand nodes a manifest that verifies.
+      if (JSON.stringify(signedPlan(policy)) !== JSON.stringify(signedPlan(current.manifest.policy))) {
+        const reason = `${PLAN_FIELDS.join(', ')} are signed with the manifest: publish a new update to change them`;
+        throw new ResponseError(ResponseCode.BadRequest, reason, { diagnostic: reason });
+      }
       const operatorState: OperatorState = change.state ?? current.operator_state;
       const next: RolloutRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
       writer.putUpdate(next);
@@ -131,7 +138,9 @@ export class RolloutManager {
       const own = statuses.get(nodeId);
       if (own === undefined) throw new ResponseError(ResponseCode.Forbidden, `${nodeId} is not a target`, { diagnostic: 'not a target' });
       if (isTerminal(own.state)) throw conflict(`${nodeId} is ${own.state} already`);
-      const decision = decideInstall(rolloutOf(update, statuses), update.manifest.policy, update.manifest.target_nodes, statuses, nodeId);
+      const { policy, target_nodes: targets } = update.manifest;
+      const window = windowFor(policy, this.#store.getNode(nodeId)?.tags ?? []);
+      const decision = decideInstall(rolloutOf(update, statuses), policy, targets, statuses, nodeId, { now: Date.parse(at), window });
       if (decision.go && own.state !== 'installing') {
         writer.putStatus(updateId, nodeId, { state: 'installing', progress: own.progress, error: null, updated_at: at });
         writer.audit({ at, who, action: 'install.grant', target: gatewayPath.install(updateId), detail: nodeId });
