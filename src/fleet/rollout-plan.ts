@@ -116,7 +116,8 @@ export function waveProgress(plan: RolloutPlan, statuses: readonly NodeUpdateSta
     // The wave ended with its last final report; the gateway stamps each with its own clock.
     const endedAt = Math.max(...members.map((status) => Date.parse(status.updated_at)));
     const bakeUntil = endedAt + bakeMs;
-    const state: WaveState = !previousDone ? 'waiting' : !settled ? 'open' : now < bakeUntil ? 'baking' : 'done';
+    // The last wave has no wave after it to hold back: done once its targets are.
+    const state: WaveState = !previousDone ? 'waiting' : !settled ? 'open' : end < statuses.length && now < bakeUntil ? 'baking' : 'done';
     if (previousDone) open = waves.length;
     waves.push({
       wave: waves.length + 1, targets: members.length, installed, failed, state,

@@ -2,6 +2,7 @@
 // dashboard): the shapes of GET /updates/{id}/status, /nodes and /nodes/{id}/health, so a
 // client never imports the gateway to know them. src/server/representations.ts builds them.
 
+import type { Manifest } from './manifest.js';
 import type { WaveView } from './rollout-plan.js';
 import type { HealthReport } from './schemas.js';
 import type { NodeUpdateStatus, RolloutState, StateCounts } from './update-state.js';
@@ -13,6 +14,32 @@ export interface StatusView {
   readonly counts: StateCounts;
   readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
   /** With a policy that has waves: each wave's progress (fleet/rollout-plan.ts). */
+  readonly waves?: readonly WaveView[];
+}
+
+/** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
+ * it is (parseManifest, verifyManifest), with the rollout state and whether the image can
+ * be downloaded yet. */
+export interface UpdateSummary extends Manifest {
+  readonly rollout: RolloutState;
+  readonly image_ready: boolean;
+  readonly created_at: string;
+}
+
+/** GET /updates for an operator: one page in update id order; `next` is the `after`
+ * cursor of the following page, null on the last. */
+export interface UpdatePage {
+  readonly updates: readonly UpdateSummary[];
+  readonly next: string | null;
+}
+
+/** GET /updates/{id}: the summary with how the operator left it, the counts per state and,
+ * with a policy that has waves, each wave's progress. */
+export interface UpdateDetail extends UpdateSummary {
+  readonly operator_state: 'active' | 'paused' | 'cancelled';
+  readonly created_by: string;
+  readonly targets: number;
+  readonly counts: StateCounts;
   readonly waves?: readonly WaveView[];
 }
 

@@ -4,24 +4,17 @@
 
 import { rolloutState } from '../fleet/rollout.js';
 import { waveProgress, type WaveView } from '../fleet/rollout-plan.js';
-import type { Manifest } from '../fleet/manifest.js';
-import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
-import type { HealthView, NodeView, StatusView } from '../fleet/views.js';
-import type { NodeRecord, OperatorState, RolloutRecord } from './records.js';
+import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState } from '../fleet/update-state.js';
+import type { HealthView, NodeView, StatusView, UpdateDetail, UpdateSummary } from '../fleet/views.js';
+import type { NodeRecord, RolloutRecord } from './records.js';
+
+export type { UpdateDetail, UpdatePage, UpdateSummary } from '../fleet/views.js';
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
 
 export const rolloutOf = (update: RolloutRecord, statuses: Statuses): RolloutState =>
   rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]);
 
-/** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
- * it is (parseManifest, verifyManifest), with the rollout state and whether the image can
- * be downloaded yet. */
-export interface UpdateSummary extends Manifest {
-  readonly rollout: RolloutState;
-  readonly image_ready: boolean;
-  readonly created_at: string;
-}
 
 export function updateSummary(update: RolloutRecord, statuses: Statuses): UpdateSummary {
   return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
@@ -38,21 +31,7 @@ export function listedForNode(rollout: RolloutState, own: NodeUpdateState): bool
   return rollout === 'active' || rollout === 'paused' || own !== 'pending';
 }
 
-/** GET /updates for an operator: one page in update id order; `next` is the `after`
- * cursor of the following page, null on the last. */
-export interface UpdatePage {
-  readonly updates: readonly UpdateSummary[];
-  readonly next: string | null;
-}
 
-/** GET /updates/{id}: the summary with how the operator left it and the counts per state. */
-export interface UpdateDetail extends UpdateSummary {
-  readonly operator_state: OperatorState;
-  readonly created_by: string;
-  readonly targets: number;
-  readonly counts: StateCounts;
-  readonly waves?: readonly WaveView[];
-}
 
 export function updateDetail(update: RolloutRecord, statuses: Statuses, now: number): UpdateDetail {
   return {

@@ -1,0 +1,86 @@
+// A staged rollout with real processes (issue 13): a gateway and three agents over DTLS,
+// tagged in their config and by the operator through the CLI; `coap-fleet publish --tags
+// --waves --bake --window --group-windows` signs the plan; the second wave is granted only
+// after the first node installed and the bake time passed; the node whose group window
+// opens a little later downloads at once but installs only once the window opens; `rollout
+// status|list|pause|resume|cancel` show and move rollouts.
+
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { NodeView } from '../../src/fleet/views.js';
+import { runCli } from '../helpers/cli.js';
+import { withFleet, type Fleet, type LogEntry } from '../helpers/fleet.js';
+
+const NODES = ['node-1', 'node-2', 'node-3'];
+const BAKE_S = 3;
+const MINUTE = 60_000;
+
+const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
+
+/** The CLI as the operator, against the fleet's gateway. */
+const cli = (fleet: Fleet, args: readonly string[]) =>
+  runCli([...args, '--gateway', fleet.gatewayUri, '--credentials', fleet.operatorCredentials], { killAfterMs: 60_000 });
+
+const timeOf = (entry: LogEntry | undefined): number => Date.parse(String(entry?.time));
+
+test('waves in order after the bake time, a node outside its group window downloads but installs only when it opens, and the CLI shows and moves rollouts', async () => {
+  await withFleet({ name: 'staged', nodeIds: [...NODES, 'node-9'] }, async (fleet) => {
+    const gateway = await fleet.startGateway();
+    for (const id of NODES) await fleet.startAgent(id, { config: { tags: ['site-a'] } });
+    await fleet.waitForNodes(NODES, 30_000);
+
+    const tagged = await cli(fleet, ['node', 'node-3', 'tag', 'add', 'late']);
+    assert.is(tagged.status, 0, tagged.stderr);
+    assert.match(tagged.stdout, 'node-3: tags late, site-a');
+    const late = await cli(fleet, ['nodes', '--tag', 'late', '--json']);
+    assert.equal((JSON.parse(late.stdout) as { nodes: NodeView[] }).nodes.map((node) => node.node_id), ['node-3']);
+
+    // node-3's group window opens at the first whole minute at least 20 s ahead; the
+    // others' window is open now. Both last long enough for the rest of the test.
+    const now = Date.now();
+    const opening = Math.ceil((now + 20_000) / MINUTE) * MINUTE;
+    const image = await fleet.image('fw-2.0.0.bin', 64 * 1024);
+    const published = await cli(fleet, [
+      'publish', '--image', image.path, '--version', '2.0.0', '--tags', 'site-a', '--signing-key', join(fleet.keysDir, 'publisher.key'),
+      '--max-parallel', '3', '--waves', '1,100%', '--bake', `${BAKE_S}s`, '--wave-failure-threshold', '1',
+      '--window', `daily ${hhmm(now - 2 * MINUTE)}-${hhmm(now + 60 * MINUTE)} UTC`,
+      '--group-windows', `late=daily ${hhmm(opening)}-${hhmm(opening + 60 * MINUTE)} UTC`,
+    ]);
+    assert.is(published.status, 0, published.stderr);
+    assert.match(published.stdout, /3 target\(s\), waves 1\/100% baking 3 s/);
+
+    const done = await fleet.watch('fw-2.0.0', 150_000);
+    assert.is(done.rollout, 'completed');
+    assert.ok(Object.values(done.nodes).every((status) => status.state === 'installed'), JSON.stringify(done.nodes));
+
+    const entries = gateway.entries();
+    const granted = (node: string) => timeOf(entries.find((entry) => entry.msg === 'install granted' && entry.node === node));
+    const reached = (node: string, state: string) => timeOf(entries.find((entry) => entry.msg === 'node update state' && entry.node === node && entry.to === state));
+    const firstInstalled = reached('node-1', 'installed');
+    assert.ok(granted('node-2') >= firstInstalled + BAKE_S * 1000, `node-2 granted ${granted('node-2') - firstInstalled} ms after node-1 installed`);
+    assert.ok(reached('node-3', 'downloaded') < opening, 'node-3 downloaded before its window opened');
+    assert.ok(granted('node-3') >= opening, `node-3 granted ${granted('node-3') - opening} ms after its window opened`);
+
+    const status = await cli(fleet, ['rollout', 'status', 'fw-2.0.0']);
+    assert.is(status.status, 0, status.stderr);
+    assert.match(status.stdout, 'completed');
+    assert.match(status.stdout, 'waves: 1 done (1/1) · 2 done (2/2)');
+    assert.match(status.stdout, 'tag late: window daily');
+
+    // The operator's moves on a rollout whose only target never shows up.
+    await fleet.publish({ image, version: '2.0.1', targets: ['node-9'] });
+    const list = await cli(fleet, ['rollout', 'list']);
+    assert.match(list.stdout, /fw-2\.0\.0\s+2\.0\.0\s+completed/);
+    assert.match(list.stdout, /fw-2\.0\.1\s+2\.0\.1\s+active/);
+    assert.match((await cli(fleet, ['rollout', 'pause', 'fw-2.0.1'])).stdout, 'paused (operator: paused)');
+    assert.match((await cli(fleet, ['rollout', 'resume', 'fw-2.0.1'])).stdout, 'active (operator: active)');
+    assert.match((await cli(fleet, ['rollout', 'cancel', 'fw-2.0.1'])).stdout, 'cancelled (operator: cancelled)');
+    const refused = await cli(fleet, ['rollout', 'pause', 'fw-2.0.1']);
+    assert.is(refused.status, 1, 'a cancelled rollout is not paused');
+
+    assert.equal(fleet.unexpectedLines([/request denied/]), []);
+  });
+});
+
+test.run();
