@@ -6,6 +6,7 @@
 // signed with the manifest (policy format 2).
 
 import { basename } from 'node:path';
+import type { HealthGate } from '../fleet/health-gate.js';
 import { DEFAULT_POLICY, parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
@@ -34,6 +35,10 @@ const FLAGS = {
   'wave-failure-threshold': { type: 'string', value: 'N', description: 'with --waves: failures in one wave that abort the rollout' },
   window: { type: 'string', value: 'WINDOW', description: 'install only inside it, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin"' },
   'group-windows': { type: 'string', value: 'T=WINDOW|U=WINDOW', description: 'windows by node tag, before --window' },
+  'health-gate': {
+    type: 'string', value: 'cpu=20,memory=15,restarts=0,on-breach=pause,baseline=10m',
+    description: 'with --waves: open the next wave only while the updated nodes stay within these margins of their baseline',
+  },
   'manifest-version': { type: 'string', value: 'N', description: 'manifest format: 2 (default, with chunk hashes) or 1 (for agents older than format 2)' },
   json: { type: 'boolean', description: 'print the manifest as JSON' },
   ...GATEWAY_FLAGS,
@@ -135,8 +140,8 @@ function policyOf(flags: FlagValues<typeof FLAGS>): UpdatePolicy {
   const count = (text: string | undefined, name: string): number | undefined =>
     (text === undefined ? undefined : parseNumber(text, name, { min: 0, max: 10_000, integer: true }));
   const waves = flags.waves?.split(',').map((size) => size.trim());
-  if ((flags.bake !== undefined || flags['wave-failure-threshold'] !== undefined) && waves === undefined) {
-    throw new UsageError('--bake and --wave-failure-threshold go with --waves');
+  if ((flags.bake !== undefined || flags['wave-failure-threshold'] !== undefined || flags['health-gate'] !== undefined) && waves === undefined) {
+    throw new UsageError('--bake, --wave-failure-threshold and --health-gate go with --waves');
   }
   const bake = flags.bake === undefined ? undefined : spanSeconds(flags.bake);
   if (flags.bake !== undefined && bake === undefined) throw new UsageError(`--bake must be a span like 30s, 10m, 2h or 1d, not ${JSON.stringify(flags.bake)}`);
@@ -152,9 +157,29 @@ function policyOf(flags: FlagValues<typeof FLAGS>): UpdatePolicy {
     failure_threshold: count(flags['failure-threshold'], 'failure-threshold') ?? DEFAULT_POLICY.failure_threshold,
     waves, bake_s: bake, wave_failure_threshold: count(flags['wave-failure-threshold'], 'wave-failure-threshold'),
     window: flags.window, group_windows: groupWindows,
+    health_gate: flags['health-gate'] === undefined ? undefined : healthGateOf(flags['health-gate']),
   }, problems);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
   return policy;
+}
+
+const GATE_KEYS: Readonly<Record<string, keyof HealthGate>> = {
+  cpu: 'cpu_margin_percent', memory: 'memory_margin_percent', restarts: 'max_restarts', 'on-breach': 'on_breach', baseline: 'baseline_s',
+};
+
+/** --health-gate "cpu=20,memory=15,restarts=0,on-breach=pause,baseline=10m" as the policy's
+ * health_gate; the values are checked with the rest of the policy. */
+function healthGateOf(text: string): HealthGate {
+  const gate: Record<string, unknown> = {};
+  for (const entry of text.split(',')) {
+    const [key, value, ...extra] = entry.trim().split('=');
+    const field = key === undefined ? undefined : GATE_KEYS[key];
+    if (field === undefined || value === undefined || extra.length > 0) {
+      throw new UsageError(`--health-gate takes ${Object.keys(GATE_KEYS).join('=…,')}=…, not ${JSON.stringify(entry)}`);
+    }
+    gate[field] = field === 'on_breach' ? value : field === 'baseline_s' ? spanSeconds(value) ?? Number.NaN : Number(value);
+  }
+  return gate as HealthGate;
 }
 
 /** ", waves 1/10%/100% baking 600 s, window …" for the summary line; empty without a plan. */
@@ -163,6 +188,7 @@ function planSummary({ policy }: Manifest): string {
     policy.waves === undefined ? '' : `waves ${policy.waves.join('/')}${policy.bake_s === undefined ? '' : ` baking ${policy.bake_s} s`}`,
     policy.window === undefined ? '' : `window ${policy.window}`,
     policy.group_windows === undefined ? '' : `${Object.keys(policy.group_windows).length} group window(s)`,
+    policy.health_gate === undefined ? '' : 'health-gated',
   ].filter((part) => part !== '');
   return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
 }

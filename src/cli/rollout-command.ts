@@ -5,6 +5,7 @@
 
 import { isValidId } from '../fleet/paths.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
+import type { HealthEvidence } from '../fleet/health-gate.js';
 import type { WaveView } from '../fleet/rollout-plan.js';
 import { openGateway } from '../operator/gateway-client.js';
 import { isRolloutOver, rolloutSucceeded, watchRollout } from '../operator/rollout-watch.js';
@@ -59,7 +60,7 @@ function renderer(stream: OutputStream, json: boolean): (view: StatusView) => vo
     const width = Math.max(4, ...ids.map((id) => id.length));
     const counts = Object.entries(view.counts).filter(([, n]) => n > 0).map(([state, n]) => `${n} ${state}`).join(', ');
     const header = `${view.update_id}: ${view.rollout} (${counts})`;
-    const waves = view.waves === undefined ? [] : [wavesLine(view.waves)];
+    const waves = [...(view.waves === undefined ? [] : [wavesLine(view.waves)]), ...(view.health_breach === undefined ? [] : [healthLine(view.health_breach)])];
     const lines = [header, ...waves, ...ids.map((id) => nodeLine(id, view.nodes[id]!, width))];
     if (terminal) {
       stream.write(`${drawnLines > 0 ? `\u001b[${drawnLines}A` : ''}${lines.map((line) => `\r${line}\u001b[K`).join('\n')}\n`);
@@ -73,7 +74,7 @@ function renderer(stream: OutputStream, json: boolean): (view: StatusView) => vo
       if (lastLine.get(id) !== key) stream.write(`${nodeLine(id, status, width)}\n`);
       lastLine.set(id, key);
     }
-    const wavesNow = waves.join('');
+    const wavesNow = waves.join('\n');
     if (wavesNow !== '' && wavesNow !== lastLine.get('\u0000waves')) stream.write(`${wavesNow}\n`);
     lastLine.set('\u0000waves', wavesNow);
     if (isRolloutOver(view)) stream.write(`${header}\n`);
@@ -84,6 +85,13 @@ function renderer(stream: OutputStream, json: boolean): (view: StatusView) => vo
 export function wavesLine(waves: readonly WaveView[]): string {
   return `waves: ${waves.map((wave) => `${wave.wave} ${wave.state}${wave.bake_until === null ? '' : ` until ${wave.bake_until.slice(11, 19)}Z`}`
     + ` (${wave.installed}/${wave.targets}${wave.failed > 0 ? `, ${wave.failed} failed` : ''})`).join(' · ')}`;
+}
+
+/** "health gate paused the rollout at wave 2: node-1 cpu_percent 80 (baseline 10, limit 30)". */
+export function healthLine(evidence: HealthEvidence): string {
+  const { action, wave, node, figure, observed, baseline, limit } = evidence;
+  const against = figure === 'restarts' ? `at most ${limit}` : `baseline ${baseline}, limit ${limit}`;
+  return `health gate ${action === 'pause' ? 'paused' : 'aborted'} the rollout after wave ${wave}: ${node} ${figure} ${observed} (${against}) at ${evidence.at}`;
 }
 
 /** `rollout list`: one row per update. */
@@ -105,11 +113,13 @@ export function rolloutText(detail: UpdateDetail): string {
     policy.waves === undefined ? '' : `waves ${policy.waves.join(',')}${policy.bake_s === undefined ? '' : `, bake ${policy.bake_s} s`}`,
     policy.window === undefined ? '' : `window ${policy.window}`,
     ...Object.entries(policy.group_windows ?? {}).map(([tag, window]) => `tag ${tag}: window ${window}`),
+    policy.health_gate === undefined ? '' : `health gate ${JSON.stringify(policy.health_gate)}`,
   ].filter((part) => part !== '');
   return [
     `${detail.update_id}: version ${detail.version}, ${detail.rollout} (operator: ${detail.operator_state}), ${detail.targets} target(s): ${counts}`,
     `policy: ${plan.join('; ')}`,
     ...(detail.waves === undefined ? [] : [wavesLine(detail.waves)]),
+    ...(detail.health_breach === undefined ? [] : [healthLine(detail.health_breach)]),
   ].join('\n') + '\n';
 }
 

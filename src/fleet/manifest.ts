@@ -81,11 +81,14 @@ export function signedBytes(manifest: UnsignedManifest | Manifest): Buffer {
 /** The plan as signed: every field in a fixed order, null when absent, group windows by tag. */
 export function signedPlan(policy: UpdatePolicy): unknown[] {
   const groups = policy.group_windows === undefined ? null : Object.entries(policy.group_windows).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return [policy.waves ?? null, policy.bake_s ?? null, policy.wave_failure_threshold ?? null, policy.window ?? null, groups];
+  const gate = policy.health_gate;
+  const gateFields = gate === undefined ? null
+    : [gate.cpu_margin_percent ?? null, gate.memory_margin_percent ?? null, gate.max_restarts ?? null, gate.on_breach ?? null, gate.baseline_s ?? null];
+  return [policy.waves ?? null, policy.bake_s ?? null, policy.wave_failure_threshold ?? null, policy.window ?? null, groups, gateFields];
 }
 
 /** The plan's field names: what policy format 2 adds, and what only it may carry. */
-export const PLAN_FIELDS = ['waves', 'bake_s', 'wave_failure_threshold', 'window', 'group_windows'] as const;
+export const PLAN_FIELDS = ['waves', 'bake_s', 'wave_failure_threshold', 'window', 'group_windows', 'health_gate'] as const;
 
 /** Format 2's chunking of a manifest, or undefined for format 1. */
 export function chunkingOf(manifest: Manifest): { readonly chunkSize: number; readonly chunks: readonly string[] } | undefined {

@@ -4,6 +4,7 @@
 // policy, the targets' states (in target order) and the time, so the gateway decides the
 // same after a restart mid-bake: a wave's end is its last target's final report, stored.
 
+import { healthGateProblems, type HealthGate } from './health-gate.js';
 import { isValidTag } from './node-tags.js';
 import { isInside, parseWindow, secondsUntilOpen, type MaintenanceWindow } from './maintenance-window.js';
 import { isTerminal, type NodeUpdateStatus } from './update-state.js';
@@ -20,6 +21,8 @@ export interface RolloutPlan {
   readonly window?: string;
   /** Windows by node tag, before `window`: a node takes the first (in tag order) of its tags'. */
   readonly group_windows?: Readonly<Record<string, string>>;
+  /** With waves: the next wave opens only when the wave before stayed healthy (health-gate.ts). */
+  readonly health_gate?: HealthGate;
 }
 
 export const MAX_WAVES = 16;
@@ -60,7 +63,8 @@ export function parseWaveSize(text: string): { readonly count: number } | { read
 /** Problems of a plan from untrusted JSON (the policy's parser names them). */
 export function planProblems(plan: Readonly<Record<string, unknown>>): string[] {
   const problems: string[] = [];
-  const { waves, bake_s: bake, wave_failure_threshold: threshold, window, group_windows: groups } = plan;
+  const { waves, bake_s: bake, wave_failure_threshold: threshold, window, group_windows: groups, health_gate: gate } = plan;
+  if (gate !== undefined) problems.push(...healthGateProblems(gate));
   if (waves !== undefined && (!Array.isArray(waves) || waves.length < 1 || waves.length > MAX_WAVES
     || !waves.every((size) => typeof size === 'string' && parseWaveSize(size) !== undefined))) {
     problems.push(`policy.waves: 1..${MAX_WAVES} sizes like "1" or "10%"`);

@@ -2,6 +2,7 @@
 // dashboard): the shapes of GET /updates/{id}/status, /nodes and /nodes/{id}/health, so a
 // client never imports the gateway to know them. src/server/representations.ts builds them.
 
+import type { HealthEvidence } from './health-gate.js';
 import type { Manifest } from './manifest.js';
 import type { WaveView } from './rollout-plan.js';
 import type { HealthReport } from './schemas.js';
@@ -15,6 +16,8 @@ export interface StatusView {
   readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
   /** With a policy that has waves: each wave's progress (fleet/rollout-plan.ts). */
   readonly waves?: readonly WaveView[];
+  /** The health gate stopped the rollout: why (fleet/health-gate.ts). */
+  readonly health_breach?: HealthEvidence;
 }
 
 /** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
@@ -41,6 +44,7 @@ export interface UpdateDetail extends UpdateSummary {
   readonly targets: number;
   readonly counts: StateCounts;
   readonly waves?: readonly WaveView[];
+  readonly health_breach?: HealthEvidence;
 }
 
 /** An entry of GET /nodes, and GET /nodes/{id}. */

@@ -2,6 +2,7 @@
 // they store as they are and survive a restart unchanged; representations for the wire
 // are built from them in representations.ts.
 
+import type { HealthEvidence } from '../fleet/health-gate.js';
 import type { Manifest } from '../fleet/manifest.js';
 import type { HealthReport, NodeRegistration } from '../fleet/schemas.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
@@ -31,6 +32,10 @@ export interface RolloutRecord {
   readonly image_ready: boolean;
   readonly created_at: string;
   readonly created_by: string;
+  /** A health-gated rollout stopped at a wave: why (fleet/health-gate.ts); cleared by resume. */
+  readonly health_breach?: HealthEvidence;
+  /** Waves (1-based) whose health the gateway judged: passed, or let through by a resume. */
+  readonly health_passed_waves?: readonly number[];
 }
 
 /** One node's progress on one update, as it last reported it. */

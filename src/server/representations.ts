@@ -12,8 +12,10 @@ export type { UpdateDetail, UpdatePage, UpdateSummary } from '../fleet/views.js'
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
 
+/** A health gate's abort (fleet/health-gate.ts) ends the rollout as a failure threshold does. */
 export const rolloutOf = (update: RolloutRecord, statuses: Statuses): RolloutState =>
-  rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]);
+  (update.health_breach?.action === 'abort' && update.operator_state !== 'cancelled' ? 'aborted'
+    : rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]));
 
 
 export function updateSummary(update: RolloutRecord, statuses: Statuses): UpdateSummary {
@@ -38,6 +40,7 @@ export function updateDetail(update: RolloutRecord, statuses: Statuses, now: num
     ...updateSummary(update, statuses), operator_state: update.operator_state, created_by: update.created_by,
     targets: update.manifest.target_nodes.length, counts: countStates(statuses.values()),
     ...wavesOf(update, statuses, now),
+    ...(update.health_breach === undefined ? {} : { health_breach: update.health_breach }),
   };
 }
 
@@ -46,6 +49,7 @@ export function statusView(update: RolloutRecord, statuses: Statuses, now: numbe
     update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
     nodes: Object.fromEntries(statuses),
     ...wavesOf(update, statuses, now),
+    ...(update.health_breach === undefined ? {} : { health_breach: update.health_breach }),
   };
 }
 

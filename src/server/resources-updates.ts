@@ -244,7 +244,11 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
       POST: async (request, caller) => {
         const id = request.params.id!;
         const node = caller.node!;
-        const decision = await rollouts.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        const { decision, breach } = await rollouts.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        if (breach !== undefined) {
+          logger.warn({ update: id, ...breach }, `health gate: rollout ${breach.action === 'pause' ? 'paused' : 'aborted'}`);
+          changed(id);
+        }
         if (decision.go) {
           logger.info({ update: id, node }, 'install granted');
           changed(id, false);

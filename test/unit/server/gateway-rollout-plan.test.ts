@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
 import type { StatusView } from '../../../src/fleet/views.js';
-import { bodyOf, manifestFor, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
+import { bodyOf, manifestFor, metricsSample, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
 
 const OPERATOR = 'operator:alice';
 // Monday 2026-12-07 12:00 UTC.
@@ -138,6 +138,45 @@ test('tags: set at registration and by an operator (not by a node), kept when th
     assert.equal(await ids('berlin'), ['n1', 'n2']);
     const audit = gw.gateway.store.recentAudit(50).filter((entry) => entry.action === 'node.tags');
     assert.is(audit.length, 2);
+  } finally {
+    await gw.close();
+  }
+});
+
+test('a health-gated wave: a node whose CPU jumps after its install pauses the rollout with the evidence; resume lets the next wave go', async () => {
+  const time = clock();
+  const gw = await startTestGateway({}, undefined, { now: time.now });
+  try {
+    const operator = await gw.client(OPERATOR);
+    const n1 = await gw.client('node:n1');
+    for (const node of ['n1', 'n2']) await gw.request(await gw.client(`node:${node}`), 'POST', '/nodes', { node_id: node, version: '1.0.0' });
+    await gw.request(operator, 'POST', '/updates', manifestFor('u1', ['n1', 'n2'], {
+      policyVersion: 2, policy: { max_parallel_installs: 2, waves: ['1'], bake_s: 60, health_gate: { cpu_margin_percent: 20, baseline_s: 300 } },
+    }));
+    const push = async (seconds: number, cpu: number): Promise<void> => {
+      const body = { ...metricsSample(T0 + seconds * 1000), cpu_percent: cpu };
+      assert.is((await gw.request(n1, 'PUT', '/nodes/n1/metrics', body)).code, ResponseCode.Changed);
+    };
+    for (const seconds of [-240, -180, -120, -60]) await push(seconds, 10);
+    await ready(gw, 'n1');
+    assert.is((await gw.request(n1, 'POST', '/updates/u1/install')).code, ResponseCode.Changed);
+    time.advance(10);
+    await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'installed', progress: 1 });
+    for (const seconds of [20, 40, 60]) await push(seconds, 70);
+    time.advance(70);
+    await ready(gw, 'n2');
+    const n2 = await gw.client('node:n2');
+    const stopped = await gw.request(n2, 'POST', '/updates/u1/install');
+    assert.is(stopped.code, ResponseCode.ServiceUnavailable);
+    assert.match(stopped.payload.toString(), 'paused');
+    const view = bodyOf<StatusView>(await gw.request(operator, 'GET', '/updates/u1/status'));
+    assert.is(view.rollout, 'paused');
+    assert.equal({ ...view.health_breach, at: undefined }, { wave: 1, node: 'n1', figure: 'cpu_percent', baseline: 10, observed: 70, limit: 30, action: 'pause', at: undefined });
+    assert.is((await gw.request(operator, 'PUT', '/updates/u1', { state: 'active' })).code, ResponseCode.Changed);
+    assert.is((await gw.request(n2, 'POST', '/updates/u1/install')).code, ResponseCode.Changed, 'the operator let the wave through');
+    assert.is(bodyOf<StatusView>(await gw.request(operator, 'GET', '/updates/u1/status')).health_breach, undefined);
+    assert.ok(gw.gateway.store.recentAudit(30).some((entry) => entry.action === 'rollout.health_pause' && /n1 cpu_percent 70 against 10/.test(entry.detail ?? '')));
+    assert.equal(unexpectedLogs(gw.logs, ['request denied', 'health gate: rollout paused']), []);
   } finally {
     await gw.close();
   }
