@@ -3,7 +3,9 @@
 // --waves --bake --window --group-windows` signs the plan; the second wave is granted only
 // after the first node installed and the bake time passed; the node whose group window
 // opens a little later downloads at once but installs only once the window opens; `rollout
-// status|list|pause|resume|cancel` show and move rollouts.
+// status|list|pause|resume|cancel` show and move rollouts. Then a per-wave threshold: the
+// first wave's node rolls back and the rollout aborts before the next wave installs; and a
+// pause holds real agents that have downloaded until the resume.
 
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -80,6 +82,46 @@ test('waves in order after the bake time, a node outside its group window downlo
     assert.is(refused.status, 1, 'a cancelled rollout is not paused');
 
     assert.equal(fleet.unexpectedLines([/request denied/]), []);
+  });
+});
+
+test('a per-wave failure threshold aborts before the next wave installs; a pause holds downloaded agents until the resume', async () => {
+  const [bad, second, third] = ['node-bad', 'node-2', 'node-3'];
+  await withFleet({ name: 'waves-abort', nodeIds: [bad, second, third] }, async (fleet) => {
+    const factory = await fleet.image('factory.bin', 64 * 1024);
+    for (const id of [bad, second, third]) await fleet.seedSlot(id, factory, '1.0.0');
+    await fleet.startGateway();
+    await fleet.startAgent(bad, { config: { health_check_command: 'exit 1' } });
+    for (const id of [second, third]) await fleet.startAgent(id);
+    await fleet.waitForNodes([bad, second, third], 30_000, '1.0.0');
+
+    const image = await fleet.image('fw-2.0.0.bin', 64 * 1024);
+    await fleet.publish({
+      image, version: '2.0.0', targets: [bad, second, third],
+      policy: { max_parallel_installs: 3, failure_threshold: 3, waves: ['1', '100%'], wave_failure_threshold: 1 },
+    });
+    const aborted = await fleet.watch('fw-2.0.0', 60_000);
+    assert.is(aborted.rollout, 'aborted');
+    assert.is(aborted.nodes[bad]!.state, 'rolled_back');
+    for (const id of [second, third]) assert.not.ok(['installing', 'installed'].includes(aborted.nodes[id]!.state), `${id}: ${aborted.nodes[id]!.state}`);
+    await fleet.waitForNodes([bad, second, third], 10_000, '1.0.0');
+
+    // The next update: paused as soon as it is published; the agents download, ask, and wait.
+    const next = await fleet.image('fw-2.0.1.bin', 64 * 1024);
+    await fleet.publish({ image: next, version: '2.0.1', targets: [second, third], policy: { max_parallel_installs: 2, waves: ['1', '100%'] } });
+    const paused = await cli(fleet, ['rollout', 'pause', 'fw-2.0.1']);
+    assert.is(paused.status, 0, paused.stderr);
+    const heldAt = Date.now();
+    await fleet.until('an agent told the rollout is paused', () => (fleet.agent(third).entries()
+      .some((entry) => entry.update_id === 'fw-2.0.1' && entry.reason === 'rollout paused') ? true : undefined), 60_000);
+    const held = await fleet.status('fw-2.0.1');
+    assert.is(held.nodes[third]!.state, 'downloaded', 'downloaded, not installing, while paused');
+    assert.is((await cli(fleet, ['rollout', 'resume', 'fw-2.0.1'])).status, 0);
+    const done = await fleet.watch('fw-2.0.1', 90_000);
+    assert.is(done.rollout, 'completed');
+    const grantedThird = timeOf(fleet.gateway!.entries().find((entry) => entry.msg === 'install granted' && entry.node === third && entry.update === 'fw-2.0.1'));
+    assert.ok(grantedThird > heldAt, 'granted after the pause, once resumed');
+    assert.equal(fleet.unexpectedLines([/^new version failed: rolling back$/]), []);
   });
 });
 
