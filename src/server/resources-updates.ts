@@ -30,6 +30,8 @@ import {
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
 import type { RolloutManager } from './rollout-manager.js';
+import type { BakeAlarms } from './bake-alarms.js';
+import { waveProgress } from '../fleet/rollout-plan.js';
 
 export interface UpdateResourcesContext {
   readonly router: GatewayRouter;
@@ -42,6 +44,8 @@ export interface UpdateResourcesContext {
   readonly publisherKey: KeyObject | undefined;
   /** The gateway's clock: where the waves stand (baking until when). */
   readonly now: () => Date;
+  /** Tells the observers when a wave's bake ends. */
+  readonly bakes: BakeAlarms;
 }
 
 /** The operator's list comes in pages: this many entries unless `?limit=` says (up to
@@ -57,7 +61,7 @@ export const PAGE_BYTES = 64 * 1024;
 export const MANIFEST_UPLOAD_BUDGET = { totalBytes: 5 * MAX_MANIFEST_BYTES, perCallerBytes: 2 * MAX_MANIFEST_BYTES };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, rollouts, alerts, logger, publisherKey, now } = context;
+  const { router, store, images, rollouts, alerts, logger, publisherKey, now, bakes } = context;
   // Manifests being uploaded are held in memory until whole: a few of the largest at once.
   const manifestBodies = new BodyBudget(MANIFEST_UPLOAD_BUDGET);
 
@@ -72,6 +76,17 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     router.notify(gatewayPath.update(id), gatewayPath.status(id));
     if (listed) router.notify(GatewayRoute.updates);
   };
+
+  /** An alarm at the update's earliest bake end, if a wave is baking. */
+  const armBake = (update: RolloutRecord): void => {
+    if (update.manifest.policy.waves === undefined) return;
+    const statuses = store.statusesOf(update);
+    const ends = waveProgress(update.manifest.policy, [...statuses.values()], now().getTime()).waves
+      .flatMap((wave) => (wave.bake_until === null ? [] : [Date.parse(wave.bake_until)]));
+    if (ends.length > 0) bakes.set(update.manifest.update_id, Math.min(...ends));
+  };
+  // A restart mid-bake: the alarms of the rollouts still under way.
+  for (const update of store.updatesAfter()) if (update.operator_state !== 'cancelled') armBake(update);
 
   router.add(GatewayRoute.updates, {
     attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
@@ -280,6 +295,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         }
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
+        if (isTerminal(report.state)) armBake(existing(id));
         // A node's own final report also drops the update from its own view of the list;
         // it knows that already, and telling every observer of the list would render it
         // once per observer for each of a large rollout's reports.

@@ -9,7 +9,9 @@ import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
 import type { StatusView } from '../../../src/fleet/views.js';
-import { bodyOf, manifestFor, metricsSample, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
+import {
+  bodyOf, manifestFor, metricsSample, notificationMatching, startTestGateway, unexpectedLogs, type TestGateway,
+} from './gateway-harness.js';
 
 const OPERATOR = 'operator:alice';
 // Monday 2026-12-07 12:00 UTC.
@@ -56,6 +58,27 @@ test('waves open in order only after the wave before ended and baked, across a r
     const detail = bodyOf<{ waves: { state: string; targets: number }[] }>(await gw.request(await gw.client(OPERATOR), 'GET', '/updates/u1'));
     assert.equal(detail.waves.map((wave) => [wave.state, wave.targets]), [['done', 1], ['open', 1], ['waiting', 2]]);
     assert.equal(unexpectedLogs(gw.logs), []);
+  } finally {
+    await gw.close();
+  }
+});
+
+test('observers of the status hear when a wave\'s bake ends, with no request at that moment', async () => {
+  const gw = await startTestGateway();
+  try {
+    const operator = await gw.client(OPERATOR);
+    const n1 = await gw.client('node:n1');
+    const peer = { address: '127.0.0.1', port: gw.gateway.addresses().coap!.port };
+    await gw.request(operator, 'POST', '/updates', manifestFor('u1', ['n1', 'n2'], { policyVersion: 2, policy: { waves: ['1'], bake_s: 1 } }));
+    const { observation } = await operator.observe({ peer, path: '/updates/u1/status' });
+    const notifications = observation[Symbol.asyncIterator]();
+    await ready(gw, 'n1');
+    await gw.request(n1, 'POST', '/updates/u1/install');
+    await gw.request(n1, 'PUT', '/updates/u1/status', { state: 'installed', progress: 1 });
+    await notificationMatching<StatusView>(notifications, (view) => view.waves![0]!.state === 'baking');
+    const done = await notificationMatching<StatusView>(notifications, (view) => view.waves![0]!.state === 'done', 5000);
+    assert.equal(done.waves!.map((wave) => wave.state), ['done', 'open']);
+    observation.forget();
   } finally {
     await gw.close();
   }
