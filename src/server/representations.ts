@@ -17,7 +17,6 @@ export const rolloutOf = (update: RolloutRecord, statuses: Statuses): RolloutSta
   (update.health_breach?.action === 'abort' && update.operator_state !== 'cancelled' ? 'aborted'
     : rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]));
 
-
 export function updateSummary(update: RolloutRecord, statuses: Statuses): UpdateSummary {
   return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
 }
@@ -32,8 +31,6 @@ export function listedForNode(rollout: RolloutState, own: NodeUpdateState): bool
   if (isTerminal(own)) return false;
   return rollout === 'active' || rollout === 'paused' || own !== 'pending';
 }
-
-
 
 export function updateDetail(update: RolloutRecord, statuses: Statuses, now: number): UpdateDetail {
   return {
