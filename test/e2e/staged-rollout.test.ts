@@ -38,10 +38,10 @@ test('waves in order after the bake time, a node outside its group window downlo
     const late = await cli(fleet, ['nodes', '--tag', 'late', '--json']);
     assert.equal((JSON.parse(late.stdout) as { nodes: NodeView[] }).nodes.map((node) => node.node_id), ['node-3']);
 
-    // node-3's group window opens at the first whole minute at least 20 s ahead; the
+    // node-3's group window opens at the first whole minute at least 30 s ahead; the
     // others' window is open now. Both last long enough for the rest of the test.
     const now = Date.now();
-    const opening = Math.ceil((now + 20_000) / MINUTE) * MINUTE;
+    const opening = Math.ceil((now + 30_000) / MINUTE) * MINUTE;
     const image = await fleet.image('fw-2.0.0.bin', 64 * 1024);
     const published = await cli(fleet, [
       'publish', '--image', image.path, '--version', '2.0.0', '--tags', 'site-a', '--signing-key', join(fleet.keysDir, 'publisher.key'),
