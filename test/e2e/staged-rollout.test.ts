@@ -5,12 +5,16 @@
 // opens a little later downloads at once but installs only once the window opens; `rollout
 // status|list|pause|resume|cancel` show and move rollouts. Then a per-wave threshold: the
 // first wave's node rolls back and the rollout aborts before the next wave installs; and a
-// pause holds real agents that have downloaded until the resume.
+// pause holds real agents that have downloaded until the resume. And a health gate: the
+// first wave's node reports a CPU far over its baseline after its install, the rollout
+// pauses with the evidence, and a resume lets the next wave through.
 
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { NodeView } from '../../src/fleet/views.js';
+import type { MetricsView } from '../../src/fleet/node-views.js';
+import type { NodeView, StatusView } from '../../src/fleet/views.js';
+import { Method } from '../../src/protocol/codes.js';
 import { runCli } from '../helpers/cli.js';
 import { withFleet, type Fleet, type LogEntry } from '../helpers/fleet.js';
 
@@ -122,6 +126,50 @@ test('a per-wave failure threshold aborts before the next wave installs; a pause
     const grantedThird = timeOf(fleet.gateway!.entries().find((entry) => entry.msg === 'install granted' && entry.node === third && entry.update === 'fw-2.0.1'));
     assert.ok(grantedThird > heldAt, 'granted after the pause, once resumed');
     assert.equal(fleet.unexpectedLines([/^new version failed: rolling back$/]), []);
+  });
+});
+
+test('a health-gated wave: CPU far over its baseline after the install pauses the rollout with the evidence; resume lets the next wave go', async () => {
+  const [first, second] = ['node-1', 'node-2'];
+  await withFleet({ name: 'health-gate', nodeIds: [first, second] }, async (fleet) => {
+    await fleet.startGateway();
+    for (const id of [first, second]) await fleet.startAgent(id, { config: { metrics_interval_s: 1 } });
+    await fleet.waitForNodes([first, second], 30_000);
+    const operator = await fleet.operator();
+    const samplesOf = async (id: string) => (await operator.json<MetricsView>(Method.GET, `/nodes/${id}/metrics`)).samples;
+    await fleet.until(`${first}'s baseline samples`, async () => ((await samplesOf(first)).length >= 3 ? true : undefined), 30_000);
+
+    const image = await fleet.image('fw-2.0.0.bin', 64 * 1024);
+    await fleet.publish({
+      image, version: '2.0.0', targets: [first, second],
+      policy: { max_parallel_installs: 2, waves: ['1', '100%'], bake_s: 2, health_gate: { cpu_margin_percent: 20, baseline_s: 120 } },
+    });
+    await fleet.waitForStatus('fw-2.0.0', `${first} installed`, (view) => view.nodes[first]!.state === 'installed', 60_000);
+    // The node's own reports of a CPU at 99 % (its agent's samples go on beside them).
+    const node = await fleet.asNode(first);
+    try {
+      const latest = (await samplesOf(first)).at(-1)!;
+      for (let index = 1; index <= 20; index++) {
+        const sample = { ...latest, cpu_percent: 99, at: new Date(Date.now() + index).toISOString() };
+        await node.send(Method.PUT, `/nodes/${first}/metrics`, sample);
+      }
+    } finally {
+      await node.close();
+    }
+    const paused = await fleet.waitForStatus('fw-2.0.0', 'paused by the health gate', (view: StatusView) => view.health_breach !== undefined, 90_000);
+    assert.is(paused.rollout, 'paused');
+    const evidence = paused.health_breach!;
+    assert.equal([evidence.wave, evidence.node, evidence.figure, evidence.action], [1, first, 'cpu_percent', 'pause']);
+    assert.ok(evidence.observed > evidence.limit && evidence.limit === Math.round((evidence.baseline + 20) * 10) / 10, JSON.stringify(evidence));
+    assert.not.ok(['installing', 'installed'].includes(paused.nodes[second]!.state), 'the next wave waits');
+    const status = await cli(fleet, ['rollout', 'status', 'fw-2.0.0']);
+    assert.match(status.stdout, `health gate paused the rollout after wave 1: ${first} cpu_percent`);
+
+    assert.is((await cli(fleet, ['rollout', 'resume', 'fw-2.0.0'])).status, 0);
+    const done = await fleet.watch('fw-2.0.0', 90_000);
+    assert.is(done.rollout, 'completed');
+    assert.is(done.health_breach, undefined);
+    assert.equal(fleet.unexpectedLines([/^health gate: rollout paused$/]), []);
   });
 });
 
