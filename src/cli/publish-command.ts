@@ -36,7 +36,7 @@ const FLAGS = {
   window: { type: 'string', value: 'WINDOW', description: 'install only inside it, e.g. "Mon-Fri 02:00-05:00 Europe/Berlin"' },
   'group-windows': { type: 'string', value: 'T=WINDOW|U=WINDOW', description: 'windows by node tag, before --window' },
   'health-gate': {
-    type: 'string', value: 'cpu=20,memory=15,restarts=0,on-breach=pause,baseline=10m',
+    type: 'string', value: 'cpu=20,memory=15,restarts=0,alerts=0,on-breach=pause,baseline=10m',
     description: 'with --waves: open the next wave only while the updated nodes stay within these margins of their baseline',
   },
   'manifest-version': { type: 'string', value: 'N', description: 'manifest format: 2 (default, with chunk hashes) or 1 (for agents older than format 2)' },
@@ -164,10 +164,10 @@ function policyOf(flags: FlagValues<typeof FLAGS>): UpdatePolicy {
 }
 
 const GATE_KEYS: Readonly<Record<string, keyof HealthGate>> = {
-  cpu: 'cpu_margin_percent', memory: 'memory_margin_percent', restarts: 'max_restarts', 'on-breach': 'on_breach', baseline: 'baseline_s',
+  cpu: 'cpu_margin_percent', memory: 'memory_margin_percent', restarts: 'max_restarts', alerts: 'max_new_alerts', 'on-breach': 'on_breach', baseline: 'baseline_s',
 };
 
-/** --health-gate "cpu=20,memory=15,restarts=0,on-breach=pause,baseline=10m" as the policy's
+/** --health-gate "cpu=20,memory=15,restarts=0,alerts=0,on-breach=pause,baseline=10m" as the policy's
  * health_gate; the values are checked with the rest of the policy. */
 function healthGateOf(text: string): HealthGate {
   const gate: Record<string, unknown> = {};

@@ -83,7 +83,8 @@ export function signedPlan(policy: UpdatePolicy): unknown[] {
   const groups = policy.group_windows === undefined ? null : Object.entries(policy.group_windows).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const gate = policy.health_gate;
   const gateFields = gate === undefined ? null
-    : [gate.cpu_margin_percent ?? null, gate.memory_margin_percent ?? null, gate.max_restarts ?? null, gate.on_breach ?? null, gate.baseline_s ?? null];
+    : [gate.cpu_margin_percent ?? null, gate.memory_margin_percent ?? null, gate.max_restarts ?? null, gate.max_new_alerts ?? null,
+      gate.on_breach ?? null, gate.baseline_s ?? null];
   return [policy.waves ?? null, policy.bake_s ?? null, policy.wave_failure_threshold ?? null, policy.window ?? null, groups, gateFields];
 }
 

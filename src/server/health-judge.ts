@@ -1,7 +1,8 @@
 // The gateway's side of health-gated waves (fleet/health-gate.ts): when a target of a
 // later wave asks to install once the wave before has ended and baked, that wave is judged
 // once on the metrics the gateway keeps: each updated target's samples since it installed
-// against the baseline taken at its grant. Read-only; the rollout manager writes the outcome.
+// and alerts against the baseline taken at its grant. Read-only; the rollout manager writes
+// the outcome.
 
 import { healthBreach, MAX_GATE_SAMPLES, type HealthEvidence } from '../fleet/health-gate.js';
 import { waveEnds, waveProgress } from '../fleet/rollout-plan.js';
@@ -27,7 +28,12 @@ export function judgeWaveBefore(
   const members = targets.slice(own >= 2 ? ends[own - 2]! : 0, ends[own - 1]);
   const gated = members.filter((id) => statuses.get(id)!.state === 'installed').map((id) => ({
     node: id, baseline: store.getBaseline(updateId, id),
-    after: store.metricsOf(id, Date.parse(statuses.get(id)!.updated_at), MAX_GATE_SAMPLES),
+    after: store.metricsOf(id, Date.parse(statuses.get(id)!.updated_at), MAX_GATE_SAMPLES), activeAlerts: activeAlertsOf(store, id),
   }));
   return { wave: own, evidence: healthBreach(gate, own, gated, at) };
 }
+
+/** How many alerts of `nodeId` are active (alerts are bounded: the active ones and a
+ * capped history of cleared ones, store.ts). */
+export const activeAlertsOf = (store: GatewayStore, nodeId: string): number =>
+  store.listAlerts().filter((alert) => alert.node_id === nodeId && alert.cleared_at === null).length;

@@ -8,7 +8,7 @@ import { decideInstall, type InstallDecision } from '../fleet/rollout.js';
 import { parsePolicy, PLAN_FIELDS, signedBytes, signedPlan, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
 import { baselineOf, BASELINE_S, MAX_GATE_SAMPLES, type HealthEvidence } from '../fleet/health-gate.js';
 import { windowFor } from '../fleet/rollout-plan.js';
-import { judgeWaveBefore } from './health-judge.js';
+import { activeAlertsOf, judgeWaveBefore } from './health-judge.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-state.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -178,7 +178,7 @@ export class RolloutManager {
         const gate = policy.health_gate;
         if (gate !== undefined) {
           const samples = this.#store.metricsOf(nodeId, now - (gate.baseline_s ?? BASELINE_S) * 1000, MAX_GATE_SAMPLES);
-          writer.putBaseline(updateId, nodeId, baselineOf(samples, at));
+          writer.putBaseline(updateId, nodeId, baselineOf(samples, activeAlertsOf(this.#store, nodeId), at));
         }
       }
       return { decision, ...(judged?.evidence === undefined ? {} : { breach: judged.evidence }) };

@@ -18,7 +18,7 @@ test('plan mistakes are usage errors naming the flag or field, before anything i
     [[...PUBLISH, '--window', 'Mon-Fri 02:00-05:00 Mars/Olympus'], 'ends with an IANA time zone'],
     [[...PUBLISH, '--window', 'Mon-Fri 02:00-02:00 UTC'], 'a range is HH:MM-HH:MM of two different times'],
     [[...PUBLISH, '--group-windows', 'Mon-Fri 02:00-05:00 UTC'], '--group-windows takes TAG=WINDOW|TAG=WINDOW'],
-    [[...PUBLISH, '--waves', '1', '--health-gate', 'colour=red'], '--health-gate takes cpu=…,memory=…,restarts=…,on-breach=…,baseline=…'],
+    [[...PUBLISH, '--waves', '1', '--health-gate', 'colour=red'], '--health-gate takes cpu=…,memory=…,restarts=…,alerts=…,on-breach=…,baseline=…'],
     [[...PUBLISH, '--waves', '1', '--health-gate', 'cpu=200'], 'policy.health_gate.cpu_margin_percent: 0..100'],
     [['rollout', 'pause', ...NOWHERE], 'expected: rollout list, or rollout status|pause|resume|cancel|watch ID'],
     [['rollout', 'status', 'u1', '--timeout', '5', ...NOWHERE], '--timeout goes with watch'],
