@@ -7,6 +7,7 @@ import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
+import { rolloutWavesBenchmark } from './macro/rollout-waves.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
 
@@ -18,6 +19,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   dtlsBenchmark,
   proxyBenchmark,
   retransmissionBenchmark,
+  rolloutWavesBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -83,7 +83,7 @@ export async function startFleet(operatorCount: number): Promise<BenchFleet> {
 /** `coap-fleet ARGS` with stdout and stderr straight into a log file (this process pumps
  * nothing), stdin ignored; BENCH_SERVER_NODE_FLAGS go to node, as for the other
  * benchmarks' servers (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
-function daemon(logPath: string, args: readonly string[]): ChildProcess {
+export function daemon(logPath: string, args: readonly string[]): ChildProcess {
   const log = openSync(logPath, 'a');
   try {
     return spawnTracked(process.execPath, [...NODE_FLAGS, BIN, ...args], { stdio: ['ignore', log, log] });
@@ -102,7 +102,7 @@ function logTail(path: string): string {
 
 /** Polls `probe` until it returns a value, for STARTUP_TIMEOUT_MS at most; fails at once
  * when `child` has exited. */
-async function until<T>(what: string, child: ChildProcess, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+export async function until<T>(what: string, child: ChildProcess, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   let last: unknown;
   for (;;) {

@@ -343,6 +343,7 @@ export class Agent {
           const result = await this.#gateway.register({
             node_id: this.config.nodeId, version, hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
             agent_started_at: this.#startedAt,
+            ...(this.config.tags.length === 0 ? {} : { tags: this.config.tags }),
           }, this.#stop.soft);
           this.#log.info({ why, result, version }, 'registered');
           if (version === this.installedVersion()) return true;

@@ -11,6 +11,7 @@ import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/cred
 import {
   checkSetting, envName as envNameWith, loadLayers, LOG_LEVELS, type FieldTable, type FieldValues, type LayerSources, type LogLevel,
 } from '../fleet/config-layers.js';
+import { isValidTag, MAX_TAGS } from '../fleet/node-tags.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { CONGESTION_CONTROLS, type CongestionControl } from '../protocol/parameters.js';
@@ -46,6 +47,8 @@ export interface AgentConfig {
   /** The version reported while no slot has been committed yet. */
   readonly initialVersion: string;
   readonly hardware: string;
+  /** The node's groups, sent at registration (fleet/node-tags.ts). */
+  readonly tags: readonly string[];
   readonly healthIntervalMs: number;
   readonly registerIntervalMs: number;
   readonly installAdapter: InstallAdapterName;
@@ -133,6 +136,10 @@ export const CONFIG_FIELDS = {
     kind: 'text', value: 'TEXT', description: 'hardware description sent at registration (default: arch, cpu, host name)',
     check: (text: string) => (text.length <= 128 ? undefined : 'at most 128 characters'),
   },
+  tags: {
+    kind: 'list', value: 'TAGS', max: MAX_TAGS, default: [], description: 'this node\'s groups, sent at registration (publish --tags, per-group windows)',
+    check: (tag: string) => (isValidTag(tag) ? undefined : '1-32 of [A-Za-z0-9._-], starting with a letter or digit'),
+  },
   health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.1, max: 86_400, default: 10, description: 'health report period', deprecated: ['health_interval'] },
   register_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 300, description: 'registration refresh period', deprecated: ['register_interval'] },
   install_adapter: {
@@ -158,7 +165,7 @@ export const CONFIG_FIELDS = {
     kind: 'seconds', value: 'SECONDS', min: 0.1, max: 3600, default: 30, description: 'health check time limit', deprecated: ['health_check_timeout'],
   },
   install_max_wait_s: {
-    kind: 'seconds', value: 'SECONDS', min: 1, max: 30 * 86_400, default: 86_400, description: 'give up asking to install after this', deprecated: ['install_max_wait'],
+    kind: 'seconds', value: 'SECONDS', min: 1, max: 30 * 86_400, default: 86_400, description: 'give up asking to install after requests failed for this long (the gateway\'s 5.03 waits: windows, bakes, pauses, do not count)', deprecated: ['install_max_wait'],
   },
   listen_host: { kind: 'address', value: 'HOST', description: 'local address to bind (default: any)' },
   listen_port: { kind: 'port', value: 'PORT', default: 0, description: 'local UDP port, the agent_port, 0 for an ephemeral one' },
@@ -293,6 +300,7 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     nodeId: values.node_id!, gateway: values.gateway!.replace(/\/+$/, ''), dataDir: values.data_dir,
     publisherKeyPath: values.publisher_key!, publisherKey: publisherKey!, initialVersion: values.initial_version,
     hardware: values.hardware ?? DEFAULT_HARDWARE(),
+    tags: values.tags,
     healthIntervalMs: values.health_interval_s * 1000,
     registerIntervalMs: values.register_interval_s * 1000,
     installAdapter: values.install_adapter as InstallAdapterName, installCommand, rollbackCommand: values.rollback_command,

@@ -48,7 +48,7 @@ export interface NodeUpdatesDeps {
   readonly installer: Installer;
   readonly log: AgentLogger;
   readonly stop: StopToken;
-  /** Retry back-off, 5.03 Max-Age waits and the install_max_wait_s deadline. */
+  /** Retry back-off, 5.03 Max-Age waits and the install_max_wait_s bound on failing requests. */
   readonly clock: Clock;
   readonly nodeId: string;
   readonly publisherKey: KeyObject;
@@ -293,12 +293,16 @@ export class NodeUpdates {
     }
   }
 
-  /** POST /install until 2.04: 5.03 waits Max-Age, errors back off, all within
-   * install_max_wait_s; 4.xx (4.03: the rollout was cancelled, aborted or completed) ends it. */
+  /** POST /install until 2.04: 5.03 waits Max-Age, errors back off; 4.xx (4.03: the
+   * rollout was cancelled, aborted or completed) ends it. A 5.03 is the rollout pacing its
+   * nodes (a maintenance window days away, a bake, a pause, the canaries) and is followed
+   * however long it says; install_max_wait_s bounds only a run of failed requests (no
+   * answer, 5.xx other than 5.03), counted from the first of them. */
   async #askUntilGo(machine: UpdateMachine, cancel: AbortSignal): Promise<InstallPermission> {
     const { clock } = this.#deps;
     const signal = AbortSignal.any([this.#deps.stop.soft, cancel]);
-    const deadline = clock.now() + this.#deps.installMaxWaitMs;
+    /** When the current run of failed requests began; undefined while the gateway answers. */
+    let failingSince: number | undefined;
     let failures = 0;
     for (;;) {
       if (signal.aborted) return { kind: 'interrupted' };
@@ -308,16 +312,24 @@ export class NodeUpdates {
         const answer = await this.#deps.gateway.askInstall(machine.updateId, signal);
         if (answer.kind === 'go' || answer.kind === 'refused') return answer;
         last = answer.reason;
-        waitMs = answer.kind === 'wait' ? Math.max(1, answer.seconds) * 1000 : RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!;
+        if (answer.kind === 'wait') {
+          failingSince = undefined;
+          failures = 0;
+          waitMs = Math.max(1, answer.seconds) * 1000;
+        } else {
+          failingSince ??= clock.now();
+          waitMs = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!;
+        }
         machine.log.info({ answer: answer.kind, reason: answer.reason, retry_in_s: waitMs / 1000 }, 'install not permitted yet');
       } catch (error) {
         if (signal.aborted) return { kind: 'interrupted' };
         last = (error as Error).message;
+        failingSince ??= clock.now();
         waitMs = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]!;
         machine.log.warn({ err: error, retry_in_s: waitMs / 1000 }, 'install request failed');
       }
-      if (clock.now() + waitMs > deadline) {
-        return { kind: 'gave-up', reason: `install not permitted within ${this.#deps.installMaxWaitMs / 1000} s (last: ${last})` };
+      if (failingSince !== undefined && clock.now() + waitMs > failingSince + this.#deps.installMaxWaitMs) {
+        return { kind: 'gave-up', reason: `install requests failing for ${this.#deps.installMaxWaitMs / 1000} s (last: ${last})` };
       }
       try {
         await sleep(waitMs, signal, clock);

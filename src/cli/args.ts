@@ -104,6 +104,14 @@ export function parseNumber(text: string, flag: string, range: NumberRange): num
   return value;
 }
 
+const SPAN_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A span with its unit, "30s", "10m", "2h", "1d", in seconds; undefined when `text` is none. */
+export function spanSeconds(text: string): number | undefined {
+  const match = /^(\d{1,9})([smhd])$/.exec(text);
+  return match === null ? undefined : Number(match[1]) * SPAN_UNITS[match[2]!]!;
+}
+
 /** "127.0.0.1:5683", "[::1]:5683" or "localhost:5683"; IPv6 literals without brackets. */
 export function parseHostPort(text: string, flag: string): { readonly host: string; readonly port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);

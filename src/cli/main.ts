@@ -11,7 +11,7 @@ import { keysUsage, runKeysCommand } from './keys-command.js';
 import { NODE_SYNOPSIS, nodeUsage, runNodeCommand } from './node-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
 import { publishUsage, runPublishCommand } from './publish-command.js';
-import { rolloutUsage, runRolloutCommand } from './rollout-command.js';
+import { ROLLOUT_SYNOPSIS, rolloutUsage, runRolloutCommand } from './rollout-command.js';
 import { GatewayError } from '../operator/errors.js';
 import { UsageError } from './errors.js';
 import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy-command.js';
@@ -97,8 +97,8 @@ const COMMANDS: readonly Command[] = [
     usage: publishUsage, run: runPublishCommand,
   },
   {
-    name: 'nodes', synopsis: 'nodes [--gateway URI] [--credentials FILE] [--json]',
-    summary: 'The registered nodes: version, presence, health.',
+    name: 'nodes', synopsis: 'nodes [--tag T] [--gateway URI] [--credentials FILE] [--json]',
+    summary: 'The registered nodes: version, presence, health, tags.',
     usage: nodesUsage, run: runNodesCommand,
   },
   {
@@ -118,8 +118,8 @@ const COMMANDS: readonly Command[] = [
     usage: auditUsage, run: runAuditCommand,
   },
   {
-    name: 'rollout', synopsis: 'rollout watch ID [--gateway URI] [--credentials FILE] [--json]',
-    summary: 'A rollout live, per-node progress, until it ends.',
+    name: 'rollout', synopsis: ROLLOUT_SYNOPSIS,
+    summary: 'The rollouts: list, one with its waves, pause, resume, cancel, or watch one live until it ends.',
     usage: rolloutUsage, run: runRolloutCommand,
   },
   {

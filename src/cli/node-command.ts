@@ -1,17 +1,18 @@
 // `coap-fleet node ID …`: one node through the gateway (src/operator's node-reads,
-// node-logs and node-commands): its health, metrics, services, logs (followed with
-// --follow), settings; a service's start/stop/restart, a settings change, a reboot or a
-// shutdown, each signed for the operator with the command key. Tables for people, --json
-// for scripts.
+// node-logs, node-commands and node-tags): its health, metrics, services, logs (followed
+// with --follow), settings, its tags added or removed; a service's start/stop/restart, a
+// settings change, a reboot or a shutdown, each signed for the operator with the command
+// key. Tables for people, --json for scripts.
 
 import { parseInstant } from '../fleet/instant.js';
 import { COMMAND_KEY_ENV, COMMAND_KEY_FILE, locateCommandKey } from '../operator/command-key.js';
 import { SigningKeyError } from '../operator/errors.js';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
+import { changeNodeTags, checkTag } from '../operator/node-tags.js';
 import { followNodeLogs, readNodeLogs, type LogFilters } from '../operator/node-logs.js';
 import { rebootNode, serviceCommand, SERVICE_ACTIONS, setNodeConfig, shutdownNode, type ServiceAction } from '../operator/node-commands.js';
 import { checkNodeId, readNode, readNodeConfig, readNodeHealth, readNodeMetrics, readNodeServices } from '../operator/node-reads.js';
-import { formatFlags, parseArgs, parseNumber, type FlagValues } from './args.js';
+import { formatFlags, parseArgs, parseNumber, spanSeconds, type FlagValues } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import {
@@ -34,7 +35,7 @@ const FLAGS = {
 
 type NodeFlags = FlagValues<typeof FLAGS>;
 
-export const NODE_SYNOPSIS = 'node ID [show]|health|metrics|services|logs|config|service|reboot|shutdown [ARGS] [options]';
+export const NODE_SYNOPSIS = 'node ID [show]|health|metrics|services|logs|config|service|tag|reboot|shutdown [ARGS] [options]';
 
 export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|metrics|services [--json]\n'
   + '       coap-fleet node ID logs [--follow] [--unit U] [--since T] [--priority P] [--lines N] [--json]\n'
@@ -42,6 +43,7 @@ export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|
   + '       coap-fleet node ID service NAME start|stop|restart [--command-key FILE] [--json]\n'
   + '       coap-fleet node ID config set KEY=VALUE... [--command-key FILE] [--json]\n'
   + '       coap-fleet node ID reboot|shutdown [--yes] [--command-key FILE] [--json]\n'
+  + '       coap-fleet node ID tag add|remove TAG... [--json]\n'
   + '  (each with [--gateway URI] [--credentials FILE])\n\n'
   + 'show (the default): the node as the gateway keeps it: registration, presence, health and\n'
   + 'link quality (the block size, window, RTT and loss of its latest download, and the\n'
@@ -64,7 +66,7 @@ export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|
 const VERB_FLAGS: Readonly<Record<string, readonly (keyof NodeFlags)[]>> = {
   show: [], health: [], metrics: ['since'], services: [], config: ['command-key'],
   logs: ['follow', 'unit', 'since', 'priority', 'lines'],
-  service: ['command-key'], reboot: ['command-key', 'yes'], shutdown: ['command-key', 'yes'],
+  service: ['command-key'], reboot: ['command-key', 'yes'], shutdown: ['command-key', 'yes'], tag: [],
 };
 const VERB_SPECIFIC: readonly (keyof NodeFlags)[] = ['follow', 'unit', 'since', 'priority', 'lines', 'command-key', 'yes'];
 
@@ -76,7 +78,7 @@ export async function runNodeCommand(argv: readonly string[], io: CliIo): Promis
   }
   const [nodeId, verb = 'show', ...rest] = positionals;
   if (nodeId === undefined || !Object.hasOwn(VERB_FLAGS, verb)) {
-    throw new UsageError(`expected: node ID [show]|health|metrics|services|logs|service|config|reboot|shutdown${nodeId === undefined ? '' : `, not ${JSON.stringify(verb)}`}`);
+    throw new UsageError(`expected: node ID [show]|health|metrics|services|logs|service|config|tag|reboot|shutdown${nodeId === undefined ? '' : `, not ${JSON.stringify(verb)}`}`);
   }
   checkNodeId(nodeId);
   const misplaced = VERB_SPECIFIC.find((name) => flags[name] !== undefined && !VERB_FLAGS[verb]!.includes(name));
@@ -147,6 +149,15 @@ async function plan(nodeId: string, verb: string, rest: readonly string[], flags
       const keyPath = await commandKeyPath(flags);
       return async (gateway) => print(await serviceCommand(gateway, nodeId, name, action as ServiceAction, { keyPath }), commandResultLine);
     }
+    case 'tag': {
+      const [change, ...tags] = rest;
+      if ((change !== 'add' && change !== 'remove') || tags.length === 0) throw new UsageError('expected: tag add|remove TAG...');
+      tags.forEach(checkTag);
+      return async (gateway) => {
+        const after = await changeNodeTags(gateway, nodeId, change === 'add' ? tags : [], change === 'remove' ? tags : []);
+        return print({ node_id: nodeId, tags: after }, (view) => `${view.node_id}: tags ${view.tags.length === 0 ? '(none)' : view.tags.join(', ')}\n`);
+      };
+    }
     default: {
       // reboot or shutdown
       none();
@@ -206,14 +217,11 @@ function logFilters(flags: NodeFlags): LogFilters {
 
 // ---- pure ---------------------------------------------------------------------------
 
-const AGO_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** --since as RFC 3339 UTC (whole seconds): a date-time with a zone (or epoch
  * milliseconds), or a span ago (30s, 10m, 2h, 1d) from `now`. */
 export function parseSince(text: string, now: number): string {
-  const ago = /^(\d{1,9})([smhd])$/.exec(text);
-  const ms = ago !== null ? now - Number(ago[1]) * AGO_UNITS[ago[2]!]!
-    : parseInstant(text) ?? Number.NaN;
+  const ago = spanSeconds(text);
+  const ms = ago !== undefined ? now - ago * 1000 : parseInstant(text) ?? Number.NaN;
   if (!Number.isFinite(ms) || ms < 0) throw new UsageError(`--since must be an RFC 3339 time (2026-12-06T20:00:00Z) or a span ago (30s, 10m, 2h, 1d), not ${JSON.stringify(text)}`);
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

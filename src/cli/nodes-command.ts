@@ -1,7 +1,8 @@
-// `coap-fleet nodes`: the gateway's registered nodes (src/operator's listNodes) as a table
-// of version, presence and health, or as JSON.
+// `coap-fleet nodes`: the gateway's registered nodes (src/operator's listNodes), all or
+// those with a tag, as a table of version, presence, health and tags, or as JSON.
 
 import { openGateway } from '../operator/gateway-client.js';
+import { checkTag } from '../operator/node-tags.js';
 import { listNodes } from '../operator/nodes.js';
 import type { NodeView } from '../fleet/views.js';
 import { formatFlags, parseArgs } from './args.js';
@@ -11,15 +12,16 @@ import { lossPercent, milliseconds } from './node-tables.js';
 import { formatTable, type CliIo } from './output.js';
 
 const FLAGS = {
+  tag: { type: 'string', value: 'T', description: 'only the nodes with this tag' },
   json: { type: 'boolean', description: 'print the gateway\'s JSON' },
   ...GATEWAY_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
-export const nodesUsage = (): string => `Usage: coap-fleet nodes [--gateway URI] [--credentials FILE] [--json]\n\nOptions:\n${formatFlags(FLAGS)}`;
+export const nodesUsage = (): string => `Usage: coap-fleet nodes [--tag T] [--gateway URI] [--credentials FILE] [--json]\n\nOptions:\n${formatFlags(FLAGS)}`;
 
 export function nodesTable(nodes: readonly NodeView[]): string {
-  const rows = [['NODE', 'VERSION', 'ONLINE', 'HEALTH', 'CPU%', 'MEM%', 'TEMP', 'LAST SEEN', 'RTT', 'LOSS']];
+  const rows = [['NODE', 'VERSION', 'ONLINE', 'HEALTH', 'CPU%', 'MEM%', 'TEMP', 'LAST SEEN', 'RTT', 'LOSS', 'TAGS']];
   for (const node of nodes) {
     const health = node.health;
     rows.push([
@@ -27,6 +29,7 @@ export function nodesTable(nodes: readonly NodeView[]): string {
       health === null ? '-' : health.cpu_percent.toFixed(1), health === null ? '-' : health.memory_percent.toFixed(1),
       health?.temperature === null || health === null ? '-' : `${health.temperature.toFixed(1)}°C`, node.last_seen,
       ...linkCells(node),
+      node.tags.length === 0 ? '-' : node.tags.join(','),
     ]);
   }
   return formatTable(rows);
@@ -46,9 +49,10 @@ export async function runNodesCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (flags.tag !== undefined) checkTag(flags.tag);
   const gateway = await openGateway(await gatewayOptions(flags));
   try {
-    const nodes = await listNodes(gateway);
+    const nodes = await listNodes(gateway, flags.tag);
     io.stdout.write(flags.json === true ? `${JSON.stringify({ nodes })}\n` : nodesTable(nodes));
   } finally {
     await gateway.close();

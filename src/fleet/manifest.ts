@@ -4,13 +4,17 @@
 // signed, since operators change it mid-rollout (pause, resume). Format 2 adds the sha256
 // of every chunk_size bytes of the image under the same signature, so an agent can verify
 // (and keep, and fetch again) the image chunk by chunk; format 1 (no manifest_version)
-// still verifies as it always did.
+// still verifies as it always did. Policy format 2 (policy_version 2) adds the rollout plan
+// (waves, bake time, per-wave threshold, maintenance windows: rollout-plan.ts), and signs
+// it: an operator may still pause, resume and change the unsigned fields, never the plan.
+// A manifest without policy_version signs the same bytes as before.
 
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { isValidId } from './paths.js';
+import { planProblems, type RolloutPlan } from './rollout-plan.js';
 import { isValidVersion } from './version.js';
 
-export interface UpdatePolicy {
+export interface UpdatePolicy extends RolloutPlan {
   /** At most this many targets installing at once. */
   readonly max_parallel_installs: number;
   /** The first `canary` targets install first; the rest wait until those are installed. */
@@ -35,6 +39,8 @@ export interface Manifest {
   readonly chunk_size?: number;
   /** Format 2: lowercase hex sha256 of each chunk in order, the last one shorter. */
   readonly chunks?: readonly string[];
+  /** 2 when the policy carries a rollout plan, which the signature then covers. */
+  readonly policy_version?: 2;
 }
 
 export type UnsignedManifest = Omit<Manifest, 'signature'>;
@@ -63,10 +69,27 @@ export const DEFAULT_POLICY: UpdatePolicy = { max_parallel_installs: 2, canary: 
  * stripped of its chunks does not pass as v1). */
 export function signedBytes(manifest: UnsignedManifest | Manifest): Buffer {
   const fields: unknown[] = [manifest.update_id, manifest.version, manifest.size, manifest.checksum, [...manifest.target_nodes].sort()];
-  return Buffer.from(JSON.stringify(manifest.manifest_version === 2
+  const signed = manifest.manifest_version === 2
     ? ['coap-fleet-manifest-v2', ...fields, manifest.chunk_size, manifest.chunks]
-    : ['coap-fleet-manifest-v1', ...fields]));
+    : ['coap-fleet-manifest-v1', ...fields];
+  // Policy format 2 appends its own tagged element: without it the bytes are format 1's
+  // or 2's exactly, and a plan stripped off (or added) no longer verifies.
+  if (manifest.policy_version === 2) signed.push(['coap-fleet-policy-v2', signedPlan(manifest.policy)]);
+  return Buffer.from(JSON.stringify(signed));
 }
+
+/** The plan as signed: every field in a fixed order, null when absent, group windows by tag. */
+export function signedPlan(policy: UpdatePolicy): unknown[] {
+  const groups = policy.group_windows === undefined ? null : Object.entries(policy.group_windows).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const gate = policy.health_gate;
+  const gateFields = gate === undefined ? null
+    : [gate.cpu_margin_percent ?? null, gate.memory_margin_percent ?? null, gate.max_restarts ?? null, gate.max_new_alerts ?? null,
+      gate.on_breach ?? null, gate.baseline_s ?? null];
+  return [policy.waves ?? null, policy.bake_s ?? null, policy.wave_failure_threshold ?? null, policy.window ?? null, groups, gateFields];
+}
+
+/** The plan's field names: what policy format 2 adds, and what only it may carry. */
+export const PLAN_FIELDS = ['waves', 'bake_s', 'wave_failure_threshold', 'window', 'group_windows', 'health_gate'] as const;
 
 /** Format 2's chunking of a manifest, or undefined for format 1. */
 export function chunkingOf(manifest: Manifest): { readonly chunkSize: number; readonly chunks: readonly string[] } | undefined {
@@ -113,11 +136,15 @@ export function parseManifest(input: unknown): { manifest: Manifest } | { proble
   if (typeof signature !== 'string' || Buffer.from(signature, 'base64').length !== 64) problems.push('signature: base64 Ed25519 signature');
   const policy = parsePolicy(value.policy ?? {}, problems);
   const chunking = parseChunking(value, typeof size === 'number' ? size : 0, problems);
+  const policyVersion = value.policy_version;
+  if (policyVersion !== undefined && policyVersion !== 1 && policyVersion !== 2) problems.push('policy_version: 1 or 2');
+  if (policyVersion !== 2 && PLAN_FIELDS.some((name) => policy[name] !== undefined)) problems.push(`policy.${PLAN_FIELDS.join(', ')}: only with policy_version 2`);
   if (problems.length > 0) return { problems };
   return {
     manifest: {
       update_id: update_id as string, version: version as string, size: size as number, checksum: checksum as string,
       target_nodes: [...(target_nodes as string[])], signature: signature as string, policy, ...chunking,
+      ...(policyVersion === 2 ? { policy_version: 2 as const } : {}),
     },
   };
 }
@@ -147,14 +174,14 @@ function parseChunking(value: Record<string, unknown>, size: number, problems: s
   return {};
 }
 
-/** A policy from untrusted JSON; missing fields take the defaults. */
+/** A policy from untrusted JSON; missing fields take the defaults, missing plan fields stay absent. */
 export function parsePolicy(input: unknown, problems: string[]): UpdatePolicy {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     problems.push('policy must be an object');
     return DEFAULT_POLICY;
   }
   const value = input as Record<string, unknown>;
-  const integer = (name: keyof UpdatePolicy, min: number, max: number): number => {
+  const integer = (name: 'max_parallel_installs' | 'canary' | 'failure_threshold', min: number, max: number): number => {
     const field = value[name] ?? DEFAULT_POLICY[name];
     if (typeof field !== 'number' || !Number.isInteger(field) || field < min || field > max) {
       problems.push(`policy.${name}: integer ${min}..${max}`);
@@ -162,9 +189,15 @@ export function parsePolicy(input: unknown, problems: string[]): UpdatePolicy {
     }
     return field;
   };
+  const plan = planProblems(value);
+  problems.push(...plan);
+  // Copies, so the policy shares nothing with the input.
+  const copy = (field: unknown): unknown => (Array.isArray(field) ? [...field] : typeof field === 'object' && field !== null ? { ...field } : field);
+  const present = plan.length > 0 ? {} : Object.fromEntries(PLAN_FIELDS.filter((name) => value[name] !== undefined).map((name) => [name, copy(value[name])]));
   return {
     max_parallel_installs: integer('max_parallel_installs', 1, MAX_TARGETS),
     canary: integer('canary', 0, MAX_TARGETS),
     failure_threshold: integer('failure_threshold', 1, MAX_TARGETS),
+    ...(present as RolloutPlan),
   };
 }

@@ -5,6 +5,7 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { TRANSFER_BOUNDS, type TransferReport } from './link-quality.js';
 import type { DiskFigures, MetricsSample, NetworkFigures } from './node-views.js';
+import { tagProblems } from './node-tags.js';
 import { isValidId } from './paths.js';
 import { isNodeUpdateState, type NodeUpdateState } from './update-state.js';
 import { isValidVersion } from './version.js';
@@ -19,6 +20,8 @@ export interface NodeRegistration {
    * the agent restarted (a reboot also shows as uptime going down); absent from agents of
    * earlier releases. */
   readonly agent_started_at?: string;
+  /** The node's own tags (its agent's `tags` setting); absent from earlier agents. */
+  readonly tags?: readonly string[];
 }
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
@@ -69,10 +72,12 @@ export function parseRegistration(input: unknown): NodeRegistration {
   if (!Number.isInteger(port) || !isNumberIn(port, 0, 65535)) problems.push('agent_port: 0..65535');
   const started = value.agent_started_at;
   if (started !== undefined && (typeof started !== 'string' || started.length > 40 || Number.isNaN(Date.parse(started)))) problems.push('agent_started_at: RFC 3339');
+  if (value.tags !== undefined) problems.push(...tagProblems(value.tags, 'tags'));
   if (problems.length > 0) throw bad(problems);
   return {
     node_id: value.node_id as string, version: value.version as string, hardware: (value.hardware ?? '') as string, agent_port: port as number,
     ...(started === undefined ? {} : { agent_started_at: started as string }),
+    ...(value.tags === undefined ? {} : { tags: [...(value.tags as string[])] }),
   };
 }
 

@@ -3,6 +3,9 @@
 // client never imports the gateway to know them. src/server/representations.ts builds them.
 
 import type { LinkQuality } from './link-quality.js';
+import type { HealthEvidence } from './health-gate.js';
+import type { Manifest } from './manifest.js';
+import type { WaveView } from './rollout-plan.js';
 import type { HealthReport } from './schemas.js';
 import type { NodeUpdateStatus, RolloutState, StateCounts } from './update-state.js';
 
@@ -12,6 +15,37 @@ export interface StatusView {
   readonly rollout: RolloutState;
   readonly counts: StateCounts;
   readonly nodes: Readonly<Record<string, NodeUpdateStatus>>;
+  /** With a policy that has waves: each wave's progress (fleet/rollout-plan.ts). */
+  readonly waves?: readonly WaveView[];
+  /** The health gate stopped the rollout: why (fleet/health-gate.ts). */
+  readonly health_breach?: HealthEvidence;
+}
+
+/** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
+ * it is (parseManifest, verifyManifest), with the rollout state and whether the image can
+ * be downloaded yet. */
+export interface UpdateSummary extends Manifest {
+  readonly rollout: RolloutState;
+  readonly image_ready: boolean;
+  readonly created_at: string;
+}
+
+/** GET /updates for an operator: one page in update id order; `next` is the `after`
+ * cursor of the following page, null on the last. */
+export interface UpdatePage {
+  readonly updates: readonly UpdateSummary[];
+  readonly next: string | null;
+}
+
+/** GET /updates/{id}: the summary with how the operator left it, the counts per state and,
+ * with a policy that has waves, each wave's progress. */
+export interface UpdateDetail extends UpdateSummary {
+  readonly operator_state: 'active' | 'paused' | 'cancelled';
+  readonly created_by: string;
+  readonly targets: number;
+  readonly counts: StateCounts;
+  readonly waves?: readonly WaveView[];
+  readonly health_breach?: HealthEvidence;
 }
 
 /** An entry of GET /nodes, and GET /nodes/{id}. */
@@ -26,6 +60,7 @@ export interface NodeView {
   readonly health: HealthReport | null;
   /** The node's link quality as of its latest transfer report; null before one. */
   readonly link: LinkQuality | null;
+  readonly tags: readonly string[];
 }
 
 /** GET /nodes/{id}/health. */

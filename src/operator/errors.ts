@@ -16,7 +16,8 @@ export type OperatorErrorCode =
   | 'OPERATOR_ERR_TIMEOUT'
   | 'OPERATOR_ERR_COMMAND'
   | 'OPERATOR_ERR_RESPONSE'
-  | 'OPERATOR_ERR_NOT_OBSERVED';
+  | 'OPERATOR_ERR_NOT_OBSERVED'
+  | 'OPERATOR_ERR_NO_TARGETS';
 
 export class OperatorError extends CoapError {
   declare readonly code: OperatorErrorCode;
@@ -93,6 +94,13 @@ export class KeysExistError extends OperatorError {
   constructor(directory: string, existing: readonly string[]) {
     super('OPERATOR_ERR_KEYS_EXIST', `${existing.join(', ')} exist in ${directory}`);
     this.existing = existing;
+  }
+}
+
+/** Tags that name no registered node: nothing to publish to. */
+export class NoTargetsError extends OperatorError {
+  constructor(message: string) {
+    super('OPERATOR_ERR_NO_TARGETS', message);
   }
 }
 

@@ -3,12 +3,14 @@
 // and the image uploaded block-wise (PUT /updates/{id}/download, RFC 7959 Block1). The
 // same publish again after an interrupted upload resumes it: the gateway answers 2.04.
 // The manifest is format 2 (chunk hashes, manifest.ts) unless format 1 is asked for, which
-// agents from before format 2 need (they cannot verify format 2's signature).
+// agents from before format 2 need (they cannot verify format 2's signature). A policy
+// with a rollout plan (waves, bake time, windows) makes it policy format 2: the plan is
+// signed, which agents from before it cannot verify either.
 
 import { readFile, stat } from 'node:fs/promises';
 import { imageDigests } from '../fleet/image-digests.js';
 import {
-  chunkCount, DEFAULT_CHUNK_SIZE, MAX_CHUNKS, signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy,
+  chunkCount, DEFAULT_CHUNK_SIZE, MAX_CHUNKS, PLAN_FIELDS, signManifest, type Manifest, type UnsignedManifest, type UpdatePolicy,
 } from '../fleet/manifest.js';
 import { gatewayPath, GatewayRoute } from '../fleet/paths.js';
 import { sha256File } from '../fleet/sha256-file.js';
@@ -62,7 +64,8 @@ export async function buildManifest(request: ManifestRequest): Promise<Manifest>
     throw new ImageError(`cannot read ${image}: ${error.code ?? error.message}`, { cause: error });
   });
   if (size === 0) throw new ImageError(`${image} is empty (0 bytes): there is nothing to install`);
-  const common = { update_id: updateId, version, size, target_nodes: targets, policy };
+  const planned = PLAN_FIELDS.some((name) => policy[name] !== undefined);
+  const common = { update_id: updateId, version, size, target_nodes: targets, policy, ...(planned ? { policy_version: 2 as const } : {}) };
   let unsigned: UnsignedManifest;
   if (request.manifestVersion === 1) {
     unsigned = { ...common, checksum: `sha256:${await sha256File(image)}` };

@@ -43,6 +43,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.nodes, allow: ['operator'] },
   { method: 'POST', route: GatewayRoute.nodes, allow: ['any-node'] },
   { method: 'GET', route: GatewayRoute.node, allow: ['operator', 'own-node'] },
+  { method: 'PUT', route: GatewayRoute.node, allow: ['operator'] },
   { method: 'DELETE', route: GatewayRoute.node, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.health, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.health, allow: ['own-node'] },

@@ -24,6 +24,7 @@ import { ImageStore } from './image-store.js';
 import { protocolLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
 import { NodeLink } from './node-link.js';
 import { Presence } from './presence.js';
+import { BakeAlarms } from './bake-alarms.js';
 import type { AuditEntry } from './records.js';
 import { addAlertResources } from './resources-alerts.js';
 import { Alerts } from './alerts.js';
@@ -79,6 +80,7 @@ export class Gateway {
   private constructor(parts: {
     store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
     logger: ServerLogger; lifecycleLogger: ServerLogger; systemConfig: SystemConfig; monitor: NodeMonitor; observations: SharedObservations;
+    bakes: BakeAlarms;
   }) {
     this.store = parts.store;
     this.images = parts.images;
@@ -94,6 +96,7 @@ export class Gateway {
       stopping: () => {
         this.#presence.stop();
         this.monitor.stop();
+        parts.bakes.stop();
       },
       stopped: () => this.#logger.info('gateway stopped'),
     });
@@ -172,7 +175,8 @@ export class Gateway {
     const rollouts = new RolloutManager(store, images, now);
     const gatewayLogger = componentLogger('gateway');
     const resourceLogger = protocolLogger(gatewayLogger);
-    addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey, gatewayRttMs: (id) => nodeLink.rttMs(id) });
+    const bakes = new BakeAlarms(now, (updateId) => router.notify(gatewayPath.update(updateId), gatewayPath.status(updateId)));
+    addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey, gatewayRttMs: (id) => nodeLink.rttMs(id), now, bakes });
     const history = new MetricsHistory(store, { now });
     const reports = new NodeReports({ store, presence, alerts, history, router, now });
     const monitor = new NodeMonitor({ nodeLink, reports, logger: protocolLogger(componentLogger('monitor')) });
@@ -198,7 +202,7 @@ export class Gateway {
     router.setProxyResolver(nodeProxy((id) => store.getNode(id), () => store.listNodes()));
     addSystemResources({ router, store, systemConfig, now, requestStop: (request) => gateway.requestStop(request) });
     presence.start();
-    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor, observations });
+    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor, observations, bakes });
     const addresses = gateway.addresses();
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,

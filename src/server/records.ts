@@ -3,6 +3,7 @@
 // are built from them in representations.ts.
 
 import type { LinkQuality } from '../fleet/link-quality.js';
+import type { HealthEvidence } from '../fleet/health-gate.js';
 import type { Manifest } from '../fleet/manifest.js';
 import type { HealthReport, NodeRegistration } from '../fleet/schemas.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
@@ -16,6 +17,8 @@ export interface NodeRecord {
   readonly health_at: string | null;
   /** From the node's latest transfer report; absent until one (and in earlier records). */
   readonly link?: LinkQuality;
+  /** Its groups (fleet/node-tags.ts); absent from records of earlier releases: none. */
+  readonly tags?: readonly string[];
 }
 
 /** How an operator left a rollout; `completed` and `aborted` follow from the targets' states
@@ -32,6 +35,10 @@ export interface RolloutRecord {
   readonly image_ready: boolean;
   readonly created_at: string;
   readonly created_by: string;
+  /** A health-gated rollout stopped at a wave: why (fleet/health-gate.ts); cleared by resume. */
+  readonly health_breach?: HealthEvidence;
+  /** Waves (1-based) whose health the gateway judged: passed, or let through by a resume. */
+  readonly health_passed_waves?: readonly number[];
 }
 
 /** One node's progress on one update, as it last reported it. */

@@ -3,24 +3,19 @@
 // targets' statuses, never stored, so they read the same after a restart.
 
 import { rolloutState } from '../fleet/rollout.js';
-import type { Manifest } from '../fleet/manifest.js';
-import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState, type StateCounts } from '../fleet/update-state.js';
-import type { HealthView, NodeView, StatusView } from '../fleet/views.js';
-import type { NodeRecord, OperatorState, RolloutRecord } from './records.js';
+import { waveProgress, type WaveView } from '../fleet/rollout-plan.js';
+import { countStates, isTerminal, type NodeUpdateState, type NodeUpdateStatus, type RolloutState } from '../fleet/update-state.js';
+import type { HealthView, NodeView, StatusView, UpdateDetail, UpdateSummary } from '../fleet/views.js';
+import type { NodeRecord, RolloutRecord } from './records.js';
+
+export type { UpdateDetail, UpdatePage, UpdateSummary } from '../fleet/views.js';
 
 export type Statuses = ReadonlyMap<string, NodeUpdateStatus>;
 
+/** A health gate's abort (fleet/health-gate.ts) ends the rollout as a failure threshold does. */
 export const rolloutOf = (update: RolloutRecord, statuses: Statuses): RolloutState =>
-  rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]);
-
-/** An entry of GET /updates: the manifest's own fields, so a node verifies the entry as
- * it is (parseManifest, verifyManifest), with the rollout state and whether the image can
- * be downloaded yet. */
-export interface UpdateSummary extends Manifest {
-  readonly rollout: RolloutState;
-  readonly image_ready: boolean;
-  readonly created_at: string;
-}
+  (update.health_breach?.action === 'abort' && update.operator_state !== 'cancelled' ? 'aborted'
+    : rolloutState(update.operator_state, update.manifest.policy, [...statuses.values()]));
 
 export function updateSummary(update: RolloutRecord, statuses: Statuses): UpdateSummary {
   return { ...update.manifest, rollout: rolloutOf(update, statuses), image_ready: update.image_ready, created_at: update.created_at };
@@ -37,40 +32,34 @@ export function listedForNode(rollout: RolloutState, own: NodeUpdateState): bool
   return rollout === 'active' || rollout === 'paused' || own !== 'pending';
 }
 
-/** GET /updates for an operator: one page in update id order; `next` is the `after`
- * cursor of the following page, null on the last. */
-export interface UpdatePage {
-  readonly updates: readonly UpdateSummary[];
-  readonly next: string | null;
-}
-
-/** GET /updates/{id}: the summary with how the operator left it and the counts per state. */
-export interface UpdateDetail extends UpdateSummary {
-  readonly operator_state: OperatorState;
-  readonly created_by: string;
-  readonly targets: number;
-  readonly counts: StateCounts;
-}
-
-export function updateDetail(update: RolloutRecord, statuses: Statuses): UpdateDetail {
+export function updateDetail(update: RolloutRecord, statuses: Statuses, now: number): UpdateDetail {
   return {
     ...updateSummary(update, statuses), operator_state: update.operator_state, created_by: update.created_by,
     targets: update.manifest.target_nodes.length, counts: countStates(statuses.values()),
+    ...wavesOf(update, statuses, now),
+    ...(update.health_breach === undefined ? {} : { health_breach: update.health_breach }),
   };
 }
 
-export function statusView(update: RolloutRecord, statuses: Statuses): StatusView {
+export function statusView(update: RolloutRecord, statuses: Statuses, now: number): StatusView {
   return {
     update_id: update.manifest.update_id, rollout: rolloutOf(update, statuses), counts: countStates(statuses.values()),
     nodes: Object.fromEntries(statuses),
+    ...wavesOf(update, statuses, now),
+    ...(update.health_breach === undefined ? {} : { health_breach: update.health_breach }),
   };
 }
+
+/** The waves' progress at `now` (epoch ms), when the policy has waves. */
+const wavesOf = (update: RolloutRecord, statuses: Statuses, now: number): { waves?: readonly WaveView[] } =>
+  (update.manifest.policy.waves === undefined ? {} : { waves: waveProgress(update.manifest.policy, [...statuses.values()], now).waves });
 
 export function nodeView(node: NodeRecord, online: boolean): NodeView {
   const { node_id, version, hardware, agent_port } = node.registration;
   return {
     node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health,
     link: node.link ?? null,
+    tags: node.tags ?? [],
   };
 }
 

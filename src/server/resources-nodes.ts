@@ -1,21 +1,25 @@
 // The node resources of the gateway (DESIGN §5): /nodes (operators list, a node registers
 // itself), /nodes/{id} (read by operators and the node, decommissioned by operators, its
 // metrics history with it) and /nodes/{id}/health (written by that node only, read and
-// observed by operators; what a sample does is node-reports.ts's).
+// observed by operators; what a sample does is node-reports.ts's). Tags (fleet/node-tags.ts)
+// come with a registration or from an operator's PUT /nodes/{id}; GET /nodes?tag=T filters.
 
 import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
+import { mergeTags, normalTags, tagProblems } from '../fleet/node-tags.js';
 import { parseHealth, parseRegistration } from '../fleet/schemas.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
+import { ResponseError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/interfaces.js';
 import type { Alerts } from './alerts.js';
+import { queryValue } from './authorization.js';
 import { AccessDenied } from './errors.js';
 import { linkAttributes } from '../fleet/link-attributes.js';
 import type { MetricsHistory } from './metrics-history.js';
 import type { NodeReports } from './node-reports.js';
 import type { Presence } from './presence.js';
 import type { NodeRecord } from './records.js';
-import { locationOf, notFound, readBody, reply } from './replies.js';
+import { locationOf, notFound, objectBody, readBody, reply } from './replies.js';
 import { healthView, nodeView } from './representations.js';
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
@@ -49,7 +53,11 @@ export function addNodeResources(context: NodeResourcesContext): void {
     observable: true,
     maxBodySize: MAX_BODY_BYTES,
     handlers: {
-      GET: (request) => reply(request, { nodes: store.listNodes().map((node) => nodeView(node, presence.isOnline(node))) }),
+      GET: (request) => {
+        const tag = queryValue(request.query, 'tag');
+        const nodes = store.listNodes().filter((node) => tag === undefined || (node.tags ?? []).includes(tag));
+        return reply(request, { nodes: nodes.map((node) => nodeView(node, presence.isOnline(node))) });
+      },
       POST: async (request, caller) => {
         const registration = parseRegistration(readBody(request));
         const id = registration.node_id;
@@ -64,6 +72,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
             registration, registered_at: current?.registered_at ?? at, last_seen: at,
             health: current?.health ?? null, health_at: current?.health_at ?? null,
             ...(current?.link === undefined ? {} : { link: current.link }),
+            tags: mergeTags(current?.tags ?? [], current?.registration.tags ?? [], registration.tags ?? []),
           });
           if (current === undefined || current.registration.version !== registration.version) {
             writer.audit({ at, who, action: current === undefined ? 'node.register' : 'node.version', target: gatewayPath.node(id), detail: `version ${registration.version}` });
@@ -90,6 +99,23 @@ export function addNodeResources(context: NodeResourcesContext): void {
       GET: (request) => {
         const node = existing(request.params.id!);
         return reply(request, nodeView(node, presence.isOnline(node)));
+      },
+      // An operator sets the node's tags: the whole list, replacing what it had.
+      PUT: async (request, caller) => {
+        const id = request.params.id!;
+        const body = objectBody(readBody(request), ['tags']);
+        const problems = tagProblems(body.tags, 'tags');
+        if (problems.length > 0) throw new ResponseError(ResponseCode.BadRequest, problems.join('; '), { diagnostic: problems.join('; ') });
+        const tags = normalTags(body.tags as string[]);
+        const at = now().toISOString();
+        await store.atomically((writer) => {
+          const node = existing(id);
+          writer.putNode({ ...node, tags });
+          writer.audit({ at, who: whoOf(caller.principal, request.peer), action: 'node.tags', target: gatewayPath.node(id), detail: tags.join(',') });
+        });
+        logger.info({ node: id, tags }, 'node tags set');
+        changed(id, true);
+        return { code: ResponseCode.Changed };
       },
       DELETE: async (request, caller) => {
         const id = request.params.id!;

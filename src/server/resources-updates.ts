@@ -30,6 +30,8 @@ import {
 import { whoOf, type GatewayRouter } from './routing.js';
 import type { GatewayStore } from './store.js';
 import type { RolloutManager } from './rollout-manager.js';
+import type { BakeAlarms } from './bake-alarms.js';
+import { waveProgress } from '../fleet/rollout-plan.js';
 
 export interface UpdateResourcesContext {
   readonly router: GatewayRouter;
@@ -42,6 +44,10 @@ export interface UpdateResourcesContext {
   readonly publisherKey: KeyObject | undefined;
   /** The gateway's own RTT to a node's session (node-link.ts), kept with its link quality. */
   readonly gatewayRttMs: (nodeId: string) => number | undefined;
+  /** The gateway's clock: where the waves stand (baking until when). */
+  readonly now: () => Date;
+  /** Tells the observers when a wave's bake ends. */
+  readonly bakes: BakeAlarms;
 }
 
 /** The operator's list comes in pages: this many entries unless `?limit=` says (up to
@@ -57,7 +63,7 @@ export const PAGE_BYTES = 64 * 1024;
 export const MANIFEST_UPLOAD_BUDGET = { totalBytes: 5 * MAX_MANIFEST_BYTES, perCallerBytes: 2 * MAX_MANIFEST_BYTES };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, rollouts, alerts, logger, publisherKey, gatewayRttMs } = context;
+  const { router, store, images, rollouts, alerts, logger, publisherKey, gatewayRttMs, now, bakes } = context;
   // Manifests being uploaded are held in memory until whole: a few of the largest at once.
   const manifestBodies = new BodyBudget(MANIFEST_UPLOAD_BUDGET);
 
@@ -72,6 +78,17 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     router.notify(gatewayPath.update(id), gatewayPath.status(id));
     if (listed) router.notify(GatewayRoute.updates);
   };
+
+  /** An alarm at the update's earliest bake end, if a wave is baking. */
+  const armBake = (update: RolloutRecord): void => {
+    if (update.manifest.policy.waves === undefined) return;
+    const statuses = store.statusesOf(update);
+    const ends = waveProgress(update.manifest.policy, [...statuses.values()], now().getTime()).waves
+      .flatMap((wave) => (wave.bake_until === null ? [] : [Date.parse(wave.bake_until)]));
+    if (ends.length > 0) bakes.set(update.manifest.update_id, Math.min(...ends));
+  };
+  // A restart mid-bake: the alarms of the rollouts still under way.
+  for (const update of store.updatesAfter()) if (update.operator_state !== 'cancelled') armBake(update);
 
   router.add(GatewayRoute.updates, {
     attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
@@ -159,7 +176,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     handlers: {
       GET: (request) => {
         const update = existing(request.params.id!);
-        return reply(request, updateDetail(update, store.statusesOf(update)));
+        return reply(request, updateDetail(update, store.statusesOf(update), now().getTime()));
       },
       PUT: async (request, caller) => {
         const body = objectBody(readBody(request), ['state', 'policy']);
@@ -244,7 +261,11 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
       POST: async (request, caller) => {
         const id = request.params.id!;
         const node = caller.node!;
-        const decision = await rollouts.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        const { decision, breach } = await rollouts.requestInstall(id, node, whoOf(caller.principal, request.peer));
+        if (breach !== undefined) {
+          logger.warn({ update: id, ...breach }, `health gate: rollout ${breach.action === 'pause' ? 'paused' : 'aborted'}`);
+          changed(id);
+        }
         if (decision.go) {
           logger.info({ update: id, node }, 'install granted');
           changed(id, false);
@@ -262,7 +283,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
     handlers: {
       GET: (request) => {
         const update = existing(request.params.id!);
-        return reply(request, statusView(update, store.statusesOf(update)));
+        return reply(request, statusView(update, store.statusesOf(update), now().getTime()));
       },
       PUT: async (request, caller) => {
         const id = request.params.id!;
@@ -276,6 +297,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         }
         const rolloutMoved = outcome.rolloutAfter !== outcome.rolloutBefore;
         if (rolloutMoved) logger.info({ update: id, from: outcome.rolloutBefore, to: outcome.rolloutAfter }, 'rollout state');
+        if (isTerminal(report.state)) armBake(existing(id));
         // A node's own final report also drops the update from its own view of the list;
         // it knows that already, and telling every observer of the list would render it
         // once per observer for each of a large rollout's reports.

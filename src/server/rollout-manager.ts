@@ -5,7 +5,10 @@
 // concurrent requests (two nodes asking to install at once) are serialized by it.
 
 import { decideInstall, type InstallDecision } from '../fleet/rollout.js';
-import { parsePolicy, signedBytes, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { parsePolicy, PLAN_FIELDS, signedBytes, signedPlan, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { baselineOf, BASELINE_S, MAX_GATE_SAMPLES, type HealthEvidence } from '../fleet/health-gate.js';
+import { windowFor } from '../fleet/rollout-plan.js';
+import { activeAlertsOf, judgeWaveBefore } from './health-judge.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import { acceptsReport, isTerminal, type RolloutState } from '../fleet/update-state.js';
 import { ResponseCode } from '../protocol/codes.js';
@@ -18,6 +21,13 @@ import type { OperatorState, RolloutRecord } from './records.js';
 import { rolloutOf } from './representations.js';
 import { notFound } from './replies.js';
 import type { GatewayStore } from './store.js';
+
+/** An install request answered, and the health breach it found, if any (the rollout paused
+ * or aborted: its observers must hear). */
+export interface InstallOutcome {
+  readonly decision: InstallDecision;
+  readonly breach?: HealthEvidence;
+}
 
 export interface UpdateChange {
   readonly state?: 'active' | 'paused';
@@ -87,8 +97,21 @@ export class RolloutManager {
       const policy: UpdatePolicy = change.policy === undefined ? current.manifest.policy
         : parsePolicy({ ...current.manifest.policy, ...change.policy }, problems);
       if (problems.length > 0) throw new ResponseError(ResponseCode.BadRequest, problems.join('; '), { diagnostic: problems.join('; ') });
+      // The plan is signed with a policy format 2 manifest (and absent from the others):
+      // the gateway cannot change it and still hand nodes a manifest that verifies.
+      if (JSON.stringify(signedPlan(policy)) !== JSON.stringify(signedPlan(current.manifest.policy))) {
+        const reason = `${PLAN_FIELDS.join(', ')} are signed with the manifest: publish a new update to change them`;
+        throw new ResponseError(ResponseCode.BadRequest, reason, { diagnostic: reason });
+      }
       const operatorState: OperatorState = change.state ?? current.operator_state;
-      const next: RolloutRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
+      let next: RolloutRecord = { ...current, operator_state: operatorState, manifest: { ...current.manifest, policy } };
+      // Resuming a rollout the health gate paused lets that wave through: the operator has
+      // seen the evidence (it stays in the audit log). An abort stays an abort.
+      const breach = current.health_breach;
+      if (change.state === 'active' && breach?.action === 'pause') {
+        const { health_breach: _cleared, ...rest } = next;
+        next = { ...rest, health_passed_waves: [...(current.health_passed_waves ?? []), breach.wave] };
+      }
       writer.putUpdate(next);
       const what = [change.state === undefined ? '' : `state ${operatorState}`, change.policy === undefined ? '' : `policy ${JSON.stringify(policy)}`];
       writer.audit({ at, who, action: 'update.change', target: gatewayPath.update(updateId), detail: what.filter((part) => part !== '').join(', ') });
@@ -122,22 +145,44 @@ export class RolloutManager {
   }
 
   /** A target asks to install now. A go records it as `installing` (it holds one of the
-   * policy's parallel slots from then on); otherwise the decision says when to ask again
-   * or that it never will. 4.09 when the node is done with this update already. */
-  async requestInstall(updateId: string, nodeId: string, who: string): Promise<InstallDecision> {
+   * policy's parallel slots from then on) and, in a health-gated rollout, its baseline;
+   * otherwise the decision says when to ask again or that it never will. A node of a
+   * health-gated wave asking first after the wave before baked has that wave judged: a
+   * breach pauses (or aborts) the rollout with the evidence. 4.09 when the node is done
+   * with this update already. */
+  async requestInstall(updateId: string, nodeId: string, who: string): Promise<InstallOutcome> {
     const at = this.#now().toISOString();
+    const now = Date.parse(at);
     return this.#store.atomically((writer) => {
-      const update = this.#existing(updateId);
+      let update = this.#existing(updateId);
       const statuses = this.#store.statusesOf(update);
       const own = statuses.get(nodeId);
       if (own === undefined) throw new ResponseError(ResponseCode.Forbidden, `${nodeId} is not a target`, { diagnostic: 'not a target' });
       if (isTerminal(own.state)) throw conflict(`${nodeId} is ${own.state} already`);
-      const decision = decideInstall(rolloutOf(update, statuses), update.manifest.policy, update.manifest.target_nodes, statuses, nodeId);
+      const { policy, target_nodes: targets } = update.manifest;
+      const judged = judgeWaveBefore(this.#store, update, statuses, nodeId, now, at);
+      if (judged !== undefined) {
+        update = judged.evidence === undefined
+          ? { ...update, health_passed_waves: [...(update.health_passed_waves ?? []), judged.wave] }
+          : { ...update, health_breach: judged.evidence, operator_state: judged.evidence.action === 'pause' ? 'paused' : update.operator_state };
+        writer.putUpdate(update);
+        if (judged.evidence !== undefined) {
+          const { node, figure, baseline, observed } = judged.evidence;
+          writer.audit({ at, who: 'gateway', action: `rollout.health_${judged.evidence.action}`, target: gatewayPath.update(updateId), detail: `wave ${judged.wave}: ${node} ${figure} ${observed} against ${baseline}` });
+        }
+      }
+      const window = windowFor(policy, this.#store.getNode(nodeId)?.tags ?? []);
+      const decision = decideInstall(rolloutOf(update, statuses), policy, targets, statuses, nodeId, { now, window });
       if (decision.go && own.state !== 'installing') {
         writer.putStatus(updateId, nodeId, { ...own, state: 'installing', error: null, updated_at: at });
         writer.audit({ at, who, action: 'install.grant', target: gatewayPath.install(updateId), detail: nodeId });
+        const gate = policy.health_gate;
+        if (gate !== undefined) {
+          const samples = this.#store.metricsOf(nodeId, now - (gate.baseline_s ?? BASELINE_S) * 1000, MAX_GATE_SAMPLES);
+          writer.putBaseline(updateId, nodeId, baselineOf(samples, activeAlertsOf(this.#store, nodeId), at));
+        }
       }
-      return decision;
+      return { decision, ...(judged?.evidence === undefined ? {} : { breach: judged.evidence }) };
     });
   }
 

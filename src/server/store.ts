@@ -1,5 +1,6 @@
 // The gateway's state in one LMDB environment (DESIGN §7): named databases for nodes,
-// updates, per-node update statuses, the audit log, alerts and the metrics history. Reads are synchronous; writes that
+// updates, per-node update statuses, the audit log, alerts, the metrics history and the
+// health baselines of gated rollouts. Reads are synchronous; writes that
 // belong together go through `atomically`, and what a response acknowledges is awaited
 // until LMDB has flushed it to disk, not merely committed it (lmdb-js resolves a write at
 // commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
@@ -15,6 +16,7 @@ import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
 import type { AlertRecord } from './alert-rules.js';
 import type { MetricsSample } from '../fleet/node-views.js';
+import type { Baseline } from '../fleet/health-gate.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -54,6 +56,9 @@ export class GatewayStore {
   /** Alerts keyed by a sequence number that only grows (their id); lowest oldest. */
   readonly #alerts: Database<AlertRecord, number>;
   readonly #metrics: Database<MetricsSample, MetricsKey>;
+  /** Per "<update id>/<node id>": the target's baseline, taken at its install grant
+   * (fleet/health-gate.ts); bounded by the updates' targets, gone with nothing (small). */
+  readonly #baselines: Database<Baseline, string>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -65,7 +70,7 @@ export class GatewayStore {
     this.#root = root;
     this.#directory = directory;
     this.#options = options;
-    const [nodes, updates, statuses, audit, alerts, metrics] = GatewayStore.DATABASES;
+    const [nodes, updates, statuses, audit, alerts, metrics, baselines] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
     this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
@@ -77,15 +82,16 @@ export class GatewayStore {
     // open (the check at start reads them when present: ADDED_DATABASES).
     this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
     this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
+    this.#baselines = root.openDB<Baseline, string>({ name: baselines });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
-  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics'] as const;
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
-  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics'];
+  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines'];
 
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
@@ -138,6 +144,10 @@ export class GatewayStore {
     }
     const pending: NodeUpdateStatus = { state: 'pending', progress: 0, error: null, updated_at: update.created_at };
     return new Map(update.manifest.target_nodes.map((nodeId) => [nodeId, stored.get(nodeId) ?? pending]));
+  }
+
+  getBaseline(updateId: string, nodeId: string): Baseline | undefined {
+    return this.#baselines.get(statusKey(updateId, nodeId));
   }
 
   /** The newest audit entries, newest first. */
@@ -229,6 +239,7 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    putBaseline: (updateId, nodeId, baseline) => { this.#baselines.putSync(statusKey(updateId, nodeId), baseline); },
     putAlert: (alert) => {
       this.#alerts.putSync(Number(alert.id), alert);
       if (alert.cleared_at === null) return;
@@ -258,6 +269,8 @@ export interface StoreWriter {
   removeNode(nodeId: string): boolean;
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
+  /** A target's health baseline for a gated rollout, replacing an earlier one. */
+  putBaseline(updateId: string, nodeId: string, baseline: Baseline): void;
   audit(entry: AuditEntry): void;
   /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
    * bound the oldest cleared alerts go. */

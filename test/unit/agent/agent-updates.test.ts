@@ -359,6 +359,37 @@ test('5.03 with Max-Age: the agent waits Max-Age of its clock before asking agai
   }
 });
 
+test('a 5.03 reaching past install_max_wait_s (a maintenance window days away) is waited out; failing requests give up after it', async () => {
+  const w = await world();
+  const clock = new ArmedClock();
+  const threeDaysS = 3 * 86_400;
+  try {
+    w.gateway.installAnswers.set('u2', [{ code: ResponseCode.ServiceUnavailable, maxAge: threeDaysS, diagnostic: 'outside the maintenance window' }]);
+    w.gateway.installAnswers.set('u3', Array.from({ length: 20 }, () => ({ code: ResponseCode.InternalServerError, diagnostic: 'store unavailable' })));
+    w.running = await startAgent(w, { register_interval_s: '3600', install_max_wait_s: '60' }, { clock });
+    w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
+    await w.gateway.waitFor(() => w.gateway.installAsks.get('u2')?.length === 1, 'the install request');
+    await clock.armed((ms) => ms === threeDaysS * 1000, 'the three-day Max-Age wait');
+    clock.advance(threeDaysS * 1000);
+    assert.is((await w.gateway.outcome('u2')).state, 'installed', 'installed once the window opened, not given up');
+    assert.is(w.gateway.installAsks.get('u2')!.length, 2);
+
+    w.gateway.setUpdates([await offer(w, { updateId: 'u3', version: '3.0.0', size: 8000 })]);
+    // 5.00s back off 2, 5, 10, 30 s; the next wait would end past 60 s from the first failure.
+    for (const [ask, ms] of [[1, 2000], [2, 5000], [3, 10_000], [4, 30_000]] as const) {
+      await w.gateway.waitFor(() => w.gateway.installAsks.get('u3')?.length === ask, `install request ${ask}`);
+      await clock.armed((delay) => delay === ms, `the ${ms} ms back-off after request ${ask}`);
+      clock.advance(ms);
+    }
+    const outcome = await w.gateway.outcome('u3');
+    assert.is(outcome.state, 'failed');
+    assert.match(outcome.error ?? '', /install requests failing for 60 s \(last: .*store unavailable/);
+    assert.is(w.gateway.installAsks.get('u3')!.length, 5);
+  } finally {
+    await w.cleanup();
+  }
+});
+
 test('4.03 to the install request: failed with the gateway\'s reason, nothing switched', async () => {
   const w = await world();
   try {

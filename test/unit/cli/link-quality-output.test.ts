@@ -13,7 +13,7 @@ import type { NodeView } from '../../../src/fleet/views.js';
 const link: LinkQuality = { block_size: 256, window: 6, rtt_ms: 84.25, loss: 0.125, measured_at: '2026-12-06T23:00:00.000Z', gateway_rtt_ms: 70 };
 const node: NodeView = {
   node_id: 'n1', version: '2.0.0', hardware: 'cortex-a55', agent_port: 0, registered_at: '2026-12-06T22:00:00.000Z',
-  last_seen: '2026-12-06T23:00:01.000Z', online: true, health: null, link,
+  last_seen: '2026-12-06T23:00:01.000Z', online: true, health: null, link, tags: [],
 };
 
 test('node ID: the link\'s figures as rows, or one row saying there is none yet', () => {

@@ -142,11 +142,14 @@ export const sha256 = (data: Buffer): string => createHash('sha256').update(data
 /** A signed manifest for `image` (or for a stand-in checksum and size). */
 export function manifestFor(updateId: string, targets: readonly string[], options: {
   image?: Buffer; version?: string; policy?: Partial<UpdatePolicy>;
+  /** 2: a policy with a rollout plan, signed with the rest. */
+  policyVersion?: 2;
 } = {}): Manifest {
   const image = options.image ?? Buffer.from(`image of ${updateId}`);
   return signManifest({
     update_id: updateId, version: options.version ?? '2.0.0', size: image.length, checksum: `sha256:${sha256(image)}`,
     target_nodes: targets, policy: { ...DEFAULT_POLICY, ...options.policy },
+    ...(options.policyVersion === undefined ? {} : { policy_version: options.policyVersion }),
   }, publisher.privateKey);
 }
 
