@@ -27,10 +27,10 @@ test('node ID: the link\'s figures as rows, or one row saying there is none yet'
 
 test('nodes: RTT (the agent\'s, else the gateway\'s) and loss columns; dashes without a link', () => {
   const lines = nodesTable([node, { ...node, node_id: 'n2', link: { ...link, rtt_ms: null } }, { ...node, node_id: 'n3', link: null }]).trimEnd().split('\n');
-  assert.match(lines[0]!, /LAST SEEN +RTT +LOSS$/);
-  assert.match(lines[1]!, /84\.3 ms +12\.5 %$/);
-  assert.match(lines[2]!, /70\.0 ms +12\.5 %$/);
-  assert.match(lines[3]!, / - +-$/);
+  assert.match(lines[0]!, /LAST SEEN +RTT +LOSS +TAGS$/);
+  assert.match(lines[1]!, /84\.3 ms +12\.5 % +-$/);
+  assert.match(lines[2]!, /70\.0 ms +12\.5 % +-$/);
+  assert.match(lines[3]!, / - +- +-$/);
 });
 
 test('rollout watch: a downloading node\'s line carries its transfer figures, other states none', () => {
