@@ -1,0 +1,166 @@
+// Q-Block2 between two of our endpoints on a virtual clock and an in-memory link: bursts,
+// the datagrams on the wire, fallback to Block2 against a server without it, the peer
+// remembered, CON requests, an ETag change, resume, and the server's state.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bufferBody } from '../../../src/protocol/body.js';
+import { memorySink } from '../../../src/protocol/block-client.js';
+import { decodeBlock } from '../../../src/protocol/block.js';
+import { decode } from '../../../src/protocol/codec.js';
+import { ResponseCode } from '../../../src/protocol/codes.js';
+import { Endpoint, type EndpointOptions } from '../../../src/protocol/endpoint.js';
+import type { Transport } from '../../../src/protocol/interfaces.js';
+import { MessageType, type Message } from '../../../src/protocol/message.js';
+import { decodeUint, getOption, getOptions, OptionNumber } from '../../../src/protocol/options.js';
+import { SeededRandom } from '../../../src/protocol/seeded-random.js';
+import type { TransferTuner } from '../../../src/protocol/transfer-tuner.js';
+import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
+import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
+import { settle } from '../../helpers/virtual-world.js';
+
+/** Records every datagram a transport sends, decoded. */
+function recording(inner: Transport, sent: Message[]): Transport {
+  return {
+    scheme: inner.scheme,
+    address: () => inner.address(),
+    send: (data, peer) => { sent.push(decode(data)); inner.send(data, peer); },
+    onDatagram: (handler) => inner.onDatagram(handler),
+    close: () => inner.close(),
+  };
+}
+
+function world(server: Partial<EndpointOptions> = {}) {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 5);
+  const serverSent: Message[] = [];
+  const clientSent: Message[] = [];
+  const serverEndpoint = new Endpoint({ ...server, transport: recording(network.transport(), serverSent), clock, random: new SeededRandom(1) });
+  const client = new Endpoint({ transport: recording(network.transport(), clientSent), clock, random: new SeededRandom(2) });
+  return {
+    clock, server: serverEndpoint, client, serverSent, clientSent,
+    close: () => Promise.all([serverEndpoint.close(), client.close()]),
+  };
+}
+
+const qblocks = (message: Message) => getOptions(message.options, OptionNumber.QBlock2).map((value) => decodeBlock(decodeUint(value)));
+const body = new SeededRandom(7).bytes(10_000);
+
+test('a download asks with Q-Block2 and gets the body as bursts of Q-Block2 responses with ETag and Size2', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const sink = memorySink();
+  const result = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: {} }), 'download');
+  assert.is(result.size, body.length);
+  assert.ok(sink.body().equals(body));
+  assert.is(result.etag?.toString(), 'v1');
+  const requests = w.clientSent.filter((message) => message.code === 1);
+  // 10 blocks of 1024 bytes: one request naming the first 10 (MAX_PAYLOADS) is enough.
+  assert.is(requests.length, 1);
+  assert.is(requests[0]!.type, MessageType.NON);
+  assert.equal(qblocks(requests[0]!).map((block) => block.num), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const responses = w.serverSent.filter((message) => message.code === ResponseCode.Content);
+  assert.is(responses.length, 10);
+  for (const [index, response] of responses.entries()) {
+    assert.is(response.type, MessageType.NON);
+    assert.ok(response.token.equals(requests[0]!.token), 'every response on the request token (RFC 9177 §6)');
+    assert.is(qblocks(response)[0]!.num, index);
+    assert.is(qblocks(response)[0]!.moreBlocks, index < 9);
+    assert.is(getOption(response.options, OptionNumber.ETag)?.toString(), 'v1');
+    assert.is(decodeUint(getOption(response.options, OptionNumber.Size2)!), body.length);
+  }
+  assert.is(w.server.qblock2Stats().transfers, 1);
+  await w.close();
+});
+
+test('a server without Q-Block2 answers 4.02; the download goes on with Block2 and the next one starts with Block2', async () => {
+  const w = world({ qblock2: { enabled: false } });
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const first = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink: first, qblock: {} }), 'first download');
+  assert.ok(first.body().equals(body));
+  const withQBlock2 = w.clientSent.filter((message) => qblocks(message).length > 0).length;
+  assert.is(withQBlock2, 1, 'one Q-Block2 request, then Block2');
+  assert.ok(w.serverSent.some((message) => message.code === ResponseCode.BadOption));
+  const second = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink: second, qblock: {} }), 'second download');
+  assert.ok(second.body().equals(body));
+  assert.is(w.clientSent.filter((message) => qblocks(message).length > 0).length, 1, 'the peer was remembered');
+  await w.close();
+});
+
+test('a small body comes back whole, without Q-Block2', async () => {
+  const w = world();
+  w.server.router.add('/small', { handlers: { GET: () => ({ code: ResponseCode.Content, payload: 'hello' }) } });
+  const sink = memorySink();
+  const result = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/small', sink, qblock: {} }), 'download');
+  assert.is(sink.body().toString(), 'hello');
+  assert.is(result.size, 5);
+  await w.close();
+});
+
+test('a tuner sizes each request: its block size and window are what goes on the wire, and it hears of each window', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const samples: { asked: number; received: number }[] = [];
+  const tuner: TransferTuner = {
+    next: () => ({ sizeExponent: 4, window: 3 }),
+    observe: (sample) => { samples.push(sample); },
+    stats: { blockSize: 256, window: 3, rttMs: undefined, loss: 0 },
+  };
+  const sink = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: { tuner } }), 'download');
+  assert.ok(sink.body().equals(body));
+  const requests = w.clientSent.filter((message) => message.code === 1);
+  // 10,000 bytes in 256-byte blocks: 40 blocks, 3 per request.
+  assert.is(requests.length, 14);
+  for (const request of requests) assert.ok(qblocks(request).every((block) => block.sizeExponent === 4));
+  assert.equal(qblocks(requests[1]!).map((block) => block.num), [3, 4, 5]);
+  assert.is(samples.length, 14);
+  assert.ok(samples.slice(0, 13).every((sample) => sample.asked === 3 && sample.received === 3));
+  await w.close();
+});
+
+test('a resumed download asks from its offset and writes only the rest', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const writes: number[] = [];
+  const chunks: Buffer[] = [];
+  const sink = { write: (chunk: Buffer, offset: number) => { writes.push(offset); chunks.push(Buffer.from(chunk)); }, reset: () => { throw new Error('no reset expected'); } };
+  const result = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, startOffset: 5000, etag: Buffer.from('v1'), qblock: {} }), 'download');
+  assert.is(result.size, body.length);
+  assert.is(writes[0], 4096);
+  assert.ok(Buffer.concat(chunks).equals(body.subarray(4096)));
+  await w.close();
+});
+
+test('a changed ETag resets the sink and the download starts over', async () => {
+  const w = world();
+  let version = 1;
+  const other = new SeededRandom(9).bytes(6000);
+  w.server.router.add('/image', { handlers: { GET: () => (version === 1
+    ? { code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }
+    : { code: ResponseCode.Content, body: bufferBody(other), etag: Buffer.from('v2') }) } });
+  let resets = 0;
+  const inner = memorySink();
+  const sink = { write: (chunk: Buffer, offset: number) => inner.write(chunk, offset), reset: () => { resets++; inner.reset(); } };
+  version = 2;
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, startOffset: 2048, etag: Buffer.from('v1'), qblock: {} }), 'download');
+  assert.is(resets, 1);
+  assert.ok(inner.body().equals(other));
+  await w.close();
+});
+
+test('a CON request gets its first block in the ACK and the rest as CONs', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const sink = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, confirmable: true, qblock: {} }), 'download');
+  assert.ok(sink.body().equals(body));
+  const responses = w.serverSent.filter((message) => message.code === ResponseCode.Content);
+  assert.is(responses[0]!.type, MessageType.ACK);
+  assert.ok(responses.slice(1).every((message) => message.type === MessageType.CON));
+  await w.close();
+});
+
+test.run();
