@@ -6,18 +6,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bufferBody } from '../../../src/protocol/body.js';
 import { memorySink } from '../../../src/protocol/block-client.js';
-import { decodeBlock } from '../../../src/protocol/block.js';
+import { blockOption, decodeBlock } from '../../../src/protocol/block.js';
 import { decode } from '../../../src/protocol/codec.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { Endpoint, type EndpointOptions } from '../../../src/protocol/endpoint.js';
 import type { Transport } from '../../../src/protocol/interfaces.js';
 import { MessageType, type Message } from '../../../src/protocol/message.js';
-import { decodeUint, getOption, getOptions, OptionNumber } from '../../../src/protocol/options.js';
+import { decodeUint, getOption, getOptions, OptionNumber, type CoapOption } from '../../../src/protocol/options.js';
 import { SeededRandom } from '../../../src/protocol/seeded-random.js';
 import type { TransferTuner } from '../../../src/protocol/transfer-tuner.js';
 import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
 import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
-import { settle } from '../../helpers/virtual-world.js';
+import { advanceBy, settle } from '../../helpers/virtual-world.js';
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
 
 /** Records every datagram a transport sends, decoded. */
 function recording(inner: Transport, sent: Message[]): Transport {
@@ -160,6 +162,89 @@ test('a CON request gets its first block in the ACK and the rest as CONs', async
   const responses = w.serverSent.filter((message) => message.code === ResponseCode.Content);
   assert.is(responses[0]!.type, MessageType.ACK);
   assert.ok(responses.slice(1).every((message) => message.type === MessageType.CON));
+  await w.close();
+});
+
+
+/** A NON GET of `/image` carrying `options`, sent raw from the client's message layer. */
+function rawGet(w: ReturnType<typeof world>, options: CoapOption[], token = Buffer.from('t1')): void {
+  w.client.messageLayer.sendNonConfirmable(w.server.address(), {
+    code: 1, token, options: [{ number: OptionNumber.UriPath, value: Buffer.from('image') }, ...options], payload: Buffer.alloc(0),
+  });
+}
+
+const big = new SeededRandom(8).bytes(35 * 1024);
+
+test('M set with NUM 0 gets the body in sets of MAX_PAYLOADS, NON_TIMEOUT apart; a Continue brings the next set at once (§7.2)', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(big), etag: Buffer.from('v1') }) } });
+  const sentAt = new Map<number, number>();
+  const blocksSent = () => w.serverSent.filter((message) => message.code === ResponseCode.Content).map((message) => qblocks(message)[0]!.num);
+  rawGet(w, [blockOption(OptionNumber.QBlock2, { num: 0, moreBlocks: true, sizeExponent: 6 })]);
+  await advanceBy(w.clock, 100, 5);
+  assert.equal(blocksSent(), range(0, 9), 'the first set only');
+  for (const num of blocksSent()) sentAt.set(num, w.clock.now());
+  // NON_TIMEOUT is ACK_TIMEOUT (2 s), dithered up to 1.5 times.
+  await advanceBy(w.clock, 1800, 50);
+  assert.is(blocksSent().length, 10, 'nothing before NON_TIMEOUT');
+  await advanceBy(w.clock, 1300, 50);
+  assert.equal(blocksSent(), range(0, 19), 'the second set after the pause');
+  rawGet(w, [blockOption(OptionNumber.QBlock2, { num: 20, moreBlocks: true, sizeExponent: 6 })], Buffer.from('t2'));
+  await advanceBy(w.clock, 100, 5);
+  assert.equal(blocksSent(), range(0, 29), 'a Continue: the third set at once');
+  await advanceBy(w.clock, 3100, 50);
+  assert.equal(blocksSent(), range(0, 34), 'the last set, and nothing after the end');
+  const continued = w.serverSent.filter((message) => message.code === ResponseCode.Content && message.token.toString() === 't2');
+  assert.is(continued.length, 15, 'the sets after a Continue go on its token');
+  await w.close();
+});
+
+test('Q-Block2 with Block2 is a bad request; with Observe, or with a method other than GET, an unrecognised option', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(big), etag: Buffer.from('v1') }), POST: () => ({ code: ResponseCode.Changed }) }, observable: true });
+  const codes = () => w.serverSent.filter((message) => message.code >= 0x80).map((message) => message.code);
+  rawGet(w, [blockOption(OptionNumber.Block2, { num: 0, moreBlocks: false, sizeExponent: 6 }), blockOption(OptionNumber.QBlock2, { num: 0, moreBlocks: false, sizeExponent: 6 })]);
+  rawGet(w, [{ number: OptionNumber.Observe, value: Buffer.alloc(0) }, blockOption(OptionNumber.QBlock2, { num: 0, moreBlocks: false, sizeExponent: 6 })], Buffer.from('t2'));
+  w.client.messageLayer.sendNonConfirmable(w.server.address(), {
+    code: 2, token: Buffer.from('t3'), payload: Buffer.alloc(0),
+    options: [{ number: OptionNumber.UriPath, value: Buffer.from('image') }, blockOption(OptionNumber.QBlock2, { num: 0, moreBlocks: false, sizeExponent: 6 })],
+  });
+  await advanceBy(w.clock, 50, 5);
+  assert.equal(codes(), [ResponseCode.BadRequest, ResponseCode.BadOption, ResponseCode.BadOption]);
+  await w.close();
+});
+
+test('a file-like body without ETag is answered with Block2, and the download follows it lock-step', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(big) }) } });
+  const sink = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: {} }), 'download');
+  assert.ok(sink.body().equals(big));
+  assert.ok(w.serverSent.filter((message) => message.code === ResponseCode.Content).every((message) => qblocks(message).length === 0));
+  await w.close();
+});
+
+test('the handler runs once per transfer: later windows are cut from the representation it kept', async () => {
+  const w = world();
+  let runs = 0;
+  w.server.router.add('/image', { handlers: { GET: () => { runs++; return { code: ResponseCode.Content, payload: big }; } } });
+  const sink = memorySink();
+  const result = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: {} }), 'download');
+  assert.ok(sink.body().equals(big));
+  assert.is(runs, 1);
+  assert.is(result.etag?.length, 8, 'an ETag made from the payload');
+  assert.is(w.server.qblock2Stats().bytesHeld, big.length);
+  await advanceBy(w.clock, 61_000, 1000);
+  assert.equal(w.server.qblock2Stats(), { transfers: 0, peers: 0, bytesHeld: 0, sending: 0 }, 'forgotten when idle');
+  await w.close();
+});
+
+test('a server that goes silent ends the download with a timeout, not a hang', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => new Promise<never>(() => {}) } });
+  const outcome = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink: memorySink(), qblock: {}, blockRetries: 0 })
+    .then(() => 'resolved', (error: Error) => error.name), 'download', 3600_000);
+  assert.is(outcome, 'RequestTimeoutError');
   await w.close();
 });
 
