@@ -265,7 +265,7 @@ export class Endpoint {
     const settings = { ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent) };
     let learnt = false;
     if (options.qblock !== undefined && this.#withoutQBlock2.get(peerKey(peer)) === undefined) {
-      const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft, options), this.#clock, options.sink, settings);
+      const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft), this.#clock, options.sink, settings);
       if (outcome.kind === 'done') return outcome.result;
       learnt = outcome.reason === 'bad-option';
       this.#logger.debug({ peer, reason: outcome.reason }, 'Q-Block2 download continues with Block2');
@@ -281,16 +281,15 @@ export class Endpoint {
     }, options.sink, settings);
   }
 
-  /** A download's requests as Q-Block2 sees them: the GET's options with the Q-Block2 set,
-   * NON unless the caller asked for CON (§7.2: the option is made for NON). */
-  #qblock2Link(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, options: SendOptions): QBlock2Link {
+  /** A download's requests as Q-Block2 sees them: the GET's options with the Q-Block2 set. */
+  #qblock2Link(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>): QBlock2Link {
     const dropped = new Set<number>([OptionNumber.Observe, OptionNumber.Block2, OptionNumber.QBlock2]);
     const base = draft.options.filter((option) => !dropped.has(option.number));
     const { parameters } = this.messageLayer;
     const cocoa = parameters.congestionControl === 'cocoa';
     return {
-      send: (qblock2, deliver, fail) => this.#client.stream(
-        peer, { code: draft.code, options: [...base, ...qblock2], payload: EMPTY_BUFFER }, options.confirmable === true, deliver, fail,
+      send: (qblock2, confirmable, deliver, fail) => this.#client.stream(
+        peer, { code: draft.code, options: [...base, ...qblock2], payload: EMPTY_BUFFER }, confirmable, deliver, fail,
       ),
       nonTimeoutMs: cocoa ? this.messageLayer.rtt(peer)?.rto ?? parameters.ackTimeout : parameters.ackTimeout,
       rtoBounds: cocoa ? { initialRtoMs: parameters.ackTimeout, minRtoMs: parameters.minRtoMs, maxRtoMs: parameters.maxRtoMs } : undefined,
@@ -327,6 +326,7 @@ export class Endpoint {
   }
 
   async close(): Promise<void> {
+    this.#withoutQBlock2.clear();
     this.#client.close();
     this.#server.close();
     this.messageLayer.close();

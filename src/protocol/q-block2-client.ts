@@ -1,5 +1,6 @@
-// Q-Block2 downloads on the client side (RFC 9177 §4.4, §6, §7.2): each request names a
-// window of blocks (the holes first), its responses arrive on its token in a burst, lost,
+// Q-Block2 downloads on the client side (RFC 9177 §4.4, §6, §7.2): after a first CON
+// request for one block (§4.1: how support is told), each NON request names a window of
+// blocks (the holes first), its responses arrive on its token in a burst, lost,
 // duplicated or reordered; the sink still gets in-order contiguous writes. Missing blocks
 // are asked again when the window is over: at once when its last block came, after a
 // short gap once a block came, after NON_RECEIVE_TIMEOUT (doubling) when none did. A
@@ -17,10 +18,12 @@ import { addSample, initialEstimate, type LinkEstimate, type RtoBounds } from '.
 
 /** The peer as a Q-Block2 download sees it. */
 export interface QBlock2Link {
-  /** Sends the request with these Q-Block2 options on a fresh token (§6); its responses
-   * reach `deliver` until the returned function is called; `fail` hears of a request that
-   * could not be delivered (a CON unacknowledged or reset, the endpoint closed). */
-  send(qblock2: readonly CoapOption[], deliver: (response: CoapResponse) => void, fail: (error: Error) => void): () => void;
+  /** Sends the request (CON or NON) with these Q-Block2 options on a fresh token (§6); its
+   * responses reach `deliver` until the returned function is called; `fail` hears of a
+   * request that could not be delivered (a CON unacknowledged or reset, the endpoint closed). */
+  send(
+    qblock2: readonly CoapOption[], confirmable: boolean, deliver: (response: CoapResponse) => void, fail: (error: Error) => void,
+  ): () => void;
   /** NON_TIMEOUT to start from (§7.2: ACK_TIMEOUT, or the RTO learnt for this peer). */
   readonly nonTimeoutMs: number;
   /** Learn NON_TIMEOUT from each window's time to its first block, as CoCoA learns an RTO
@@ -45,6 +48,9 @@ const MIN_GAP_MS = 10;
 /** ETags of representations given up, so their late blocks do not restart us again. */
 const FORGOTTEN_ETAGS = 8;
 
+/** NON requests but for the first, unless `confirmable` asks for CON throughout. */
+export type QBlock2DownloadOptions = DownloadOptions & { readonly signal?: AbortSignal; readonly confirmable?: boolean };
+
 type Event =
   | { readonly kind: 'response'; readonly response: CoapResponse; readonly askedSizeExponent: number }
   | { readonly kind: 'failed'; readonly error: Error }
@@ -53,9 +59,7 @@ type Event =
 
 /** Downloads into `sink` with Q-Block2; resolves with the result, or with a fallback
  * before anything was written. */
-export function downloadQBlocks(
-  link: QBlock2Link, clock: Clock, sink: BlockSink, options: DownloadOptions & { readonly signal?: AbortSignal },
-): Promise<QBlock2Outcome> {
+export function downloadQBlocks(link: QBlock2Link, clock: Clock, sink: BlockSink, options: QBlock2DownloadOptions): Promise<QBlock2Outcome> {
   return new QBlock2Download(link, clock, sink, options).run();
 }
 
@@ -63,7 +67,7 @@ class QBlock2Download {
   readonly #link: QBlock2Link;
   readonly #clock: Clock;
   readonly #sink: BlockSink;
-  readonly #options: DownloadOptions & { readonly signal?: AbortSignal };
+  readonly #options: QBlock2DownloadOptions;
   readonly #maxSize: number;
   readonly #maxSizeExponent: number;
   readonly #receiver: QBlock2Receiver;
@@ -79,7 +83,7 @@ class QBlock2Download {
   #timer: TimerHandle | undefined;
   #timerGeneration = 0;
 
-  constructor(link: QBlock2Link, clock: Clock, sink: BlockSink, options: DownloadOptions & { readonly signal?: AbortSignal }) {
+  constructor(link: QBlock2Link, clock: Clock, sink: BlockSink, options: QBlock2DownloadOptions) {
     this.#link = link;
     this.#clock = clock;
     this.#sink = sink;
@@ -103,13 +107,17 @@ class QBlock2Download {
       const maxWindows = 4 * (this.#maxSize / 16 + 1);
       for (let windows = 0; windows < maxWindows; windows++) {
         const planned = this.#options.qblock?.tuner?.next() ?? { sizeExponent: this.#maxSizeExponent, window: MAX_PAYLOADS };
-        const window = Math.max(1, Math.min(MAX_NAMED_BLOCKS, Math.floor(planned.window)));
+        // Until a Q-Block2 response shows the server knows the option, one block with CON:
+        // a NON request with an unknown critical option is silently ignored, a CON one is
+        // answered 4.02 (RFC 7252 §5.4.1), which is how RFC 9177 §4.1 tells support.
+        const window = this.#first ? 1 : Math.max(1, Math.min(MAX_NAMED_BLOCKS, Math.floor(planned.window)));
         const blocks = this.#receiver.plan(Math.min(planned.sizeExponent, this.#maxSizeExponent), window);
         // Only a body that ended with the last request's blocks plans none; ask block 0.
         if (blocks.length === 0) blocks.push(Math.floor(this.#receiver.next / blockSize(this.#receiver.sizeExponent)));
         const askedSizeExponent = this.#receiver.sizeExponent;
         exchanges.push(this.#link.send(
           qBlock2Options(blocks, askedSizeExponent),
+          this.#first || this.#options.confirmable === true,
           (response) => this.#post({ kind: 'response', response, askedSizeExponent }),
           (error) => this.#post({ kind: 'failed', error }),
         ));

@@ -48,7 +48,7 @@ function world(server: Partial<EndpointOptions> = {}) {
 const qblocks = (message: Message) => getOptions(message.options, OptionNumber.QBlock2).map((value) => decodeBlock(decodeUint(value)));
 const body = new SeededRandom(7).bytes(10_000);
 
-test('a download asks with Q-Block2 and gets the body as bursts of Q-Block2 responses with ETag and Size2', async () => {
+test('a download asks with Q-Block2, first one block with CON, then windows with NON, and gets Q-Block2 responses with ETag and Size2', async () => {
   const w = world();
   w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
   const sink = memorySink();
@@ -57,15 +57,19 @@ test('a download asks with Q-Block2 and gets the body as bursts of Q-Block2 resp
   assert.ok(sink.body().equals(body));
   assert.is(result.etag?.toString(), 'v1');
   const requests = w.clientSent.filter((message) => message.code === 1);
-  // 10 blocks of 1024 bytes: one request naming the first 10 (MAX_PAYLOADS) is enough.
-  assert.is(requests.length, 1);
-  assert.is(requests[0]!.type, MessageType.NON);
-  assert.equal(qblocks(requests[0]!).map((block) => block.num), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  // 10 blocks of 1024 bytes: block 0 with CON (a server without Q-Block2 would answer
+  // 4.02), then the other 9 in one window of up to 10 (MAX_PAYLOADS).
+  assert.is(requests.length, 2);
+  assert.is(requests[0]!.type, MessageType.CON);
+  assert.equal(qblocks(requests[0]!).map((block) => block.num), [0]);
+  assert.is(requests[1]!.type, MessageType.NON);
+  assert.equal(qblocks(requests[1]!).map((block) => block.num), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
   const responses = w.serverSent.filter((message) => message.code === ResponseCode.Content);
   assert.is(responses.length, 10);
+  assert.is(responses[0]!.type, MessageType.ACK);
   for (const [index, response] of responses.entries()) {
-    assert.is(response.type, MessageType.NON);
-    assert.ok(response.token.equals(requests[0]!.token), 'every response on the request token (RFC 9177 §6)');
+    if (index > 0) assert.is(response.type, MessageType.NON);
+    assert.ok(response.token.equals(requests[index === 0 ? 0 : 1]!.token), 'every response on its request token (RFC 9177 §6)');
     assert.is(qblocks(response)[0]!.num, index);
     assert.is(qblocks(response)[0]!.moreBlocks, index < 9);
     assert.is(getOption(response.options, OptionNumber.ETag)?.toString(), 'v1');
@@ -114,12 +118,12 @@ test('a tuner sizes each request: its block size and window are what goes on the
   await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: { tuner } }), 'download');
   assert.ok(sink.body().equals(body));
   const requests = w.clientSent.filter((message) => message.code === 1);
-  // 10,000 bytes in 256-byte blocks: 40 blocks, 3 per request.
+  // 10,000 bytes in 256-byte blocks: 40 blocks, the first alone, then 3 per request.
   assert.is(requests.length, 14);
   for (const request of requests) assert.ok(qblocks(request).every((block) => block.sizeExponent === 4));
-  assert.equal(qblocks(requests[1]!).map((block) => block.num), [3, 4, 5]);
+  assert.equal(qblocks(requests[1]!).map((block) => block.num), [1, 2, 3]);
   assert.is(samples.length, 14);
-  assert.ok(samples.slice(0, 13).every((sample) => sample.asked === 3 && sample.received === 3));
+  assert.ok(samples.slice(1).every((sample) => sample.asked === 3 && sample.received === 3));
   await w.close();
 });
 
@@ -153,15 +157,18 @@ test('a changed ETag resets the sink and the download starts over', async () => 
   await w.close();
 });
 
-test('a CON request gets its first block in the ACK and the rest as CONs', async () => {
+test('with confirmable set, each request is CON and gets its first block in the ACK, the rest as CONs', async () => {
   const w = world();
   w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
   const sink = memorySink();
   await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, confirmable: true, qblock: {} }), 'download');
   assert.ok(sink.body().equals(body));
+  const requests = w.clientSent.filter((message) => message.code === 1);
+  assert.ok(requests.every((message) => message.type === MessageType.CON));
   const responses = w.serverSent.filter((message) => message.code === ResponseCode.Content);
-  assert.is(responses[0]!.type, MessageType.ACK);
-  assert.ok(responses.slice(1).every((message) => message.type === MessageType.CON));
+  assert.is(responses.length, 10);
+  assert.is(responses.filter((message) => message.type === MessageType.ACK).length, requests.length);
+  assert.is(responses.filter((message) => message.type === MessageType.CON).length, 10 - requests.length);
   await w.close();
 });
 
