@@ -52,7 +52,9 @@ const FORGOTTEN_ETAGS = 8;
 export type QBlock2DownloadOptions = DownloadOptions & { readonly signal?: AbortSignal; readonly confirmable?: boolean };
 
 type Event =
-  | { readonly kind: 'response'; readonly response: CoapResponse; readonly askedSizeExponent: number }
+  /** `request`: the number of the request it answers (a late answer to an earlier one
+   * brings data, but no timing). */
+  | { readonly kind: 'response'; readonly response: CoapResponse; readonly request: number; readonly askedSizeExponent: number }
   | { readonly kind: 'failed'; readonly error: Error }
   | { readonly kind: 'timer'; readonly generation: number }
   | { readonly kind: 'abort' };
@@ -115,14 +117,15 @@ class QBlock2Download {
         // Only a body that ended with the last request's blocks plans none; ask block 0.
         if (blocks.length === 0) blocks.push(Math.floor(this.#receiver.next / blockSize(this.#receiver.sizeExponent)));
         const askedSizeExponent = this.#receiver.sizeExponent;
+        const request = windows;
         exchanges.push(this.#link.send(
           qBlock2Options(blocks, askedSizeExponent),
           this.#first || this.#options.confirmable === true,
-          (response) => this.#post({ kind: 'response', response, askedSizeExponent }),
+          (response) => this.#post({ kind: 'response', response, request, askedSizeExponent }),
           (error) => this.#post({ kind: 'failed', error }),
         ));
         while (exchanges.length > LISTENED_REQUESTS) exchanges.shift()!();
-        const outcome = await this.#window(blocks.map((num) => num * blockSize(askedSizeExponent)), emptyWindows);
+        const outcome = await this.#window(request, blocks.map((num) => num * blockSize(askedSizeExponent)), emptyWindows);
         if (outcome.kind === 'done' || outcome.kind === 'fallback') return outcome;
         emptyWindows = outcome.anyNew ? 0 : emptyWindows + 1;
         // §7.2 NON_MAX_RETRANSMIT re-requests with nothing back, for each of the tries a
@@ -140,7 +143,7 @@ class QBlock2Download {
   }
 
   /** Takes responses until the window is over; the tuner learns what it brought. */
-  async #window(askedOffsets: readonly number[], emptyWindows: number): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
+  async #window(request: number, askedOffsets: readonly number[], emptyWindows: number): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
     const sentAt = this.#clock.now();
     const pending = new Set(askedOffsets);
     let firstAt: number | undefined;
@@ -165,9 +168,12 @@ class QBlock2Download {
         case 'response': {
           const taken = await this.#take(event.response, event.askedSizeExponent);
           if (taken.kind === 'fallback') return taken;
+          const current = event.request === request;
           if (taken.kind === 'done') {
-            if (pending.delete(taken.offset)) received++;
-            firstAt ??= this.#clock.now();
+            if (pending.delete(taken.offset) && current) {
+              received++;
+              firstAt ??= this.#clock.now();
+            }
             this.#learn(askedOffsets.length, received, sentAt, firstAt);
             return { kind: 'done', result: taken.result };
           }
@@ -180,19 +186,22 @@ class QBlock2Download {
           anyNew = true;
           const now = this.#clock.now();
           const asked = pending.delete(taken.offset);
-          if (asked) {
+          if (asked && current) {
             received++;
             firstAt ??= now;
           }
           const { next, end } = this.#receiver;
           for (const offset of pending) if (offset < next || (end !== undefined && offset >= end)) pending.delete(offset);
+          over = pending.size === 0;
+          if (over || firstAt === undefined) break;
           // Sent in order (§4.4): once the window's last block (within the body) is in, what
-          // is missing is lost, or late and then merely asked for twice.
+          // is missing is lost, or overtaken by jitter: it gets a moment, then is asked again.
+          // Before that, the rest of a burst follows within about one round trip (NON back
+          // to back; CON paced by its ACKs): twice the first block's time.
+          const rtt = firstAt - sentAt;
           const lastAsked = askedOffsets.reduce((last, offset) => (end === undefined || offset < end ? offset : last), 0);
-          over = pending.size === 0 || (asked && taken.offset >= lastAsked);
-          // The rest of a burst follows within about one round trip (NON back to back; CON
-          // paced by its ACKs): wait twice the first block's time, then ask for the holes.
-          if (!over && firstAt !== undefined) generation = this.#arm(Math.min(receiveWait, Math.max(MIN_GAP_MS, 2 * (firstAt - sentAt))));
+          const wait = asked && taken.offset >= lastAsked ? rtt / 4 : 2 * rtt;
+          generation = this.#arm(Math.min(receiveWait, Math.max(MIN_GAP_MS, wait)));
           break;
         }
       }

@@ -152,6 +152,7 @@ export class QBlock2Receiver {
     const held = [...this.#held.entries()].sort(([a], [b]) => a - b);
     let cursor = this.next;
     const ask = (from: number, to: number): void => {
+      if (from >= limit) return;
       for (let num = Math.floor(from / size); num * size < to && num * size < limit && blocks.length < window; num++) {
         if (blocks[blocks.length - 1] !== num) blocks.push(num);
       }

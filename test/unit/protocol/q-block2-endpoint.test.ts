@@ -255,4 +255,37 @@ test('a server that goes silent ends the download with a timeout, not a hang', a
   await w.close();
 });
 
+
+test('a block lost from a burst is asked for again, first, soon after the burst ends: no NON_RECEIVE_TIMEOUT wait', async () => {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock, 5);
+  const inner = network.transport();
+  let dropped = 0;
+  const lossy: Transport = {
+    scheme: inner.scheme, address: () => inner.address(), onDatagram: (handler) => inner.onDatagram(handler), close: () => inner.close(),
+    send: (data, peer) => {
+      const message = decode(data);
+      // The first copy of block 3 (and only it) is lost.
+      if (dropped === 0 && qblocks(message)[0]?.num === 3) {
+        dropped++;
+        return;
+      }
+      inner.send(data, peer);
+    },
+  };
+  const clientSent: Message[] = [];
+  const server = new Endpoint({ transport: lossy, clock, random: new SeededRandom(1) });
+  const client = new Endpoint({ transport: recording(network.transport(), clientSent), clock, random: new SeededRandom(2) });
+  server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const sink = memorySink();
+  await settle(clock, client.download({ peer: server.address(), path: '/image', sink, qblock: {} }), 'download');
+  assert.ok(sink.body().equals(body));
+  assert.is(dropped, 1);
+  const requests = clientSent.filter((message) => message.code === 1);
+  assert.is(requests.length, 3);
+  assert.equal(qblocks(requests[2]!).map((block) => block.num), [3]);
+  assert.ok(clock.now() < 1000, `done at ${clock.now()} ms: the hole was asked for within a few round trips`);
+  await Promise.all([server.close(), client.close()]);
+});
+
 test.run();

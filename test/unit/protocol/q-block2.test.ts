@@ -62,6 +62,17 @@ test('the next request asks for the holes first, then new blocks, within the win
   assert.equal(receiver.plan(0, 10), [1, 3, 4, 6, 7, 8], 'never past the end');
 });
 
+test('a body that ended with a short last block already held asks only for the holes before it', () => {
+  const receiver = new QBlock2Receiver(0, 0);
+  receiver.end = 70;
+  assert.equal(receiver.plan(0, 10), [0, 1, 2, 3, 4]);
+  receiver.add(0, block(0));
+  receiver.add(16, block(1));
+  receiver.add(48, block(3));
+  receiver.add(64, block(4, 6));
+  assert.equal(receiver.plan(0, 10), [2]);
+});
+
 test('the block size changes only where nothing is missing and the offset fits it; never above what the server sends', () => {
   const receiver = new QBlock2Receiver(0, 0);
   receiver.plan(0, 2);
