@@ -265,7 +265,7 @@ export class Endpoint {
     const settings = { ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent) };
     let learnt = false;
     if (options.qblock !== undefined && this.#withoutQBlock2.get(peerKey(peer)) === undefined) {
-      const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft), this.#clock, options.sink, settings);
+      const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft, options), this.#clock, options.sink, settings);
       if (outcome.kind === 'done') return outcome.result;
       learnt = outcome.reason === 'bad-option';
       this.#logger.debug({ peer, reason: outcome.reason }, 'Q-Block2 download continues with Block2');
@@ -282,7 +282,7 @@ export class Endpoint {
   }
 
   /** A download's requests as Q-Block2 sees them: the GET's options with the Q-Block2 set. */
-  #qblock2Link(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>): QBlock2Link {
+  #qblock2Link(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, options: SendOptions): QBlock2Link {
     const dropped = new Set<number>([OptionNumber.Observe, OptionNumber.Block2, OptionNumber.QBlock2]);
     const base = draft.options.filter((option) => !dropped.has(option.number));
     const { parameters } = this.messageLayer;
@@ -292,6 +292,7 @@ export class Endpoint {
         peer, { code: draft.code, options: [...base, ...qblock2], payload: EMPTY_BUFFER }, confirmable, deliver, fail,
       ),
       nonTimeoutMs: cocoa ? this.messageLayer.rtt(peer)?.rto ?? parameters.ackTimeout : parameters.ackTimeout,
+      requestTimeoutMs: options.timeoutMs ?? this.messageLayer.times.maxTransmitWait,
       rtoBounds: cocoa ? { initialRtoMs: parameters.ackTimeout, minRtoMs: parameters.minRtoMs, maxRtoMs: parameters.maxRtoMs } : undefined,
     };
   }

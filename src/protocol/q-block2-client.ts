@@ -26,6 +26,8 @@ export interface QBlock2Link {
   ): () => void;
   /** NON_TIMEOUT to start from (§7.2: ACK_TIMEOUT, or the RTO learnt for this peer). */
   readonly nonTimeoutMs: number;
+  /** How long a CON request waits for its first response (a request's time limit). */
+  readonly requestTimeoutMs: number;
   /** Learn NON_TIMEOUT from each window's time to its first block, as CoCoA learns an RTO
    * (within these bounds); undefined keeps it fixed. */
   readonly rtoBounds: RtoBounds | undefined;
@@ -55,7 +57,7 @@ type Event =
   /** `request`: the number of the request it answers (a late answer to an earlier one
    * brings data, but no timing). */
   | { readonly kind: 'response'; readonly response: CoapResponse; readonly request: number; readonly askedSizeExponent: number }
-  | { readonly kind: 'failed'; readonly error: Error }
+  | { readonly kind: 'failed'; readonly error: Error; readonly request: number }
   | { readonly kind: 'timer'; readonly generation: number }
   | { readonly kind: 'abort' };
 
@@ -106,6 +108,11 @@ class QBlock2Download {
     const exchanges: (() => void)[] = [];
     try {
       let emptyWindows = 0;
+      // What the requests that brought nothing cost: a NON one 1, a CON one (retransmitted
+      // already) NON_MAX_RETRANSMIT. At NON_MAX_RETRANSMIT (§7.2) for each of the tries a
+      // Block2 request gets (1 + blockRetries), the download gives up, as that path would.
+      let patienceSpent = 0;
+      const patience = NON_MAX_RETRANSMIT * (1 + (this.#options.blockRetries ?? DEFAULT_BLOCK_RETRIES));
       const maxWindows = 4 * (this.#maxSize / 16 + 1);
       for (let windows = 0; windows < maxWindows; windows++) {
         const planned = this.#options.qblock?.tuner?.next() ?? { sizeExponent: this.#maxSizeExponent, window: MAX_PAYLOADS };
@@ -118,21 +125,20 @@ class QBlock2Download {
         if (blocks.length === 0) blocks.push(Math.floor(this.#receiver.next / blockSize(this.#receiver.sizeExponent)));
         const askedSizeExponent = this.#receiver.sizeExponent;
         const request = windows;
+        const confirmable = this.#first || this.#options.confirmable === true;
         exchanges.push(this.#link.send(
           qBlock2Options(blocks, askedSizeExponent),
-          this.#first || this.#options.confirmable === true,
+          confirmable,
           (response) => this.#post({ kind: 'response', response, request, askedSizeExponent }),
-          (error) => this.#post({ kind: 'failed', error }),
+          (error) => this.#post({ kind: 'failed', error, request }),
         ));
         while (exchanges.length > LISTENED_REQUESTS) exchanges.shift()!();
-        const outcome = await this.#window(request, blocks.map((num) => num * blockSize(askedSizeExponent)), emptyWindows);
+        const asked = blocks.map((num) => num * blockSize(askedSizeExponent));
+        const outcome = await this.#window(request, asked, confirmable, emptyWindows);
         if (outcome.kind === 'done' || outcome.kind === 'fallback') return outcome;
         emptyWindows = outcome.anyNew ? 0 : emptyWindows + 1;
-        // §7.2 NON_MAX_RETRANSMIT re-requests with nothing back, for each of the tries a
-        // Block2 request gets (blockRetries): the patience of the lock-step path.
-        if (emptyWindows > NON_MAX_RETRANSMIT * (1 + (this.#options.blockRetries ?? DEFAULT_BLOCK_RETRIES))) {
-          throw new RequestTimeoutError(`no Q-Block2 response after ${emptyWindows} requests`);
-        }
+        patienceSpent = outcome.anyNew ? 0 : patienceSpent + (confirmable ? NON_MAX_RETRANSMIT : 1);
+        if (patienceSpent > patience) throw new RequestTimeoutError(`no Q-Block2 response after ${emptyWindows} requests`);
       }
       throw new BlockTransferError('too many block requests');
     } finally {
@@ -143,13 +149,17 @@ class QBlock2Download {
   }
 
   /** Takes responses until the window is over; the tuner learns what it brought. */
-  async #window(request: number, askedOffsets: readonly number[], emptyWindows: number): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
+  async #window(request: number, askedOffsets: readonly number[], confirmable: boolean, emptyWindows: number): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
     const sentAt = this.#clock.now();
     const pending = new Set(askedOffsets);
     let firstAt: number | undefined;
     let received = 0;
     let anyNew = false;
-    const receiveWait = 2 * this.#nonTimeoutMs * 2 ** Math.min(emptyWindows, MAX_BACKOFF_EXPONENT);
+    // §7.2: NON_RECEIVE_TIMEOUT is twice NON_TIMEOUT, doubled for each re-request that
+    // brought nothing. A CON request is retransmitted by the message layer meanwhile (and
+    // holds the peer's NSTART slot): it waits for its answer as any request does.
+    const receiveWait = confirmable ? this.#link.requestTimeoutMs
+      : 2 * this.#nonTimeoutMs * 2 ** Math.min(emptyWindows, MAX_BACKOFF_EXPONENT);
     let generation = this.#arm(receiveWait);
     let over = false;
     while (!over) {
@@ -160,7 +170,7 @@ class QBlock2Download {
         case 'failed':
           if (event.error instanceof ClosedError || event.error instanceof ResetError || !(event.error instanceof CoapError)) throw event.error;
           // A CON request unacknowledged: the window brought what it brought.
-          over = true;
+          over = event.request === request;
           break;
         case 'timer':
           over = event.generation === generation;
@@ -174,7 +184,7 @@ class QBlock2Download {
               received++;
               firstAt ??= this.#clock.now();
             }
-            this.#learn(askedOffsets.length, received, sentAt, firstAt);
+            this.#learn(askedOffsets.length, received, sentAt, firstAt, confirmable);
             return { kind: 'done', result: taken.result };
           }
           if (taken.kind === 'restart') {
@@ -206,17 +216,18 @@ class QBlock2Download {
         }
       }
     }
-    this.#learn(askedOffsets.length, received, sentAt, firstAt);
+    this.#learn(askedOffsets.length, received, sentAt, firstAt, confirmable);
     return { kind: 'window', anyNew };
   }
 
   /** A window is over: the tuner hears what it brought, and its first block's time is an
-   * RTT sample for NON_TIMEOUT. */
-  #learn(asked: number, received: number, sentAt: number, firstAt: number | undefined): void {
+   * RTT sample for NON_TIMEOUT, unless the request was a CON (its time may include
+   * retransmissions: Karn's ambiguity). */
+  #learn(asked: number, received: number, sentAt: number, firstAt: number | undefined, confirmable: boolean): void {
     const now = this.#clock.now();
     const rttMs = firstAt === undefined ? undefined : firstAt - sentAt;
     this.#options.qblock?.tuner?.observe({ asked, received, elapsedMs: now - sentAt, ...(rttMs === undefined ? {} : { rttMs }) });
-    if (rttMs !== undefined && this.#estimate !== undefined && this.#link.rtoBounds !== undefined) {
+    if (rttMs !== undefined && !confirmable && this.#estimate !== undefined && this.#link.rtoBounds !== undefined) {
       this.#estimate = addSample(this.#estimate, 'strong', rttMs, now, this.#link.rtoBounds);
       this.#nonTimeoutMs = this.#estimate.rto;
     }
