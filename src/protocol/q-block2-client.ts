@@ -149,7 +149,9 @@ class QBlock2Download {
   }
 
   /** Takes responses until the window is over; the tuner learns what it brought. */
-  async #window(request: number, askedOffsets: readonly number[], confirmable: boolean, emptyWindows: number): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
+  async #window(
+    request: number, askedOffsets: readonly number[], confirmable: boolean, emptyWindows: number,
+  ): Promise<QBlock2Outcome | { kind: 'window'; anyNew: boolean }> {
     const sentAt = this.#clock.now();
     const pending = new Set(askedOffsets);
     let firstAt: number | undefined;

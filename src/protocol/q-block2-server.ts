@@ -15,7 +15,7 @@ import { formatPeer, peerKey } from './interfaces.js';
 import type { MessageLayer } from './message-layer.js';
 import { getOption, getUintOption, OptionNumber, uintOption } from './options.js';
 import type { QBlock2Ask } from './q-block2.js';
-import { MAX_NAMED_BLOCKS, MAX_PAYLOADS } from './q-block2.js';
+import { MAX_NAMED_BLOCKS, MAX_PAYLOADS, NON_MAX_RETRANSMIT } from './q-block2.js';
 import { responseDraft } from './response-draft.js';
 import type { CoapRequest, ResponseInit } from './server-types.js';
 
@@ -76,6 +76,8 @@ interface Transfer {
   /** The burst being sent: a newer request for the transfer supersedes it. */
   sending: AbortController | undefined;
   pause: TimerHandle | undefined;
+  /** Sets sent after a pause since the client last asked for anything. */
+  silentSets: number;
 }
 
 export interface QBlock2ServerOptions {
@@ -129,6 +131,7 @@ export class QBlock2Server {
       if (etag === undefined) return { first: await block2Instead(init, ask, this.#options.maxBlockSizeExponent) };
       transfer = this.#keep(request, key, init, init.body ?? bufferBody(payload), etag, init.body === undefined ? payload.length : 0);
     }
+    transfer.silentSets = 0;
     const blocks = this.#blocksFor(transfer, ask, sizeExponent);
     if (blocks.length === 0) {
       throw new ResponseError(ResponseCode.BadOption, `no asked block within the ${transfer.body.size} bytes`, { diagnostic: 'block out of range' });
@@ -172,7 +175,8 @@ export class QBlock2Server {
   /** Sends `blocks` one after the other without waiting (NON), or as CONs paced by NSTART
    * for a CON request (§7.1, the first went in the ACK); then, for a request with M set,
    * the next set after NON_TIMEOUT_RANDOM unless a request for the transfer comes first
-   * (§7.2: a 'Continue' sends it at once). */
+   * (§7.2: a 'Continue' sends it at once). After NON_MAX_RETRANSMIT sets with no word from
+   * the client the sets stop: a body is not poured onto a silent (or forged) address. */
   #send(transfer: Transfer, request: CoapRequest, blocks: readonly number[], sizeExponent: number, streamNext: number | undefined): void {
     this.#stop(transfer);
     const controller = new AbortController();
@@ -198,6 +202,10 @@ export class QBlock2Server {
       transfer.pause = clock.setTimeout(() => {
         transfer.pause = undefined;
         if (transfer.sending !== controller) return;
+        if (++transfer.silentSets > NON_MAX_RETRANSMIT) {
+          transfer.sending = undefined;
+          return;
+        }
         this.#touch(transfer.key);
         this.#send(transfer, request, set, sizeExponent, streamNext + set.length);
       }, this.#nonTimeoutRandom(request.peer));
@@ -242,7 +250,8 @@ export class QBlock2Server {
     if (old !== undefined) this.#forget(old);
     const owner = request.peer.identity ?? peerKey(request.peer);
     const transfer: Transfer = {
-      key, owner, peerKey: peerKey(request.peer), init, body, etag, bytes, lastUsed: this.#options.clock.now(), sending: undefined, pause: undefined,
+      key, owner, peerKey: peerKey(request.peer), init, body, etag, bytes,
+      lastUsed: this.#options.clock.now(), sending: undefined, pause: undefined, silentSets: 0,
     };
     const { limits } = this.#options;
     // Too large to keep: served from this request alone (a later one renders again).

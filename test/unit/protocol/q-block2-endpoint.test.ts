@@ -206,6 +206,18 @@ test('M set with NUM 0 gets the body in sets of MAX_PAYLOADS, NON_TIMEOUT apart;
   await w.close();
 });
 
+test('sets sent by themselves stop after NON_MAX_RETRANSMIT with no word from the client', async () => {
+  const w = world();
+  const huge = new SeededRandom(8).bytes(200 * 1024);
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(huge), etag: Buffer.from('v1') }) } });
+  rawGet(w, [blockOption(OptionNumber.QBlock2, { num: 0, moreBlocks: true, sizeExponent: 6 })]);
+  await advanceBy(w.clock, 60_000, 500);
+  const sent = w.serverSent.filter((message) => message.code === ResponseCode.Content).length;
+  assert.is(sent, 10 + 4 * 10, 'the asked set and 4 more, of 200 blocks');
+  assert.is(w.server.qblock2Stats().sending, 0);
+  await w.close();
+});
+
 test('Q-Block2 with Block2 is a bad request; with Observe, or with a method other than GET, an unrecognised option', async () => {
   const w = world();
   w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(big), etag: Buffer.from('v1') }), POST: () => ({ code: ResponseCode.Changed }) }, observable: true });
