@@ -300,4 +300,20 @@ test('a block lost from a burst is asked for again, first, soon after the burst 
   await Promise.all([server.close(), client.close()]);
 });
 
+
+test('an aborted download rejects with CancelledError and leaves no timer of its own', async () => {
+  const w = world();
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(big), etag: Buffer.from('v1') }) } });
+  const controller = new AbortController();
+  let writes = 0;
+  const sink = { write: () => { if (++writes === 3) controller.abort(); }, reset: () => {} };
+  const outcome = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: {}, signal: controller.signal })
+    .then(() => 'resolved', (error: Error) => error.name), 'download');
+  assert.is(outcome, 'CancelledError');
+  assert.ok(writes < 35, 'it stopped early');
+  await w.close();
+  await advanceBy(w.clock, 10, 1);
+  assert.is(w.clock.pendingTimers, 0, 'no timer left after close');
+});
+
 test.run();
