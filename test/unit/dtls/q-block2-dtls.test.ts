@@ -41,4 +41,27 @@ test('a Q-Block2 download over DTLS is byte-identical, and resumes from an offse
   assert.is(server.qblock2Stats().transfers, 0, 'nothing kept after close');
 });
 
+
+test('the per-peer bound of Q-Block2 transfers counts an identity across its sessions', async () => {
+  const server = await createDtlsEndpoint({
+    role: 'server', mode: 'psk', pskLookup: (identity) => KEYS.get(identity), host: LOOPBACK, port: 0, ...FAST,
+    endpoint: { qblock2: { transfersPerPeer: 1 } },
+  });
+  const sessions = await Promise.all([0, 1].map(() => createDtlsEndpoint({
+    role: 'client', mode: 'psk', psk: { identity: 'node:1', key: KEYS.get('node:1')! }, host: LOOPBACK, port: 0, ...FAST,
+  })));
+  const payload = randomBytes(20 * 1024);
+  server.router.add('/r/{n}', { handlers: { GET: () => ({ code: ResponseCode.Content, payload }) } });
+  try {
+    for (const [index, session] of sessions.entries()) {
+      const sink = memorySink();
+      await session.download({ uri: `coaps://${LOOPBACK}:${server.address().port}/r/${index}`, sink, qblock: {}, timeoutMs: 10_000 });
+      assert.is(sha256(sink.body()), sha256(payload));
+    }
+    assert.equal(server.qblock2Stats(), { transfers: 1, peers: 1, bytesHeld: payload.length, sending: 0 }, 'node:1 keeps one transfer over two sessions');
+  } finally {
+    for (const endpoint of [...sessions, server]) await endpoint.close();
+  }
+});
+
 test.run();
