@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { bufferBody, type BodySource } from './body.js';
-import { blockCount, blockOption, blockSize } from './block.js';
+import { blockOption, blockSize } from './block.js';
 import { sliceBlock2 } from './block2-server.js';
 import { codeClass, ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
@@ -136,7 +136,8 @@ export class QBlock2Server {
     if (blocks.length === 0) {
       throw new ResponseError(ResponseCode.BadOption, `no asked block within the ${transfer.body.size} bytes`, { diagnostic: 'block out of range' });
     }
-    const streamNext = ask.streamFrom === undefined ? undefined
+    // A transfer too large to keep is served for this request only: no sets after it.
+    const streamNext = ask.streamFrom === undefined || this.#transfers.get(key) !== transfer ? undefined
       : Math.floor(ask.streamFrom * blockSize(ask.sizeExponent) / blockSize(sizeExponent)) + this.#options.limits.maxPayloads;
     const first = await this.#response(transfer, blocks[0]!, sizeExponent);
     const kept = transfer;
@@ -160,7 +161,7 @@ export class QBlock2Server {
   #blocksFor(transfer: Transfer, ask: QBlock2Ask, sizeExponent: number): number[] {
     const size = blockSize(sizeExponent);
     const askedSize = blockSize(ask.sizeExponent);
-    const count = blockCount(transfer.body.size, sizeExponent);
+    const count = blocksIn(transfer.body.size, sizeExponent);
     const blocks: number[] = [];
     for (const num of ask.blocks) {
       const end = (num + 1) * askedSize;
@@ -193,7 +194,7 @@ export class QBlock2Server {
           messageLayer.sendNonConfirmable(request.peer, draft);
         }
       }
-      const count = blockCount(transfer.body.size, sizeExponent);
+      const count = blocksIn(transfer.body.size, sizeExponent);
       if (streamNext === undefined || streamNext >= count || controller.signal.aborted) {
         if (transfer.sending === controller) transfer.sending = undefined;
         return;
@@ -317,6 +318,12 @@ export class QBlock2Server {
       this.#arm();
     }, Math.max(1, oldest.value.lastUsed + limits.idleMs - clock.now()));
   }
+}
+
+/** Blocks of this size in a body (block.ts's blockCount without its 20-bit bound: a large
+ * body in small blocks still has its first 2^20 blocks to ask for). */
+function blocksIn(size: number, sizeExponent: number): number {
+  return Math.max(1, Math.ceil(size / blockSize(sizeExponent)));
 }
 
 /** A transfer is one representation for one client: (peer, identity, path, query, Accept). */
