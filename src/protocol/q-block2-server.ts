@@ -111,12 +111,16 @@ export class QBlock2Server {
     return { transfers: this.#transfers.size, peers: this.#owners.size, bytesHeld: this.#bytes, sending };
   }
 
-  /** Answers a GET with Q-Block2: a request naming block 0 renders afresh, a later one
-   * uses the representation its transfer keeps (so the blocks of one transfer come from
-   * one representation, and the handler runs once per transfer, not per window). */
+  /** Answers a GET with Q-Block2. An in-memory representation is rendered by the request
+   * naming block 0 and kept for the later ones (their blocks come from one
+   * representation, and a list is rendered once per transfer, not per window), as Block2
+   * does with its snapshots. A file-backed one is random access: each request runs the
+   * handler again, so its checks (authorization, a removed resource) apply to every window,
+   * and a new ETag tells the client the representation changed. */
   async answer(request: CoapRequest, ask: QBlock2Ask, render: () => ResponseInit | Promise<ResponseInit>): Promise<QBlock2Answer> {
     const key = transferKey(request);
     let transfer = ask.blocks[0] === 0 ? undefined : this.#touch(key);
+    if (transfer !== undefined && transfer.init.body !== undefined) transfer = undefined;
     const sizeExponent = Math.min(ask.sizeExponent, this.#options.maxBlockSizeExponent);
     if (transfer === undefined) {
       const init = await render();

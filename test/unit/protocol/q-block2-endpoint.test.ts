@@ -9,6 +9,7 @@ import { memorySink } from '../../../src/protocol/block-client.js';
 import { blockOption, decodeBlock } from '../../../src/protocol/block.js';
 import { decode } from '../../../src/protocol/codec.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
+import { BlockTransferError } from '../../../src/protocol/errors.js';
 import { Endpoint, type EndpointOptions } from '../../../src/protocol/endpoint.js';
 import type { Transport } from '../../../src/protocol/interfaces.js';
 import { MessageType, type Message } from '../../../src/protocol/message.js';
@@ -314,6 +315,21 @@ test('an aborted download rejects with CancelledError and leaves no timer of its
   await w.close();
   await advanceBy(w.clock, 10, 1);
   assert.is(w.clock.pendingTimers, 0, 'no timer left after close');
+});
+
+
+test('a file-like body runs the handler for every request: a resource removed mid-download ends it with the 4.04', async () => {
+  const w = world();
+  let runs = 0;
+  w.server.router.add('/image', { handlers: { GET: () => (++runs <= 2
+    ? { code: ResponseCode.Content, body: bufferBody(big), etag: Buffer.from('v1') }
+    : { code: ResponseCode.NotFound }) } });
+  const outcome = await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink: memorySink(), qblock: {} })
+    .then(() => undefined, (error: BlockTransferError) => error), 'download');
+  assert.instance(outcome, BlockTransferError);
+  assert.is(outcome!.responseCode, ResponseCode.NotFound);
+  assert.is(runs, 3, 'the probe, one window, then the refusal');
+  await w.close();
 });
 
 test.run();
