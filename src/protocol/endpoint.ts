@@ -263,18 +263,18 @@ export class Endpoint {
   async download(options: RequestOptions & DownloadOptions & { sink: BlockSink }): Promise<DownloadResult> {
     const { peer, draft } = await this.#prepare({ ...options, method: Method.GET });
     const settings = { ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent) };
-    let learnt = false;
+    let rememberPeer = false;
     if (options.qblock !== undefined && this.#withoutQBlock2.get(peerKey(peer)) === undefined) {
       const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft, options), this.#clock, options.sink, settings);
       if (outcome.kind === 'done') return outcome.result;
-      learnt = outcome.reason === 'bad-option';
+      rememberPeer = outcome.reason === 'bad-option';
       this.#logger.debug({ peer, reason: outcome.reason }, 'Q-Block2 download continues with Block2');
     }
     return downloadBlocks(async (block) => {
       const response = await this.#client.request(peer, this.#blockDraft(draft, block), options);
       // The 4.02 was about Q-Block2, not the block: remember the peer does not know it.
-      if (learnt && codeClass(response.code) === 2) {
-        learnt = false;
+      if (rememberPeer && codeClass(response.code) === 2) {
+        rememberPeer = false;
         this.#withoutQBlock2.set(peerKey(peer), true, WITHOUT_QBLOCK2_MS);
       }
       return response;

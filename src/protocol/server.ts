@@ -18,7 +18,7 @@ import type { MessageDraft, MessageLayer } from './message-layer.js';
 import {
   findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, OPTIONS, uintOption, type CoapOption,
 } from './options.js';
-import { readQBlock2Ask } from './q-block2.js';
+import { readQBlock2Ask, type QBlock2Ask } from './q-block2.js';
 import { QBlock2Server, type QBlock2Limits, type QBlock2Stats } from './q-block2-server.js';
 import { responseDraft } from './response-draft.js';
 import type { Router } from './router.js';
@@ -289,7 +289,7 @@ export class Server {
    * is not served here (4.02, so the client asks again without Q-Block2). */
   #answerQBlock2(request: CoapRequest, handler: RequestHandler, observing: boolean): void {
     const { qblock2 } = this.#options;
-    let ask;
+    let ask: QBlock2Ask;
     try {
       if (observing) throw new ResponseError(ResponseCode.BadOption, 'Q-Block2 with Observe', { diagnostic: 'Q-Block2 with Observe not supported' });
       if (hasOption(request.options, OptionNumber.Block2)) {
