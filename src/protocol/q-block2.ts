@@ -78,7 +78,7 @@ export class QBlock2Receiver {
   #frontier: number;
   readonly #held = new Map<number, Buffer>();
   readonly #capacityBytes: number;
-  /** The block size in use: it changes only where nothing is missing (`switchable`). */
+  /** The block size in use: it grows only where nothing is missing (`switchable`). */
   sizeExponent: number;
   /** The largest size the server sent: it may answer with a smaller one than asked. */
   #serverSizeExponent = MAX_SIZE_EXPONENT;
@@ -139,13 +139,16 @@ export class QBlock2Receiver {
 
   /**
    * The blocks to ask for next, at most `window`: first the holes among the blocks asked
-   * before, then new ones after them, never past the end nor the capacity. `sizeExponent`
-   * is taken only where nothing is missing and `next` is a multiple of its size.
+   * before, then new ones after them, never past the end nor the capacity, in blocks of
+   * `sizeExponent` (or the server's smaller one) when they fit.
    */
   plan(sizeExponent: number, window: number): number[] {
+    // Smaller blocks fit anywhere (every boundary so far is a multiple of them); larger ones
+    // only where nothing is missing and `next` is a multiple of their size.
     const wanted = Math.min(sizeExponent, this.#serverSizeExponent);
-    if (wanted !== this.sizeExponent && this.switchable && this.next % blockSize(wanted) === 0) this.sizeExponent = wanted;
-    if (this.sizeExponent > this.#serverSizeExponent && this.switchable) this.sizeExponent = this.#serverSizeExponent;
+    if (wanted < this.sizeExponent || (wanted > this.sizeExponent && this.switchable && this.next % blockSize(wanted) === 0)) {
+      this.sizeExponent = wanted;
+    }
     const size = blockSize(this.sizeExponent);
     const limit = Math.min(this.end ?? Infinity, this.next + this.#capacityBytes);
     const blocks: number[] = [];

@@ -332,4 +332,18 @@ test('a file-like body runs the handler for every request: a resource removed mi
   await w.close();
 });
 
+
+test('a server sending smaller blocks than asked is followed: the same bytes in more blocks, then asked at its size', async () => {
+  const w = world({ maxBlockSizeExponent: 4 });
+  w.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('v1') }) } });
+  const sink = memorySink();
+  await settle(w.clock, w.client.download({ peer: w.server.address(), path: '/image', sink, qblock: {} }), 'download');
+  assert.ok(sink.body().equals(body));
+  const requests = w.clientSent.filter((message) => message.code === 1);
+  assert.is(qblocks(requests[0]!)[0]!.sizeExponent, 6, 'asked with 1024-byte blocks');
+  assert.ok(requests.slice(1).every((request) => qblocks(request).every((block) => block.sizeExponent === 4)), 'then at the 256 bytes the server sends');
+  assert.ok(w.serverSent.filter((message) => message.code === ResponseCode.Content).every((message) => qblocks(message)[0]!.sizeExponent === 4));
+  await w.close();
+});
+
 test.run();

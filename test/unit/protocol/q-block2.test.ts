@@ -73,7 +73,7 @@ test('a body that ended with a short last block already held asks only for the h
   assert.equal(receiver.plan(0, 10), [2]);
 });
 
-test('the block size changes only where nothing is missing and the offset fits it; never above what the server sends', () => {
+test('the block size grows only where nothing is missing and the offset fits it, shrinks at once, never above what the server sends', () => {
   const receiver = new QBlock2Receiver(0, 0);
   receiver.plan(0, 2);
   receiver.add(16, block(1));
@@ -90,6 +90,9 @@ test('the block size changes only where nothing is missing and the offset fits i
   receiver.add(128, block(5, 64));
   assert.equal(receiver.plan(6, 1), [6]);
   assert.is(receiver.sizeExponent, 1, 'the server sends at most 32-byte blocks');
+  receiver.add(224, block(7, 32));
+  assert.equal(receiver.plan(0, 3), [12, 13, 16], 'smaller at once, with a hole: 192-224 missing, then new from 256');
+  assert.is(receiver.sizeExponent, 0);
 });
 
 test('held bytes stay within the capacity past the contiguous end', () => {
