@@ -2,9 +2,10 @@
 // request for one block (§4.1: how support is told), each NON request names a window of
 // blocks (the holes first), its responses arrive on its token in a burst, lost,
 // duplicated or reordered; the sink still gets in-order contiguous writes. Missing blocks
-// are asked again when the window is over: at once when its last block came, after a
-// short gap once a block came, after NON_RECEIVE_TIMEOUT (doubling) when none did. A
-// server that does not know the option (4.02) or answers Block2 sends us back to Block2.
+// are asked again when the window is over: all of it in; a moment after its last block;
+// two round trips after the last block to come; NON_RECEIVE_TIMEOUT (doubling) when none
+// came. A server that does not know the option (4.02 to the CON) or answers Block2 sends
+// the download back to Block2.
 
 import { blockSize, MAX_SIZE_EXPONENT, readBlockOption, type BlockValue } from './block.js';
 import { DEFAULT_BLOCK_RETRIES, type BlockSink, type DownloadOptions, type DownloadResult } from './block-client.js';
