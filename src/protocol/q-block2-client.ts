@@ -3,7 +3,7 @@
 // blocks (the holes first), its responses arrive on its token in a burst, lost,
 // duplicated or reordered; the sink still gets in-order contiguous writes. Missing blocks
 // are asked again when the window is over: all of it in; a moment after its last block;
-// two round trips after the last block to come; NON_RECEIVE_TIMEOUT (doubling) when none
+// after two round trips with no block; NON_RECEIVE_TIMEOUT (doubling) when none at all
 // came. A server that does not know the option (4.02 to the CON) or answers Block2 sends
 // the download back to Block2.
 
