@@ -41,7 +41,7 @@ export interface DownloadResult {
 }
 
 const DEFAULT_MAX_SIZE = 1 << 30;
-const DEFAULT_BLOCK_RETRIES = 3;
+export const DEFAULT_BLOCK_RETRIES = 3;
 
 /** One block request, tried again when it times out: a block-wise transfer can resume at
  * the block it stopped at, so one lost exchange among thousands need not end it. */

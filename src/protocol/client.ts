@@ -150,6 +150,42 @@ export class Client {
     };
   }
 
+  /** Sends a request that is answered by several responses on its token (Q-Block2, RFC
+   * 9177 §4.4 and §6): each (piggybacked, separate, CON or NON) reaches `deliver` until
+   * the returned function is called; `fail` hears of a CON that went unacknowledged or
+   * was reset. Counts as an observation against the bound of listeners. */
+  stream(
+    peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, confirmable: boolean,
+    deliver: (response: CoapResponse) => void, fail: (error: Error) => void,
+  ): () => void {
+    const token = this.newToken(peer);
+    let open = true;
+    const stopListening = this.listen(peer, token, deliver, () => { if (open) fail(new ClosedError()); });
+    const retransmission = new AbortController();
+    const stop = (): void => {
+      open = false;
+      stopListening();
+      retransmission.abort();
+    };
+    const message: MessageDraft = { ...draft, token };
+    if (!confirmable) {
+      try {
+        this.#options.messageLayer.sendNonConfirmable(peer, message);
+      } catch (error) {
+        stop();
+        fail(error as Error);
+      }
+      return stop;
+    }
+    this.#options.messageLayer.sendConfirmable(peer, message, retransmission.signal).then(
+      ({ message: ack, peer: from }) => {
+        if (open && ack.code !== 0 && ack.token.equals(token)) deliver(toResponse(ack, from));
+      },
+      (error: Error) => { if (open) fail(error); },
+    );
+    return stop;
+  }
+
   /** Offers a response (CON or NON) to the open exchanges, then to the listeners; false
    * when none wants it. */
   handleResponse(message: Message, peer: Peer): boolean {

@@ -14,12 +14,15 @@ import { DEFAULT_BLOCK1_LIMITS, type Block1Limits } from './block1-server.js';
 import { Client, type CoapResponse, type SendOptions } from './client.js';
 import { DEFAULT_OBSERVE_LIMITS, type ObserveLimits } from './observe-server.js';
 import { Observation, type ObserveOptions } from './observe-client.js';
-import { isRequestCode, Method, ResponseCode } from './codes.js';
+import { codeClass, isRequestCode, Method, ResponseCode } from './codes.js';
 import { ContentFormat } from './content-formats.js';
-import type { Clock, Logger, Peer, PeerAddress, Random, Transport } from './interfaces.js';
+import { peerKey, type Clock, type Logger, type Peer, type PeerAddress, type Random, type Transport } from './interfaces.js';
 import { filterLinks, serializeLinks } from './link-format.js';
 import { EMPTY_BUFFER, emptyMessage, MessageType, type Message } from './message.js';
 import { DEFAULT_LIMITS, MessageLayer, type MessageDraft, type MessageLayerLimits } from './message-layer.js';
+import { ExpiringCache } from './expiring-cache.js';
+import { downloadQBlocks, type QBlock2Link } from './q-block2-client.js';
+import { DEFAULT_QBLOCK2_LIMITS, type QBlock2Limits, type QBlock2Stats } from './q-block2-server.js';
 import type { TransmissionParameters } from './parameters.js';
 import { getOption, stringOption, uintOption, OptionNumber, type CoapOption } from './options.js';
 import { Router } from './router.js';
@@ -45,6 +48,8 @@ export interface EndpointOptions {
   readonly maxRequestBodySize?: number;
   readonly block1Limits?: Partial<Block1Limits>;
   readonly observeLimits?: Partial<ObserveLimits>;
+  /** Q-Block2 (RFC 9177) for GETs that ask with it: on unless `enabled: false`. */
+  readonly qblock2?: Partial<QBlock2Limits>;
   /** Serve /.well-known/core from the router (default true). */
   readonly wellKnownCore?: boolean;
 }
@@ -73,6 +78,9 @@ function withBlock(
   return rest;
 }
 
+const WITHOUT_QBLOCK2_PEERS = 256;
+const WITHOUT_QBLOCK2_MS = 3600_000;
+
 const splitPath = (path: string | readonly string[]): readonly string[] =>
   typeof path === 'string' ? path.split('/').filter((segment) => segment !== '') : path;
 
@@ -86,6 +94,9 @@ export class Endpoint {
   readonly #clock: Clock;
   readonly #server: Server;
   readonly #peerGoneListeners = new Set<(peer: Peer) => void>();
+  /** Peers that answered a Q-Block2 request with 4.02 and then served Block2: their next
+   * downloads start with Block2. Bounded; forgotten after an hour, in case they learn it. */
+  readonly #withoutQBlock2: ExpiringCache<true>;
 
   constructor(options: EndpointOptions) {
     const clock = options.clock ?? systemClock;
@@ -94,6 +105,7 @@ export class Endpoint {
     this.#transport = options.transport;
     this.#clock = clock;
     this.#maxBlockSizeExponent = options.maxBlockSizeExponent ?? MAX_SIZE_EXPONENT;
+    this.#withoutQBlock2 = new ExpiringCache(clock, WITHOUT_QBLOCK2_PEERS, Infinity);
     this.messageLayer = new MessageLayer({
       transport: options.transport, clock, random, logger: this.#logger,
       ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
@@ -113,6 +125,8 @@ export class Endpoint {
       observeLimits: { ...DEFAULT_OBSERVE_LIMITS, ...options.observeLimits },
       initialObserveSequence: Math.floor(random.float() * 0x10000),
       bodyLifetimeMs: this.messageLayer.times.exchangeLifetime,
+      random,
+      qblock2: { ...DEFAULT_QBLOCK2_LIMITS, ...options.qblock2 },
     });
     this.#server = server;
     if (options.wellKnownCore !== false) {
@@ -194,6 +208,11 @@ export class Endpoint {
     return this.#client.openExchanges;
   }
 
+  /** What the server side keeps for Q-Block2 transfers now. */
+  qblock2Stats(): QBlock2Stats {
+    return this.#server.qblock2Stats;
+  }
+
   /** Sends a request and resolves with its response. A payload over one block goes out
    * block-wise (Block1), and a block-wise response is collected whole, up to
    * `maxBodySize` (Block2); use `download`/`upload` to stream instead. */
@@ -243,9 +262,39 @@ export class Endpoint {
    * resume from `startOffset` and a restart when the ETag changes. */
   async download(options: RequestOptions & DownloadOptions & { sink: BlockSink }): Promise<DownloadResult> {
     const { peer, draft } = await this.#prepare({ ...options, method: Method.GET });
-    return downloadBlocks((block) => this.#client.request(peer, this.#blockDraft(draft, block), options), options.sink, {
-      ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent),
-    });
+    const settings = { ...options, sizeExponent: Math.min(options.sizeExponent ?? this.#maxBlockSizeExponent, this.#maxBlockSizeExponent) };
+    let rememberPeer = false;
+    if (options.qblock !== undefined && this.#withoutQBlock2.get(peerKey(peer)) === undefined) {
+      const outcome = await downloadQBlocks(this.#qblock2Link(peer, draft, options), this.#clock, options.sink, settings);
+      if (outcome.kind === 'done') return outcome.result;
+      rememberPeer = outcome.reason === 'bad-option';
+      this.#logger.debug({ peer, reason: outcome.reason }, 'Q-Block2 download continues with Block2');
+    }
+    return downloadBlocks(async (block) => {
+      const response = await this.#client.request(peer, this.#blockDraft(draft, block), options);
+      // The 4.02 was about Q-Block2, not the block: remember the peer does not know it.
+      if (rememberPeer && codeClass(response.code) === 2) {
+        rememberPeer = false;
+        this.#withoutQBlock2.set(peerKey(peer), true, WITHOUT_QBLOCK2_MS);
+      }
+      return response;
+    }, options.sink, settings);
+  }
+
+  /** A download's requests as Q-Block2 sees them: the GET's options with the Q-Block2 set. */
+  #qblock2Link(peer: PeerAddress, draft: Omit<MessageDraft, 'token'>, options: SendOptions): QBlock2Link {
+    const dropped = new Set<number>([OptionNumber.Observe, OptionNumber.Block2, OptionNumber.QBlock2]);
+    const base = draft.options.filter((option) => !dropped.has(option.number));
+    const { parameters } = this.messageLayer;
+    const cocoa = parameters.congestionControl === 'cocoa';
+    return {
+      send: (qblock2, confirmable, deliver, fail) => this.#client.stream(
+        peer, { code: draft.code, options: [...base, ...qblock2], payload: EMPTY_BUFFER }, confirmable, deliver, fail,
+      ),
+      nonTimeoutMs: cocoa ? this.messageLayer.rtt(peer)?.rto ?? parameters.ackTimeout : parameters.ackTimeout,
+      requestTimeoutMs: options.timeoutMs ?? this.messageLayer.times.maxTransmitWait,
+      rtoBounds: cocoa ? { initialRtoMs: parameters.ackTimeout, minRtoMs: parameters.minRtoMs, maxRtoMs: parameters.maxRtoMs } : undefined,
+    };
   }
 
   /** Sends `source` block-wise (Block1, RFC 7959 §2.5) with PUT or POST. */
@@ -278,6 +327,7 @@ export class Endpoint {
   }
 
   async close(): Promise<void> {
+    this.#withoutQBlock2.clear();
     this.#client.close();
     this.#server.close();
     this.messageLayer.close();

@@ -26,6 +26,7 @@ export { Observation, type ObserveOptions } from './observe-client.js';
 export type { ObserveLimits } from './observe-server.js';
 export { blockSize, decodeBlock, encodeBlock, type BlockValue } from './block.js';
 export { memorySink, type BlockSink, type DownloadOptions, type DownloadResult, type UploadOptions } from './block-client.js';
+export type { QBlock2Limits, QBlock2Stats } from './q-block2-server.js';
 export { bufferBody, fileBody, immutableFileBody, type BodySource } from './body.js';
 
 export {

@@ -4,20 +4,22 @@
 // proxy requests (§5.7.2) unless the application maps them onto its own resources, 5.00
 // for a handler that throws, and honours No-Response (RFC 7967).
 
-import type { BlockValue } from './block.js';
+import { BlockError, type BlockValue } from './block.js';
 import { needsBlock2, requestedBlock2, sliceBlock2 } from './block2-server.js';
 import { codeClass, Method, ResponseCode } from './codes.js';
 import { ObserveRegistry, type ObserveLimits } from './observe-server.js';
 import { OBSERVE_REGISTER } from './observe-sequence.js';
 import { FormatError, ResponseError } from './errors.js';
-import type { Clock, Logger, Peer, TimerHandle } from './interfaces.js';
+import type { Clock, Logger, Peer, Random, TimerHandle } from './interfaces.js';
 import { formatPeer, peerKey } from './interfaces.js';
 import { ExpiringCache } from './expiring-cache.js';
 import { emptyMessage, MessageType, type Message } from './message.js';
 import type { MessageDraft, MessageLayer } from './message-layer.js';
 import {
-  findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, uintOption, type CoapOption,
+  findBadCriticalOptions, getStringOptions, getUintOption, hasOption, OptionNumber, OPTIONS, uintOption, type CoapOption,
 } from './options.js';
+import { readQBlock2Ask, type QBlock2Ask } from './q-block2.js';
+import { QBlock2Server, type QBlock2Limits, type QBlock2Stats } from './q-block2-server.js';
 import { responseDraft } from './response-draft.js';
 import type { Router } from './router.js';
 import type { CoapRequest, ProxyResolver, RequestHandler, ResponseInit, UploadPolicy } from './server-types.js';
@@ -28,6 +30,7 @@ export interface ServerOptions {
   readonly router: Router;
   readonly messageLayer: MessageLayer;
   readonly clock: Clock;
+  readonly random: Random;
   readonly logger: Logger;
   /** How long a handler may take before the CON request gets an empty ACK. */
   readonly separateResponseDelayMs: number;
@@ -40,6 +43,7 @@ export interface ServerOptions {
   readonly initialObserveSequence: number;
   /** How long a block-wise non-GET response is kept for its follow-up blocks. */
   readonly bodyLifetimeMs: number;
+  readonly qblock2: QBlock2Limits;
 }
 
 const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
@@ -75,6 +79,7 @@ export class Server {
   readonly #options: ServerOptions;
   readonly #block1: Block1Reassembler;
   readonly #observe: ObserveRegistry;
+  readonly #qblock2: QBlock2Server;
   /** Empty-ACK timers of requests whose handlers are still running; cleared on close. */
   readonly #ackTimers = new Set<TimerHandle>();
   /** Whole responses to non-GET requests that went out block-wise, by (peer, method,
@@ -96,6 +101,15 @@ export class Server {
     this.#bodies = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
     this.#snapshots = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
     this.#observe = new ObserveRegistry(options.messageLayer, options.clock, options.logger, options.observeLimits, options.initialObserveSequence);
+    this.#qblock2 = new QBlock2Server({
+      messageLayer: options.messageLayer, clock: options.clock, random: options.random, logger: options.logger,
+      limits: options.qblock2, maxBlockSizeExponent: options.maxBlockSizeExponent,
+    });
+  }
+
+  /** What the Q-Block2 side keeps now (transfers, peers, bytes held, bursts sending). */
+  get qblock2Stats(): QBlock2Stats {
+    return this.#qblock2.stats;
   }
 
   handle(message: Message, peer: Peer): void {
@@ -135,6 +149,10 @@ export class Server {
     if (message.code === Method.GET && observe !== OBSERVE_REGISTER && this.#observe.size > 0) {
       // RFC 7641 §3.6: Observe = 1, or a plain GET, from the same peer and token ends it.
       this.#observe.deregister(peer, message.token);
+    }
+    if (message.code === Method.GET && hasOption(message.options, OptionNumber.QBlock2)) {
+      this.#answerQBlock2(routed, match.handler, observe !== undefined);
+      return;
     }
     if (message.code === Method.GET && observe === undefined && this.#snapshots.size > 0) {
       const kept = this.#snapshot(routed);
@@ -231,6 +249,7 @@ export class Server {
    * session from the same address may be another identity). */
   peerGone(peer: Peer): void {
     this.#observe.dropPeer(peer);
+    this.#qblock2.dropPeer(peer);
     this.#block1.dropPeer(peer);
     this.#bodies.deletePrefix(`${peerKey(peer)}|`);
     this.#snapshots.deletePrefix(`${peerKey(peer)}|`);
@@ -244,6 +263,7 @@ export class Server {
     this.#snapshots.clear();
     this.#block1.close();
     this.#observe.close();
+    this.#qblock2.close();
   }
 
   get uploadsInProgress(): number {
@@ -262,6 +282,32 @@ export class Server {
       outcome.remember(init);
     }
     return this.#sliced(init, requested, outcome.request);
+  }
+
+  /** A GET with Q-Block2 (RFC 9177 §4.4): its blocks go as several responses on its token.
+   * With Block2 too it is a bad request (the two ask different things); with Observe it
+   * is not served here (4.02, so the client asks again without Q-Block2). */
+  #answerQBlock2(request: CoapRequest, handler: RequestHandler, observing: boolean): void {
+    const { qblock2 } = this.#options;
+    let ask: QBlock2Ask;
+    try {
+      if (observing) throw new ResponseError(ResponseCode.BadOption, 'Q-Block2 with Observe', { diagnostic: 'Q-Block2 with Observe not supported' });
+      if (hasOption(request.options, OptionNumber.Block2)) {
+        throw new ResponseError(ResponseCode.BadRequest, 'Block2 and Q-Block2 together', { diagnostic: 'Block2 and Q-Block2 together' });
+      }
+      ask = readQBlock2Ask(request.options, qblock2.maxPayloads, qblock2.maxNamedBlocks)!;
+    } catch (error) {
+      const refusal = error instanceof BlockError
+        ? new ResponseError(ResponseCode.BadRequest, error.message, { diagnostic: 'bad Q-Block2' }) : error;
+      this.#respond(request, errorResponse(refusal, this.#options.logger, request), false);
+      return;
+    }
+    let rest: (() => void) | undefined;
+    const first = this.#qblock2.answer(request, ask, () => handler(request)).then((answer) => {
+      rest = answer.rest;
+      return answer.first;
+    });
+    this.#respondLater(request, first, () => rest?.());
   }
 
   #sliced(init: ResponseInit, requested: BlockValue | undefined, request?: CoapRequest): ResponseInit | Promise<ResponseInit> {
@@ -299,7 +345,10 @@ export class Server {
   }
 
   #precheck(request: CoapRequest): ResponseInit | undefined {
-    const bad = findBadCriticalOptions(request.options);
+    // Q-Block2 is served for GET only; elsewhere, or switched off, it is an option we do
+    // not recognise (RFC 7252 §5.4.1), which tells a client to fall back to Block2.
+    const qblock2 = this.#options.qblock2.enabled && request.method === Method.GET;
+    const bad = findBadCriticalOptions(request.options, (number) => OPTIONS.has(number) && (number !== OptionNumber.QBlock2 || qblock2));
     if (bad.length > 0) return { code: ResponseCode.BadOption, payload: `unrecognised critical option ${bad.join(', ')}` };
     return undefined;
   }
@@ -324,7 +373,8 @@ export class Server {
     }
   }
 
-  #respondLater(request: CoapRequest, pending: Promise<ResponseInit>): void {
+  /** Answers with what `pending` resolves to; `sent` runs once that answer went. */
+  #respondLater(request: CoapRequest, pending: Promise<ResponseInit>, sent?: () => void): void {
     const { clock, messageLayer, separateResponseDelayMs } = this.#options;
     // A duplicate of this CON must not run the handler again nor bring a second separate
     // response, even for a GET (§4.5).
@@ -345,7 +395,9 @@ export class Server {
           clock.clearTimeout(timer);
           this.#ackTimers.delete(timer);
         }
-        if (!this.#closed) this.#respond(request, init, acknowledged);
+        if (this.#closed) return;
+        this.#respond(request, init, acknowledged);
+        sent?.();
       })
       .catch((error: unknown) => this.#options.logger.error({ err: error }, 'could not send response'));
   }

@@ -50,9 +50,11 @@ export function lossyWorld(
 export async function settle<T>(clock: VirtualClock, promise: Promise<T>, what: string, limitMs = 300_000): Promise<T> {
   let settled = false;
   const tracked = promise.finally(() => { settled = true; });
+  // Handled now, so a rejection met while the clock is driven is not an unhandled one
+  // (which ends the process); it is still thrown below.
+  tracked.catch(() => {});
   await drive(clock, () => settled, limitMs);
   if (!settled) {
-    tracked.catch(() => {}); // its outcome, if any, comes after the test gave up on it
     throw new Error(`${what}: not settled within ${limitMs} ms of virtual time`);
   }
   return tracked;
