@@ -3,11 +3,12 @@
 // time from a random-access source, with Block2 and Size2; early negotiation (the
 // client's size, or ours when smaller) and random access for resume.
 
+import { createHash } from 'node:crypto';
 import { bufferBody, type BodySource } from './body.js';
 import { BlockError, blockOption, blockSize, readBlockOption, type BlockValue } from './block.js';
 import { codeClass, ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
-import { OptionNumber, uintOption, type CoapOption } from './options.js';
+import { getOption, OptionNumber, uintOption, type CoapOption } from './options.js';
 import type { ResponseInit } from './server-types.js';
 
 /** The requested Block2, or a 4.00 for a value that cannot be one (§2.2). */
@@ -59,4 +60,16 @@ export function sliceBlock2(
   // A block already in memory is answered in the same turn: no promise, no ACK timer.
   const chunk = body.read(offset, Math.min(size, body.size - offset));
   return chunk instanceof Promise ? chunk.then(block) : block(chunk);
+}
+
+/** The ETag of an in-memory representation sent in several blocks: the handler's, else the
+ * first 8 bytes of the payload's sha256. A client joining blocks checks it on each (RFC 7959
+ * §2.4) and starts again when the representation changed between them, instead of joining
+ * the start of one version to the rest of another. Undefined for a body source without one
+ * (reading a whole file to name it is not worth it). */
+export function representationEtag(init: ResponseInit): Buffer | undefined {
+  const given = init.etag ?? getOption(init.options ?? [], OptionNumber.ETag);
+  if (given !== undefined || init.body !== undefined) return given;
+  const payload = typeof init.payload === 'string' ? Buffer.from(init.payload) : init.payload ?? Buffer.alloc(0);
+  return createHash('sha256').update(payload).digest().subarray(0, 8);
 }

@@ -4,16 +4,15 @@
 // the pause of §7.2 between them. Blocks are read from the random-access body per send;
 // what is kept per transfer is bounded per peer and in total and forgotten when idle.
 
-import { createHash } from 'node:crypto';
 import { bufferBody, type BodySource } from './body.js';
 import { blockOption, blockSize } from './block.js';
-import { sliceBlock2 } from './block2-server.js';
+import { representationEtag, sliceBlock2 } from './block2-server.js';
 import { codeClass, ResponseCode } from './codes.js';
 import { ResponseError } from './errors.js';
 import type { Clock, Logger, Peer, Random, TimerHandle } from './interfaces.js';
 import { formatPeer, peerKey } from './interfaces.js';
 import type { MessageLayer } from './message-layer.js';
-import { getOption, getUintOption, OptionNumber, uintOption } from './options.js';
+import { getUintOption, OptionNumber, uintOption } from './options.js';
 import type { QBlock2Ask } from './q-block2.js';
 import { MAX_NAMED_BLOCKS, MAX_PAYLOADS, NON_MAX_RETRANSMIT } from './q-block2.js';
 import { responseDraft } from './response-draft.js';
@@ -130,8 +129,7 @@ export class QBlock2Server {
       // §4.4: every Q-Block2 response carries an ETag. One the handler did not give is the
       // payload's digest; a file-backed body without one is answered with Block2 instead,
       // which the client follows lock-step (reading a whole file to name it is not worth it).
-      const etag = init.etag ?? getOption(init.options ?? [], OptionNumber.ETag)
-        ?? (init.body === undefined ? createHash('sha256').update(payload).digest().subarray(0, 8) : undefined);
+      const etag = representationEtag(init);
       if (etag === undefined) return { first: await block2Instead(init, ask, this.#options.maxBlockSizeExponent) };
       transfer = this.#keep(request, key, init, init.body ?? bufferBody(payload), etag, init.body === undefined ? payload.length : 0);
     }

@@ -5,7 +5,7 @@
 // for a handler that throws, and honours No-Response (RFC 7967).
 
 import { BlockError, type BlockValue } from './block.js';
-import { needsBlock2, requestedBlock2, sliceBlock2 } from './block2-server.js';
+import { needsBlock2, representationEtag, requestedBlock2, sliceBlock2 } from './block2-server.js';
 import { codeClass, Method, ResponseCode } from './codes.js';
 import { ObserveRegistry, type ObserveLimits } from './observe-server.js';
 import { OBSERVE_REGISTER } from './observe-sequence.js';
@@ -203,8 +203,9 @@ export class Server {
   async #registerObserver(request: CoapRequest, handler: RequestHandler, alwaysConfirmable: boolean): Promise<ResponseInit> {
     const requested = requestedBlock2(request.options);
     const render = async (stored: CoapRequest): Promise<ResponseInit> =>
-      // §2.6 of RFC 7959 and RFC 7641 §3.8: a large notification carries block 0 only.
-      this.#sliced(await handler(stored), requested === undefined ? undefined : { ...requested, num: 0 });
+      // §2.6 of RFC 7959 and RFC 7641 §3.8: a large notification carries block 0 only, and
+      // is kept as the snapshot the client's GETs for the other blocks slice (with its ETag).
+      this.#sliced(await handler(stored), requested === undefined ? undefined : { ...requested, num: 0 }, stored);
     const init = await render(request);
     if (codeClass(init.code) !== 2) return init;
     const sequence = this.#observe.register(request, render, alwaysConfirmable);
@@ -314,6 +315,7 @@ export class Server {
     const { maxBlockSizeExponent } = this.#options;
     if (!needsBlock2(init, requested, maxBlockSizeExponent)) return init;
     if (request?.method === Method.GET && init.body === undefined && (requested === undefined || requested.num === 0)) {
+      if (init.etag === undefined && !hasOption(init.options ?? [], OptionNumber.ETag)) init = { ...init, etag: representationEtag(init)! };
       const size = init.payload?.length ?? 0;
       this.#snapshots.set(snapshotKey(request), init, this.#options.bodyLifetimeMs, size);
     } else if (request !== undefined && request.method !== Method.GET) {

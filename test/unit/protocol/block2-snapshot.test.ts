@@ -19,7 +19,7 @@ function representation(version: number, size: number): Buffer {
   return Buffer.from(text.repeat(Math.ceil(size / text.length)).slice(0, size));
 }
 
-function world() {
+function world(options: { changesOnEveryRender?: boolean } = {}) {
   const clock = new VirtualClock();
   const network = new MemoryNetwork(clock);
   const server = new Endpoint({ transport: network.transport(), clock });
@@ -27,7 +27,15 @@ function world() {
   let version = 1;
   let renders = 0;
   server.router.add('/list', {
-    handlers: { GET: () => { renders++; return { code: ResponseCode.Content, payload: representation(version, 20_000) }; } },
+    observable: true,
+    handlers: {
+      GET: () => {
+        renders++;
+        const payload = representation(version, 20_000);
+        if (options.changesOnEveryRender === true) version++;
+        return { code: ResponseCode.Content, payload };
+      },
+    },
   });
   return {
     clock, server, clients,
@@ -60,6 +68,22 @@ test('a change between two GETs is seen by the second; mid-transfer the first st
     assert.ok(block3.payload.subarray(0, 1024).equals(representation(1, 20_000).subarray(3072, 4096)), 'block 3 of the representation block 0 came from');
     const again = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list' }), 'a new GET');
     assert.ok(again.payload.equals(representation(2, 20_000)), 'a new GET renders afresh');
+  } finally {
+    await w.close();
+  }
+});
+
+test('an observed representation that changes on every render arrives whole and consistent: the registration\'s and each notification\'s other blocks slice the block 0 sent, under its ETag', async () => {
+  const w = world({ changesOnEveryRender: true });
+  try {
+    const { observation, first } = await settle(w.clock, w.clients[0]!.observe({ peer: w.server.address(), path: '/list' }), 'the registration');
+    assert.ok(first.payload.equals(representation(1, 20_000)), 'the registration\'s representation, not block 0 of one version joined to the rest of the next');
+    assert.ok(first.options.some((option) => option.number === OptionNumber.ETag), 'an ETag the client can check each block against');
+    w.server.notify('/list');
+    const next = await settle(w.clock, observation[Symbol.asyncIterator]().next(), 'the notification');
+    assert.ok(next.value!.payload.equals(representation(2, 20_000)), 'the notification\'s representation, whole');
+    assert.is(w.renders, 2, 'one render per registration and per notification');
+    observation.forget();
   } finally {
     await w.close();
   }
