@@ -46,8 +46,10 @@ const LISTENED_REQUESTS = 4;
 const MAX_QUEUED_EVENTS = 4 * MAX_NAMED_BLOCKS;
 /** The doubling of NON_RECEIVE_TIMEOUT (§7.2) stops at 2^4. */
 const MAX_BACKOFF_EXPONENT = 4;
-/** The wait for the rest of a burst after one of its blocks came never goes below this. */
-const MIN_GAP_MS = 10;
+/** The wait for the rest of a burst after one of its blocks came never goes below this: a
+ * busy process pauses that long (a GC, an fsync, another process on the core), and a pause
+ * taken for loss sends blocks twice. Only a window with a hole waits it out. */
+const MIN_GAP_MS = 50;
 /** ETags of representations given up, so their late blocks do not restart us again. */
 const FORGOTTEN_ETAGS = 8;
 

@@ -108,7 +108,11 @@ test('a full update: observe, download 1 MiB block-wise, install into slot a, he
     // Progress at most every 10 % (or 2 s): a dozen reports, not one per block.
     const progress = (w.gateway.statuses.get('u2') ?? []).filter((status) => status.state === 'downloading');
     assert.ok(progress.length >= 2 && progress.length <= 14, `${progress.length} progress reports`);
-    assert.equal(w.gateway.served.get('u2'), Array.from({ length: 1024 }, (_, i) => i), 'every block once, in order');
+    // Q-Block2 (the default) sends bursts in order; a block the agent missed within its
+    // wait (a busy machine's pause looks like loss) is sent again, so count first sendings.
+    const served = w.gateway.served.get('u2') ?? [];
+    const firstSent = served.filter((num, at) => served.indexOf(num) === at);
+    assert.equal(firstSent, Array.from({ length: 1024 }, (_, i) => i), 'every block, first sent in order');
 
     assert.is(await current(w), 'a');
     assert.is(await sha256File(join(w.data, 'slots', 'current', 'image.bin')), update.sha256);

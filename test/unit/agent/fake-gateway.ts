@@ -10,15 +10,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileBody } from '../../../src/protocol/body.js';
-import { readBlockOption } from '../../../src/protocol/block.js';
 import { ResponseCode } from '../../../src/protocol/codes.js';
 import { ContentFormat } from '../../../src/protocol/content-formats.js';
 import { createDtlsEndpoint } from '../../../src/dtls/index.js';
 import { Endpoint } from '../../../src/protocol/endpoint.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
-import { OptionNumber } from '../../../src/protocol/options.js';
 import { DEFAULT_POLICY, signManifest, type Manifest } from '../../../src/fleet/manifest.js';
 import type { HealthReport, NodeRegistration, StatusReport } from '../../../src/fleet/schemas.js';
+
+/** The agent's block size on a link that loses nothing: `served` counts in it. */
+const SERVED_BLOCK_SIZE = 1024;
 
 export interface Offered {
   /** A manifest, or any object (a malformed offer). */
@@ -42,7 +43,7 @@ export class FakeGateway {
   readonly registrations: { body: NodeRegistration; at: number; identity: string | undefined }[] = [];
   readonly health: HealthReport[] = [];
   readonly statuses = new Map<string, StatusReport[]>();
-  /** Block numbers asked for, per update, in order. */
+  /** Numbers of the 1 KiB blocks read to be sent, per update, in order. */
   readonly served = new Map<string, number[]>();
   /** When each install request came, per update. */
   readonly installAsks = new Map<string, number[]>();
@@ -170,13 +171,18 @@ export class FakeGateway {
           const id = request.params.id!;
           const offer = this.#updates.find((candidate) => candidate.manifest.update_id === id);
           if (offer === undefined || !offer.imageReady) throw new ResponseError(ResponseCode.NotFound, 'no image yet');
-          const num = readBlockOption(request.options, OptionNumber.Block2)?.num ?? 0;
-          this.served.set(id, [...(this.served.get(id) ?? []), num]);
-          await this.beforeBlock(id, num);
           const checksum = String(offer.manifest.checksum).slice('sha256:'.length);
           const size = (await readFile(offer.imagePath)).length;
           const file = fileBody(offer.imagePath, size);
-          const body = { size, read: async (offset: number, length: number) => this.alterBlock(id, num, await file.read(offset, length)) };
+          // Counted where a block is read to be sent, so lock-step Block2 (one block per
+          // request) and Q-Block2 (a burst per request) are counted alike.
+          const read = async (offset: number, length: number): Promise<Buffer> => {
+            const num = Math.floor(offset / SERVED_BLOCK_SIZE);
+            this.served.set(id, [...(this.served.get(id) ?? []), num]);
+            await this.beforeBlock(id, num);
+            return this.alterBlock(id, num, await file.read(offset, length));
+          };
+          const body = { size, read };
           return {
             code: ResponseCode.Content, body, contentFormat: ContentFormat.OctetStream,
             etag: this.etags.get(id) ?? Buffer.from(checksum.slice(0, 16), 'hex'),
