@@ -1,0 +1,33 @@
+// What `coap-fleet publish --dry-run` prints for people: one row per target (would it
+// pass, its version and install system, the room it needs and has, the estimated
+// download time) with every reason it would fail and every warning, then a summary line.
+// Scripts take the report as JSON instead (src/operator/dry-run.ts's DryRunReport).
+
+import type { DryRunReport, NodeVerdict } from '../operator/dry-run.js';
+import { safe } from './node-tables.js';
+import { formatTable } from './output.js';
+import { formatBytes } from './progress.js';
+
+export function formatDryRun(report: DryRunReport): string {
+  const rows = [['NODE', 'RESULT', 'VERSION', 'SYSTEM', 'NEEDS/USABLE', 'DOWNLOAD', 'WHY'], ...report.nodes.map(verdictCells)];
+  const table = report.nodes.length === 0 ? '' : formatTable(rows);
+  return `${table}dry run of ${safe(report.version)} (${formatBytes(report.image_bytes)}) on ${report.nodes.length} target(s): `
+    + `${report.passed} would pass, ${report.failed} would fail; nothing was signed or uploaded\n`;
+}
+
+// ---- pure ---------------------------------------------------------------------------
+
+function verdictCells(node: NodeVerdict): string[] {
+  const room = node.needed_bytes === null || node.usable_bytes === null ? '-' : `${formatBytes(node.needed_bytes)}/${formatBytes(node.usable_bytes)}`;
+  const why = [...node.failures, ...node.warnings.map((warning) => `warning: ${warning}`)];
+  return [
+    safe(node.node_id), node.pass ? 'pass' : 'FAIL', node.version === null ? '-' : safe(node.version), node.install_system ?? '-',
+    room, node.estimated_download_s === null ? '-' : duration(node.estimated_download_s), why.map(safe).join('; '),
+  ];
+}
+
+/** 4.2 → "4 s", 600 → "10 min", 7200 → "2.0 h". */
+function duration(seconds: number): string {
+  if (seconds < 120) return `${Math.max(1, Math.round(seconds))} s`;
+  return seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`;
+}
