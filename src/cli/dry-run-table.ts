@@ -1,6 +1,7 @@
 // What `coap-fleet publish --dry-run` prints for people: one row per target (would it
 // pass, its version and install system, the room it needs and has, the estimated
-// download time) with every reason it would fail and every warning, then a summary line.
+// download time) with every reason it would fail and every warning, then why the gateway
+// would refuse the update itself, if it would, and a summary line.
 // Scripts take the report as JSON instead (src/operator/dry-run.ts's DryRunReport).
 
 import type { DryRunReport, NodeVerdict } from '../operator/dry-run.js';
@@ -11,7 +12,8 @@ import { formatBytes } from './progress.js';
 export function formatDryRun(report: DryRunReport): string {
   const rows = [['NODE', 'RESULT', 'VERSION', 'SYSTEM', 'NEEDS/USABLE', 'DOWNLOAD', 'WHY'], ...report.nodes.map(verdictCells)];
   const table = report.nodes.length === 0 ? '' : formatTable(rows);
-  return `${table}dry run of ${safe(report.version)} (${formatBytes(report.image_bytes)}) on ${report.nodes.length} target(s): `
+  const update = [...report.update_failures, ...report.update_warnings.map((warning) => `warning: ${warning}`)].map((line) => `${safe(line)}\n`).join('');
+  return `${table}${update}dry run of ${safe(report.version)} (${formatBytes(report.image_bytes)}) on ${report.nodes.length} target(s): `
     + `${report.passed} would pass, ${report.failed} would fail; nothing was signed or uploaded\n`;
 }
 

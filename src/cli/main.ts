@@ -138,8 +138,8 @@ export function usage(): string {
     + 'Exit status: 0 success (2.xx; observe and the servers: a stop by signal or --for),\n'
     + '             1 error response (4.xx, 5.xx) or an observation not taken, 2 usage\n'
     + '             error, 3 timeout or transport error, 4 a daemon\'s state store is\n'
-    + '             damaged, 70 internal error; publish --dry-run: '
-    + `${DRY_RUN_FAILED_STATUS} a target would fail.\n`;
+    + `             damaged, 70 internal error; ${DRY_RUN_FAILED_STATUS} (publish --dry-run) a target or the\n`
+    + '             update would fail.\n';
 }
 
 // ---- errors to exit statuses --------------------------------------------------------

@@ -66,9 +66,9 @@ export const publishUsage = (): string => 'Usage: coap-fleet publish --image FIL
   + 'any time but install only inside it. The plan is signed (agents before it cannot verify).\n\n'
   + '--dry-run checks the same flags, then asks every target through the gateway (its presence,\n'
   + 'version and measured link; its agent\'s free space for the image, slots and install in\n'
-  + 'flight) and prints who would fail and why; nothing is signed or uploaded, and\n'
-  + '--signing-key may be left out. Exit status 0: every target would pass; '
-  + `${DRY_RUN_FAILED_STATUS}: at least one would fail.\n\n`
+  + 'flight) and prints who would fail and why, and whether the update id is taken; nothing is\n'
+  + 'signed or uploaded, and --signing-key may be left out. Exit status 0: all would pass;\n'
+  + `${DRY_RUN_FAILED_STATUS}: a target would fail, or the gateway would refuse the update.\n\n`
   + `Options:\n${formatFlags(FLAGS)}`;
 
 /** A publish's progress on `stream`: a line when an interrupted upload starts again, and
@@ -112,7 +112,7 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   if (manifestVersion !== '1' && manifestVersion !== '2') throw new UsageError(`--manifest-version ${JSON.stringify(manifestVersion)}: 1 or 2`);
 
   const options = await gatewayOptions(flags);
-  if (dry || signingKey === undefined) return dryRunPublish({ image, version, targets, tags, signingKey, json: flags.json === true }, options, io);
+  if (dry || signingKey === undefined) return dryRunPublish({ image, version, updateId, targets, tags, signingKey, json: flags.json === true }, options, io);
   // The gateway is opened first only to resolve --tags: a bad image or key is a usage
   // error before any packet is sent.
   let gateway: GatewayClient | undefined = tags === undefined ? undefined : await openGateway(options);
@@ -142,6 +142,7 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
 interface DryRunFlags {
   readonly image: string;
   readonly version: string;
+  readonly updateId: string;
   readonly targets: string | undefined;
   readonly tags: string | undefined;
   readonly signingKey: string | undefined;
@@ -163,9 +164,9 @@ async function dryRunPublish(flags: DryRunFlags, options: GatewayOptions, io: Cl
   try {
     const targets = await targetsOf(gateway, flags.targets, flags.tags);
     if (targets.length === 0 || targets.length > MAX_TARGETS) throw new UsageError(`--targets: 1..${MAX_TARGETS} node ids`);
-    const report = await dryRun(gateway, { targets, version: flags.version, imageBytes });
+    const report = await dryRun(gateway, { updateId: flags.updateId, targets, version: flags.version, imageBytes });
     io.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDryRun(report));
-    return report.failed === 0 ? 0 : DRY_RUN_FAILED_STATUS;
+    return report.failed === 0 && report.update_failures.length === 0 ? 0 : DRY_RUN_FAILED_STATUS;
   } finally {
     await gateway.close();
   }

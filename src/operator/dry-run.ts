@@ -1,14 +1,15 @@
 // The dry run of a publish (issue 13): before anything is signed or uploaded, each target
 // is asked through the gateway — its node view (presence, version, the link the gateway
 // measured) and its agent's readiness for an image of this size (room, slots, an install
-// in flight) — and judged: who would fail and why, who would pass. Read-only: GETs of
-// /nodes/{id} and /nodes/{id}/update-readiness, nothing else; no update is created.
+// in flight) — and judged: who would fail and why, who would pass; and the update id is
+// looked up, since the gateway refuses a publish over an existing update (4.09). Read-only:
+// GETs of /updates/{id}, /nodes/{id} and /nodes/{id}/update-readiness; nothing is created.
 
 import { compareVersions } from '../fleet/version.js';
 import { gatewayPath } from '../fleet/paths.js';
 import type { LinkQuality } from '../fleet/link-quality.js';
 import type { ReadinessView } from '../fleet/update-readiness.js';
-import type { NodeView } from '../fleet/views.js';
+import type { NodeView, UpdateDetail } from '../fleet/views.js';
 import { describeCode, Method, ResponseCode } from '../protocol/codes.js';
 import { GatewayError } from './errors.js';
 import type { GatewayClient } from './gateway-client.js';
@@ -26,6 +27,7 @@ export const SLOW_DOWNLOAD_S = 3600;
 export const ABSURD_DOWNLOAD_S = 7 * 86_400;
 
 export interface DryRunRequest {
+  readonly updateId: string;
   readonly targets: readonly string[];
   /** The version the publish would sign. */
   readonly version: string;
@@ -58,18 +60,33 @@ export interface NodeVerdict {
 }
 
 export interface DryRunReport {
+  readonly update_id: string;
   readonly version: string;
   readonly image_bytes: number;
+  /** Why the publish itself would be refused (the update id is taken); warnings about it. */
+  readonly update_failures: readonly string[];
+  readonly update_warnings: readonly string[];
   readonly passed: number;
   readonly failed: number;
   /** In the order of the targets. */
   readonly nodes: readonly NodeVerdict[];
 }
 
-/** Asks every target (at most `concurrency` at once) and judges them. */
+/** Looks the update id up, asks every target (at most `concurrency` at once) and judges. */
 export async function dryRun(gateway: GatewayClient, request: DryRunRequest): Promise<DryRunReport> {
+  const existing = await existingUpdate(gateway, request.updateId);
   const probes = await mapBounded(request.targets, request.concurrency ?? DRY_RUN_CONCURRENCY, (nodeId) => probeTarget(gateway, nodeId, request.imageBytes));
-  return judgeDryRun(probes, request);
+  return judgeDryRun(probes, existing, request);
+}
+
+/** GET /updates/{id}: the update of that id, or undefined when there is none. */
+async function existingUpdate(gateway: GatewayClient, updateId: string): Promise<UpdateDetail | undefined> {
+  try {
+    return await gateway.json<UpdateDetail>(Method.GET, gatewayPath.update(updateId));
+  } catch (error) {
+    if (error instanceof GatewayError && error.responseCode === ResponseCode.NotFound) return undefined;
+    throw error;
+  }
 }
 
 /** One target's node view and, when it is online, its readiness. A refusal or a node out of
@@ -112,10 +129,26 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item:
 
 // ---- pure ---------------------------------------------------------------------------
 
-export function judgeDryRun(probes: readonly TargetProbe[], request: Pick<DryRunRequest, 'version' | 'imageBytes'>): DryRunReport {
+export function judgeDryRun(
+  probes: readonly TargetProbe[], existing: UpdateDetail | undefined, request: Pick<DryRunRequest, 'updateId' | 'version' | 'imageBytes'>,
+): DryRunReport {
   const nodes = probes.map((probe) => judgeTarget(probe, request));
   const passed = nodes.filter((node) => node.pass).length;
-  return { version: request.version, image_bytes: request.imageBytes, passed, failed: nodes.length - passed, nodes };
+  const update = judgeExisting(existing, request.updateId);
+  return {
+    update_id: request.updateId, version: request.version, image_bytes: request.imageBytes,
+    update_failures: update.failures, update_warnings: update.warnings, passed, failed: nodes.length - passed, nodes,
+  };
+}
+
+/** The gateway takes a publish over an existing update only to resume its upload: the
+ * very same signed manifest, not cancelled, image not uploaded yet (rollout-manager.ts);
+ * whether the manifest would be the same is known only once it is signed. */
+function judgeExisting(existing: UpdateDetail | undefined, updateId: string): { failures: string[]; warnings: string[] } {
+  if (existing === undefined) return { failures: [], warnings: [] };
+  if (existing.operator_state === 'cancelled') return { failures: [`update ${updateId} exists and is cancelled: the gateway would refuse the publish (4.09)`], warnings: [] };
+  if (existing.image_ready) return { failures: [`update ${updateId} exists and its image is uploaded: the gateway would refuse the publish (4.09)`], warnings: [] };
+  return { failures: [], warnings: [`update ${updateId} exists without its image: only the very same manifest resumes its upload (else 4.09)`] };
 }
 
 /** One target's verdict: offline or unknown, unreachable, not enough room, an unhealthy or

@@ -4,7 +4,8 @@
 // bad, one fine. The dry run, with the rollout plan's flags, reports exactly the first two
 // with their reasons and exits 5; nothing is sent: the gateway's /updates list is unchanged
 // and it stores no image. A node may not read another node's readiness, nor its own
-// through the gateway (4.03, like the other forwarded paths).
+// through the gateway (4.03, like the other forwarded paths). An update id already taken
+// and a node never registered fail the dry run too.
 
 import { readdir, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ const FULL = 'full-node';
 const BAD_SLOT = 'bad-slot-node';
 const FINE = 'fine-node';
 const NODES = [FULL, BAD_SLOT, FINE];
+/** Has credentials, never runs. */
+const GHOST = 'ghost-node';
 const MIB = 1024 * 1024;
 
 const cli = (fleet: Fleet, args: readonly string[]) =>
@@ -34,7 +37,7 @@ async function sent(fleet: Fleet): Promise<{ updates: unknown; images: string[] 
 }
 
 test('publish --dry-run names the node without room and the node with a bad slot, passes the fine one, and sends nothing', async () => {
-  await withFleet({ name: 'dry-run', nodeIds: NODES }, async (fleet) => {
+  await withFleet({ name: 'dry-run', nodeIds: [...NODES, GHOST] }, async (fleet) => {
     const device = await StandInDevice.create(fleet, BAD_SLOT, 'rauc');
     try {
       await fleet.startGateway();
@@ -103,6 +106,15 @@ test('publish --dry-run names the node without room and the node with a bad slot
       }
       const readiness = await (await fleet.operator()).json<ReadinessView>(Method.GET, `/nodes/${FINE}/update-readiness?size=1`);
       assert.equal([readiness.node_id, readiness.install_system, readiness.problems], [FINE, 'slots', []]);
+
+      // An update id already taken (its image uploaded) would be refused; a node never
+      // registered would fail.
+      await fleet.publish({ image, version: '2.0.0', updateId: 'fw-taken', targets: [GHOST] });
+      const taken = await cli(fleet, ['publish', '--dry-run', '--image', image.path, '--version', '2.0.0', '--update-id', 'fw-taken', '--targets', `${FINE},${GHOST}`]);
+      assert.is(taken.status, 5, taken.stderr);
+      assert.match(taken.stdout, 'update fw-taken exists and its image is uploaded: the gateway would refuse the publish (4.09)');
+      assert.match(taken.stdout, new RegExp(`${GHOST}\\s+FAIL\\s+-\\s+-\\s+-\\s+-\\s+not registered with the gateway`));
+      assert.match(taken.stdout, '1 would pass, 1 would fail');
     } finally {
       await device.close();
     }

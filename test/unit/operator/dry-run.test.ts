@@ -7,10 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LinkQuality } from '../../../src/fleet/link-quality.js';
 import type { ReadinessView } from '../../../src/fleet/update-readiness.js';
-import type { NodeView } from '../../../src/fleet/views.js';
+import type { NodeView, UpdateDetail } from '../../../src/fleet/views.js';
 import { estimateDownloadS, judgeDryRun, judgeTarget, type TargetProbe } from '../../../src/operator/dry-run.js';
 
-const REQUEST = { version: '2.0.0', imageBytes: 1024 * 1024 };
+const REQUEST = { updateId: 'fw-2.0.0', version: '2.0.0', imageBytes: 1024 * 1024 };
 
 const NODE: NodeView = {
   node_id: 'n1', version: '1.0.0', hardware: 'test', agent_port: 5000, registered_at: '2026-12-07T00:00:00.000Z',
@@ -90,10 +90,19 @@ test('the estimate: bursts of `window` blocks per round trip, resent at the loss
 });
 
 test('the report counts who would pass and who would fail, in the targets\' order', () => {
-  const report = judgeDryRun([probe(), probe({ nodeId: 'n2', node: { ...NODE, node_id: 'n2', online: false }, readiness: undefined })], REQUEST);
+  const report = judgeDryRun([probe(), probe({ nodeId: 'n2', node: { ...NODE, node_id: 'n2', online: false }, readiness: undefined })], undefined, REQUEST);
   assert.equal([report.passed, report.failed], [1, 1]);
   assert.equal(report.nodes.map((node) => [node.node_id, node.pass]), [['n1', true], ['n2', false]]);
-  assert.is(report.image_bytes, REQUEST.imageBytes);
+  assert.equal([report.update_id, report.image_bytes, report.update_failures, report.update_warnings], ['fw-2.0.0', REQUEST.imageBytes, [], []]);
+});
+
+test('an update id taken by an uploaded or cancelled update fails the publish; one without its image may resume', () => {
+  const existing = { operator_state: 'active', image_ready: true } as UpdateDetail;
+  assert.equal(judgeDryRun([], existing, REQUEST).update_failures, ['update fw-2.0.0 exists and its image is uploaded: the gateway would refuse the publish (4.09)']);
+  assert.equal(judgeDryRun([], { ...existing, operator_state: 'cancelled' }, REQUEST).update_failures, ['update fw-2.0.0 exists and is cancelled: the gateway would refuse the publish (4.09)']);
+  const resumable = judgeDryRun([], { ...existing, image_ready: false }, REQUEST);
+  assert.equal(resumable.update_failures, []);
+  assert.equal(resumable.update_warnings, ['update fw-2.0.0 exists without its image: only the very same manifest resumes its upload (else 4.09)']);
 });
 
 test.run();
