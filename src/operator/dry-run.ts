@@ -19,12 +19,14 @@ import { readNode, viewOf } from './node-reads.js';
  * there too, node-link.ts); a fleet of thousands is asked this many at a time. */
 export const DRY_RUN_CONCURRENCY = 8;
 
-/** Loss above this share of blocks is worth a warning: a download over it is mostly resends. */
+/** Loss of this share of blocks or more is worth a warning: a download over it is mostly resends. */
 export const POOR_LINK_LOSS = 0.2;
 /** An estimated download longer than this is worth a warning. */
 export const SLOW_DOWNLOAD_S = 3600;
 /** Longer than this the download is not going to happen: a failure. */
 export const ABSURD_DOWNLOAD_S = 7 * 86_400;
+
+const READINESS_FIELDS = { node_id: 'string', version: 'string', space: 'object', slots: 'object', problems: 'array' } as const;
 
 export interface DryRunRequest {
   readonly updateId: string;
@@ -92,7 +94,7 @@ async function existingUpdate(gateway: GatewayClient, updateId: string): Promise
 /** One target's node view and, when it is online, its readiness. A refusal or a node out of
  * reach is the target's problem; the gateway itself out of reach (a timeout, a transport
  * error) ends the dry run. */
-export async function probeTarget(gateway: GatewayClient, nodeId: string, imageBytes: number): Promise<TargetProbe> {
+async function probeTarget(gateway: GatewayClient, nodeId: string, imageBytes: number): Promise<TargetProbe> {
   let node: NodeView;
   try {
     node = await readNode(gateway, nodeId);
@@ -104,12 +106,15 @@ export async function probeTarget(gateway: GatewayClient, nodeId: string, imageB
   const path = `${gatewayPath.readiness(nodeId)}?size=${imageBytes}`;
   try {
     const response = await gateway.send(Method.GET, path);
-    return { nodeId, node, readiness: viewOf<ReadinessView>(response.payload, path, { node_id: 'string', version: 'string', space: 'object', slots: 'object', problems: 'array' }) };
+    return { nodeId, node, readiness: viewOf<ReadinessView>(response.payload, path, READINESS_FIELDS) };
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     // The gateway knows the route: a 4.04 is the agent's, from a release before it.
-    const unsupported = error.responseCode === ResponseCode.NotFound;
-    return { nodeId, node, readiness: { problem: unsupported ? 'its agent does not answer /update-readiness (a release before it)' : `unreachable: ${describeCode(error.responseCode)}${error.diagnostic === undefined ? '' : ` (${error.diagnostic})`}`, unsupported } };
+    if (error.responseCode === ResponseCode.NotFound) {
+      return { nodeId, node, readiness: { problem: 'its agent does not answer /update-readiness (a release before it)', unsupported: true } };
+    }
+    const diagnostic = error.diagnostic === undefined ? '' : ` (${error.diagnostic})`;
+    return { nodeId, node, readiness: { problem: `unreachable: ${describeCode(error.responseCode)}${diagnostic}`, unsupported: false } };
   }
 }
 
