@@ -112,7 +112,7 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   if (manifestVersion !== '1' && manifestVersion !== '2') throw new UsageError(`--manifest-version ${JSON.stringify(manifestVersion)}: 1 or 2`);
 
   const options = await gatewayOptions(flags);
-  if (dry || signingKey === undefined) return dryRunPublish({ image, version, updateId, targets, tags, signingKey, json: flags.json === true }, options, io);
+  if (dry || signingKey === undefined) return dryRunPublish({ image, version, updateId, targets, tags, signingKey, policy, json: flags.json === true }, options, io);
   // The gateway is opened first only to resolve --tags: a bad image or key is a usage
   // error before any packet is sent.
   let gateway: GatewayClient | undefined = tags === undefined ? undefined : await openGateway(options);
@@ -146,6 +146,7 @@ interface DryRunFlags {
   readonly targets: string | undefined;
   readonly tags: string | undefined;
   readonly signingKey: string | undefined;
+  readonly policy: UpdatePolicy;
   readonly json: boolean;
 }
 
@@ -164,7 +165,7 @@ async function dryRunPublish(flags: DryRunFlags, options: GatewayOptions, io: Cl
   try {
     const targets = await targetsOf(gateway, flags.targets, flags.tags);
     if (targets.length === 0 || targets.length > MAX_TARGETS) throw new UsageError(`--targets: 1..${MAX_TARGETS} node ids`);
-    const report = await dryRun(gateway, { updateId: flags.updateId, targets, version: flags.version, imageBytes });
+    const report = await dryRun(gateway, { updateId: flags.updateId, targets, version: flags.version, imageBytes, plan: flags.policy });
     io.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDryRun(report));
     return report.failed === 0 && report.update_failures.length === 0 ? 0 : DRY_RUN_FAILED_STATUS;
   } finally {

@@ -8,6 +8,8 @@
 import { compareVersions } from '../fleet/version.js';
 import { gatewayPath } from '../fleet/paths.js';
 import type { LinkQuality } from '../fleet/link-quality.js';
+import { nextOpening } from '../fleet/maintenance-window.js';
+import { waveEnds, windowFor, type RolloutPlan } from '../fleet/rollout-plan.js';
 import type { ReadinessView } from '../fleet/update-readiness.js';
 import type { NodeView, UpdateDetail } from '../fleet/views.js';
 import { describeCode, Method, ResponseCode } from '../protocol/codes.js';
@@ -34,8 +36,13 @@ export interface DryRunRequest {
   /** The version the publish would sign. */
   readonly version: string;
   readonly imageBytes: number;
+  /** The policy's rollout plan: which wave each target is in, when its window opens. */
+  readonly plan?: RolloutPlan;
   readonly concurrency?: number;
 }
+
+/** What the judgement reads of the request, with the time the windows are read at. */
+export type Judged = Pick<DryRunRequest, 'updateId' | 'version' | 'imageBytes' | 'plan'> & { readonly now: number };
 
 /** What was learnt of one target: its node view and its readiness, or why not. */
 export interface TargetProbe {
@@ -59,6 +66,10 @@ export interface NodeVerdict {
   readonly needed_bytes: number | null;
   /** From the link the gateway measured; null without figures. */
   readonly estimated_download_s: number | null;
+  /** Its wave (1-based) with a plan of waves; null without. */
+  readonly wave: number | null;
+  /** When its maintenance window opens, if it is closed now; null: it may install now. */
+  readonly window_opens_at: string | null;
 }
 
 export interface DryRunReport {
@@ -78,7 +89,7 @@ export interface DryRunReport {
 export async function dryRun(gateway: GatewayClient, request: DryRunRequest): Promise<DryRunReport> {
   const existing = await existingUpdate(gateway, request.updateId);
   const probes = await mapBounded(request.targets, request.concurrency ?? DRY_RUN_CONCURRENCY, (nodeId) => probeTarget(gateway, nodeId, request.imageBytes));
-  return judgeDryRun(probes, existing, request);
+  return judgeDryRun(probes, existing, { ...request, now: Date.now() });
 }
 
 /** GET /updates/{id}: the update of that id, or undefined when there is none. */
@@ -134,10 +145,9 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item:
 
 // ---- pure ---------------------------------------------------------------------------
 
-export function judgeDryRun(
-  probes: readonly TargetProbe[], existing: UpdateDetail | undefined, request: Pick<DryRunRequest, 'updateId' | 'version' | 'imageBytes'>,
-): DryRunReport {
-  const nodes = probes.map((probe) => judgeTarget(probe, request));
+export function judgeDryRun(probes: readonly TargetProbe[], existing: UpdateDetail | undefined, request: Judged): DryRunReport {
+  const ends = request.plan?.waves === undefined ? undefined : waveEnds(request.plan.waves, probes.length);
+  const nodes = probes.map((probe, index) => judgeTarget(probe, request, ends === undefined ? null : ends.findIndex((end) => index < end) + 1));
   const passed = nodes.filter((node) => node.pass).length;
   const update = judgeExisting(existing, request.updateId);
   return {
@@ -159,7 +169,7 @@ function judgeExisting(existing: UpdateDetail | undefined, updateId: string): { 
 /** One target's verdict: offline or unknown, unreachable, not enough room, an unhealthy or
  * busy slot, already at or past the version fail it; a poor or slow link warns, and fails
  * it only when the download would take longer than ABSURD_DOWNLOAD_S. */
-export function judgeTarget(probe: TargetProbe, request: Pick<DryRunRequest, 'version' | 'imageBytes'>): NodeVerdict {
+export function judgeTarget(probe: TargetProbe, request: Judged, wave: number | null): NodeVerdict {
   const failures: string[] = [];
   const warnings: string[] = [];
   const node = 'problem' in probe.node ? undefined : probe.node;
@@ -188,7 +198,16 @@ export function judgeTarget(probe: TargetProbe, request: Pick<DryRunRequest, 've
     online: node?.online ?? null, version, install_system: readiness?.install_system ?? null,
     usable_bytes: readiness?.space.usable_bytes ?? null, needed_bytes: readiness?.space.needed_bytes ?? null,
     estimated_download_s: estimate === null || !Number.isFinite(estimate) ? null : Math.round(estimate * 10) / 10,
+    wave, window_opens_at: windowOpening(request, node?.tags ?? []),
   };
+}
+
+/** When the window of a node with `tags` opens (the window the gateway's /install gate
+ * applies to it); null when it is open now or there is none. */
+function windowOpening({ plan, now }: Judged, tags: readonly string[]): string | null {
+  const window = plan === undefined ? undefined : windowFor(plan, tags);
+  const opening = window === undefined ? now : nextOpening(window, now);
+  return opening === now ? null : new Date(opening).toISOString();
 }
 
 /** Agents refuse a version not newer than theirs (anti-rollback, DESIGN §6). */

@@ -25,6 +25,10 @@ const NODES = [FULL, BAD_SLOT, FINE];
 /** Has credentials, never runs. */
 const GHOST = 'ghost-node';
 const MIB = 1024 * 1024;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
 
 const cli = (fleet: Fleet, args: readonly string[]) =>
   runCli([...args, '--gateway', fleet.gatewayUri, '--credentials', fleet.operatorCredentials], { killAfterMs: 60_000 });
@@ -54,7 +58,10 @@ test('publish --dry-run names the node without room and the node with a bad slot
 
       const before = await sent(fleet);
       const image = await fleet.image('fw-2.0.0.bin', 256 * 1024);
-      const plan = ['--waves', '1,100%', '--bake', '10s', '--window', 'daily 00:00-23:59 UTC', '--health-gate', 'cpu=50'];
+      // A window that opens in two hours: the nodes would download now and install then.
+      const opening = Math.ceil((Date.now() + 2 * HOUR) / MINUTE) * MINUTE;
+      const window = `daily ${hhmm(opening)}-${hhmm(opening + HOUR)} UTC`;
+      const plan = ['--waves', '1,100%', '--bake', '10s', '--window', window, '--health-gate', 'cpu=50'];
       const common = ['publish', '--dry-run', '--image', image.path, '--version', '2.0.0', '--signing-key', join(fleet.keysDir, 'publisher.key'), ...plan];
 
       const json = await cli(fleet, [...common, '--tags', 'site-a', '--json']);
@@ -71,12 +78,15 @@ test('publish --dry-run names the node without room and the node with a bad slot
       assert.is(full.usable_bytes, 0);
       assert.equal(byNode.get(BAD_SLOT)!.failures, ['the other slot rootfs.1 is marked bad (its last install or boot failed)']);
       assert.is(byNode.get(BAD_SLOT)!.install_system, 'rauc');
+      // --tags resolves to the sorted ids, as a publish signs them: the first is wave 1.
+      assert.equal(report.nodes.map((node) => [node.node_id, node.wave]), [[BAD_SLOT, 1], [FINE, 2], [FULL, 2]]);
+      assert.ok(report.nodes.every((node) => node.window_opens_at === new Date(opening).toISOString()), JSON.stringify(report.nodes));
 
       const table = await cli(fleet, [...common, '--targets', NODES.join(',')]);
       assert.is(table.status, 5, table.stderr);
-      assert.match(table.stdout, new RegExp(`${FULL}\\s+FAIL\\s+1\\.0\\.0\\s+slots\\s+512\\.0 KiB/0 B\\s+\\S+\\s+not enough space`));
-      assert.match(table.stdout, new RegExp(`${BAD_SLOT}\\s+FAIL\\s+1\\.0\\.0\\s+rauc\\s+.*the other slot rootfs\\.1 is marked bad`));
-      assert.match(table.stdout, new RegExp(`${FINE}\\s+pass\\s+1\\.0\\.0\\s+slots`));
+      assert.match(table.stdout, new RegExp(`${FULL}\\s+FAIL\\s+1\\s+1\\.0\\.0\\s+slots\\s+512\\.0 KiB/0 B\\s+\\S+\\s+not enough space`));
+      assert.match(table.stdout, new RegExp(`${BAD_SLOT}\\s+FAIL\\s+2\\s+1\\.0\\.0\\s+rauc\\s+.*the other slot rootfs\\.1 is marked bad`));
+      assert.match(table.stdout, new RegExp(`${FINE}\\s+pass\\s+2\\s+1\\.0\\.0\\s+slots`));
       assert.match(table.stdout, 'on 3 target(s): 1 would pass, 2 would fail; nothing was signed or uploaded');
 
       // Without the signing key, on the fine node alone: all would pass.
@@ -113,7 +123,7 @@ test('publish --dry-run names the node without room and the node with a bad slot
       const taken = await cli(fleet, ['publish', '--dry-run', '--image', image.path, '--version', '2.0.0', '--update-id', 'fw-taken', '--targets', `${FINE},${GHOST}`]);
       assert.is(taken.status, 5, taken.stderr);
       assert.match(taken.stdout, 'update fw-taken exists and its image is uploaded: the gateway would refuse the publish (4.09)');
-      assert.match(taken.stdout, new RegExp(`${GHOST}\\s+FAIL\\s+-\\s+-\\s+-\\s+-\\s+not registered with the gateway`));
+      assert.match(taken.stdout, new RegExp(`${GHOST}\\s+FAIL\\s+-\\s+-\\s+-\\s+-\\s+-\\s+not registered with the gateway`));
       assert.match(taken.stdout, '1 would pass, 1 would fail');
     } finally {
       await device.close();

@@ -10,7 +10,9 @@ import type { ReadinessView } from '../../../src/fleet/update-readiness.js';
 import type { NodeView, UpdateDetail } from '../../../src/fleet/views.js';
 import { estimateDownloadS, judgeDryRun, judgeTarget, type TargetProbe } from '../../../src/operator/dry-run.js';
 
-const REQUEST = { updateId: 'fw-2.0.0', version: '2.0.0', imageBytes: 1024 * 1024 };
+/** Monday 2026-12-07 00:10 UTC. */
+const NOW = Date.UTC(2026, 11, 7, 0, 10);
+const REQUEST = { updateId: 'fw-2.0.0', version: '2.0.0', imageBytes: 1024 * 1024, now: NOW };
 
 const NODE: NodeView = {
   node_id: 'n1', version: '1.0.0', hardware: 'test', agent_port: 5000, registered_at: '2026-12-07T00:00:00.000Z',
@@ -29,21 +31,21 @@ const LINK: LinkQuality = { block_size: 1024, window: 8, rtt_ms: 20, loss: 0, me
 const probe = (changes: Partial<TargetProbe> = {}): TargetProbe => ({ nodeId: 'n1', node: NODE, readiness: READY, ...changes });
 
 test('a ready, online node on a good link passes, with its figures', () => {
-  const verdict = judgeTarget(probe({ node: { ...NODE, link: LINK } }), REQUEST);
+  const verdict = judgeTarget(probe({ node: { ...NODE, link: LINK } }), REQUEST, null);
   assert.equal(verdict, {
     node_id: 'n1', pass: true, failures: [], warnings: [], online: true, version: '1.0.0', install_system: 'slots',
-    usable_bytes: 1e9, needed_bytes: 2 * REQUEST.imageBytes, estimated_download_s: 2.6,
+    usable_bytes: 1e9, needed_bytes: 2 * REQUEST.imageBytes, estimated_download_s: 2.6, wave: null, window_opens_at: null,
   });
 });
 
 test('unknown, offline and unreachable nodes fail; an agent without the resource only warns', () => {
-  assert.equal(judgeTarget(probe({ node: { problem: 'not registered with the gateway' }, readiness: undefined }), REQUEST).failures, ['not registered with the gateway']);
-  const offline = judgeTarget(probe({ node: { ...NODE, online: false }, readiness: undefined }), REQUEST);
+  assert.equal(judgeTarget(probe({ node: { problem: 'not registered with the gateway' }, readiness: undefined }), REQUEST, null).failures, ['not registered with the gateway']);
+  const offline = judgeTarget(probe({ node: { ...NODE, online: false }, readiness: undefined }), REQUEST, null);
   assert.equal(offline.failures, ['offline (last seen 2026-12-07T00:10:00.000Z)']);
   assert.is(offline.pass, false);
-  const unreachable = judgeTarget(probe({ readiness: { problem: 'unreachable: 5.04 Gateway Timeout', unsupported: false } }), REQUEST);
+  const unreachable = judgeTarget(probe({ readiness: { problem: 'unreachable: 5.04 Gateway Timeout', unsupported: false } }), REQUEST, null);
   assert.equal(unreachable.failures, ['unreachable: 5.04 Gateway Timeout']);
-  const old = judgeTarget(probe({ readiness: { problem: 'its agent does not answer /update-readiness (a release before it)', unsupported: true } }), REQUEST);
+  const old = judgeTarget(probe({ readiness: { problem: 'its agent does not answer /update-readiness (a release before it)', unsupported: true } }), REQUEST, null);
   assert.is(old.pass, true);
   assert.equal(old.warnings, ['its agent does not answer /update-readiness (a release before it)']);
 });
@@ -56,30 +58,30 @@ test('the agent\'s problems fail the node, each with its reason', () => {
         { kind: 'slot', message: 'the other slot rootfs.1 is marked bad (its last install or boot failed)' },
       ],
     },
-  }), REQUEST);
+  }), REQUEST, null);
   assert.is(verdict.pass, false);
   assert.equal(verdict.failures, ['not enough space: …', 'the other slot rootfs.1 is marked bad (its last install or boot failed)']);
 });
 
 test('a node already at or past the version fails (agents refuse it); the agent\'s committed version counts', () => {
-  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '2.0.0' } }), REQUEST).failures, ['already runs 2.0.0']);
-  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '2.1.0' } }), REQUEST).failures, ['runs 2.1.0, past 2.0.0 (agents refuse an older version)']);
-  assert.equal(judgeTarget(probe({ node: { ...NODE, version: '3.0.0' }, readiness: undefined }), REQUEST).failures, ['runs 3.0.0, past 2.0.0 (agents refuse an older version)']);
-  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '1.9.9' } }), REQUEST).failures, []);
+  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '2.0.0' } }), REQUEST, null).failures, ['already runs 2.0.0']);
+  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '2.1.0' } }), REQUEST, null).failures, ['runs 2.1.0, past 2.0.0 (agents refuse an older version)']);
+  assert.equal(judgeTarget(probe({ node: { ...NODE, version: '3.0.0' }, readiness: undefined }), REQUEST, null).failures, ['runs 3.0.0, past 2.0.0 (agents refuse an older version)']);
+  assert.equal(judgeTarget(probe({ readiness: { ...READY, version: '1.9.9' } }), REQUEST, null).failures, []);
 });
 
 test('a lossy or slow link warns; one that could not finish in a week fails; no figures, no estimate', () => {
-  const lossy = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, loss: 0.35 } } }), REQUEST);
+  const lossy = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, loss: 0.35 } } }), REQUEST, null);
   assert.is(lossy.pass, true);
   assert.equal(lossy.warnings, ['poor link: loss 35 % (measured 2026-12-07T00:05:00.000Z)']);
-  const slow = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, window: 1, rtt_ms: 5000 } } }), REQUEST);
+  const slow = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, window: 1, rtt_ms: 5000 } } }), REQUEST, null);
   assert.is(slow.pass, true);
   assert.equal(slow.warnings, ['slow link: the download would take about 85 min']);
-  const dead = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, loss: 1 } } }), REQUEST);
+  const dead = judgeTarget(probe({ node: { ...NODE, link: { ...LINK, loss: 1 } } }), REQUEST, null);
   assert.is(dead.pass, false);
   assert.match(dead.failures[0]!, /^link too poor to download 1048576 bytes \(loss 100 %, RTT 20 ms/);
   assert.is(dead.estimated_download_s, null);
-  assert.is(judgeTarget(probe({ node: { ...NODE, link: { ...LINK, rtt_ms: null, gateway_rtt_ms: null } } }), REQUEST).estimated_download_s, null);
+  assert.is(judgeTarget(probe({ node: { ...NODE, link: { ...LINK, rtt_ms: null, gateway_rtt_ms: null } } }), REQUEST, null).estimated_download_s, null);
 });
 
 test('the estimate: bursts of `window` blocks per round trip, resent at the loss rate; the gateway\'s RTT when the transfer has none', () => {
@@ -94,6 +96,17 @@ test('the report counts who would pass and who would fail, in the targets\' orde
   assert.equal([report.passed, report.failed], [1, 1]);
   assert.equal(report.nodes.map((node) => [node.node_id, node.pass]), [['n1', true], ['n2', false]]);
   assert.equal([report.update_id, report.image_bytes, report.update_failures, report.update_warnings], ['fw-2.0.0', REQUEST.imageBytes, [], []]);
+});
+
+test('with a plan: each target\'s wave in target order, and when its window opens if it is closed now', () => {
+  const tagged = (id: string, tags: string[]): TargetProbe => probe({ nodeId: id, node: { ...NODE, node_id: id, tags } });
+  const report = judgeDryRun([tagged('n1', []), tagged('n2', ['late']), tagged('n3', []), tagged('n4', [])], undefined, {
+    ...REQUEST, plan: { waves: ['1', '50%', '100%'], window: 'daily 00:00-06:00 UTC', group_windows: { late: 'daily 02:00-03:00 UTC' } },
+  });
+  assert.equal(report.nodes.map((node) => [node.node_id, node.wave, node.window_opens_at]), [
+    ['n1', 1, null], ['n2', 2, '2026-12-07T02:00:00.000Z'], ['n3', 3, null], ['n4', 3, null],
+  ]);
+  assert.equal(report.nodes.map((node) => node.pass), [true, true, true, true]);
 });
 
 test('an update id taken by an uploaded or cancelled update fails the publish; one without its image may resume', () => {
