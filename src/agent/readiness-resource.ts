@@ -115,7 +115,8 @@ export function readinessView(figures: ReadinessFigures): ReadinessView {
     });
   }
   if (install !== null) {
-    problems.push({ kind: 'busy', message: `installing ${install.update_id}${install.version === null ? '' : ` (${install.version})`}${install.phase === null ? '' : `, ${install.phase}`}` });
+    const version = install.version === null ? '' : ` (${install.version})`;
+    problems.push({ kind: 'busy', message: `installing ${install.update_id}${version}${install.phase === null ? '' : `, ${install.phase}`}` });
   }
   for (const message of system?.problems ?? []) problems.push({ kind: 'slot', message });
   return {

@@ -8,8 +8,7 @@
 
 import { basename } from 'node:path';
 import type { HealthGate } from '../fleet/health-gate.js';
-import { DEFAULT_POLICY, parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
-import { MAX_TARGETS } from '../fleet/manifest.js';
+import { DEFAULT_POLICY, MAX_TARGETS, parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { ImageError, NoTargetsError, SigningKeyError } from '../operator/errors.js';
@@ -24,7 +23,7 @@ import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';
 
-/** publish --dry-run's exit status when at least one target would fail. */
+/** publish --dry-run's exit status when a target would fail or the gateway would refuse the update. */
 export const DRY_RUN_FAILED_STATUS = 5;
 
 const FLAGS = {
@@ -102,7 +101,7 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   const signingKey = flags['signing-key'];
   const dry = flags['dry-run'] === true;
   if (image === undefined || version === undefined || (targets === undefined && tags === undefined) || (signingKey === undefined && !dry)) {
-    throw new UsageError('--image, --version, --targets or --tags, and --signing-key (but with --dry-run) are required');
+    throw new UsageError('--image, --version, --targets or --tags, and --signing-key (unless --dry-run) are required');
   }
   if (!isValidVersion(version)) throw new UsageError(`--version ${JSON.stringify(version)} is not a version like 2.1.0`);
   const updateId = flags['update-id'] ?? `fw-${version}`;
@@ -112,7 +111,9 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   if (manifestVersion !== '1' && manifestVersion !== '2') throw new UsageError(`--manifest-version ${JSON.stringify(manifestVersion)}: 1 or 2`);
 
   const options = await gatewayOptions(flags);
-  if (dry || signingKey === undefined) return dryRunPublish({ image, version, updateId, targets, tags, signingKey, policy, json: flags.json === true }, options, io);
+  if (dry || signingKey === undefined) {
+    return dryRunPublish({ image, version, updateId, targets, tags, signingKey, policy, json: flags.json === true }, options, io);
+  }
   // The gateway is opened first only to resolve --tags: a bad image or key is a usage
   // error before any packet is sent.
   let gateway: GatewayClient | undefined = tags === undefined ? undefined : await openGateway(options);
