@@ -43,6 +43,8 @@ import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
 import { addReadResources, type ReadResources } from './read-resources.js';
+import { addReadinessResource } from './readiness-resource.js';
+import type { InstallAdapter } from './interfaces.js';
 
 /** After a stop request, requests still in flight (a block) get this long to finish. */
 const STOP_GRACE_MS = 3000;
@@ -122,6 +124,8 @@ export class Agent {
   readonly #gate: CommandGate;
   readonly #settings: NodeSettings;
   readonly #power: SystemPower;
+  readonly #slots: SlotDirectory;
+  readonly #adapter: InstallAdapter;
   /** The periods in force: the configuration's until a signed config.set changes them. */
   #healthIntervalMs: number;
   #registerIntervalMs: number;
@@ -156,11 +160,13 @@ export class Agent {
       stopAgent: () => this.stop(), commands: { restart: config.restartCommand, shutdown: config.shutdownCommand },
       timeoutMs: config.systemCommandTimeoutMs, log,
     });
+    this.#slots = slots;
+    this.#adapter = createInstallAdapter(config);
     this.#applySettingsLive();
     this.#gateway = new GatewayLink(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
     this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }), this.#clock);
     const installer = new Installer({
-      slots, adapter: createInstallAdapter(config), store, installedVersion: () => this.installedVersion(),
+      slots, adapter: this.#adapter, store, installedVersion: () => this.installedVersion(),
       healthCheck: { command: config.healthCheckCommand, timeoutMs: config.healthCheckTimeoutMs },
       reboot: { command: config.rebootCommand, timeoutMs: config.rebootTimeoutMs }, stop: this.#stop, clock: this.#clock,
     });
@@ -312,13 +318,17 @@ export class Agent {
   }
 
   /** The agent's own resources, which the gateway reaches over the session this agent
-   * opened (DESIGN §5): /health, the read resources (/metrics, /logs, /services) and the
-   * signed commands (/services/{name} POST, /system/*). */
+   * opened (DESIGN §5): /health, the read resources (/metrics, /logs, /services),
+   * /update-readiness and the signed commands (/services/{name} POST, /system/*). */
   #serve(): void {
     this.#read = addReadResources(this.#endpoint, this.config, this.#clock, this.#log, {
       servicePost: (services) => serviceCommandHandler(this.config.nodeId, {
         act: (unit, action) => services.manager.act(unit, action), allowed: () => services.units,
       }, this.#gate),
+    });
+    addReadinessResource(this.#endpoint, {
+      nodeId: this.config.nodeId, dataDir: this.config.dataDir, reservedBytes: this.config.reservedSpaceBytes,
+      adapter: this.#adapter, slots: this.#slots, store: this.#store, installedVersion: () => this.installedVersion(),
     });
     addCommandResources({ router: this.#endpoint.router, nodeId: this.config.nodeId, gate: this.#gate, settings: this.#settings, power: this.#power });
     this.#endpoint.router.add(AgentRoute.health, {

@@ -41,6 +41,8 @@ export interface AgentConfig {
   /** coap://host:port or coaps://host:port; no path. */
   readonly gateway: string;
   readonly dataDir: string;
+  /** reserved_space_mb in bytes: not free for an image, as far as GET /update-readiness says. */
+  readonly reservedSpaceBytes: number;
   readonly publisherKeyPath: string;
   /** The pinned Ed25519 key every manifest must be signed with (DESIGN §6). */
   readonly publisherKey: KeyObject;
@@ -127,6 +129,10 @@ export const CONFIG_FIELDS = {
   },
   gateway: { kind: 'text', value: 'URI', required: true, description: 'gateway, coap:// or coaps://HOST:PORT (required)', check: checkGatewayUri },
   data_dir: { kind: 'path', value: 'DIR', default: '/var/lib/coap-fleet-agent', description: 'state, downloads and slots' },
+  reserved_space_mb: {
+    kind: 'count', value: 'MiB', min: 0, max: 16 * 1024 * 1024, default: 0,
+    description: 'room (MiB) on data_dir\'s filesystem the device keeps for its own work: GET /update-readiness does not count it as free for an image',
+  },
   publisher_key: { kind: 'path', value: 'PEM', required: true, description: 'publisher Ed25519 public key (required)' },
   initial_version: {
     kind: 'text', value: 'VERSION', default: '0.0.0', description: 'version before the first install',
@@ -298,6 +304,7 @@ function validate(values: Settings, problems: string[], locked: readonly string[
   if (problems.length > 0) throw new AgentConfigError(problems);
   return {
     nodeId: values.node_id!, gateway: values.gateway!.replace(/\/+$/, ''), dataDir: values.data_dir,
+    reservedSpaceBytes: values.reserved_space_mb * 1024 * 1024,
     publisherKeyPath: values.publisher_key!, publisherKey: publisherKey!, initialVersion: values.initial_version,
     hardware: values.hardware ?? DEFAULT_HARDWARE(),
     tags: values.tags,

@@ -36,6 +36,7 @@ const directoryAdapter: InstallAdapter = {
   booted: () => Promise.resolve(NO_REBOOT),
   commit: () => Promise.resolve(undefined),
   revert: () => Promise.resolve({ problem: undefined, reboot: false }),
+  inspect: () => Promise.resolve(null),
 };
 
 export const imageEnvironment = (image: SlotImage): Record<string, string> => ({
@@ -61,5 +62,6 @@ function commandAdapter(installCommand: string, rollbackCommand: string | undefi
       const result = await runCommand(rollbackCommand, { env, timeoutMs });
       return { problem: result.ok ? undefined : describeFailure('rollback command', result, timeoutMs), reboot: false };
     },
+    inspect: () => Promise.resolve(null),
   };
 }

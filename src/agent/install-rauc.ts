@@ -9,8 +9,9 @@
 
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SystemSlots } from '../fleet/update-readiness.js';
 import type { Activation, BootedSlot, InstallAdapter, RevertRequest, TargetSlot } from './interfaces.js';
-import { parseRaucStatus, type RaucStatus } from './rauc-status.js';
+import { parseRaucStatus, type RaucSlot, type RaucStatus } from './rauc-status.js';
 import { describeProgramFailure, runProgram } from './run-program.js';
 
 const STATUS_MAX_BYTES = 64 * 1024;
@@ -44,7 +45,7 @@ export function raucAdapter(timeoutMs: number): InstallAdapter {
       const now = await status();
       if (typeof now === 'string') return { ok: false, reason: now };
       if (now.booted === undefined) return { ok: false, reason: 'rauc status names no booted slot' };
-      const others = now.slots.filter((slot) => slot.bootname !== null && slot.name !== now.booted!.name);
+      const others = otherSlots(now);
       if (others.length !== 1) return { ok: false, reason: `rauc status shows ${others.length} bootable slots besides the booted ${now.booted.name}, not one` };
       return { ok: true, slot: others[0]!.name };
     },
@@ -75,5 +76,36 @@ export function raucAdapter(timeoutMs: number): InstallAdapter {
       const marks: (readonly [string, string])[] = request.target === null ? [] : [['mark-bad', request.target]];
       return { problem: await mark(...marks, ['mark-active', 'booted']), reboot: false };
     },
+    async inspect(): Promise<SystemSlots> {
+      const now = await status();
+      return typeof now === 'string' ? { booted: null, other: null, details: {}, problems: [now] } : raucSlots(now);
+    },
+  };
+}
+
+/** The bootable slots besides the booted one. */
+const otherSlots = (status: RaucStatus): RaucSlot[] =>
+  status.slots.filter((slot) => slot.bootname !== null && slot.name !== status.booted?.name);
+
+/** The slots for GET /update-readiness, and what makes them unfit for an install: a booted
+ * slot RAUC marks bad, an other slot marked bad (its last install or boot failed: installing
+ * over it again unseen repeats that), a primary slot that is not the booted one (a switch
+ * is pending: an install in flight, or one made outside the agent). */
+function raucSlots(status: RaucStatus): SystemSlots {
+  const { booted, primary } = status;
+  const others = otherSlots(status);
+  const other = others.length === 1 ? others[0] : undefined;
+  const problems: string[] = [];
+  if (booted === undefined) problems.push('rauc status names no booted slot');
+  else {
+    if (booted.bootStatus === 'bad') problems.push(`the booted slot ${booted.name} is marked bad`);
+    if (others.length !== 1) problems.push(`rauc status shows ${others.length} bootable slots besides the booted ${booted.name}, not one`);
+    if (primary !== null && primary !== booted.name) problems.push(`the primary slot is ${primary}, not the booted ${booted.name}: a switch is pending`);
+  }
+  if (other?.bootStatus === 'bad') problems.push(`the other slot ${other.name} is marked bad (its last install or boot failed)`);
+  return {
+    booted: booted?.name ?? null, other: other?.name ?? null,
+    details: { primary, booted_status: booted?.bootStatus ?? null, other_status: other?.bootStatus ?? null },
+    problems,
   };
 }

@@ -12,6 +12,7 @@
 // mark-good: the commit is `fw_setenv upgrade_available 0`, which ends the boot counting, and
 // a roll-back sets the variable to the old copy (and disarms the counting) before a reboot.
 
+import type { SystemSlots } from '../fleet/update-readiness.js';
 import type { Activation, BootedSlot, InstallAdapter, RevertRequest, TargetSlot } from './interfaces.js';
 import { describeProgramFailure, runProgram } from './run-program.js';
 
@@ -68,6 +69,22 @@ export function swupdateAdapter(options: SwupdateOptions): InstallAdapter {
       // running the new copy has to reboot for it.
       const problem = await setenv([bootVariable, otherCopy(request.target)], ['upgrade_available', '0']);
       return { problem, reboot: request.bootedNew };
+    },
+    // Read-only: the copy booted and U-Boot's boot counting. upgrade_available=1 outside an
+    // install means the last one was never committed (or rolled back): the bootloader may
+    // still fall back, and a new install would arm the counting over an unsettled copy.
+    async inspect(): Promise<SystemSlots> {
+      const booted = await bootedCopy();
+      const armed = await run('fw_printenv', ['-n', 'upgrade_available']);
+      const upgradeAvailable = 'problem' in armed ? null : armed.stdout;
+      const problems: string[] = [];
+      if ('problem' in booted) problems.push(booted.problem);
+      if (upgradeAvailable === '1') problems.push('boot counting is armed (upgrade_available=1): the last install is not committed');
+      return {
+        booted: 'problem' in booted ? null : booted.copy, other: 'problem' in booted ? null : otherCopy(booted.copy),
+        details: { [bootVariable]: 'problem' in booted ? null : booted.copy, upgrade_available: upgradeAvailable },
+        problems,
+      };
     },
   };
 }

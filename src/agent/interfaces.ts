@@ -3,6 +3,7 @@
 // or a script; RAUC and SWUpdate, which boot the new slot) must do. The slot bookkeeping
 // itself lives in slots.ts.
 
+import type { SystemSlots } from '../fleet/update-readiness.js';
 import type { InstallAdapterName } from './config.js';
 
 /** What a job checks between steps: `requested` as soon as SIGTERM arrives (end after the
@@ -71,4 +72,7 @@ export interface InstallAdapter {
   /** Makes the previous version the one that boots; `reboot` when the device must reboot
    * to run it. */
   revert(request: RevertRequest): Promise<{ readonly problem: string | undefined; readonly reboot: boolean }>;
+  /** What the install system says of its slots now, read-only (GET /update-readiness);
+   * null for the adapters that have none of their own (the directory scheme, the hook). */
+  inspect(): Promise<SystemSlots | null>;
 }

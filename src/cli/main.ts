@@ -10,7 +10,7 @@ import { demoUsage, runDemoCommand } from './demo-command.js';
 import { keysUsage, runKeysCommand } from './keys-command.js';
 import { NODE_SYNOPSIS, nodeUsage, runNodeCommand } from './node-command.js';
 import { nodesUsage, runNodesCommand } from './nodes-command.js';
-import { publishUsage, runPublishCommand } from './publish-command.js';
+import { DRY_RUN_FAILED_STATUS, publishUsage, runPublishCommand } from './publish-command.js';
 import { ROLLOUT_SYNOPSIS, rolloutUsage, runRolloutCommand } from './rollout-command.js';
 import { GatewayError } from '../operator/errors.js';
 import { UsageError } from './errors.js';
@@ -138,7 +138,8 @@ export function usage(): string {
     + 'Exit status: 0 success (2.xx; observe and the servers: a stop by signal or --for),\n'
     + '             1 error response (4.xx, 5.xx) or an observation not taken, 2 usage\n'
     + '             error, 3 timeout or transport error, 4 a daemon\'s state store is\n'
-    + '             damaged, 70 internal error.\n';
+    + `             damaged, 70 internal error; ${DRY_RUN_FAILED_STATUS} (publish --dry-run) a target or the\n`
+    + '             update would fail.\n';
 }
 
 // ---- errors to exit statuses --------------------------------------------------------

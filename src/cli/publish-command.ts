@@ -3,22 +3,28 @@
 // out. The operator's image and signing-key errors become usage errors naming the flag.
 // --tags resolves to the nodes with those tags through the gateway before signing; the
 // rollout plan (--waves, --bake, --wave-failure-threshold, --window, --group-windows) is
-// signed with the manifest (policy format 2).
+// signed with the manifest (policy format 2). --dry-run asks the targets through the
+// gateway whether they could take the image (src/operator/dry-run.ts) and sends nothing.
 
 import { basename } from 'node:path';
 import type { HealthGate } from '../fleet/health-gate.js';
-import { DEFAULT_POLICY, parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
+import { DEFAULT_POLICY, MAX_TARGETS, parsePolicy, type Manifest, type UpdatePolicy } from '../fleet/manifest.js';
 import { isValidId } from '../fleet/paths.js';
 import { isValidVersion } from '../fleet/version.js';
 import { ImageError, NoTargetsError, SigningKeyError } from '../operator/errors.js';
-import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
+import { openGateway, type GatewayClient, type GatewayOptions } from '../operator/gateway-client.js';
 import { nodesTagged } from '../operator/node-tags.js';
-import { buildManifest, publishManifest, readSigningKey, type PublishProgress } from '../operator/publish.js';
+import { dryRun } from '../operator/dry-run.js';
+import { buildManifest, imageSize, publishManifest, readSigningKey, type PublishProgress } from '../operator/publish.js';
 import { formatFlags, parseArgs, parseNumber, spanSeconds, type FlagValues } from './args.js';
+import { formatDryRun } from './dry-run-table.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';
+
+/** publish --dry-run's exit status when a target would fail or the gateway would refuse the update. */
+export const DRY_RUN_FAILED_STATUS = 5;
 
 const FLAGS = {
   image: { type: 'string', value: 'FILE', description: 'the image to publish' },
@@ -40,7 +46,10 @@ const FLAGS = {
     description: 'with --waves: open the next wave only while the updated nodes stay within these margins of their baseline',
   },
   'manifest-version': { type: 'string', value: 'N', description: 'manifest format: 2 (default, with chunk hashes) or 1 (for agents older than format 2)' },
-  json: { type: 'boolean', description: 'print the manifest as JSON' },
+  'dry-run': {
+    type: 'boolean', description: 'sign and send nothing: ask each target through the gateway whether it could take the image, and say who would fail and why',
+  },
+  json: { type: 'boolean', description: 'print the manifest (with --dry-run: the report) as JSON' },
   ...GATEWAY_FLAGS,
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
@@ -54,6 +63,11 @@ export const publishUsage = (): string => 'Usage: coap-fleet publish --image FIL
   + 'to 10 % of them, and so on, each wave 10 minutes after the one before is done;\n'
   + '--window "Mon-Fri 02:00-05:00; Sat,Sun 00:00-06:00 Europe/Berlin" lets nodes download\n'
   + 'any time but install only inside it. The plan is signed (agents before it cannot verify).\n\n'
+  + '--dry-run checks the same flags, then asks every target through the gateway (its presence,\n'
+  + 'version and measured link; its agent\'s free space for the image, slots and install in\n'
+  + 'flight) and prints who would fail and why, and whether the update id is taken; nothing is\n'
+  + 'signed or uploaded, and --signing-key may be left out. Exit status 0: all would pass;\n'
+  + `${DRY_RUN_FAILED_STATUS}: a target would fail, or the gateway would refuse the update.\n\n`
   + `Options:\n${formatFlags(FLAGS)}`;
 
 /** A publish's progress on `stream`: a line when an interrupted upload starts again, and
@@ -85,8 +99,9 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const { image, version, targets, tags } = flags;
   const signingKey = flags['signing-key'];
-  if (image === undefined || version === undefined || (targets === undefined && tags === undefined) || signingKey === undefined) {
-    throw new UsageError('--image, --version, --targets or --tags, and --signing-key are required');
+  const dry = flags['dry-run'] === true;
+  if (image === undefined || version === undefined || (targets === undefined && tags === undefined) || (signingKey === undefined && !dry)) {
+    throw new UsageError('--image, --version, --targets or --tags, and --signing-key (unless --dry-run) are required');
   }
   if (!isValidVersion(version)) throw new UsageError(`--version ${JSON.stringify(version)} is not a version like 2.1.0`);
   const updateId = flags['update-id'] ?? `fw-${version}`;
@@ -95,9 +110,12 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   const manifestVersion = flags['manifest-version'] ?? '2';
   if (manifestVersion !== '1' && manifestVersion !== '2') throw new UsageError(`--manifest-version ${JSON.stringify(manifestVersion)}: 1 or 2`);
 
+  const options = await gatewayOptions(flags);
+  if (dry || signingKey === undefined) {
+    return dryRunPublish({ image, version, updateId, targets, tags, signingKey, policy, json: flags.json === true }, options, io);
+  }
   // The gateway is opened first only to resolve --tags: a bad image or key is a usage
   // error before any packet is sent.
-  const options = await gatewayOptions(flags);
   let gateway: GatewayClient | undefined = tags === undefined ? undefined : await openGateway(options);
   const progress = publishProgress(io.stderr, image);
   let manifest: Manifest;
@@ -120,6 +138,40 @@ export async function runPublishCommand(argv: readonly string[], io: CliIo): Pro
   io.stdout.write(flags.json === true ? `${JSON.stringify(manifest)}\n`
     : `published ${updateId}: version ${version}, ${manifest.size} bytes, ${manifest.checksum}, ${manifest.target_nodes.length} target(s)${planSummary(manifest)}\n`);
   return 0;
+}
+
+interface DryRunFlags {
+  readonly image: string;
+  readonly version: string;
+  readonly updateId: string;
+  readonly targets: string | undefined;
+  readonly tags: string | undefined;
+  readonly signingKey: string | undefined;
+  readonly policy: UpdatePolicy;
+  readonly json: boolean;
+}
+
+/** The dry run: the image's size and the key (when given) checked as a publish checks
+ * them, the targets resolved as a publish resolves them, then each asked; nothing sent
+ * but GETs. */
+async function dryRunPublish(flags: DryRunFlags, options: GatewayOptions, io: CliIo): Promise<number> {
+  let imageBytes: number;
+  try {
+    imageBytes = await imageSize(flags.image);
+    if (flags.signingKey !== undefined) await readSigningKey(flags.signingKey);
+  } catch (error) {
+    throw blameFlag(error);
+  }
+  const gateway = await openGateway(options);
+  try {
+    const targets = await targetsOf(gateway, flags.targets, flags.tags);
+    if (targets.length === 0 || targets.length > MAX_TARGETS) throw new UsageError(`--targets: 1..${MAX_TARGETS} node ids`);
+    const report = await dryRun(gateway, { updateId: flags.updateId, targets, version: flags.version, imageBytes, plan: flags.policy });
+    io.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDryRun(report));
+    return report.failed === 0 && report.update_failures.length === 0 ? 0 : DRY_RUN_FAILED_STATUS;
+  } finally {
+    await gateway.close();
+  }
 }
 
 /** --targets, with the nodes that have any of --tags. */

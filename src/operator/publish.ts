@@ -56,14 +56,20 @@ export async function readSigningKey(path: string): Promise<string> {
   }
 }
 
-/** The image's signed manifest; an unreadable or empty image throws ImageError, a key that
- * cannot sign SigningKeyError. Nothing is sent. */
-export async function buildManifest(request: ManifestRequest): Promise<Manifest> {
-  const { image, version, updateId, targets, policy } = request;
+/** The image's size in bytes; ImageError when it cannot be read or is empty. */
+export async function imageSize(image: string): Promise<number> {
   const { size } = await stat(image).catch((error: NodeJS.ErrnoException) => {
     throw new ImageError(`cannot read ${image}: ${error.code ?? error.message}`, { cause: error });
   });
   if (size === 0) throw new ImageError(`${image} is empty (0 bytes): there is nothing to install`);
+  return size;
+}
+
+/** The image's signed manifest; an unreadable or empty image throws ImageError, a key that
+ * cannot sign SigningKeyError. Nothing is sent. */
+export async function buildManifest(request: ManifestRequest): Promise<Manifest> {
+  const { image, version, updateId, targets, policy } = request;
+  const size = await imageSize(image);
   const planned = PLAN_FIELDS.some((name) => policy[name] !== undefined);
   const common = { update_id: updateId, version, size, target_nodes: targets, policy, ...(planned ? { policy_version: 2 as const } : {}) };
   let unsigned: UnsignedManifest;

@@ -55,6 +55,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.service, allow: ['operator'] },
   { method: 'POST', route: GatewayRoute.service, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.logs, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.readiness, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.nodeConfig, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.nodeConfig, allow: ['operator'] },
   { method: 'POST', route: GatewayRoute.nodeRestart, allow: ['operator'] },

@@ -1,7 +1,8 @@
 // The node resources the gateway forwards to the node's agent (DESIGN §5): services, one
-// service, logs (observable: one shared upstream observation), config, restart and
-// shutdown under /nodes/{id}/…, operators only (authorization.ts). The agent's paths are
-// AgentRoute's; what goes and comes back is forwarder.ts's.
+// service, logs (observable: one shared upstream observation), update readiness (the dry
+// run's question, issue 13), config, restart and shutdown under /nodes/{id}/…, operators
+// only (authorization.ts). The agent's paths are AgentRoute's; what goes and comes back is
+// forwarder.ts's.
 
 import { AgentRoute, GatewayRoute } from '../fleet/paths.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
@@ -48,6 +49,10 @@ export function addForwardedResources(context: ForwardedResourcesContext): void 
     attributes: linkAttributes('node.logs', { if: 'log', ct: 'app', obs: true }),
     observable: true,
     handlers: { GET: observed(AgentRoute.logs) },
+  });
+  router.add(GatewayRoute.readiness, {
+    attributes: linkAttributes('node.update-readiness', { if: 'item', ct: 'app' }),
+    handlers: { GET: forward(AgentRoute.readiness) },
   });
   router.add(GatewayRoute.nodeConfig, {
     attributes: linkAttributes('node.config', { if: 'item', ct: 'app' }),

@@ -33,6 +33,7 @@ function standInSystem(options: { booted?: BootedSlot; commit?: string } = {}): 
       calls.push(`revert ${request.target ?? 'null'} bootedNew=${request.bootedNew}`);
       return Promise.resolve({ problem: undefined, reboot: request.bootedNew });
     },
+    inspect: () => Promise.resolve(null),
   };
 }
 
