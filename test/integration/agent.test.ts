@@ -112,8 +112,14 @@ async function stopCleanly(agent: AgentProcess): Promise<void> {
   assert.equal({ status, signal }, { status: 0, signal: null }, agent.stderr());
 }
 
+/** Lock-step Block2 (one block per request) for the tests that name the block the agent
+ * stopped at: a Q-Block2 burst runs ahead of what the agent has written, and the gateway
+ * goes on sending a held burst after its requester died. Q-Block2 resume is the property
+ * and DTLS tests' (q-block2*.test.ts), and a kill mid-download with Q-Block2 e2e/agent-kill's. */
+const LOCK_STEP = { block_transfer: 'block2' };
+
 test('kill -9 mid-download: after a restart the download resumes at the last persisted block, not at zero, and installs', async () => {
-  const s = await setup();
+  const s = await setup(LOCK_STEP);
   let release: () => void = () => {};
   const held = new Promise<void>((resolve) => { release = resolve; });
   let holding = true;
@@ -186,7 +192,7 @@ test('kill -9 after the switch, before the health check passed: after a restart 
 });
 
 test('SIGTERM mid-download: the block in hand is finished and persisted, exit status 0; the next start resumes there', async () => {
-  const s = await setup();
+  const s = await setup(LOCK_STEP);
   s.gateway.beforeBlock = () => new Promise((resolve) => setTimeout(resolve, 15));
   s.gateway.setUpdates([await offer(s, 'u2', '2.0.0', 256 * 1024)]);
   let store: AgentStore | undefined;
