@@ -7,6 +7,8 @@ import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
+import { transferLossyBenchmark } from './macro/transfer-lossy.bench.js';
+import { transferBenchmark } from './macro/transfer.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
 
@@ -18,6 +20,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   dtlsBenchmark,
   proxyBenchmark,
   retransmissionBenchmark,
+  transferBenchmark,
+  transferLossyBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {
