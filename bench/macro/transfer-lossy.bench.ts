@@ -89,6 +89,7 @@ export const transferLossyBenchmark: Benchmark = {
     const servers: RunningServer[] = [];
     const results = new Map<LossySubject, Run[]>();
     process.stderr.write(`  load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${BENCH} start); ${JSON.stringify(FAULTS)} each way\n`);
+    for (const subject of SUBJECTS) process.stderr.write(`  ${subject.impl}: ${subject.runs} run(s) of at most ${subject.boundMs / 1000} s\n`);
     try {
       for (const subject of SUBJECTS) {
         // A server child per subject, with the subject's timers (its responses' retransmissions
@@ -118,8 +119,6 @@ export const transferLossyBenchmark: Benchmark = {
       report.add(BENCH, subject.impl, 'goodput_kib_per_s', median(runs.map((run) => run.goodputKiBps)));
       report.add(BENCH, subject.impl, 'datagrams_per_block', median(runs.map((run) => run.datagramsPerBlock)));
       report.add(BENCH, subject.impl, 'runs_done', done.length);
-      report.add(BENCH, subject.impl, 'runs', runs.length);
-      report.add(BENCH, subject.impl, 'bound_s', subject.boundMs / 1000);
     }
   },
 };
