@@ -20,6 +20,7 @@ import type { Clock, PeerAddress, Random, TimerHandle } from '../protocol/interf
 import { systemClock, systemRandom } from '../protocol/runtime.js';
 import type { AgentConfig } from './config.js';
 import { retryDelay } from './backoff.js';
+import { DownloadTuning } from './download-tuning.js';
 import { GatewayLink } from './gateway-link.js';
 import { createInstallAdapter } from './install-adapters.js';
 import { Installer } from './installer.js';
@@ -161,10 +162,12 @@ export class Agent {
     const installer = new Installer({
       slots, adapter: createInstallAdapter(config), store, installedVersion: () => this.installedVersion(),
       healthCheck: { command: config.healthCheckCommand, timeoutMs: config.healthCheckTimeoutMs },
+      reboot: { command: config.rebootCommand, timeoutMs: config.rebootTimeoutMs }, stop: this.#stop, clock: this.#clock,
     });
     this.#updates = new NodeUpdates({
       store, gateway: this.#gateway, reporter: this.#reporter, installer, log: log.child({ component: 'updates' }),
       stop: this.#stop, clock: this.#clock, nodeId: config.nodeId, publisherKey: config.publisherKey, downloadsDir: this.paths.downloads,
+      tuning: new DownloadTuning(config.blockTransfer),
       installMaxWaitMs: config.installMaxWaitMs, installedVersion: () => this.installedVersion(),
       onInstalled: () => void this.#register('a new version was committed'),
     });

@@ -21,9 +21,12 @@ import { overlayPath, readOverlay } from './settings-overlay.js';
 
 export { LOG_LEVELS, type LogLevel };
 
-export type InstallAdapterName = 'slots' | 'command';
+export type InstallAdapterName = 'slots' | 'command' | 'rauc' | 'swupdate';
 export type LogSourceName = 'journald' | 'files';
 export type ServicesAdapterName = 'systemd' | 'command';
+/** Downloads in bursts sized by the adaptive tuner (RFC 9177 Q-Block2, Block2 against a
+ * gateway without it), or lock-step RFC 7959 Block2 only. */
+export type BlockTransfer = 'qblock2' | 'block2';
 
 /** DTLS client credentials, read and checked at start (DESIGN §4: PSK or P-256
  * certificates). A PSK key file is `keys generate`'s node-ID.json ({identity, key_hex}) or
@@ -49,6 +52,13 @@ export interface AgentConfig {
   readonly installCommand: string | undefined;
   readonly rollbackCommand: string | undefined;
   readonly installTimeoutMs: number;
+  /** rauc and swupdate: run once the install is persisted as awaiting its reboot. */
+  readonly rebootCommand: string;
+  /** How long the agent may still run after rebootCommand before the reboot counts as failed. */
+  readonly rebootTimeoutMs: number;
+  /** swupdate: `-e SET,copyN` and the bootloader variable naming the copy to boot. */
+  readonly swupdateSoftwareSet: string;
+  readonly swupdateBootVariable: string;
   readonly healthCheckCommand: string | undefined;
   readonly healthCheckTimeoutMs: number;
   /** How long in all the agent keeps asking to install while the gateway answers 5.03. */
@@ -57,6 +67,8 @@ export interface AgentConfig {
   readonly listenPort: number;
   /** How CON retransmission timeouts are chosen: learnt per peer (CoCoA) or RFC 7252's fixed ones. */
   readonly retransmission: CongestionControl;
+  /** How images are downloaded: tuned Q-Block2 bursts, or lock-step Block2. */
+  readonly blockTransfer: BlockTransfer;
   /** GET /metrics: a sample every this many seconds, the last metricsHistory of them kept. */
   readonly metricsIntervalS: number;
   readonly metricsHistory: number;
@@ -123,10 +135,24 @@ export const CONFIG_FIELDS = {
   },
   health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.1, max: 86_400, default: 10, description: 'health report period', deprecated: ['health_interval'] },
   register_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 300, description: 'registration refresh period', deprecated: ['register_interval'] },
-  install_adapter: { kind: 'choice', value: 'slots|command', choices: ['slots', 'command'], default: 'slots', description: 'install adapter' },
+  install_adapter: {
+    kind: 'choice', value: 'slots|command|rauc|swupdate', choices: ['slots', 'command', 'rauc', 'swupdate'], default: 'slots', description: 'install adapter',
+  },
   install_command: { kind: 'text', value: 'CMD', description: 'command adapter: run with IMAGE_PATH, VERSION, UPDATE_ID' },
+  reboot_command: { kind: 'text', value: 'CMD', description: 'rauc and swupdate adapters: reboots into the new slot (default: restart_command)' },
+  reboot_timeout_s: {
+    kind: 'seconds', value: 'SECONDS', min: 1, max: 3600, default: 300, description: 'rauc and swupdate: the agent still running this long after reboot_command is a failed reboot',
+  },
+  swupdate_software_set: {
+    kind: 'text', value: 'SET', default: 'stable', description: 'swupdate adapter: the sw-description software set (swupdate -e SET,copy1|copy2)',
+    check: (set: string) => (/^[A-Za-z0-9_.-]{1,64}$/.test(set) ? undefined : '1-64 of [A-Za-z0-9_.-]'),
+  },
+  swupdate_boot_variable: {
+    kind: 'text', value: 'NAME', default: 'boot_copy', description: 'swupdate adapter: the bootloader variable holding the copy to boot (copy1|copy2)',
+    check: (name: string) => (/^[A-Za-z0-9_]{1,64}$/.test(name) ? undefined : 'a bootloader variable name, 1-64 of [A-Za-z0-9_]'),
+  },
   rollback_command: { kind: 'text', value: 'CMD', description: 'command adapter: run on roll-back (optional)' },
-  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'install command time limit', deprecated: ['install_timeout'] },
+  install_timeout_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 600, description: 'time limit of the install command, and of each rauc, swupdate, fw_printenv and fw_setenv call', deprecated: ['install_timeout'] },
   health_check_command: { kind: 'text', value: 'CMD', description: 'post-install health check (default: slot sha256 + version)' },
   health_check_timeout_s: {
     kind: 'seconds', value: 'SECONDS', min: 0.1, max: 3600, default: 30, description: 'health check time limit', deprecated: ['health_check_timeout'],
@@ -139,6 +165,10 @@ export const CONFIG_FIELDS = {
   retransmission: {
     kind: 'choice', value: 'cocoa|fixed', choices: CONGESTION_CONTROLS, default: 'cocoa',
     description: 'CON retransmission timeouts: learnt per peer (CoCoA) or RFC 7252 fixed',
+  },
+  block_transfer: {
+    kind: 'choice', value: 'qblock2|block2', choices: ['qblock2', 'block2'], default: 'qblock2',
+    description: 'image downloads: Q-Block2 bursts sized to the link (Block2 fallback) or lock-step Block2',
   },
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   metrics_interval_s: { kind: 'seconds', value: 'SECONDS', min: 1, max: 86_400, default: 30, description: 'GET /metrics sampling period' },
@@ -238,7 +268,10 @@ function validate(values: Settings, problems: string[], locked: readonly string[
 
   const installCommand = values.install_command;
   if (values.install_adapter === 'command' && installCommand === undefined) problems.push('install_command: required with install_adapter "command"');
-  if (values.install_adapter === 'slots' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
+  if (values.install_adapter !== 'command' && installCommand !== undefined) problems.push('install_command: only with install_adapter "command"');
+  const rebooting = values.install_adapter === 'rauc' || values.install_adapter === 'swupdate';
+  if (rebooting && values.rollback_command !== undefined) problems.push(`rollback_command: only with install_adapter "command" (${values.install_adapter} rolls back itself)`);
+  if (!rebooting && values.reboot_command !== undefined) problems.push('reboot_command: only with install_adapter "rauc" or "swupdate"');
 
   if (values.services_adapter === 'command' && values.services_command === undefined) problems.push('services_command: required with services_adapter "command"');
   if (values.services_adapter === 'systemd' && values.services_command !== undefined) problems.push('services_command: only with services_adapter "command"');
@@ -264,10 +297,13 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     registerIntervalMs: values.register_interval_s * 1000,
     installAdapter: values.install_adapter as InstallAdapterName, installCommand, rollbackCommand: values.rollback_command,
     installTimeoutMs: values.install_timeout_s * 1000,
+    rebootCommand: values.reboot_command ?? values.restart_command, rebootTimeoutMs: values.reboot_timeout_s * 1000,
+    swupdateSoftwareSet: values.swupdate_software_set, swupdateBootVariable: values.swupdate_boot_variable,
     healthCheckCommand: values.health_check_command,
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,
-    listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl, logLevel: values.log_level as LogLevel, dtls,
+    listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl,
+    blockTransfer: values.block_transfer as BlockTransfer, logLevel: values.log_level as LogLevel, dtls,
     metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
     logSource: values.log_source as LogSourceName, logFiles: values.log_files,
     allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,

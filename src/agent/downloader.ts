@@ -20,13 +20,17 @@ import { sha256File } from '../fleet/sha256-file.js';
 import { ChunkVerifier, type Chunking } from './chunk-verifier.js';
 import { ChunkMismatchError, ImageChangedError, StoppedError } from './errors.js';
 import type { Clock } from '../protocol/interfaces.js';
+import type { QBlockDownload, TransferTuner } from '../protocol/transfer-tuner.js';
+import type { TransferReport } from '../fleet/link-quality.js';
+import { transferReportOf, type DownloadTuning } from './download-tuning.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
 import type { DownloadProgress } from './store.js';
 import type { UpdateMachine } from './update-machine.js';
 
 export type DownloadOutcome =
-  | { readonly kind: 'complete' }
+  /** `transfer`: the tuner's figures at the end, for the `downloaded` report. */
+  | { readonly kind: 'complete'; readonly transfer?: TransferReport }
   /** The bytes are not the signed image: the partial file is gone, nothing installed. */
   | { readonly kind: 'mismatch'; readonly reason: string }
   /** 4.04: the gateway has no image yet (image_ready false); wait for a notification. */
@@ -57,7 +61,10 @@ export interface DownloadJob {
   readonly cancel: AbortSignal;
   /** Paces the progress reports. */
   readonly clock: Clock;
+  /** Sizes the block requests (block_transfer); its figures go with the progress reports. */
+  readonly tuning: DownloadTuning;
 }
+
 
 export const sha256Of = (manifest: Manifest): string => digestOf(manifest.checksum);
 
@@ -80,20 +87,28 @@ export async function downloadImage(job: DownloadJob): Promise<DownloadOutcome> 
     await machine.save({ download: null });
     return { kind: 'mismatch', reason };
   };
-  if (chunking !== undefined) {
-    const fetched = await fetchChunks(job, progress, { ...chunking, size: manifest.size });
-    if (fetched.kind === 'mismatch') return discard(fetched.reason);
-    if (fetched.kind !== 'complete') return fetched;
-  } else if (progress.verified < manifest.size) {
-    const fetched = await fetchBlocks(job, progress);
-    if (fetched.kind !== 'complete') return fetched;
+  // One tuner for the whole download, across the chunks fetched again.
+  const tuner = job.tuning.tuner();
+  try {
+    if (chunking !== undefined) {
+      const fetched = await fetchChunks(job, progress, { ...chunking, size: manifest.size }, tuner);
+      if (fetched.kind === 'mismatch') return await discard(fetched.reason);
+      if (fetched.kind !== 'complete') return fetched;
+    } else if (progress.verified < manifest.size) {
+      const fetched = await fetchBlocks(job, progress, tuner);
+      if (fetched.kind !== 'complete') return fetched;
+    }
+  } finally {
+    job.tuning.remember(tuner);
   }
   const reason = await verifyFile(progress.path, manifest.size, sha256);
-  return reason === undefined ? { kind: 'complete' } : discard(reason);
+  if (reason !== undefined) return discard(reason);
+  return tuner === undefined ? { kind: 'complete' } : { kind: 'complete', transfer: transferReportOf(tuner.stats) };
 }
 
-/** Reports the download's progress at most every REPORT_STEP or REPORT_EVERY_MS. */
-function progressPacer(job: DownloadJob, start: number): (received: number) => void {
+/** Reports the download's progress, with the tuner's figures, at most every REPORT_STEP
+ * or REPORT_EVERY_MS. */
+function progressPacer(job: DownloadJob, start: number, tuner: TransferTuner | undefined): (received: number) => void {
   const size = Math.max(1, job.manifest.size);
   let last = { progress: start / size, at: job.clock.now() };
   return (received) => {
@@ -101,12 +116,12 @@ function progressPacer(job: DownloadJob, start: number): (received: number) => v
     const now = job.clock.now();
     if (progress - last.progress >= REPORT_STEP || now - last.at >= REPORT_EVERY_MS) {
       last = { progress, at: now };
-      job.machine.reportProgress(Math.min(progress, 1));
+      job.machine.reportProgress(Math.min(progress, 1), tuner === undefined ? undefined : transferReportOf(tuner.stats));
     }
   };
 }
 
-async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise<DownloadOutcome> {
+async function fetchBlocks(job: DownloadJob, initial: DownloadProgress, tuner: TransferTuner | undefined): Promise<DownloadOutcome> {
   const { machine, manifest } = job;
   const file = await open(initial.path, initial.verified > 0 ? 'r+' : 'w+');
   let written = initial.verified;
@@ -143,7 +158,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
     const result = await job.gateway.download(machine.updateId, {
       sink, startOffset: initial.verified, etag: Buffer.from(initial.etag, 'hex'), maxSize: Math.max(1, manifest.size),
       signal: AbortSignal.any([job.stop.hard, job.cancel]),
-      onProgress: progressPacer(job, initial.verified),
+      onProgress: progressPacer(job, initial.verified, tuner), ...qblockOf(tuner),
     });
     await file.truncate(result.size);
     written = result.size;
@@ -160,7 +175,7 @@ async function fetchBlocks(job: DownloadJob, initial: DownloadProgress): Promise
 
 /** A format 2 download: the chunks on disk hashed again, then fetched from the first one
  * that is not verified, each verified as its last byte is written. */
-async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking: Chunking): Promise<DownloadOutcome> {
+async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking: Chunking, tuner: TransferTuner | undefined): Promise<DownloadOutcome> {
   const { machine } = job;
   const { size } = chunking;
   const file = await open(initial.path, 'r+').catch(() => open(initial.path, 'w+'));
@@ -197,12 +212,13 @@ async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking
       machine.log.info({ persisted: initial.verified, verified: verifier.verified }, 'partial image verified again chunk by chunk');
     }
     await persist();
-    const onProgress = progressPacer(job, verifier.verified);
+    const onProgress = progressPacer(job, verifier.verified, tuner);
     while (verifier.verified < size) {
       verifier.rewind();
       try {
         const result = await job.gateway.download(machine.updateId, {
           sink, startOffset: verifier.verified, etag: undefined, maxSize: size, signal: AbortSignal.any([job.stop.hard, job.cancel]), onProgress,
+          ...qblockOf(tuner),
         });
         if (verifier.verified < size) return { kind: 'mismatch', reason: `size mismatch: ${result.size} bytes, the manifest says ${size}` };
       } catch (error) {
@@ -227,6 +243,9 @@ async function fetchChunks(job: DownloadJob, initial: DownloadProgress, chunking
     await file.close();
   }
 }
+
+/** The download option that asks for Q-Block2 bursts sized by `tuner`; none for lock-step Block2. */
+const qblockOf = (tuner: TransferTuner | undefined): { qblock?: QBlockDownload } => (tuner === undefined ? {} : { qblock: { tuner } });
 
 /** How a transfer that threw ends: stopped on request, the image not on the gateway yet
  * (4.04), or an error to try again after. */

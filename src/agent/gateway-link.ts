@@ -10,6 +10,7 @@ import { GatewayRoute, gatewayPath } from '../fleet/paths.js';
 import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport, NodeRegistration, StatusReport } from '../fleet/schemas.js';
 import type { BlockSink, DownloadResult } from '../protocol/block-client.js';
+import type { QBlockDownload } from '../protocol/transfer-tuner.js';
 import type { CoapResponse } from '../protocol/client.js';
 import { codeClass, describeCode, Method, ResponseCode } from '../protocol/codes.js';
 import { ContentFormat } from '../protocol/content-formats.js';
@@ -105,10 +106,12 @@ export class GatewayLink {
   }
 
   /** GET /updates/{id}/download block-wise into `sink`, resuming at `startOffset` (under
-   * `etag` when one is given: another restarts at 0). */
+   * `etag` when one is given: another restarts at 0); in Q-Block2 bursts sized by
+   * `qblock.tuner` when given (RFC 9177, Block2 against a gateway without it). */
   async download(updateId: string, options: {
     readonly sink: BlockSink; readonly startOffset: number; readonly etag: Buffer | undefined; readonly maxSize: number;
     readonly signal: AbortSignal; readonly onProgress: (received: number, total: number | undefined) => void;
+    readonly qblock?: QBlockDownload;
   }): Promise<DownloadResult> {
     return this.#track(this.#endpoint.download({ uri: this.#base + gatewayPath.download(updateId) + this.#node, ...options }));
   }

@@ -1,8 +1,11 @@
 // The install of a verified image (DESIGN §5, §7, §8) as a persisted state machine:
 //
-//   writing ──> switched-unverified ──> committed                 (installed)
-//      │                 └──> rolling-back ──> rolled-back         (rolled_back)
-//      └──> abandoned                                              (failed, nothing switched)
+//   writing ──> switched-unverified ──> committed                          (installed)
+//      │                 ├──> rolling-back ──> rolled-back                  (rolled_back)
+//      │                 └──> awaiting-reboot ──> rebooted-unverified ──> committed
+//      │                            │                     └──> rolling-back ──> awaiting-reboot-back ──> rolled-back
+//      │                            └──> rolling-back
+//      └──> abandoned                                                       (failed, nothing switched)
 //
 // Each phase is flushed to LMDB before the step it names starts, so after a crash the
 // record says what may have happened. `writing` only touches the inactive slot: after a
@@ -12,20 +15,31 @@
 // could loop on it, and a bootloader's A/B fallback behaves the same way (an unconfirmed
 // slot that does not come up is left). The commit (phase, state `installed` and the
 // committed slot) is one LMDB transaction: there is no state in between.
+//
+// An install system that boots the new slot (RAUC, SWUpdate) asks for a reboot: the record
+// says `awaiting-reboot` (with the system's slot, `target`) before reboot_command runs, and
+// the next start finds it, checks the booted slot and the health, then commits (mark-good)
+// or rolls back, rebooting once more when the device runs the new slot. Phases only move
+// forward and each reboot is counted in the record first, so there are at most MAX_REBOOTS.
 
 import type { AgentStore, InstallPhase, InstallProgress, SlotsRecord } from './store.js';
+import type { Clock } from '../protocol/interfaces.js';
 import { IllegalTransitionError } from './errors.js';
 import { checkInstalledHealth, type HealthCheckOptions } from './health-check.js';
-import type { InstallAdapter, SlotImage } from './interfaces.js';
+import type { Activation, BootedSlot, InstallAdapter, SlotImage, StopToken } from './interfaces.js';
 import { checkNewer } from './manifest-check.js';
+import { rebootAndWait } from './reboot.js';
 import { otherSlot, type SlotDirectory } from './slots.js';
 import type { UpdateMachine } from './update-machine.js';
 import { sha256Of, verifyFile } from './downloader.js';
 
 const PHASE_MOVES: Readonly<Record<InstallPhase, readonly InstallPhase[]>> = {
   writing: ['writing', 'switched-unverified', 'abandoned'],
-  'switched-unverified': ['committed', 'rolling-back'],
-  'rolling-back': ['rolled-back'],
+  'switched-unverified': ['committed', 'rolling-back', 'awaiting-reboot'],
+  'awaiting-reboot': ['rebooted-unverified', 'rolling-back'],
+  'rebooted-unverified': ['committed', 'rolling-back'],
+  'rolling-back': ['rolled-back', 'awaiting-reboot-back'],
+  'awaiting-reboot-back': ['rolled-back'],
   committed: [],
   'rolled-back': [],
   abandoned: [],
@@ -33,6 +47,8 @@ const PHASE_MOVES: Readonly<Record<InstallPhase, readonly InstallPhase[]>> = {
 
 /** Slot writes started (crash, retry) before the install is given up. */
 const MAX_WRITE_ATTEMPTS = 3;
+/** Into the new slot, and back out of it. */
+export const MAX_REBOOTS = 2;
 
 export const INTERRUPTED_REASON = 'interrupted after the switch, before the health check passed (agent restarted): rolled back';
 
@@ -43,7 +59,14 @@ export interface InstallerDeps {
   readonly healthCheck: HealthCheckOptions;
   /** The committed version (initial_version while no slot is committed). */
   readonly installedVersion: () => string;
+  readonly reboot: { readonly command: string; readonly timeoutMs: number };
+  /** A stop request ends the wait for a reboot (the reboot itself stops the agent). */
+  readonly stop: StopToken;
+  readonly clock: Clock;
 }
+
+/** After a step: go on with the phase now recorded, or return (the agent stops for a reboot). */
+type Step = 'next' | 'stop';
 
 export class Installer {
   readonly #deps: InstallerDeps;
@@ -52,35 +75,45 @@ export class Installer {
     this.#deps = deps;
   }
 
-  /** Runs or continues the install of an update in 'installing', to a terminal state
-   * (or, after a crash past the switch, call `recover` instead). */
+  /** Runs or continues the install of an update in 'installing', to a terminal state or to
+   * the stop a reboot brings (or, after a crash past the switch, call `recover` first). */
   async run(machine: UpdateMachine): Promise<void> {
-    let install = machine.record.install ?? this.#fresh();
-    if (install.phase === 'writing') {
-      const reason = await this.#write(machine, install);
-      if (reason !== undefined) {
-        await this.#finish(machine, 'abandoned', 'failed', reason);
-        return;
+    for (let step: Step = 'next'; step === 'next';) {
+      const install = machine.record.install ?? this.#fresh();
+      switch (install.phase) {
+        case 'writing': {
+          const reason = await this.#write(machine, install);
+          if (reason !== undefined) await this.#finish(machine, 'abandoned', 'failed', reason);
+          break;
+        }
+        case 'switched-unverified':
+          step = await this.#activate(machine, install);
+          break;
+        // Found at the start after the reboot: the run that rebooted ended on the stop.
+        case 'awaiting-reboot':
+          await this.#afterReboot(machine, install);
+          break;
+        case 'rebooted-unverified':
+          await this.#startRollBack(machine, install, INTERRUPTED_REASON);
+          break;
+        case 'rolling-back':
+          step = await this.#rollBack(machine, install);
+          break;
+        case 'awaiting-reboot-back':
+          await this.#afterRebootBack(machine, install);
+          break;
+        case 'committed':
+        case 'rolled-back':
+        case 'abandoned':
+          step = 'stop';
+          break;
       }
-      install = machine.record.install!;
     }
-    if (install.phase === 'switched-unverified') {
-      const image = this.#image(machine, install);
-      const reason = await this.#activateAndCheck(machine, image);
-      if (reason === undefined) {
-        await this.#commit(machine, install, image);
-        return;
-      }
-      machine.log.warn({ reason }, 'new version failed: rolling back');
-      await this.#phase(machine, { ...install, reason }, 'rolling-back');
-      install = machine.record.install!;
-    }
-    if (install.phase === 'rolling-back') await this.#rollBack(machine, install);
   }
 
   /** At start, for an update left in 'installing': past the switch, roll back (see the
    * file comment); before it, make sure `current` is the committed slot and leave the
-   * write to be done again. */
+   * write to be done again. What needs a reboot, or follows one, is left to `run`. */
   async recover(machine: UpdateMachine): Promise<void> {
     const install = machine.record.install;
     if (install === null || install.phase === 'writing') {
@@ -93,8 +126,15 @@ export class Installer {
         await this.#phase(machine, { ...install, reason: INTERRUPTED_REASON }, 'rolling-back');
         await this.#rollBack(machine, machine.record.install!);
         return;
+      case 'rebooted-unverified':
+        machine.log.warn({ phase: install.phase }, 'restarted during the check after the reboot: rolling back');
+        await this.#phase(machine, { ...install, reason: INTERRUPTED_REASON }, 'rolling-back');
+        return;
       case 'rolling-back':
-        await this.#rollBack(machine, install);
+        if (install.bootedNew !== true) await this.#rollBack(machine, install);
+        return;
+      case 'awaiting-reboot':
+      case 'awaiting-reboot-back':
         return;
       // The phase and the state are written together; these only show a record from an
       // older layout, and the state follows the phase.
@@ -107,6 +147,113 @@ export class Installer {
       case 'abandoned':
         await machine.transition('failed', { error: install.reason ?? 'install abandoned' });
         return;
+    }
+  }
+
+  /** The new slot is `current`: the adapter makes it run (or asks for the reboot that will),
+   * then the health check decides. */
+  async #activate(machine: UpdateMachine, switched: InstallProgress): Promise<Step> {
+    let install = switched;
+    const image = this.#image(machine, install);
+    let activation: Activation;
+    try {
+      if (install.target === undefined) {
+        const target = await this.#deps.adapter.target();
+        if (!target.ok) {
+          await this.#startRollBack(machine, { ...install, target: null }, target.reason);
+          return 'next';
+        }
+        await machine.save({ install: { ...install, target: target.slot } });
+        install = machine.record.install!;
+      }
+      activation = await this.#deps.adapter.activate(image, install.target ?? null);
+    } catch (error) {
+      activation = { kind: 'failed', reason: `install failed: ${(error as Error).message}` };
+    }
+    switch (activation.kind) {
+      case 'failed':
+        await this.#startRollBack(machine, install, activation.reason);
+        return 'next';
+      case 'running':
+        await this.#checkAndCommit(machine, install, image);
+        return 'next';
+      case 'reboot': {
+        machine.log.info({ target: install.target }, 'installed; rebooting into the new slot');
+        const failure = await this.#reboot(machine, install, 'awaiting-reboot');
+        if (failure === undefined) return 'stop';
+        await this.#startRollBack(machine, machine.record.install!, failure);
+        return 'next';
+      }
+    }
+  }
+
+  /** After the reboot into the new slot: the booted slot must be it, then the health check. */
+  async #afterReboot(machine: UpdateMachine, install: InstallProgress): Promise<void> {
+    const booted = await this.#booted();
+    if (!booted.ok) {
+      await this.#startRollBack(machine, install, `after the reboot: ${booted.reason}`);
+    } else if (booted.slot !== install.target) {
+      await this.#startRollBack(machine, install, `after the reboot the device runs slot ${booted.slot}, not the new ${install.target ?? '?'}: the bootloader fell back`);
+    } else if (!booted.good) {
+      await this.#startRollBack(machine, { ...install, bootedNew: true }, `after the reboot slot ${booted.slot} is marked bad`);
+    } else {
+      machine.log.info({ slot: booted.slot }, 'rebooted into the new slot');
+      await this.#phase(machine, { ...install, bootedNew: true }, 'rebooted-unverified');
+      await this.#checkAndCommit(machine, machine.record.install!, this.#image(machine, install));
+    }
+  }
+
+  /** After the reboot back: the device should run the old slot again. */
+  async #afterRebootBack(machine: UpdateMachine, install: InstallProgress): Promise<void> {
+    const reason = install.reason ?? 'rolled back';
+    const booted = await this.#booted();
+    if (booted.ok && booted.slot !== install.target) {
+      machine.log.info({ slot: booted.slot }, 'switched back to the old slot');
+      await this.#finish(machine, 'rolled-back', 'rolled_back', reason);
+      return;
+    }
+    const now = booted.ok ? `the device still runs slot ${booted.slot}, marked bad: the old slot boots next` : booted.reason;
+    machine.log.error({ reason: now }, 'after the reboot back');
+    await this.#finish(machine, 'rolled-back', 'rolled_back', `${reason}; after the reboot back: ${now}`);
+  }
+
+  async #checkAndCommit(machine: UpdateMachine, install: InstallProgress, image: SlotImage): Promise<void> {
+    let reason: string | undefined;
+    try {
+      reason = await checkInstalledHealth(this.#deps.healthCheck, this.#deps.slots.currentPath, image, sha256Of(machine.record.manifest!));
+      // The install system keeps the new slot only once it is told to (RAUC's mark-good);
+      // until then its bootloader would leave it at the next boot.
+      if (reason === undefined && install.target != null) {
+        const problem = await this.#deps.adapter.commit(install.target);
+        if (problem !== undefined) reason = `cannot commit the new slot: ${problem}`;
+      }
+    } catch (error) {
+      reason = `install failed: ${(error as Error).message}`;
+    }
+    if (reason === undefined) await this.#commit(machine, install, image);
+    else await this.#startRollBack(machine, install, reason);
+  }
+
+  async #startRollBack(machine: UpdateMachine, install: InstallProgress, reason: string): Promise<void> {
+    machine.log.warn({ reason }, 'new version failed: rolling back');
+    await this.#phase(machine, { ...install, reason }, 'rolling-back');
+  }
+
+  /** Persists `phase` with one more reboot counted, then reboots: undefined when the agent
+   * is stopping for it, else why it did not happen. */
+  async #reboot(machine: UpdateMachine, install: InstallProgress, phase: 'awaiting-reboot' | 'awaiting-reboot-back'): Promise<string | undefined> {
+    const reboots = install.reboots ?? 0;
+    if (reboots >= MAX_REBOOTS) return `not rebooted: ${reboots} reboots for this install already`;
+    await this.#phase(machine, { ...install, reboots: reboots + 1 }, phase);
+    const outcome = await rebootAndWait({ ...this.#deps.reboot, stop: this.#deps.stop, clock: this.#deps.clock });
+    return outcome.kind === 'stopping' ? undefined : outcome.reason;
+  }
+
+  async #booted(): Promise<BootedSlot> {
+    try {
+      return await this.#deps.adapter.booted();
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message };
     }
   }
 
@@ -140,37 +287,39 @@ export class Installer {
     return undefined;
   }
 
-  async #activateAndCheck(machine: UpdateMachine, image: SlotImage): Promise<string | undefined> {
-    try {
-      const failed = await this.#deps.adapter.activate(image);
-      if (failed !== undefined) return failed;
-      return await checkInstalledHealth(this.#deps.healthCheck, this.#deps.slots.currentPath, image, sha256Of(machine.record.manifest!));
-    } catch (error) {
-      return `install failed: ${(error as Error).message}`;
-    }
-  }
-
   async #commit(machine: UpdateMachine, install: InstallProgress, image: SlotImage): Promise<void> {
     const slots: SlotsRecord = { committed: install.to, version: image.version, updateId: machine.updateId };
     this.#check(install.phase, 'committed');
     await machine.transition('installed', { progress: 1, error: null, install: { ...install, phase: 'committed' }, slots });
   }
 
-  async #rollBack(machine: UpdateMachine, install: InstallProgress): Promise<void> {
+  async #rollBack(machine: UpdateMachine, install: InstallProgress): Promise<Step> {
     const reason = install.reason ?? 'rolled back';
     await this.#deps.slots.switchTo(install.from);
     const committed = this.#deps.store.slots();
     const previous = install.from === null ? undefined
       : this.#deps.slots.image(install.from, committed.version ?? this.#deps.installedVersion(), committed.updateId ?? undefined);
-    let revertProblem: string | undefined;
+    let revert: { problem: string | undefined; reboot: boolean };
     try {
-      revertProblem = await this.#deps.adapter.revert(this.#image(machine, install), previous);
+      revert = await this.#deps.adapter.revert({
+        failed: this.#image(machine, install), previous, target: install.target ?? null, bootedNew: install.bootedNew === true,
+      });
     } catch (error) {
-      revertProblem = (error as Error).message;
+      revert = { problem: (error as Error).message, reboot: false };
     }
-    if (revertProblem !== undefined) machine.log.error({ reason: revertProblem }, 'rollback command failed; current points to the old slot');
+    if (revert.problem !== undefined) machine.log.error({ reason: revert.problem }, 'rollback command failed; current points to the old slot');
+    const why = revert.problem === undefined ? reason : `${reason}; ${revert.problem}`;
+    if (revert.reboot) {
+      machine.log.info({ target: install.target }, 'rebooting back into the old slot');
+      const failure = await this.#reboot(machine, { ...install, reason: why }, 'awaiting-reboot-back');
+      if (failure === undefined) return 'stop';
+      machine.log.error({ reason: failure }, 'no reboot back into the old slot');
+      await this.#finish(machine, 'rolled-back', 'rolled_back', `${why}; ${failure}: the old slot boots next`);
+      return 'next';
+    }
     machine.log.info({ slot: install.from }, 'switched back to the old slot');
-    await this.#finish(machine, 'rolled-back', 'rolled_back', revertProblem === undefined ? reason : `${reason}; ${revertProblem}`);
+    await this.#finish(machine, 'rolled-back', 'rolled_back', why);
+    return 'next';
   }
 
   async #finish(machine: UpdateMachine, phase: 'rolled-back' | 'abandoned', state: 'rolled_back' | 'failed', reason: string): Promise<void> {

@@ -1,6 +1,9 @@
 // The seams of the node agent: how a stop request reaches long-running work, and what an
 // install adapter (DESIGN §8: the directory A/B scheme, a command hook for RAUC, SWUpdate
-// or a script) must do. The slot bookkeeping itself lives in slots.ts.
+// or a script; RAUC and SWUpdate, which boot the new slot) must do. The slot bookkeeping
+// itself lives in slots.ts.
+
+import type { InstallAdapterName } from './config.js';
 
 /** What a job checks between steps: `requested` as soon as SIGTERM arrives (end after the
  * current block, stop waiting); `hard` aborts requests still in flight after a grace time. */
@@ -25,14 +28,47 @@ export interface SlotImage {
   readonly updateId: string | undefined;
 }
 
+/** How an activation ended. `reboot`: the install system made the target slot the next
+ * boot; the device runs the new version only after a reboot. */
+export type Activation =
+  | { readonly kind: 'running' }
+  | { readonly kind: 'reboot' }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/** The install system's slot an install writes, in its own naming; null for an adapter
+ * without slots of its own. */
+export type TargetSlot = { readonly ok: true; readonly slot: string | null } | { readonly ok: false; readonly reason: string };
+
+/** The slot the device booted, in the install system's naming; `good` false when the system
+ * itself marks it bad. */
+export type BootedSlot = { readonly ok: true; readonly slot: string; readonly good: boolean } | { readonly ok: false; readonly reason: string };
+
+export interface RevertRequest {
+  readonly failed: SlotImage;
+  /** Undefined when no slot was committed before (the initial version). */
+  readonly previous: SlotImage | undefined;
+  /** The install system's slot installed to; null when unknown or none. */
+  readonly target: string | null;
+  /** The device runs the new slot (it rebooted into it). */
+  readonly bootedNew: boolean;
+}
+
 /**
  * Makes the device run a slot after `current` was switched to it, or run the previous one
- * again. Both resolve with undefined on success or with the reason of a failure; neither
- * throws for an expected failure (a hook's non-zero exit, a timeout).
+ * again. Each resolves with undefined (or its outcome) on success or with the reason of a
+ * failure; none throws for an expected failure (a program's non-zero exit, a timeout).
  */
 export interface InstallAdapter {
-  readonly name: 'slots' | 'command';
-  activate(image: SlotImage): Promise<string | undefined>;
-  /** `previous` is undefined when no slot was committed before (the initial version). */
-  revert(failed: SlotImage, previous: SlotImage | undefined): Promise<string | undefined>;
+  readonly name: InstallAdapterName;
+  /** Which slot the install will write: recorded before it starts, so that a crash
+   * during it can be undone. */
+  target(): Promise<TargetSlot>;
+  activate(image: SlotImage, target: string | null): Promise<Activation>;
+  /** After a reboot: which slot runs. Only for adapters whose activation asks for a reboot. */
+  booted(): Promise<BootedSlot>;
+  /** The new version passed its health check after a reboot: keep it (RAUC's mark-good). */
+  commit(target: string): Promise<string | undefined>;
+  /** Makes the previous version the one that boots; `reboot` when the device must reboot
+   * to run it. */
+  revert(request: RevertRequest): Promise<{ readonly problem: string | undefined; readonly reboot: boolean }>;
 }

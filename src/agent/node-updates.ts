@@ -11,6 +11,7 @@ import type { CoapResponse } from '../protocol/client.js';
 import type { Clock, TimerHandle } from '../protocol/interfaces.js';
 import { decodeBody } from '../fleet/payload.js';
 import { isTerminal } from '../fleet/update-state.js';
+import type { DownloadTuning } from './download-tuning.js';
 import { downloadImage } from './downloader.js';
 import { RolloutEndedError } from './errors.js';
 import type { GatewayLink } from './gateway-link.js';
@@ -52,6 +53,8 @@ export interface NodeUpdatesDeps {
   readonly nodeId: string;
   readonly publisherKey: KeyObject;
   readonly downloadsDir: string;
+  /** Sizes each download's requests (block_transfer). */
+  readonly tuning: DownloadTuning;
   readonly installMaxWaitMs: number;
   readonly installedVersion: () => string;
   /** A new version was committed: the registration should say so. */
@@ -249,10 +252,11 @@ export class NodeUpdates {
     if (machine.state === 'downloading') {
       const outcome = await downloadImage({
         machine, manifest, gateway: this.#deps.gateway, downloadsDir: this.#deps.downloadsDir, stop: this.#deps.stop, cancel, clock: this.#deps.clock,
+        tuning: this.#deps.tuning,
       });
       switch (outcome.kind) {
         case 'complete':
-          await machine.transition('downloaded', { progress: 1 });
+          await machine.transition('downloaded', { progress: 1, ...(outcome.transfer === undefined ? {} : { transfer: outcome.transfer }) });
           break;
         case 'mismatch':
           return machine.transition('failed', { progress: 1, error: outcome.reason });

@@ -10,7 +10,7 @@
 // behind NSTART (§4.7 counts CONs only).
 
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
-import { comesBefore, isTerminal } from '../fleet/update-state.js';
+import { comesBefore, isTerminal, type NodeUpdateState } from '../fleet/update-state.js';
 import type { StatusReport } from '../fleet/schemas.js';
 import type { Clock } from '../protocol/interfaces.js';
 import type { GatewayLink } from './gateway-link.js';
@@ -25,13 +25,18 @@ const MAX_ERROR_LENGTH = 512;
 export const PROGRESS_ANSWER_WAIT_MS = 2000;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000] as const;
 
+/** The transfer figures go with the states of the download only. */
+const TRANSFER_STATES: ReadonlySet<NodeUpdateState> = new Set(['downloading', 'downloaded']);
+
 export const statusOf = (record: NodeUpdateRecord): StatusReport => ({
   state: record.state,
   progress: Math.min(1, Math.max(0, record.progress)),
   error: record.error === null ? null : record.error.slice(0, MAX_ERROR_LENGTH),
+  ...(record.transfer !== undefined && TRANSFER_STATES.has(record.state) ? { transfer: record.transfer } : {}),
 });
 
-const sameReport = (a: StatusReport, b: StatusReport): boolean => a.state === b.state && a.progress === b.progress && a.error === b.error;
+const sameReport = (a: StatusReport, b: StatusReport): boolean => a.state === b.state && a.progress === b.progress && a.error === b.error
+  && JSON.stringify(a.transfer) === JSON.stringify(b.transfer);
 
 export class StatusReporter {
   readonly #gateway: GatewayLink;

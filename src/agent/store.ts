@@ -8,6 +8,7 @@
 // goes on; agent.ts checks the environment (fleet/store-check.ts) before it opens it.
 
 import { open, type RootDatabase } from 'lmdb';
+import type { TransferReport } from '../fleet/link-quality.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import type { NodeUpdateState } from '../fleet/update-state.js';
@@ -24,8 +25,11 @@ export interface DownloadProgress {
   readonly verified: number;
 }
 
-/** The install state machine (installer.ts), persisted before each step it names. */
-export type InstallPhase = 'writing' | 'switched-unverified' | 'rolling-back' | 'committed' | 'rolled-back' | 'abandoned';
+/** The install state machine (installer.ts), persisted before each step it names. The
+ * reboot phases are those of an install system that boots the new slot (RAUC, SWUpdate). */
+export type InstallPhase =
+  | 'writing' | 'switched-unverified' | 'awaiting-reboot' | 'rebooted-unverified' | 'rolling-back' | 'awaiting-reboot-back'
+  | 'committed' | 'rolled-back' | 'abandoned';
 
 export interface InstallProgress {
   readonly phase: InstallPhase;
@@ -36,6 +40,13 @@ export interface InstallProgress {
   readonly attempts: number;
   /** Why it is rolling back, kept so a crash mid-roll-back reports the first reason. */
   readonly reason: string | null;
+  /** The install system's name of the slot it installed to (a RAUC slot, a SWUpdate copy),
+   * checked against the booted one after the reboot; absent for the directory scheme. */
+  readonly target?: string | null;
+  /** Reboot commands run for this install, persisted before each: at most MAX_REBOOTS. */
+  readonly reboots?: number;
+  /** The device booted the new slot: going back takes another reboot. */
+  readonly bootedNew?: boolean;
 }
 
 export interface NodeUpdateRecord {
@@ -48,6 +59,9 @@ export interface NodeUpdateRecord {
   readonly download: DownloadProgress | null;
   readonly install: InstallProgress | null;
   readonly updatedAt: string;
+  /** The download's latest tuner figures, for the status reports of `downloading` and
+   * `downloaded`; absent before a tuned download (and in records of earlier releases). */
+  readonly transfer?: TransferReport;
 }
 
 export interface SlotsRecord {

@@ -4,6 +4,7 @@
 // runs the entry action of the new state.
 
 import { rm } from 'node:fs/promises';
+import type { TransferReport } from '../fleet/link-quality.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { canTransition, type NodeUpdateState } from '../fleet/update-state.js';
 import { IllegalTransitionError } from './errors.js';
@@ -18,6 +19,8 @@ export interface TransitionDetails {
   readonly error?: string | null;
   readonly download?: DownloadProgress | null;
   readonly install?: InstallProgress | null;
+  /** The download's tuner figures (reported while downloading and on `downloaded`). */
+  readonly transfer?: TransferReport;
   /** Committed in the same transaction as the record (the install's commit point). */
   readonly slots?: SlotsRecord;
 }
@@ -77,9 +80,10 @@ export class UpdateMachine {
     await this.#save(this.#apply(details), details.slots);
   }
 
-  /** Download progress for the report only: the persisted offset is the download's. */
-  reportProgress(progress: number): void {
-    this.#record = { ...this.#record, progress };
+  /** Download progress (and the tuner's figures) for the report only: the persisted
+   * offset is the download's. */
+  reportProgress(progress: number, transfer?: TransferReport): void {
+    this.#record = { ...this.#record, progress, ...(transfer === undefined ? {} : { transfer }) };
     this.#listener(this.#record);
   }
 
@@ -92,6 +96,7 @@ export class UpdateMachine {
       download: details.download === undefined ? record.download : details.download,
       install: details.install === undefined ? record.install : details.install,
       updatedAt: new Date().toISOString(),
+      ...(details.transfer === undefined ? {} : { transfer: details.transfer }),
     };
   }
 

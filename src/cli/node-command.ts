@@ -10,12 +10,12 @@ import { SigningKeyError } from '../operator/errors.js';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
 import { followNodeLogs, readNodeLogs, type LogFilters } from '../operator/node-logs.js';
 import { rebootNode, serviceCommand, SERVICE_ACTIONS, setNodeConfig, shutdownNode, type ServiceAction } from '../operator/node-commands.js';
-import { checkNodeId, readNodeConfig, readNodeHealth, readNodeMetrics, readNodeServices } from '../operator/node-reads.js';
+import { checkNodeId, readNode, readNodeConfig, readNodeHealth, readNodeMetrics, readNodeServices } from '../operator/node-reads.js';
 import { formatFlags, parseArgs, parseNumber, type FlagValues } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import {
-  commandResultLine, configTable, healthTable, logLine, logsTable, metricsTable, PRIORITY_NAMES, servicesTable,
+  commandResultLine, configTable, healthTable, logLine, logsTable, metricsTable, nodeTable, PRIORITY_NAMES, servicesTable,
 } from './node-tables.js';
 import type { CliIo } from './output.js';
 
@@ -34,15 +34,18 @@ const FLAGS = {
 
 type NodeFlags = FlagValues<typeof FLAGS>;
 
-export const NODE_SYNOPSIS = 'node ID health|metrics|services|logs|config|service|reboot|shutdown [ARGS] [options]';
+export const NODE_SYNOPSIS = 'node ID [show]|health|metrics|services|logs|config|service|reboot|shutdown [ARGS] [options]';
 
-export const nodeUsage = (): string => 'Usage: coap-fleet node ID health|metrics|services [--json]\n'
+export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|metrics|services [--json]\n'
   + '       coap-fleet node ID logs [--follow] [--unit U] [--since T] [--priority P] [--lines N] [--json]\n'
   + '       coap-fleet node ID config [get] [--json]\n'
   + '       coap-fleet node ID service NAME start|stop|restart [--command-key FILE] [--json]\n'
   + '       coap-fleet node ID config set KEY=VALUE... [--command-key FILE] [--json]\n'
   + '       coap-fleet node ID reboot|shutdown [--yes] [--command-key FILE] [--json]\n'
   + '  (each with [--gateway URI] [--credentials FILE])\n\n'
+  + 'show (the default): the node as the gateway keeps it: registration, presence, health and\n'
+  + 'link quality (the block size, window, RTT and loss of its latest download, and the\n'
+  + 'gateway\'s own RTT to it).\n\n'
   + 'Reads a node through the gateway, which forwards to the node\'s agent. Service actions,\n'
   + 'config set, reboot and shutdown are signed here with the operator\'s command key,\n'
   + `${COMMAND_KEY_FILE} of keys generate (--command-key FILE, else $${COMMAND_KEY_ENV},\n`
@@ -59,7 +62,7 @@ export const nodeUsage = (): string => 'Usage: coap-fleet node ID health|metrics
 
 /** What a verb may be given besides --json and the gateway's flags. */
 const VERB_FLAGS: Readonly<Record<string, readonly (keyof NodeFlags)[]>> = {
-  health: [], metrics: ['since'], services: [], config: ['command-key'],
+  show: [], health: [], metrics: ['since'], services: [], config: ['command-key'],
   logs: ['follow', 'unit', 'since', 'priority', 'lines'],
   service: ['command-key'], reboot: ['command-key', 'yes'], shutdown: ['command-key', 'yes'],
 };
@@ -71,9 +74,9 @@ export async function runNodeCommand(argv: readonly string[], io: CliIo): Promis
     io.stdout.write(nodeUsage());
     return 0;
   }
-  const [nodeId, verb, ...rest] = positionals;
-  if (nodeId === undefined || verb === undefined || !Object.hasOwn(VERB_FLAGS, verb)) {
-    throw new UsageError(`expected: node ID health|metrics|services|logs|service|config|reboot|shutdown${verb === undefined ? '' : `, not ${JSON.stringify(verb)}`}`);
+  const [nodeId, verb = 'show', ...rest] = positionals;
+  if (nodeId === undefined || !Object.hasOwn(VERB_FLAGS, verb)) {
+    throw new UsageError(`expected: node ID [show]|health|metrics|services|logs|service|config|reboot|shutdown${nodeId === undefined ? '' : `, not ${JSON.stringify(verb)}`}`);
   }
   checkNodeId(nodeId);
   const misplaced = VERB_SPECIFIC.find((name) => flags[name] !== undefined && !VERB_FLAGS[verb]!.includes(name));
@@ -101,6 +104,9 @@ async function plan(nodeId: string, verb: string, rest: readonly string[], flags
     if (rest.length > 0) throw new UsageError(`${verb} takes no argument, not ${JSON.stringify(rest[0])}`);
   };
   switch (verb) {
+    case 'show':
+      none();
+      return async (gateway) => print(await readNode(gateway, nodeId), nodeTable);
     case 'health':
       none();
       return async (gateway) => print(await readNodeHealth(gateway, nodeId), healthTable);

@@ -4,12 +4,33 @@
 // printable characters first: a log message must not drive the operator's terminal.
 
 import type { CommandResultView, LogEntry, MetricsView, NodeConfigView, ServicesView } from '../fleet/node-views.js';
-import type { HealthView } from '../fleet/views.js';
+import type { LinkQuality } from '../fleet/link-quality.js';
+import type { HealthView, NodeView } from '../fleet/views.js';
 import { formatTable } from './output.js';
 import { formatBytes } from './progress.js';
 
 /** syslog's priority names (RFC 5424 §6.2.1), by number: journalctl's spelling. */
 export const PRIORITY_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+
+/** `node ID` (show): the node's registration, presence, health in brief and link quality. */
+export function nodeTable(view: NodeView): string {
+  const rows = [
+    ['NODE', safe(view.node_id)], ['VERSION', safe(view.version)], ['HARDWARE', safe(view.hardware) || '-'],
+    ['ONLINE', view.online ? 'yes' : 'no'], ['REGISTERED', safe(view.registered_at)], ['LAST SEEN', safe(view.last_seen)],
+    ['HEALTH', view.health === null ? 'no report yet' : safe(view.health.status)],
+  ];
+  rows.push(...linkRows(view.link ?? null));
+  return formatTable(rows);
+}
+
+/** The link quality as key/value rows; one row while there is none. */
+export function linkRows(link: LinkQuality | null): string[][] {
+  if (link === null) return [['LINK', 'no transfer report yet']];
+  return [
+    ['BLOCK SIZE', `${link.block_size} bytes`], ['WINDOW', `${link.window} blocks`], ['RTT', milliseconds(link.rtt_ms)],
+    ['LOSS', lossPercent(link.loss)], ['GATEWAY RTT', milliseconds(link.gateway_rtt_ms)], ['MEASURED', safe(link.measured_at)],
+  ];
+}
 
 export function healthTable(view: HealthView): string {
   const health = view.health;
@@ -100,6 +121,8 @@ export function safe(text: string): string {
 }
 
 const percent = (value: number): string => `${value.toFixed(1)} %`;
+export const milliseconds = (value: number | null): string => (value === null ? '-' : `${value.toFixed(1)} ms`);
+export const lossPercent = (loss: number): string => percent(loss * 100);
 const temperature = (value: number | null): string => (value === null ? '-' : `${value.toFixed(1)} °C`);
 
 /** 93784 → "1d 2h 3m"; under a minute in seconds. */

@@ -7,6 +7,7 @@ import type { NodeView } from '../fleet/views.js';
 import { formatFlags, parseArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
+import { lossPercent, milliseconds } from './node-tables.js';
 import { formatTable, type CliIo } from './output.js';
 
 const FLAGS = {
@@ -18,16 +19,24 @@ const FLAGS = {
 export const nodesUsage = (): string => `Usage: coap-fleet nodes [--gateway URI] [--credentials FILE] [--json]\n\nOptions:\n${formatFlags(FLAGS)}`;
 
 export function nodesTable(nodes: readonly NodeView[]): string {
-  const rows = [['NODE', 'VERSION', 'ONLINE', 'HEALTH', 'CPU%', 'MEM%', 'TEMP', 'LAST SEEN']];
+  const rows = [['NODE', 'VERSION', 'ONLINE', 'HEALTH', 'CPU%', 'MEM%', 'TEMP', 'LAST SEEN', 'RTT', 'LOSS']];
   for (const node of nodes) {
     const health = node.health;
     rows.push([
       node.node_id, node.version, node.online ? 'yes' : 'no', health?.status ?? '-',
       health === null ? '-' : health.cpu_percent.toFixed(1), health === null ? '-' : health.memory_percent.toFixed(1),
       health?.temperature === null || health === null ? '-' : `${health.temperature.toFixed(1)}°C`, node.last_seen,
+      ...linkCells(node),
     ]);
   }
   return formatTable(rows);
+}
+
+/** The link's RTT (the agent's, else the gateway's) and loss; a node listed by a gateway
+ * of an earlier release has no `link`. */
+function linkCells(node: NodeView): string[] {
+  const link = node.link ?? null;
+  return link === null ? ['-', '-'] : [milliseconds(link.rtt_ms ?? link.gateway_rtt_ms), lossPercent(link.loss)];
 }
 
 export async function runNodesCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -9,6 +9,7 @@ import type { StatusView } from '../fleet/views.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
+import { lossPercent, milliseconds } from './node-tables.js';
 import type { CliIo, OutputStream } from './output.js';
 
 const FLAGS = {
@@ -25,13 +26,17 @@ export const rolloutUsage = (): string => 'Usage: coap-fleet rollout watch ID [-
 
 const BAR_WIDTH = 24;
 
-/** One node's line: id, a bar of its progress, state, error. */
+/** One node's line: id, a bar of its progress, state, error; while it downloads, the
+ * block size, window, RTT and loss its transfer reports. */
 export function nodeLine(id: string, status: NodeUpdateStatus, idWidth: number): string {
   const fraction = status.state === 'installed' || status.state === 'downloaded' || status.state === 'installing' ? 1 : status.progress;
   const filled = Math.round(fraction * BAR_WIDTH);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}]`;
   const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
-  return `${id.padEnd(idWidth)}  ${bar} ${percent}  ${status.state}${status.error === null ? '' : `: ${status.error}`}`;
+  const { transfer } = status;
+  const figures = status.state !== 'downloading' || transfer === undefined ? ''
+    : `  (${transfer.block_size} B x ${transfer.window}, RTT ${milliseconds(transfer.rtt_ms)}, loss ${lossPercent(transfer.loss)})`;
+  return `${id.padEnd(idWidth)}  ${bar} ${percent}  ${status.state}${status.error === null ? '' : `: ${status.error}`}${figures}`;
 }
 
 /** Draws the status views as they come: redrawn in place on a terminal. */

@@ -3,6 +3,7 @@
 
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
+import { TRANSFER_BOUNDS, type TransferReport } from './link-quality.js';
 import type { DiskFigures, MetricsSample, NetworkFigures } from './node-views.js';
 import { isValidId } from './paths.js';
 import { isNodeUpdateState, type NodeUpdateState } from './update-state.js';
@@ -37,6 +38,9 @@ export interface StatusReport {
   readonly state: NodeUpdateState;
   readonly progress: number;
   readonly error: string | null;
+  /** The download's figures (adaptive transfer); absent from agents of earlier releases
+   * and outside `downloading` and `downloaded`. */
+  readonly transfer?: TransferReport;
 }
 
 type Fields = Record<string, unknown>;
@@ -96,9 +100,32 @@ export function parseStatusReport(input: unknown): StatusReport {
   if (!isNumberIn(progress, 0, 1)) problems.push('progress: 0..1');
   const error = value.error ?? null;
   if (error !== null && !isShortText(error, 512)) problems.push('error: text up to 512 characters or null');
+  const transfer = value.transfer ?? undefined;
+  if (transfer !== undefined) problems.push(...transferProblems(transfer));
   if (problems.length > 0) throw bad(problems);
-  return { state: value.state as NodeUpdateState, progress: progress as number, error: error as string | null };
+  return {
+    state: value.state as NodeUpdateState, progress: progress as number, error: error as string | null,
+    ...(transfer === undefined ? {} : { transfer: transferOf(transfer as Fields) }),
+  };
 }
+
+const BLOCK_SIZES = [16, 32, 64, 128, 256, 512, 1024];
+
+function transferProblems(input: unknown): string[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return ['transfer: an object or null'];
+  const value = input as Fields;
+  const problems: string[] = [];
+  if (!BLOCK_SIZES.includes(value.block_size as number)) problems.push('transfer.block_size: 16, 32, … 1024');
+  if (!Number.isInteger(value.window) || !isNumberIn(value.window, 1, TRANSFER_BOUNDS.maxWindow)) problems.push(`transfer.window: 1..${TRANSFER_BOUNDS.maxWindow}`);
+  if (value.rtt_ms !== null && !isNumberIn(value.rtt_ms, 0, TRANSFER_BOUNDS.maxRttMs)) problems.push('transfer.rtt_ms: milliseconds or null');
+  if (!isNumberIn(value.loss, 0, 1)) problems.push('transfer.loss: 0..1');
+  return problems;
+}
+
+/** Only the known fields, so a report cannot store anything else. */
+const transferOf = (value: Fields): TransferReport => ({
+  block_size: value.block_size as number, window: value.window as number, rtt_ms: value.rtt_ms as number | null, loss: value.loss as number,
+});
 
 /** Mounts and interfaces in one metrics sample; a machine with more reports the first ones. */
 export const MAX_METRICS_ENTRIES = 64;

@@ -2,6 +2,8 @@
 // through them strictly; the gateway accepts any forward move, since a report can be lost
 // on the way and the next one still says where the node is.
 
+import type { TransferReport } from './link-quality.js';
+
 export const NODE_UPDATE_STATES = [
   'pending', 'downloading', 'downloaded', 'installing', 'installed', 'failed', 'rolled_back',
 ] as const;
@@ -47,6 +49,9 @@ export interface NodeUpdateStatus {
   readonly progress: number;
   readonly error: string | null;
   readonly updated_at: string;
+  /** The node's latest transfer figures, from its download's reports (kept after it);
+   * absent when its agent sends none (an earlier release, or lock-step Block2 only). */
+  readonly transfer?: TransferReport;
 }
 
 export type RolloutState = 'active' | 'paused' | 'completed' | 'cancelled' | 'aborted';

@@ -2,6 +2,7 @@
 // dashboard): the shapes of GET /updates/{id}/status, /nodes and /nodes/{id}/health, so a
 // client never imports the gateway to know them. src/server/representations.ts builds them.
 
+import type { LinkQuality } from './link-quality.js';
 import type { HealthReport } from './schemas.js';
 import type { NodeUpdateStatus, RolloutState, StateCounts } from './update-state.js';
 
@@ -23,6 +24,8 @@ export interface NodeView {
   readonly last_seen: string;
   readonly online: boolean;
   readonly health: HealthReport | null;
+  /** The node's link quality as of its latest transfer report; null before one. */
+  readonly link: LinkQuality | null;
 }
 
 /** GET /nodes/{id}/health. */

@@ -5,7 +5,7 @@
 
 import type { MetricsView, NodeConfigView, ServicesView } from '../fleet/node-views.js';
 import { gatewayPath, isValidId } from '../fleet/paths.js';
-import type { HealthView } from '../fleet/views.js';
+import type { HealthView, NodeView } from '../fleet/views.js';
 import { Method } from '../protocol/codes.js';
 import { InvalidIdError, UnexpectedResponseError } from './errors.js';
 import type { GatewayClient } from './gateway-client.js';
@@ -17,6 +17,10 @@ export type FieldKinds = Readonly<Record<string, 'array' | 'object' | 'string' |
 export function checkNodeId(nodeId: string): void {
   if (!isValidId(nodeId)) throw new InvalidIdError(`${JSON.stringify(nodeId)} is not a valid node id (1-64 of [A-Za-z0-9._-])`);
 }
+
+/** GET /nodes/{id}: the node's registration, presence, health and link quality. */
+export const readNode = (gateway: GatewayClient, nodeId: string): Promise<NodeView> =>
+  readView(gateway, nodeId, gatewayPath.node(nodeId), { node_id: 'string', version: 'string', online: 'boolean', last_seen: 'string' });
 
 /** GET /nodes/{id}/health: the node's last report, as the gateway keeps it. */
 export const readNodeHealth = (gateway: GatewayClient, nodeId: string): Promise<HealthView> =>

@@ -172,7 +172,7 @@ export class Gateway {
     const rollouts = new RolloutManager(store, images, now);
     const gatewayLogger = componentLogger('gateway');
     const resourceLogger = protocolLogger(gatewayLogger);
-    addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey });
+    addUpdateResources({ router, store, images, rollouts, alerts, logger: resourceLogger, publisherKey, gatewayRttMs: (id) => nodeLink.rttMs(id) });
     const history = new MetricsHistory(store, { now });
     const reports = new NodeReports({ store, presence, alerts, history, router, now });
     const monitor = new NodeMonitor({ nodeLink, reports, logger: protocolLogger(componentLogger('monitor')) });

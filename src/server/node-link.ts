@@ -87,6 +87,15 @@ export class NodeLink {
     return this.#peers.get(nodeId);
   }
 
+  /** The smoothed RTT (ms) the gateway's message layer has learnt for the node's session
+   * (CoCoA: the strong estimator, else the weak one; rto-estimator.ts); undefined without
+   * a session or a sample. */
+  rttMs(nodeId: string): number | undefined {
+    const peer = this.#peers.get(nodeId);
+    const estimate = peer === undefined ? undefined : this.#endpoint?.messageLayer.rtt(peer);
+    return estimate?.strong?.srtt ?? estimate?.weak?.srtt;
+  }
+
   connected(nodeId: string): boolean {
     return this.#peers.has(nodeId);
   }

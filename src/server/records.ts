@@ -2,6 +2,7 @@
 // they store as they are and survive a restart unchanged; representations for the wire
 // are built from them in representations.ts.
 
+import type { LinkQuality } from '../fleet/link-quality.js';
 import type { Manifest } from '../fleet/manifest.js';
 import type { HealthReport, NodeRegistration } from '../fleet/schemas.js';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
@@ -13,6 +14,8 @@ export interface NodeRecord {
   readonly last_seen: string;
   readonly health: HealthReport | null;
   readonly health_at: string | null;
+  /** From the node's latest transfer report; absent until one (and in earlier records). */
+  readonly link?: LinkQuality;
 }
 
 /** How an operator left a rollout; `completed` and `aborted` follow from the targets' states

@@ -68,7 +68,10 @@ export function statusView(update: RolloutRecord, statuses: Statuses): StatusVie
 
 export function nodeView(node: NodeRecord, online: boolean): NodeView {
   const { node_id, version, hardware, agent_port } = node.registration;
-  return { node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health };
+  return {
+    node_id, version, hardware, agent_port, registered_at: node.registered_at, last_seen: node.last_seen, online, health: node.health,
+    link: node.link ?? null,
+  };
 }
 
 export const healthView = (node: NodeRecord, online: boolean): HealthView => ({

@@ -63,6 +63,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
           writer.putNode({
             registration, registered_at: current?.registered_at ?? at, last_seen: at,
             health: current?.health ?? null, health_at: current?.health_at ?? null,
+            ...(current?.link === undefined ? {} : { link: current.link }),
           });
           if (current === undefined || current.registration.version !== registration.version) {
             writer.audit({ at, who, action: current === undefined ? 'node.register' : 'node.version', target: gatewayPath.node(id), detail: `version ${registration.version}` });

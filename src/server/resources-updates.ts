@@ -40,6 +40,8 @@ export interface UpdateResourcesContext {
   readonly logger: Logger;
   /** When set, POST /updates refuses manifests it did not sign. */
   readonly publisherKey: KeyObject | undefined;
+  /** The gateway's own RTT to a node's session (node-link.ts), kept with its link quality. */
+  readonly gatewayRttMs: (nodeId: string) => number | undefined;
 }
 
 /** The operator's list comes in pages: this many entries unless `?limit=` says (up to
@@ -55,7 +57,7 @@ export const PAGE_BYTES = 64 * 1024;
 export const MANIFEST_UPLOAD_BUDGET = { totalBytes: 5 * MAX_MANIFEST_BYTES, perCallerBytes: 2 * MAX_MANIFEST_BYTES };
 
 export function addUpdateResources(context: UpdateResourcesContext): void {
-  const { router, store, images, rollouts, alerts, logger, publisherKey } = context;
+  const { router, store, images, rollouts, alerts, logger, publisherKey, gatewayRttMs } = context;
   // Manifests being uploaded are held in memory until whole: a few of the largest at once.
   const manifestBodies = new BodyBudget(MANIFEST_UPLOAD_BUDGET);
 
@@ -266,7 +268,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         const id = request.params.id!;
         const node = caller.node!;
         const report = parseStatusReport(readBody(request));
-        const outcome = await rollouts.report(id, node, report, whoOf(caller.principal, request.peer));
+        const outcome = await rollouts.report(id, node, report, whoOf(caller.principal, request.peer), gatewayRttMs(node));
         if (outcome.stale === true) return { code: ResponseCode.Changed };
         if (outcome.previous !== report.state) {
           logger.info({ update: id, node, from: outcome.previous, to: report.state, error: report.error }, 'node update state');
@@ -278,6 +280,8 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         // it knows that already, and telling every observer of the list would render it
         // once per observer for each of a large rollout's reports.
         changed(id, rolloutMoved);
+        // The node's view shows the link quality its transfer figures gave.
+        if (report.transfer !== undefined) router.notify(gatewayPath.node(node));
         return { code: ResponseCode.Changed };
       },
     },

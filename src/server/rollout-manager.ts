@@ -12,6 +12,7 @@ import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
 import { digestOf } from '../fleet/image-checksum.js';
 import { gatewayPath } from '../fleet/paths.js';
+import { linkQuality } from '../fleet/link-quality.js';
 import type { ImageStore } from './image-store.js';
 import type { OperatorState, RolloutRecord } from './records.js';
 import { rolloutOf } from './representations.js';
@@ -133,7 +134,7 @@ export class RolloutManager {
       if (isTerminal(own.state)) throw conflict(`${nodeId} is ${own.state} already`);
       const decision = decideInstall(rolloutOf(update, statuses), update.manifest.policy, update.manifest.target_nodes, statuses, nodeId);
       if (decision.go && own.state !== 'installing') {
-        writer.putStatus(updateId, nodeId, { state: 'installing', progress: own.progress, error: null, updated_at: at });
+        writer.putStatus(updateId, nodeId, { ...own, state: 'installing', error: null, updated_at: at });
         writer.audit({ at, who, action: 'install.grant', target: gatewayPath.install(updateId), detail: nodeId });
       }
       return decision;
@@ -141,8 +142,9 @@ export class RolloutManager {
   }
 
   /** A node's own status report, taken when it moves forward (fleet/update-state.ts);
-   * 4.09 for a move backwards or out of a final state. */
-  async report(updateId: string, nodeId: string, report: StatusReport, who: string): Promise<ReportOutcome> {
+   * 4.09 for a move backwards or out of a final state. Its transfer figures, with
+   * `gatewayRttMs` (the gateway's own RTT to the node), become the node's link. */
+  async report(updateId: string, nodeId: string, report: StatusReport, who: string, gatewayRttMs?: number): Promise<ReportOutcome> {
     const at = this.#now().toISOString();
     return this.#store.atomically((writer) => {
       const update = this.#existing(updateId);
@@ -158,12 +160,14 @@ export class RolloutManager {
         return { previous: previous.state, rolloutBefore, rolloutAfter: rolloutBefore, stale: true };
       }
       if (!acceptsReport(previous.state, report.state)) throw conflict(`cannot move from ${previous.state} to ${report.state}`);
-      const next = { state: report.state, progress: report.progress, error: report.error, updated_at: at };
+      // The transfer figures come with the reports of the download; later ones keep them.
+      const transfer = report.transfer ?? previous.transfer;
+      const next = { state: report.state, progress: report.progress, error: report.error, updated_at: at, ...(transfer === undefined ? {} : { transfer }) };
       statuses.set(nodeId, next);
       const rolloutAfter = rolloutOf(update, statuses);
       writer.putStatus(updateId, nodeId, next);
       const node = this.#store.getNode(nodeId);
-      if (node !== undefined) writer.putNode({ ...node, last_seen: at });
+      if (node !== undefined) writer.putNode({ ...node, last_seen: at, ...(report.transfer === undefined ? {} : { link: linkQuality(report.transfer, at, gatewayRttMs) }) });
       if (previous.state !== report.state && isTerminal(report.state)) {
         writer.audit({ at, who, action: `update.${report.state}`, target: gatewayPath.status(updateId), detail: report.error ?? nodeId });
       }

@@ -207,6 +207,8 @@ export interface AgentOptions {
   readonly gateway?: string;
   /** Keys of the agent's config file (src/agent/config.ts) over the harness defaults. */
   readonly config?: Readonly<Record<string, unknown>>;
+  /** Environment of the agent process, over the test's; kept for its restarts. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface PublishOptions {
@@ -245,6 +247,7 @@ export class Fleet {
   /** The plain CoAP port, when the gateway has one. */
   coapPort: number | undefined;
   readonly agents = new Map<string, Daemon>();
+  readonly #agentEnv = new Map<string, Readonly<Record<string, string>>>();
   readonly #daemons: Daemon[] = [];
   readonly #proxies: FaultProxy[] = [];
   #operator: Promise<GatewayClient> | undefined;
@@ -463,13 +466,14 @@ export class Fleet {
         listen_host: '127.0.0.1', psk_identity: `node:${nodeId}`, psk_key_file: this.nodeCredentials(nodeId), ...options.config,
       }, null, 2));
     }
-    const daemon = Daemon.start(nodeId, ['agent', '--config', configPath], this.#logPath(nodeId));
+    if (options.env !== undefined) this.#agentEnv.set(nodeId, options.env);
+    const daemon = Daemon.start(nodeId, ['agent', '--config', configPath], this.#logPath(nodeId), this.#agentEnv.get(nodeId));
     this.#daemons.push(daemon);
     this.agents.set(nodeId, daemon);
     return daemon;
   }
 
-  /** Starts the agent again with the config it had. */
+  /** Starts the agent again with the config and environment it had. */
   restartAgent(nodeId: string): Promise<Daemon> {
     return this.startAgent(nodeId);
   }

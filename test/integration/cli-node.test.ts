@@ -135,7 +135,7 @@ test('usage mistakes exit 2: no command key, no --yes without a terminal, a bad 
   assert.is(noYes.status, 2);
   assert.match(noYes.stderr, 'without one, give --yes');
   for (const [args, message] of [
-    [['node-1', 'restart'], 'expected: node ID health|metrics|services|logs|service|config|reboot|shutdown, not "restart"'],
+    [['node-1', 'restart'], 'expected: node ID [show]|health|metrics|services|logs|service|config|reboot|shutdown, not "restart"'],
     [['node-1', 'service', 'demo-app.service', 'kill', '--command-key', commandKey], 'expected: service NAME start|stop|restart'],
     [['node-1', 'config', 'set', 'metrics_interval_s=often', '--command-key', commandKey], 'metrics_interval_s is a number, not "often"'],
     [['node-1', 'health', '--follow'], '--follow does not go with health'],

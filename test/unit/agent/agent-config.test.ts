@@ -93,6 +93,21 @@ test('every problem is named at once: missing, malformed, out of range, inconsis
   }
 });
 
+test('block_transfer: qblock2 by default, block2 on request, anything else refused with what is allowed', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    await makePublisher(temp.path, 'pub');
+    const base = { node_id: 'n1', gateway: 'coap://127.0.0.1:5683', data_dir: join(temp.path, 'var'), publisher_key: join(temp.path, 'pub.pub.pem') };
+    assert.is(loadAgentConfig({ flags: base }).blockTransfer, 'qblock2');
+    assert.is(loadAgentConfig({ flags: { ...base, block_transfer: 'block2' } }).blockTransfer, 'block2');
+    assert.is(loadAgentConfig({ flags: base, env: { COAP_FLEET_AGENT_BLOCK_TRANSFER: 'block2' } }).blockTransfer, 'block2');
+    const problems = problemsOf(() => loadAgentConfig({ flags: { ...base, block_transfer: 'qblock' } }));
+    assert.equal(problems, ['block_transfer (from --block-transfer) must be one of qblock2, block2, not "qblock"']);
+  } finally {
+    await temp.remove();
+  }
+});
+
 test('a config file with an unknown key, or not JSON, is refused with its path', async () => {
   const temp = await tempDir('coap-fleet-agent-config-');
   try {

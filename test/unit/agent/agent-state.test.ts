@@ -13,6 +13,7 @@ import { SlotDirectory } from '../../../src/agent/slots.js';
 import { AgentStore, type NodeUpdateRecord } from '../../../src/agent/store.js';
 import { classify, parseCpuTimes, parseMemoryPercent, SystemHealth } from '../../../src/agent/system-health.js';
 import { UpdateMachine } from '../../../src/agent/update-machine.js';
+import { systemClock } from '../../../src/protocol/runtime.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { makeImage, makePublisher, tempDir } from './fake-gateway.js';
 
@@ -119,6 +120,8 @@ async function fixture(): Promise<Fixture> {
   const installer = new Installer({
     slots, adapter: createInstallAdapter(config), store, healthCheck: { command: undefined, timeoutMs: 1000 },
     installedVersion: () => store.slots().version ?? '1.0.0',
+    // The directory adapter never reboots: a stop token that is never requested will do.
+    reboot: { command: 'false', timeoutMs: 1000 }, stop: { requested: false, soft: new AbortController().signal, hard: new AbortController().signal }, clock: systemClock,
   });
   const log = createDaemonLogger({ level: 'silent', pretty: false, base: { node_id: 'n1' }, stream: { write: () => {} } });
   const reports: NodeUpdateRecord[] = [];
