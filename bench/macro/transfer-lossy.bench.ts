@@ -1,7 +1,7 @@
 // Issue 12's lossy transfer: 1 MiB from our server child through the fault proxy
 // (src/testing/fault-proxy.ts, in this process: 20 % of the datagrams lost each way, 20 ms
-// of delay each way with 5 ms of jitter), Q-Block2 (RFC 9177) with CoCoA's learnt timers
-// against lock-step Block2 (RFC 7959) with RFC 7252's fixed §4.8 timers. Real sockets and
+// of delay each way with 5 ms of jitter), Q-Block2 (RFC 9177) with the adaptive tuner
+// (transfer-tuning.ts) and CoCoA's learnt timers against lock-step Block2 (RFC 7959) with RFC 7252's fixed §4.8 timers. Real sockets and
 // wall time. Every run is bounded: one that does not finish in time reports how far it got
 // (its goodput), not a time.
 
@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { startFaultProxy, type FaultProxy, type FaultProxyStats } from '../../src/testing/fault-proxy.js';
 import type { CongestionControl } from '../../src/protocol/parameters.js';
 import type { QBlockDownload } from '../../src/protocol/transfer-tuner.js';
+import { AdaptiveTransferTuner } from '../../src/protocol/transfer-tuning.js';
 import type { Benchmark } from '../interfaces.js';
 import { OURS, type Report } from '../report.js';
 import { BLOBS, writeBlobs, type Blob } from './blob.js';
@@ -25,7 +26,8 @@ const SEED = 9177;
 interface LossySubject {
   readonly impl: string;
   readonly timers: CongestionControl;
-  readonly qblock?: QBlockDownload;
+  /** Q-Block2 (RFC 9177) settings for one download; lock-step Block2 when absent. */
+  readonly qblock?: () => QBlockDownload;
   /** Runs and the bound of each: lock-step through this loss takes tens of minutes for
    * 1 MiB (about 2 s a block at the §4.8 timers, see the retransmission benchmark), so it
    * runs once and reports how far it got. */
@@ -34,10 +36,8 @@ interface LossySubject {
 }
 
 const SUBJECTS: readonly LossySubject[] = [
-  // TODO(lead, once the tuning branch lands): `qblock: { tuner }` with the adaptive tuner of
-  // src/protocol/transfer-tuning.ts, a new one per download, as the agent makes them. Until
-  // then a fixed window of MAX_PAYLOADS (RFC 9177 §7.2).
-  { impl: OURS, timers: 'cocoa', qblock: {}, runs: 3, boundMs: 120_000 },
+  // A new adaptive tuner per download, from its defaults (the agent's first download).
+  { impl: OURS, timers: 'cocoa', qblock: () => ({ tuner: new AdaptiveTransferTuner() }), runs: 3, boundMs: 120_000 },
   { impl: `${OURS} lock-step, fixed §4.8`, timers: 'fixed', runs: 1, boundMs: 240_000 },
 ];
 
@@ -58,7 +58,7 @@ async function lossyRun(subject: LossySubject, server: RunningServer, blob: Blob
     const started = performance.now();
     const attempt = await oursDownload({ address: BENCH_HOST, port }, blob, digest, {
       timeoutMs: subject.boundMs, parameters: { congestionControl: subject.timers },
-      ...(subject.qblock === undefined ? {} : { qblock: subject.qblock }),
+      ...(subject.qblock === undefined ? {} : { qblock: subject.qblock() }),
     });
     // A run that failed (its bound, or a block given up on) counts until it ended.
     const seconds = attempt.seconds ?? (performance.now() - started) / 1000;

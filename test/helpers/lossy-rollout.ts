@@ -13,12 +13,15 @@ export const LOSS_SYMPTOMS: readonly ExpectedLine[] = [
   /^(download interrupted; resumes later|install request failed|observing \/updates failed|registration failed; trying again|node offline|dtls handshake failed: queued datagrams dropped)$/,
 ];
 
-/** `node-1: downloading 37 %, node-2: installed 100 %, …` (with each node's error, if any). */
+/** `node-1: downloading 37 % [1024 B x 12, rtt 45 ms, loss 0.21], node-2: installed 100 %, …`
+ * (with each node's transfer figures and error, when it has them). */
 export function describeNodes(view: StatusView | undefined): string {
   if (view === undefined) return 'no status seen';
-  return Object.entries(view.nodes)
-    .map(([id, entry]) => `${id}: ${entry.state} ${Math.round(entry.progress * 100)} %${entry.error === null ? '' : ` (${entry.error})`}`)
-    .join(', ');
+  return Object.entries(view.nodes).map(([id, entry]) => {
+    const transfer = entry.transfer === undefined ? ''
+      : ` [${entry.transfer.block_size} B x ${entry.transfer.window}, rtt ${entry.transfer.rtt_ms ?? '?'} ms, loss ${entry.transfer.loss.toFixed(2)}]`;
+    return `${id}: ${entry.state} ${Math.round(entry.progress * 100)} %${transfer}${entry.error === null ? '' : ` (${entry.error})`}`;
+  }).join(', ');
 }
 
 /** Observes the rollout until it ends or `timeoutMs` passes; on a timeout the error names
