@@ -25,9 +25,9 @@ if ((mode !== 'file' && mode !== 'buffer') || directory === undefined || (timers
 
 await runServerChild(async () => {
   const endpoint = await Endpoint.udp({ host: BENCH_HOST, port: 0 }, timers === undefined ? {} : { parameters: { congestionControl: timers } });
-  // TODO(lead, once Q-Block2 lands): serve the server's per-transfer state for the transfer
-  // benchmark's memory rows, e.g. GET /bench-stats -> JSON of `qblockStats()` (transfers,
-  // bytes held), which transfer.bench.ts then samples during each download.
+  // TODO(lead, when merging the qblock branch): serve the server's per-transfer state for the
+  // transfer benchmark's memory rows, GET /bench-stats -> JSON of `endpoint.qblock2Stats()`
+  // ({transfers, peers, bytesHeld, sending}), which transfer.bench.ts samples during each download.
   endpoint.router.add(`/${BENCH_PATH}`, {
     handlers: { GET: () => ({ code: ResponseCode.Content, payload: BENCH_PAYLOAD }) },
   });

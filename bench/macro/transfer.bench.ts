@@ -75,8 +75,9 @@ export const transferBenchmark: Benchmark = {
     }
     addDownloadRows(report, BENCH, subjects);
     for (const [s, peak] of peaks) report.add(BENCH, s.impl, 'server_peak_rss_mib', peak);
-    // TODO(lead, once Q-Block2 lands): the server's per-transfer state at its largest during
-    // the downloads (`qblockStats()`: transfers, bytes held; see server-coap-fleet-blob.ts),
-    // and the client's burst buffer at its largest, as rows here.
+    // TODO(lead, when merging the qblock branch): the server's per-transfer state at its
+    // largest during the downloads (`endpoint.qblock2Stats()`: transfers, bytesHeld; see
+    // server-coap-fleet-blob.ts), and the client's reorder buffer at its largest (not exposed
+    // by the qblock branch yet), as rows here.
   },
 };
