@@ -38,6 +38,9 @@ interface LossySubject {
 const SUBJECTS: readonly LossySubject[] = [
   // A new adaptive tuner per download, from its defaults (the agent's first download).
   { impl: OURS, timers: 'cocoa', qblock: () => ({ tuner: new AdaptiveTransferTuner() }), runs: 3, boundMs: 120_000 },
+  // No tuner: a fixed window of MAX_PAYLOADS (RFC 9177 §7.2), to tell the tuner's part from
+  // Q-Block2's.
+  { impl: `${OURS} Q-Block2, fixed window`, timers: 'cocoa', qblock: () => ({}), runs: 3, boundMs: 120_000 },
   { impl: `${OURS} lock-step, fixed §4.8`, timers: 'fixed', runs: 1, boundMs: 240_000 },
 ];
 
