@@ -37,7 +37,9 @@ export class Report {
       const ours = group.find((row) => row.impl === OURS);
       for (const row of [...group].sort((a, b) => Number(b.impl === OURS) - Number(a.impl === OURS))) {
         // A ratio is only meaningful between ours and a peer measured on the same metric.
-        const ratio = ours !== undefined && row.impl !== OURS && row.value > 0 ? `${(ours.value / row.value).toFixed(2)}x` : '';
+        // A missing figure (NaN: a run that timed out) has no ratio either.
+        const ratio = ours !== undefined && row.impl !== OURS && row.value > 0 && Number.isFinite(ours.value / row.value)
+          ? `${(ours.value / row.value).toFixed(2)}x` : '';
         lines.push([row.bench, row.metric, row.impl, formatValue(row.value), ratio]);
       }
     }

@@ -8,6 +8,8 @@ import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
 import { rolloutWavesBenchmark } from './macro/rollout-waves.bench.js';
+import { transferLossyBenchmark } from './macro/transfer-lossy.bench.js';
+import { transferBenchmark } from './macro/transfer.bench.js';
 import { codecBenchmark } from './micro/codec.bench.js';
 import { Report } from './report.js';
 
@@ -20,6 +22,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   proxyBenchmark,
   retransmissionBenchmark,
   rolloutWavesBenchmark,
+  transferBenchmark,
+  transferLossyBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -68,9 +68,14 @@ export function cpuSecondsFine(pid: number): number {
 }
 
 /** Resident set size in MiB (VmRSS). */
-export function residentMiB(pid: number): number {
+export const residentMiB = (pid: number): number => statusMiB(pid, 'VmRSS');
+
+/** The largest resident set size the process has had, in MiB (VmHWM, its high-water mark). */
+export const peakResidentMiB = (pid: number): number => statusMiB(pid, 'VmHWM');
+
+function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(match[1]) / 1024;
 }

@@ -1,26 +1,33 @@
 // Benchmark server child: our Endpoint on UDP with default options, serving each blob of
 // blob.ts block-wise (RFC 7959 §2.2) at GET /blob-1mib and /blob-16mib, with an ETag.
-// `node dist/bench/macro/server-coap-fleet-blob.js file|buffer DIRECTORY`: `file` reads
-// every block from disk (immutableFileBody, as the gateway serves images: 64 KiB read-ahead
-// windows, the representation never held whole in memory), `buffer`
-// loads the files at startup and slices Buffers (bufferBody).
+// `node dist/bench/macro/server-coap-fleet-blob.js file|buffer DIRECTORY [fixed|cocoa]`:
+// `file` reads every block from disk (immutableFileBody, as the gateway serves images: 64 KiB
+// read-ahead windows, the representation never held whole in memory), `buffer` loads the
+// files at startup and slices Buffers (bufferBody); the last argument picks the
+// retransmission timers (parameters.ts; default: the Endpoint's, RFC 7252's fixed §4.8).
+// A client asking with Q-Block2 (RFC 9177) gets Q-Block2 responses where the Endpoint
+// serves them; others get Block2.
 
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { bufferBody, immutableFileBody, type BodySource } from '../../src/protocol/body.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
+import { CONGESTION_CONTROLS, type CongestionControl } from '../../src/protocol/parameters.js';
 import { BENCH_PATH, BENCH_PAYLOAD } from './resource.js';
 import { BLOBS, blobFile } from './blob.js';
 import { BENCH_HOST, runServerChild } from './server-child.js';
 
-const [mode, directory] = process.argv.slice(2);
-if ((mode !== 'file' && mode !== 'buffer') || directory === undefined) {
-  throw new Error('usage: server-coap-fleet-blob.js file|buffer DIRECTORY');
+const [mode, directory, timers] = process.argv.slice(2);
+if ((mode !== 'file' && mode !== 'buffer') || directory === undefined || (timers !== undefined && !isCongestionControl(timers))) {
+  throw new Error(`usage: server-coap-fleet-blob.js file|buffer DIRECTORY [${CONGESTION_CONTROLS.join('|')}]`);
 }
 
 await runServerChild(async () => {
-  const endpoint = await Endpoint.udp({ host: BENCH_HOST, port: 0 });
+  const endpoint = await Endpoint.udp({ host: BENCH_HOST, port: 0 }, timers === undefined ? {} : { parameters: { congestionControl: timers } });
+  // TODO(lead, when merging the qblock branch): serve the server's per-transfer state for the
+  // transfer benchmark's memory rows, GET /bench-stats -> JSON of `endpoint.qblock2Stats()`
+  // ({transfers, peers, bytesHeld, sending}), which transfer.bench.ts samples during each download.
   endpoint.router.add(`/${BENCH_PATH}`, {
     handlers: { GET: () => ({ code: ResponseCode.Content, payload: BENCH_PAYLOAD }) },
   });
@@ -39,3 +46,7 @@ await runServerChild(async () => {
   }
   return { port: endpoint.address().port, close: () => endpoint.close() };
 });
+
+function isCongestionControl(value: string): value is CongestionControl {
+  return (CONGESTION_CONTROLS as readonly string[]).includes(value);
+}

@@ -12,10 +12,11 @@ const NODES = ['node-1', 'node-2', 'node-3', 'node-4'];
 const UPDATE = 'fw-2.0.0';
 const IMAGE_SIZE = 512 * 1024;
 /** An agent finds its dead session after two unanswered retransmissions of a CON. */
-// Issue 12's target is 10 s; measured here 5.0–8.9 s after the restart (it was 67–159 s).
-// The bound is twice the target, so a loaded CI machine is not mistaken for a regression
-// to the old minute-long reconnects; the figures are printed.
-const REGISTERED_AGAIN_MS = 20_000;
+// Issue 12's target, 10 s, is the bound: measured 0.6–3.2 s after the restart on a
+// 2-core machine at load 5–10 (it was 67–159 s before the liveness probe); the figures are
+// printed. With the health period of this harness (2 s) an agent's next CON comes soon;
+// an idle agent at the shipped health_interval_s (10 s) may take up to that period more.
+const REGISTERED_AGAIN_MS = 10_000;
 
 const RANK: Readonly<Record<NodeUpdateState, number>> = {
   pending: 0, downloading: 1, downloaded: 2, installing: 3, installed: 4, failed: 4, rolled_back: 4,

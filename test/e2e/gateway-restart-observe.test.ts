@@ -12,10 +12,11 @@ const NODES = ['node-1', 'node-2', 'node-3'];
 /** An agent finds its session dead after two unanswered retransmissions of a health
  * notification (health every 2 s here; retransmissions after 2–3 s and 4–6 s more, RFC 7252
  * §4.8), handshakes anew and registers: issue 12 asks for 10 s from the restart. */
-// Issue 12's target is 10 s; measured here 5.0–8.9 s after the restart (it was 67–159 s).
-// The bound is twice the target, so a loaded CI machine is not mistaken for a regression
-// to the old minute-long reconnects; the figures are printed.
-const REGISTERED_AGAIN_MS = 20_000;
+// Issue 12's target, 10 s, is the bound: measured 0.6–3.2 s after the restart on a
+// 2-core machine at load 5–10 (it was 67–159 s before the liveness probe); the figures are
+// printed. With the health period of this harness (2 s) an agent's next CON comes soon;
+// an idle agent at the shipped health_interval_s (10 s) may take up to that period more.
+const REGISTERED_AGAIN_MS = 10_000;
 /** The agents observe /updates again as soon as they are back, so the update reaches them
  * within seconds; the bound leaves room for a slow machine. */
 const PICKUP_BOUND_MS = 60_000;

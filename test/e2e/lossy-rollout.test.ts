@@ -4,8 +4,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { StatusView } from '../../src/fleet/views.js';
-import { withFleet, type ExpectedLine } from '../helpers/fleet.js';
+import { withFleet } from '../helpers/fleet.js';
+import { LOSS_SYMPTOMS, watchThroughLoss } from '../helpers/lossy-rollout.js';
 
 // Lock-step Block2 (one 1 KiB block in flight) at 20 % loss each way loses about a third
 // of the exchanges, each costing ACK_TIMEOUT (2-3 s, RFC 7252 §4.8), and the progress
@@ -13,15 +13,6 @@ import { withFleet, type ExpectedLine } from '../helpers/fleet.js';
 // a block. The image is kept small (8 blocks) so the rollout stays within a minute or two.
 const IMAGE_SIZE = 8 * 1024;
 const SEED = 20_240_601;
-
-/** What a lossy path explains: an exchange unanswered for a whole retransmission span
- * (about 1 in 170 at this loss rate), a node quiet for long enough to be called offline,
- * and a DTLS handshake (the liveness probe's, after unanswered retransmissions) whose
- * flights were all lost. (A `downloaded` report overtaken by the install grant is
- * acknowledged by the gateway now, no longer a 4.09.) */
-const LOSS_SYMPTOMS: readonly ExpectedLine[] = [
-  /^(download interrupted; resumes later|install request failed|observing \/updates failed|registration failed; trying again|node offline|dtls handshake failed: queued datagrams dropped)$/,
-];
 
 test('a rollout to 5 agents through 20 % loss, 10 % duplication and 10 % reordering: every node installs the image byte for byte', async () => {
   await withFleet({ name: 'lossy' }, async (fleet) => {
@@ -40,11 +31,7 @@ test('a rollout to 5 agents through 20 % loss, 10 % duplication and 10 % reorder
     // download more, and the canary goes first; one CI run took over 240 s. Issue 12's
     // adaptive timers and quick reconnect are what shorten it; the bound here only has to
     // tell "slow through loss" from "stuck". On a timeout, the last status says who was where.
-    let last: StatusView | undefined;
-    const final = await fleet.watch('fw-2.0.0', 420_000, (view) => { last = view; }).catch((error: unknown) => {
-      const where = last === undefined ? 'no status seen' : Object.entries(last.nodes).map(([id, entry]) => `${id}: ${entry.state} ${Math.round(entry.progress * 100)} %`).join(', ');
-      throw new Error(`${(error as Error).message} (${where})`);
-    });
+    const final = await watchThroughLoss(fleet, 'fw-2.0.0', 420_000);
     const seconds = (Date.now() - started) / 1000;
 
     assert.is(final.rollout, 'completed');
