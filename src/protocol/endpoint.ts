@@ -32,6 +32,9 @@ import type { ProxyResolver, ResponseInit } from './server-types.js';
 import { parseUri, UriError, uriToOptions } from './uri.js';
 import { UdpTransport, type UdpTransportOptions } from './transport-udp.js';
 
+/** The least NON_TIMEOUT a Q-Block2 download learns (see #qblock2Link). */
+const MIN_WINDOW_TIMEOUT_MS = 100;
+
 export interface EndpointOptions {
   readonly transport: Transport;
   readonly clock?: Clock;
@@ -293,7 +296,11 @@ export class Endpoint {
       ),
       nonTimeoutMs: cocoa ? this.messageLayer.rtt(peer)?.rto ?? parameters.ackTimeout : parameters.ackTimeout,
       requestTimeoutMs: options.timeoutMs ?? this.messageLayer.times.maxTransmitWait,
-      rtoBounds: cocoa ? { initialRtoMs: parameters.ackTimeout, minRtoMs: parameters.minRtoMs, maxRtoMs: parameters.maxRtoMs } : undefined,
+      // A NON window's time to its first block is the link's round trip plus a block read:
+      // no handler to outwait, so the floor that keeps a CON from overtaking a slow handler
+      // (minRtoMs) does not apply. A window lost whole (its request, one time in five at
+      // 20 % loss) then costs a few round trips, not a second.
+      rtoBounds: cocoa ? { initialRtoMs: parameters.ackTimeout, minRtoMs: Math.min(parameters.minRtoMs, MIN_WINDOW_TIMEOUT_MS), maxRtoMs: parameters.maxRtoMs } : undefined,
     };
   }
 

@@ -1,9 +1,14 @@
 // A TransferTuner (transfer-tuner.ts) that learns the link from the windows of a Q-Block2
 // download (RFC 9177). The burst window is AIMD, as TCP's congestion window (RFC 5681
-// §3.1): doubled per whole window until the first loss, then one block more per window's
-// worth of blocks received and cut in proportion to the blocks lost (a window lost whole
-// halves it), so a link that loses at random settles on a window near 2(1 - p)/p instead of
-// collapsing to one block. The block size (RFC 7959 §2.2 SZX) is probed: while the loss at
+// §3.1): doubled per whole window until the first loss, then one block more per window,
+// and cut in proportion to the blocks lost when a window loses more than the link usually
+// does (its smoothed loss, plus the binomial noise of a window that size): loss above the
+// usual is what a queue overflowing looks like, while a radio link's steady random loss
+// (20 % here) is no reason to send less; cutting for it, as TCP does, settles near
+// 2(1 - p)/p blocks and makes every request's own loss count more. A window with nothing
+// in it lost its request (or its whole burst): one loss event, which moves neither the
+// window nor the loss figure (the client backs off its wait for the next), but counts as
+// evidence against the block size. The block size (RFC 7959 §2.2 SZX) is probed: while the loss at
 // the current size stays high, the smallest size is tried, and kept only if it loses
 // clearly less (on constrained links a large datagram is fragmented and lost first, RFC
 // 7252 §4.6; a loss that does not depend on the size is not helped by smaller blocks, only
@@ -48,6 +53,8 @@ export const DEFAULT_TUNING: TransferTuningOptions = {
  * for the loss the stats report. */
 const RTT_GAIN = 1 / 8;
 const LOSS_GAIN = 1 / 4;
+/** A window's loss within this of the usual is the link's own, not a queue's (lossNoise). */
+const MIN_LOSS_NOISE = 0.05;
 /** A probe is judged on this many blocks at least. */
 const MIN_JUDGED_BLOCKS = 16;
 /** The blocks counted per size are halved past this, so the count follows the link. */
@@ -111,17 +118,24 @@ export class AdaptiveTransferTuner implements TransferTuner {
     if (sample.rttMs !== undefined && isFiniteNonNegative(sample.rttMs)) {
       this.#rttMs = this.#rttMs === undefined ? sample.rttMs : smooth(this.#rttMs, sample.rttMs, RTT_GAIN);
     }
-    const lost = (asked - received) / asked;
-    this.#loss = clamp(smooth(this.#loss, lost, LOSS_GAIN), 0, 1);
+    // The block size's evidence counts every window: a link that loses large datagrams
+    // loses whole windows of them.
     this.#count(asked, asked - received);
     for (const direction of ['down', 'up'] as const) this.#holdFor[direction] = Math.max(0, this.#holdFor[direction] - asked);
-
-    if (lost === 0) {
+    const lost = (asked - received) / asked;
+    const usual = this.#loss;
+    if (received === 0) {
+      this.#slowStart = false;
+    } else if (lost === 0) {
       this.#window = this.#boundedWindow(this.#slowStart ? this.#window * 2 : this.#window + 1);
+    } else if (lost <= usual + lossNoise(usual, asked)) {
+      this.#slowStart = false;
+      this.#window = this.#boundedWindow(this.#window + 1);
     } else {
       this.#slowStart = false;
       this.#window = this.#boundedWindow(this.#window + (1 - lost) - (lost * this.#window) / 2);
     }
+    if (received > 0) this.#loss = clamp(smooth(this.#loss, lost, LOSS_GAIN), 0, 1);
     this.#resize();
   }
 
@@ -194,6 +208,12 @@ export class AdaptiveTransferTuner implements TransferTuner {
 }
 
 // ---- pure ---------------------------------------------------------------------------
+
+/** How far above the usual loss `p` a window of `asked` blocks may lose by chance: two
+ * standard deviations of the binomial, and never under MIN_LOSS_NOISE. */
+export function lossNoise(p: number, asked: number): number {
+  return Math.max(MIN_LOSS_NOISE, 2 * Math.sqrt((p * (1 - p)) / asked));
+}
 
 /** Options with their bounds in order; a RangeError names the first that is not. */
 export function checkedOptions(options: TransferTuningOptions): TransferTuningOptions {

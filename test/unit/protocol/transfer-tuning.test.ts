@@ -1,9 +1,10 @@
 // The adaptive transfer tuner (src/protocol/transfer-tuning.ts): slow start, then one block
-// more per whole window and a cut in proportion to the blocks lost; the block size probed
+// more per window, a cut in proportion to the blocks lost only when a window loses more than
+// the link usually does, a window with nothing in it (its request lost) no cut; the block size probed
 // down under sustained loss (kept only where smaller blocks lose clearly less) and back up;
 // smoothed RTT and loss. Fast-check properties on a simulated link (seeded): no sequence of
 // samples leaves the bounds or makes a figure NaN; a clean link grows the window to its
-// bound at the largest size; a link losing at random shrinks the window but keeps the
+// bound at the largest size; a link losing at random keeps a large window and the largest
 // block size; a link losing only large datagrams (fragmentation) settles below them.
 
 import { test } from 'uvu';
@@ -42,29 +43,34 @@ function simulate(tuner: AdaptiveTransferTuner, windows: number, lossOf: (blockS
 }
 const share = (sizes: readonly number[], accept: (size: number) => boolean): number => sizes.filter(accept).length / sizes.length;
 
-test('whole windows double the window until the first loss, then add one; a loss cuts it in proportion, a window lost whole halves it', () => {
+test('whole windows double the window until the first loss, then add one; a loss above the usual cuts it in proportion; a window with nothing in it does not', () => {
   const tuner = new AdaptiveTransferTuner();
   whole(tuner);
   assert.is(tuner.next().window, 16);
   whole(tuner);
   assert.is(tuner.next().window, 32);
-  // 32 + 31/32 - (1/32) x 32 / 2 = 32.47: one block of 32 lost costs half a block.
+  // 1 of 32 lost (3 %) on a link that lost nothing so far is within the noise: one more.
   tuner.observe({ asked: 32, received: 31, elapsedMs: 100 });
-  assert.is(tuner.next().window, 32);
+  assert.is(tuner.next().window, 33);
   whole(tuner);
-  assert.is(tuner.next().window, 33, 'after a loss, growth is additive');
-  tuner.observe({ asked: 33, received: 0, elapsedMs: 2000 });
-  assert.is(tuner.next().window, 16, '33.47 / 2');
-  tuner.observe({ asked: 16, received: 8, elapsedMs: 500 });
-  assert.is(tuner.next().window, 13, '16.73 + 0.5 - 0.5 x 16.73 / 2');
+  assert.is(tuner.next().window, 34, 'after the first loss, growth is additive');
+  const loss = tuner.stats.loss;
+  tuner.observe({ asked: 34, received: 0, elapsedMs: 2000 });
+  assert.equal([tuner.next().window, tuner.stats.loss], [34, loss], 'its request lost: neither the window nor the loss moves');
+  tuner.observe({ asked: 34, received: 17, elapsedMs: 500 });
+  assert.is(tuner.next().window, 26, '50 % lost, far above the usual: 34 + 0.5 - 0.5 x 34 / 2');
 });
 
-test('the window never leaves its bounds: 64 at most, 1 at least', () => {
-  const tuner = new AdaptiveTransferTuner();
+test('the window never leaves its bounds: 64 at most, the configured least at least', () => {
+  const tuner = new AdaptiveTransferTuner({ minWindow: 4 });
   for (let i = 0; i < 20; i++) whole(tuner);
   assert.is(tuner.next().window, 64);
-  for (let i = 0; i < 20; i++) tuner.observe({ asked: tuner.next().window, received: 0, elapsedMs: 2000 });
-  assert.is(tuner.next().window, 1);
+  // Each window loses all but one block after a clean one: far above the usual every time.
+  for (let i = 0; i < 20; i++) {
+    tuner.observe({ asked: 1, received: 1, elapsedMs: 50 });
+    tuner.observe({ asked: tuner.next().window, received: 1, elapsedMs: 2000 });
+  }
+  assert.is(tuner.next().window, 4);
 });
 
 test('RTT is smoothed with RFC 6298\'s 1/8, the first sample taken as it is; bad samples are ignored', () => {
@@ -121,7 +127,7 @@ test('a link that loses at random: smaller blocks do not help, so the block size
   assert.ok(share(sizes, (size) => size === 1024) > 0.75, `at 1024 bytes: ${share(sizes, (size) => size === 1024)}`);
   assert.ok(share(sizes.slice(-100), (size) => size === 1024) >= 0.8, `later at 1024 bytes: ${share(sizes.slice(-100), (size) => size === 1024)}`);
   assert.ok(tuner.stats.loss > 0.2 && tuner.stats.loss < 0.4, `loss ${tuner.stats.loss}`);
-  assert.ok(tuner.next().window >= 2 && tuner.next().window <= 8, `window ${tuner.next().window} near 2(1 - p)/p`);
+  assert.ok(tuner.next().window >= 32, `window ${tuner.next().window}: steady random loss is not a queue overflowing`);
 });
 
 test('the block size stays within its bounds: a probe goes no lower than the smallest allowed, and comes back when that does not help', () => {
@@ -187,13 +193,13 @@ test('property: after any start, a clean link grows the window to its bound at t
   }), { numRuns: 100 });
 });
 
-test('property: a link losing at random (30..90 %) shrinks the window below its start and, once its probes have backed off, keeps the largest block size', () => {
-  fc.assert(fc.property(fc.double({ min: 0.3, max: 0.9, noNaN: true }), fc.integer(), (loss, seed) => {
+test('property: a link losing at random (5..90 %) keeps a window above its start and, once its probes have backed off, the largest block size', () => {
+  fc.assert(fc.property(fc.double({ min: 0.05, max: 0.9, noNaN: true }), fc.integer(), (loss, seed) => {
     const tuner = new AdaptiveTransferTuner();
     const windows: number[] = [];
     const late = simulate(tuner, 600, () => loss, seed, windows).slice(300);
     const lateWindows = windows.slice(300);
-    return lateWindows.reduce((sum, window) => sum + window, 0) / lateWindows.length < DEFAULT_TUNING.initialWindow
+    return lateWindows.reduce((sum, window) => sum + window, 0) / lateWindows.length > DEFAULT_TUNING.initialWindow
       // Mostly: a run of luck at a smaller size (about one probe in 10,000) is undone
       // by the steps up, which take a while.
       && share(late, (size) => size === 1024) > 0.5;
