@@ -11,7 +11,7 @@ import {
 } from './credentials.js';
 import { DtlsError } from './errors.js';
 import { DtlsSession, type DtlsSessionOptions, type SessionHost } from './session.js';
-import { MAX_DATAGRAM, DtlsModule } from './wasm-module.js';
+import { MAX_DATAGRAM, DtlsModule, type RevocationCheck } from './wasm-module.js';
 
 export type DtlsRole = 'client' | 'server';
 export type DtlsMode = 'psk' | 'certificate';
@@ -31,6 +31,9 @@ export interface DtlsContextOptions {
   readonly certificates?: CertificateCredentials;
   /** Server, certificate mode: refuse clients without a certificate from the CA. Default true. */
   readonly requireClientCertificate?: boolean;
+  /** Server, certificate mode: whether a client's (otherwise valid) certificate is revoked;
+   * asked during every handshake, synchronously. Default: none is. */
+  readonly revoked?: RevocationCheck;
   /** Client, certificate mode: the name the server's certificate must carry (CN or SAN).
    * Without it the server is authenticated by the CA alone. */
   readonly serverName?: string;
@@ -72,6 +75,7 @@ export class DtlsContext {
   readonly #sessions = new Set<DtlsSession>();
   readonly #host: SessionHost;
   readonly #pskLookup: PskLookup | undefined;
+  readonly #revoked: RevocationCheck | undefined;
 
   /** Builds a context on the shared module (loading it on first use). */
   static async create(options: DtlsContextOptions): Promise<DtlsContext> {
@@ -85,6 +89,7 @@ export class DtlsContext {
     module.assertUsable();
     checkOptions(options);
     this.#pskLookup = options.pskLookup;
+    this.#revoked = options.revoked;
     const { exports } = module;
     const config = exports.fleet_config_new(options.role === 'server' ? 1 : 0, ModeCode[options.mode]);
     if (config === 0) throw new DtlsError('DTLS_ERR_OUT_OF_MEMORY', 'cannot create a DTLS config (out of memory or no entropy)');
@@ -166,6 +171,13 @@ export class DtlsContext {
       this.module.setPskResolver(pointer, (identity) => lookup(identity));
     }
     const session = new DtlsSession(this.#host, pointer, peer, options);
+    const revoked = this.#revoked;
+    if (this.role === 'server' && this.mode === 'certificate') {
+      this.module.setRevocationCheck(pointer, (certificate) => {
+        session.notePeerCertificate(certificate);
+        return revoked?.(certificate) ?? false;
+      });
+    }
     this.#sessions.add(session);
     return session;
   }

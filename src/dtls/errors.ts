@@ -12,6 +12,7 @@ export type DtlsErrorCode =
   | 'DTLS_ERR_UNKNOWN_PSK_IDENTITY'
   | 'DTLS_ERR_CERT_UNTRUSTED'
   | 'DTLS_ERR_CERT_EXPIRED'
+  | 'DTLS_ERR_CERT_REVOKED'
   | 'DTLS_ERR_CERT_REQUIRED'
   | 'DTLS_ERR_CERT_NAME_MISMATCH'
   | 'DTLS_ERR_CERT_INVALID'
@@ -61,6 +62,7 @@ export const MbedtlsCode = {
 /** Certificate verification flags (MBEDTLS_X509_BADCERT_*). */
 const BadCert = {
   EXPIRED: 0x01,
+  REVOKED: 0x02,
   CN_MISMATCH: 0x04,
   NOT_TRUSTED: 0x08,
   MISSING: 0x40,
@@ -139,6 +141,9 @@ function certificateError(flags: number, stage: string, base: { mbedtlsCode: num
   const details = `(verification flags 0x${flags.toString(16)})`;
   if ((flags & (BadCert.MISSING | BadCert.SKIP_VERIFY)) !== 0) {
     return new DtlsError('DTLS_ERR_CERT_REQUIRED', `${stage}: the peer sent no certificate ${details}`, base);
+  }
+  if ((flags & BadCert.REVOKED) !== 0) {
+    return new DtlsError('DTLS_ERR_CERT_REVOKED', `${stage}: the peer's certificate is revoked ${details}`, base);
   }
   if ((flags & BadCert.NOT_TRUSTED) !== 0) {
     return new DtlsError('DTLS_ERR_CERT_UNTRUSTED', `${stage}: the peer's certificate is not signed by a trusted CA ${details}`, base);

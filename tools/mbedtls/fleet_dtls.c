@@ -400,15 +400,21 @@ static int fleet_psk_lookup(void *unused, mbedtls_ssl_context *ssl, const unsign
     return rc;
 }
 
-/* Records the subject of the peer's end-entity certificate (depth 0) as its identity;
- * verification itself is mbedTLS's, against the config's CA. */
+/* Records the subject of the peer's end-entity certificate (depth 0) as its identity, and
+ * on a server asks the host whether that certificate is revoked (the fleet keeps its own
+ * revocation list, DESIGN §6): a revoked one gets BADCERT_REVOKED, which fails the
+ * handshake like any other verification flag (RFC 5280 §6.3). Verification itself is
+ * mbedTLS's, against the config's CA. */
 static int fleet_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     fleet_session *s = ctx;
-    (void) flags;
     if (depth == 0) {
         int n = mbedtls_x509_dn_gets(s->identity, sizeof s->identity, &crt->subject);
         s->identity_len = n > 0 ? (size_t) n : 0;
+        if (s->cfg->is_server &&
+            fleet_host_cert_revoked(s, crt->serial.p, crt->serial.len, s->identity, s->identity_len) != 0) {
+            *flags |= MBEDTLS_X509_BADCERT_REVOKED;
+        }
     }
     return 0;
 }
