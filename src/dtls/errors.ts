@@ -173,6 +173,8 @@ function alertError(alert: number, context: FailureContext, stage: string, mbedt
       return new DtlsError('DTLS_ERR_CERT_UNTRUSTED', `${said}: it does not trust our certificate's CA`, details);
     case AlertDescription.certificate_expired:
       return new DtlsError('DTLS_ERR_CERT_EXPIRED', `${said}: it considers our certificate expired`, details);
+    case AlertDescription.certificate_revoked:
+      return new DtlsError('DTLS_ERR_CERT_REVOKED', `${said}: it considers our certificate revoked`, details);
     case AlertDescription.handshake_failure:
       // TLS 1.2's answer to a client without the certificate the server requires (RFC 5246 §7.4.6).
       return mode === 'certificate' && !context.hasOwnCertificate
@@ -182,7 +184,6 @@ function alertError(alert: number, context: FailureContext, stage: string, mbedt
       return new DtlsError('DTLS_ERR_CERT_REQUIRED', `${said}: it requires a certificate`, details);
     case AlertDescription.bad_certificate:
     case AlertDescription.unsupported_certificate:
-    case AlertDescription.certificate_revoked:
     case AlertDescription.certificate_unknown:
       return new DtlsError('DTLS_ERR_CERT_INVALID', `${said}: it rejected our certificate`, details);
     default:

@@ -23,6 +23,7 @@ export const GatewayRoute = {
   restart: '/system/restart',
   shutdown: '/system/shutdown',
   audit: '/audit',
+  revocations: '/certificates/revocations',
 } as const;
 
 export const AgentRoute = {

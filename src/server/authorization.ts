@@ -63,6 +63,8 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.audit, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.revocations, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.revocations, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.config, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.config, allow: ['operator'] },
   { method: 'POST', route: GatewayRoute.restart, allow: ['operator'] },

@@ -17,7 +17,8 @@ import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import { alertRules } from './alert-settings.js';
 import type { ConfigSources, GatewayConfig } from './config.js';
 import { readOverlay } from './config-overlay.js';
-import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
+import { endCertificateSessions, endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
+import { addRevocationResources } from './resources-revocations.js';
 import { ConfigError, StateUnavailable } from './errors.js';
 import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { ImageStore } from './image-store.js';
@@ -135,7 +136,7 @@ export class Gateway {
     await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
     try {
-      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')));
+      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')), (certificate) => store.isRevoked(certificate));
     } catch (error) {
       await store.close();
       throw error;
@@ -193,6 +194,7 @@ export class Gateway {
     addMetricsResources({ router, store, history, reports, now });
     addAlertResources({ router, alerts });
     addAuditResources({ router, store });
+    addRevocationResources({ router, store, now, logger: resourceLogger, endSessions: (matches) => endCertificateSessions(endpoints, matches) });
     const forwardLogger = protocolLogger(componentLogger('forward'));
     const forwarder = new Forwarder({
       nodeLink, getNode: (id) => store.getNode(id), cache: new ResponseCache(() => now().getTime()), audit, now, logger: forwardLogger,

@@ -17,6 +17,7 @@ import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './reco
 import type { AlertRecord } from './alert-rules.js';
 import type { MetricsSample } from '../fleet/node-views.js';
 import type { Baseline } from '../fleet/health-gate.js';
+import { revocationKey, revocationKeysOf, type RevocationRecord } from '../fleet/revocation.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -59,6 +60,9 @@ export class GatewayStore {
   /** Per "<update id>/<node id>": the target's baseline, taken at its install grant
    * (fleet/health-gate.ts); bounded by the updates' targets, gone with nothing (small). */
   readonly #baselines: Database<Baseline, string>;
+  /** The certificate revocation list by revocationKey ("serial:…", "subject:node:n1"):
+   * entries stay (a revoked certificate never comes back); bounded by MAX_REVOCATIONS. */
+  readonly #revocations: Database<RevocationRecord, string>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -70,7 +74,7 @@ export class GatewayStore {
     this.#root = root;
     this.#directory = directory;
     this.#options = options;
-    const [nodes, updates, statuses, audit, alerts, metrics, baselines] = GatewayStore.DATABASES;
+    const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
     this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
@@ -83,15 +87,16 @@ export class GatewayStore {
     this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
     this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
     this.#baselines = root.openDB<Baseline, string>({ name: baselines });
+    this.#revocations = root.openDB<RevocationRecord, string>({ name: revocations });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
-  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines'] as const;
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
-  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines'];
+  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines', 'revocations'];
 
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
@@ -99,13 +104,31 @@ export class GatewayStore {
       await mkdir(directory, { recursive: true });
       // Without event-turn batching: its batch promise is lmdb-js's own, and a commit that
       // fails (a full disk) would reject it with nobody listening, ending the process.
-      return new GatewayStore(open({ path: directory, maxDbs: 8, eventTurnBatching: false }), directory, options);
+      return new GatewayStore(open({ path: directory, maxDbs: 12, eventTurnBatching: false }), directory, options);
     } catch (error) {
       throw new StoreError(`cannot open the state store in ${directory}: ${(error as Error).message}`, { cause: error });
     }
   }
 
   // ---- reads (also valid inside `atomically`, where they see its writes) ------------
+
+  /** Whether a presented certificate is revoked, by its serial or its principal. Called
+   * during handshakes: a synchronous read. */
+  isRevoked(certificate: { readonly serial: string; readonly subject: string }): boolean {
+    return revocationKeysOf(certificate).some((key) => this.#revocations.get(key) !== undefined);
+  }
+
+  getRevocation(kind: RevocationRecord['kind'], value: string): RevocationRecord | undefined {
+    return this.#revocations.get(revocationKey(kind, value));
+  }
+
+  listRevocations(): RevocationRecord[] {
+    return [...this.#revocations.getRange()].map(({ value }) => value);
+  }
+
+  revocationCount(): number {
+    return this.#revocations.getCount();
+  }
 
   getNode(nodeId: string): NodeRecord | undefined {
     return this.#nodes.get(nodeId);
@@ -239,6 +262,7 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    putRevocation: (record) => { this.#revocations.putSync(revocationKey(record.kind, record.value), record); },
     putBaseline: (updateId, nodeId, baseline) => { this.#baselines.putSync(statusKey(updateId, nodeId), baseline); },
     putAlert: (alert) => {
       this.#alerts.putSync(Number(alert.id), alert);
@@ -269,6 +293,7 @@ export interface StoreWriter {
   removeNode(nodeId: string): boolean;
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
+  putRevocation(record: RevocationRecord): void;
   /** A target's health baseline for a gated rollout, replacing an earlier one. */
   putBaseline(updateId: string, nodeId: string, baseline: Baseline): void;
   audit(entry: AuditEntry): void;

@@ -12,7 +12,7 @@ import { initCertificateAuthority, issueFor } from '../../src/operator/certifica
 import { ResponseCode } from '../../src/protocol/codes.js';
 import type { NodeView } from '../../src/fleet/views.js';
 import { runCli } from '../helpers/cli.js';
-import { Fleet, request, withFleet } from '../helpers/fleet.js';
+import { Fleet, request, withFleet, type LogEntry } from '../helpers/fleet.js';
 
 const NODES = ['node-1', 'node-2'];
 const health = () => ({ status: 'healthy', cpu_percent: 5, memory_percent: 20, temperature: null, uptime_s: 60, timestamp: new Date().toISOString() });
@@ -94,6 +94,66 @@ test('at the handshake: a certificate from another CA, an expired one, and none 
     const anonymous: DtlsCredentials = { mode: 'certificate', certificates: { ca: good.certificates!.ca } };
     assert.match(await outcome(fleet.gatewayUri, anonymous), /^DTLS_ERR/, 'no certificate');
     assert.equal(fleet.unexpectedLines([/^dtls handshake failed$/]), []);
+  });
+});
+
+test('revocation: by certificate and by subject through the CLI, kept in LMDB across a restart; live sessions end at once, new handshakes are refused, others go on', async () => {
+  await withFleet({ name: 'certs-revoked', nodeIds: ['node-1', 'node-2', 'node-3'], certificates: true }, async (fleet) => {
+    await fleet.startGateway();
+    await fleet.startAgent('node-1');
+    await fleet.waitForNodes(['node-1'], 30_000);
+    const operatorFiles = fleet.certificateFiles('operator-admin');
+    const cli = (...args: string[]) => runCli([...args, '--gateway', fleet.gatewayUri, '--cert', operatorFiles.cert, '--key', operatorFiles.key, '--ca', operatorFiles.ca]);
+    // A live session of node-2's (a client of its own) and node-3's, answered before.
+    const node2 = await fleet.asNode('node-2');
+    const node3 = await fleet.asNode('node-3');
+    try {
+      for (const client of [node2, node3]) assert.is((await request(client, 'GET', '/nodes/node-1')).code, ResponseCode.Forbidden);
+      assert.is((await request(node2, 'POST', '/nodes', { node_id: 'node-2', version: '1.0.0', hardware: 'e2e', agent_port: 0 })).code, ResponseCode.Created);
+
+      // node-1's certificate by its file: the agent's live session ends at once.
+      const byFile = await cli('keys', 'revoke', '--certificate', fleet.certificateFiles('node-node-1').cert, '--reason', 'lost device', '--json');
+      assert.is(byFile.status, 0, byFile.stderr);
+      const first = JSON.parse(byFile.stdout) as { revocation: { kind: string }; sessions_ended: number };
+      assert.is(first.revocation.kind, 'serial');
+      assert.is(first.sessions_ended, 1, 'the agent\'s session');
+      // Its reconnection is refused at the handshake, for the revocation.
+      await fleet.until('node-1\'s handshake refused as revoked', () => (fleet.gateway!.entries()
+        .some((entry) => entry.msg === 'dtls handshake failed' && entry.code === 'DTLS_ERR_CERT_REVOKED') ? true : undefined), 30_000);
+
+      // node-2 by subject: its live session ends, and so would any certificate of node:node-2.
+      const bySubject = await cli('keys', 'revoke', '--subject', 'node:node-2', '--json');
+      assert.is(bySubject.status, 0, bySubject.stderr);
+      assert.is((JSON.parse(bySubject.stdout) as { sessions_ended: number }).sessions_ended, 1);
+      const after = await request(node2, 'PUT', '/nodes/node-2/health', health()).then((response) => `answered ${response.code}`, (error: { code?: string }) => error.code ?? 'error');
+      assert.match(after, /^DTLS_ERR/, 'node-2\'s next request: its session is gone and a new one refused');
+      const reissued = await issueFor(fleet.caDir!, { kind: 'node', id: 'node-2' }, { days: 30, outDirectory: join(fleet.dir, 'reissued'), overwrite: false });
+      const ca = operatorFiles.ca;
+      assert.match(await outcome(fleet.gatewayUri, Fleet.certificateCredentials({ cert: reissued.certificateFile, key: reissued.keyFile, ca })), /^DTLS_ERR/, 'a new certificate of node:node-2');
+      // node-3 untouched.
+      assert.is((await request(node3, 'GET', '/nodes/node-1')).code, ResponseCode.Forbidden);
+    } finally {
+      await Promise.all([node2.close(), node3.close()]);
+    }
+
+    // The list survives a restart (LMDB) and is still enforced.
+    await fleet.gateway!.stop();
+    await fleet.restartGateway();
+    const listed = await cli('keys', 'revoked', '--json');
+    assert.is(listed.status, 0, listed.stderr);
+    const entries = (JSON.parse(listed.stdout) as { revocations: { kind: string; value: string; by: string; reason: string | null }[] }).revocations;
+    assert.equal(entries.map((entry) => [entry.kind, entry.by, entry.reason]).sort(), [['serial', 'operator:admin', 'lost device'], ['subject', 'operator:admin', null]]);
+    assert.match(await outcome(fleet.gatewayUri, Fleet.certificateCredentials(fleet.certificateFiles('node-node-1'))), /^DTLS_ERR/);
+    assert.is(await outcome(fleet.gatewayUri, Fleet.certificateCredentials(fleet.certificateFiles('node-node-3'))), `answered ${ResponseCode.Content}`);
+    // A node cannot revoke.
+    const asNode = fleet.certificateFiles('node-node-3');
+    const refused = await runCli(['keys', 'revoke', '--subject', 'node:node-3', '--gateway', fleet.gatewayUri, '--cert', asNode.cert, '--key', asNode.key, '--ca', asNode.ca]);
+    assert.is(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /4\.03/);
+    // The revoked agent keeps trying, and is told why.
+    const revokedAgent = (entry: LogEntry): boolean => entry.node_id === 'node-1'
+      && (entry.code === 'DTLS_ERR_CERT_REVOKED' || /certificate revoked/.test(String((entry.err as { message?: unknown } | undefined)?.message)));
+    assert.equal(fleet.unexpectedLines([/^request denied$/, /^dtls handshake failed$/, revokedAgent]), []);
   });
 });
 

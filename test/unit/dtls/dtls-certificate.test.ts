@@ -81,6 +81,7 @@ test('a revoked client certificate fails the handshake (DTLS_ERR_CERT_REVOKED, a
     after.flush();
     assert.is(after.server?.error?.code, 'DTLS_ERR_CERT_REVOKED');
     assert.is(after.client.error?.alert, 44, 'certificate_revoked');
+    assert.is(after.client.error?.code, 'DTLS_ERR_CERT_REVOKED', 'the client learns why');
   } finally {
     client.close();
     server.close();
