@@ -8,6 +8,7 @@ import { generateKeys } from '../operator/keys.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { keysCertificatesUsage, runCaInitCommand, runIssueCommand } from './keys-certificates-command.js';
 import { keysRevokeUsage, runRevokeCommand } from './keys-revoke-command.js';
+import { keysBootstrapUsage, runBootstrapCommand } from './keys-bootstrap-command.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './output.js';
 
@@ -26,7 +27,7 @@ export const keysUsage = (): string => 'Usage: coap-fleet keys generate --out DI
   + 'operator-command.key / operator-command.pub (Ed25519: sign remote commands, pin in agents),\n'
   + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), operator-NAME.json\n'
   + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n\n'
-  + `Options:\n${formatFlags(FLAGS)}\n${keysCertificatesUsage()}\n${keysRevokeUsage()}`;
+  + `Options:\n${formatFlags(FLAGS)}\n${keysCertificatesUsage()}\n${keysRevokeUsage()}\n${keysBootstrapUsage()}`;
 
 /** Keys that exist, or ids that are not valid, as usage errors. */
 function blameFlag(error: unknown): unknown {
@@ -38,6 +39,7 @@ function blameFlag(error: unknown): unknown {
 export async function runKeysCommand(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === 'ca' && argv[1] === 'init') return runCaInitCommand(argv.slice(2), io);
   if (argv[0] === 'issue') return runIssueCommand(argv.slice(1), io);
+  if (argv[0] === 'bootstrap') return runBootstrapCommand(argv.slice(1), io);
   if (argv[0] === 'revoke' || argv[0] === 'revoked') return runRevokeCommand(argv[0] === 'revoked', argv.slice(1), io);
   const { flags, positionals } = parseArgs(argv, FLAGS);
   if (flags.help === true) {

@@ -119,6 +119,25 @@ export class DtlsContext {
     return this.#sessions.size;
   }
 
+  /** Certificate mode: our chain and key replaced (a renewed certificate, RFC 9148
+   * re-enrollment) for the handshakes to come; established sessions keep theirs. Refused
+   * while a handshake is under way, which may still use the old pair. */
+  replaceOwnCertificate(cert: string, key: string): void {
+    this.#assertOpen();
+    if (this.mode !== 'certificate') throw new DtlsError('DTLS_ERR_CONFIG', 'only a certificate-mode context has a certificate to replace');
+    if ([...this.#sessions].some((session) => session.state === 'handshaking')) {
+      throw new DtlsError('DTLS_ERR_CONFIG', 'a handshake is under way: replace the certificate once it is over');
+    }
+    checkPem(cert, 'certificates.cert', CERTIFICATE_LABELS);
+    checkPem(key, 'certificates.key', PRIVATE_KEY_LABELS);
+    const { module } = this;
+    module.withCopy(Buffer.from(cert, 'utf8'), (certPointer, certLength) =>
+      module.withCopy(Buffer.from(key, 'utf8'), (keyPointer, keyLength) => {
+        const rc = module.exports.fleet_config_set_own_cert(this.#config, certPointer, certLength, keyPointer, keyLength);
+        if (rc !== 0) throw new DtlsError('DTLS_ERR_CONFIG', `cannot use the new certificate and key (mbedTLS error -0x${(-rc).toString(16)})`, { mbedtlsCode: rc });
+      }, true), true);
+  }
+
   /** Client: a new session whose ClientHello is already queued (outgoing() or onSend). */
   connect(options: DtlsSessionOptions & { readonly peer?: string } = {}): DtlsSession {
     if (this.role !== 'client') throw new DtlsError('DTLS_ERR_CONFIG', 'connect() needs a client context');

@@ -208,6 +208,11 @@ export class DtlsTransport implements Transport {
     return true;
   }
 
+  /** Certificate mode: our certificate and key for the handshakes to come (DtlsContext). */
+  replaceOwnCertificate(cert: string, key: string): void {
+    this.#context.replaceOwnCertificate(cert, key);
+  }
+
   /** Ends (with close_notify) every established session `match` picks by its identity and,
    * on a certificate server, the certificate it presented: a revoked peer goes at once. */
   closeSessionsWhere(match: (identity: string | undefined, certificate: PeerCertificate | undefined) => boolean): number {

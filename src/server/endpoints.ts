@@ -16,6 +16,9 @@ export interface GatewayEndpoints {
   readonly coap?: Endpoint | undefined;
   /** CoAP over DTLS: each request carries its peer's authenticated identity. */
   readonly coaps?: Endpoint | undefined;
+  /** EST enrollment (RFC 9148) over DTLS with bootstrap PSKs only; not the gateway's
+   * router: it serves /.well-known/est/sen alone (resources-enrollment.ts). */
+  readonly est?: Endpoint | undefined;
 }
 
 /** Ends the DTLS sessions whose peer certificate `matches`; how many (none without DTLS). */
@@ -24,6 +27,20 @@ export function endCertificateSessions(endpoints: GatewayEndpoints, matches: (ce
   if (!(coaps instanceof DtlsEndpoint)) return 0;
   return coaps.transport.closeSessionsWhere((_identity, certificate) => certificate !== undefined && matches(certificate));
 }
+
+/** The enrollment endpoint on dtls_host:est_port: PSK mode, its keys the bootstrap
+ * credentials (`pskLookup`). Kept apart from the certificate port, whose DTLS context has
+ * one suite (DESIGN §4), and so that a bootstrap key reaches nothing but enrollment. */
+export async function openEnrollmentEndpoint(config: GatewayConfig, pskLookup: (identity: string) => Uint8Array | undefined, logger: Logger): Promise<Endpoint> {
+  return createDtlsEndpoint({
+    role: 'server', mode: 'psk', pskLookup, host: config.dtls_host, port: config.est_port!, logger,
+    endpoint: { parameters: { congestionControl: config.retransmission } },
+  });
+}
+
+/** Every endpoint the gateway closes at its stop. */
+export const allEndpoints = (endpoints: GatewayEndpoints): Endpoint[] =>
+  [...endpointList(endpoints), ...(endpoints.est === undefined ? [] : [endpoints.est])];
 
 export const endpointList = (endpoints: GatewayEndpoints): Endpoint[] =>
   [endpoints.coap, endpoints.coaps].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);

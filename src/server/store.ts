@@ -18,6 +18,7 @@ import type { AlertRecord } from './alert-rules.js';
 import type { MetricsSample } from '../fleet/node-views.js';
 import type { Baseline } from '../fleet/health-gate.js';
 import { revocationKey, revocationKeysOf, type RevocationRecord } from '../fleet/revocation.js';
+import type { BootstrapRecord } from './enrollment.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -63,6 +64,9 @@ export class GatewayStore {
   /** The certificate revocation list by revocationKey ("serial:…", "subject:node:n1"):
    * entries stay (a revoked certificate never comes back); bounded by MAX_REVOCATIONS. */
   readonly #revocations: Database<RevocationRecord, string>;
+  /** Bootstrap PSKs for enrollment by their identity ("bootstrap:n1", one per node, a new
+   * one replacing it); expired and used ones are pruned when one is added (enrollment.ts). */
+  readonly #bootstraps: Database<BootstrapRecord, string>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -74,7 +78,7 @@ export class GatewayStore {
     this.#root = root;
     this.#directory = directory;
     this.#options = options;
-    const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations] = GatewayStore.DATABASES;
+    const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations, bootstraps] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
     this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
@@ -88,15 +92,16 @@ export class GatewayStore {
     this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
     this.#baselines = root.openDB<Baseline, string>({ name: baselines });
     this.#revocations = root.openDB<RevocationRecord, string>({ name: revocations });
+    this.#bootstraps = root.openDB<BootstrapRecord, string>({ name: bootstraps });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
-  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations'] as const;
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
-  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines', 'revocations'];
+  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'];
 
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
@@ -124,6 +129,14 @@ export class GatewayStore {
 
   listRevocations(): RevocationRecord[] {
     return [...this.#revocations.getRange()].map(({ value }) => value);
+  }
+
+  getBootstrap(identity: string): BootstrapRecord | undefined {
+    return this.#bootstraps.get(identity);
+  }
+
+  listBootstraps(): BootstrapRecord[] {
+    return [...this.#bootstraps.getRange()].map(({ value }) => value);
   }
 
   revocationCount(): number {
@@ -262,6 +275,8 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    putBootstrap: (record) => { this.#bootstraps.putSync(record.identity, record); },
+    removeBootstrap: (identity) => { this.#bootstraps.removeSync(identity); },
     putRevocation: (record) => { this.#revocations.putSync(revocationKey(record.kind, record.value), record); },
     putBaseline: (updateId, nodeId, baseline) => { this.#baselines.putSync(statusKey(updateId, nodeId), baseline); },
     putAlert: (alert) => {
@@ -294,6 +309,8 @@ export interface StoreWriter {
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
   putRevocation(record: RevocationRecord): void;
+  putBootstrap(record: BootstrapRecord): void;
+  removeBootstrap(identity: string): void;
   /** A target's health baseline for a gated rollout, replacing an earlier one. */
   putBaseline(updateId: string, nodeId: string, baseline: Baseline): void;
   audit(entry: AuditEntry): void;

@@ -88,6 +88,26 @@ test('a revoked client certificate fails the handshake (DTLS_ERR_CERT_REVOKED, a
   }
 });
 
+test('a replaced own certificate is the one the next handshake presents; a broken pair is refused and the old one kept', () => {
+  const server = new DtlsContext(module, serverOptions());
+  const client = new DtlsContext(module, clientOptions({ certificates: { ca: pki.ca, ...pki.rogue } }));
+  try {
+    const refused = connectLink(client, server, '127.0.0.1|1');
+    refused.flush();
+    assert.is(refused.server?.error?.code, 'DTLS_ERR_CERT_UNTRUSTED');
+    client.replaceOwnCertificate(pki.client.cert, pki.client.key);
+    assert.throws(() => client.replaceOwnCertificate(pki.client.cert, '-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n'),
+      (error: unknown) => (error as { code?: string }).code === 'DTLS_ERR_CONFIG');
+    const accepted = connectLink(client, server, '127.0.0.1|2');
+    accepted.flush();
+    assert.is(accepted.server?.state, 'established');
+    assert.is(accepted.server?.identity, 'O=coap-fleet, CN=node:7');
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
 test('a client without a certificate is refused by default (DTLS_ERR_CERT_REQUIRED), accepted when not required', () => {
   const strict = new DtlsContext(module, serverOptions());
   const lenient = new DtlsContext(module, serverOptions({ requireClientCertificate: false }));
