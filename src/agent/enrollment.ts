@@ -12,10 +12,15 @@ import { codeClass, describeCode, Method, ResponseCode } from '../protocol/codes
 import { ContentFormat } from '../protocol/content-formats.js';
 import type { Endpoint } from '../protocol/endpoint.js';
 import type { Logger } from '../protocol/interfaces.js';
+import { protocolLogger, type DaemonLogger } from '../fleet/logger.js';
+import { retryDelay } from './backoff.js';
 import type { DtlsCredentials, EnrollmentSettings } from './config.js';
 import { EnrollmentRefusedError } from './errors.js';
 
 const ENROLL_TIMEOUT_MS = 60_000;
+/** Attempts at first enrollment while the gateway does not answer, on the retry ladder
+ * (about 10 minutes); then the agent stops with the reason, and its service manager retries. */
+const ENROLL_ATTEMPTS = 24;
 
 /** DTLS failures that mean the bootstrap credential is not (or no longer) accepted. */
 const REFUSED_HANDSHAKES = new Set(['DTLS_ERR_UNKNOWN_PSK_IDENTITY', 'DTLS_ERR_BAD_PSK']);
@@ -71,6 +76,22 @@ export async function enroll(settings: EnrollmentSettings, nodeId: string, optio
   }
   await keep(settings, request.keyPem, certificate);
   return { mode: 'certificate', cert: certificate, key: request.keyPem, ca: settings.ca, serverName: settings.serverName };
+}
+
+/** enroll(), again while the gateway does not answer; a refusal ends it at once. */
+export async function enrollPatiently(settings: EnrollmentSettings, nodeId: string, host: string, log: DaemonLogger): Promise<DtlsCredentials> {
+  for (let failures = 0; ; failures++) {
+    try {
+      const credentials = await enroll(settings, nodeId, { host, logger: protocolLogger(log.child({ component: 'enrollment' })) });
+      log.info({ cert_file: settings.certFile, key_file: settings.keyFile }, 'enrolled: certificate and key kept');
+      return credentials;
+    } catch (error) {
+      if (error instanceof EnrollmentRefusedError || failures + 1 >= ENROLL_ATTEMPTS) throw error;
+      const delayMs = retryDelay(failures);
+      log.warn({ err: error, retry_in_ms: delayMs }, 'enrollment failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 /** Re-enrolls over the running session (RFC 9148 §4.1 /sren) and keeps the new key and

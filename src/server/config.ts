@@ -67,7 +67,7 @@ export const GATEWAY_FIELDS = {
   est_port: { kind: 'port', value: 'PORT', canBeOff: true, default: null, description: 'EST enrollment (RFC 9148) with bootstrap PSKs over DTLS (default off)' },
   enroll_ca_cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'CA certificate (PEM) that signs enrolled nodes; in ca_file too' },
   enroll_ca_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'its private key (PEM)' },
-  enroll_certificate_validity_s: { kind: 'seconds', value: 'SECONDS', min: 60, max: 10 * 366 * 86_400, default: 30 * 86_400, description: 'validity of an enrolled certificate' },
+  enroll_certificate_validity_s: { kind: 'seconds', value: 'SECONDS', min: 10, max: 10 * 366 * 86_400, default: 30 * 86_400, description: 'validity of an enrolled certificate' },
   allow_local_plain: { kind: 'boolean', value: 'true|false', description: 'plain CoAP from loopback is the local operator (default: when host is loopback)' },
   publisher_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'Ed25519 public key: refuse manifests it did not sign' },
   health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.01, max: 86_400, default: 30, description: 'period nodes are told to report at' },

@@ -4,7 +4,7 @@
 // watchRollout), and bounded waits that fail early when a daemon dies.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { AgentStore, type SlotsRecord, type NodeUpdateRecord } from '../../src/a
 import { openGateway, type GatewayClient } from '../../src/operator/gateway-client.js';
 import { generateKeys } from '../../src/operator/keys.js';
 import { initCertificateAuthority, issueFor } from '../../src/operator/certificate-authority.js';
+import { createBootstrapCredential } from '../../src/operator/enrollment.js';
 import type { DtlsCredentials } from '../../src/dtls/transport-options.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import { publishImage } from '../../src/operator/publish.js';
@@ -238,6 +239,13 @@ export interface FleetOptions {
   readonly name?: string;
   /** DTLS with certificates from a fleet CA (keys ca init, keys issue) instead of PSKs. */
   readonly certificates?: boolean;
+  /** With certificates: the gateway also enrolls nodes (RFC 9148, est_port). */
+  readonly enrollment?: EnrollmentOptions;
+}
+
+export interface EnrollmentOptions {
+  /** Validity of the certificates the gateway issues (enroll_certificate_validity_s). */
+  readonly validityS?: number;
 }
 
 export class Fleet {
@@ -252,18 +260,23 @@ export class Fleet {
   coapsPort: number | undefined;
   /** The plain CoAP port, when the gateway has one. */
   coapPort: number | undefined;
+  /** The EST enrollment port (RFC 9148), when the gateway has one. */
+  estPort: number | undefined;
+  /** Certificate mode: the gateway also enrolls nodes (startGateway's est_port). */
+  readonly enrollment: EnrollmentOptions | undefined;
   readonly agents = new Map<string, Daemon>();
   readonly #agentEnv = new Map<string, Readonly<Record<string, string>>>();
   readonly #daemons: Daemon[] = [];
   readonly #proxies: FaultProxy[] = [];
   #operator: Promise<GatewayClient> | undefined;
 
-  private constructor(dir: string, nodeIds: readonly string[], certificates: boolean) {
+  private constructor(dir: string, nodeIds: readonly string[], certificates: boolean, enrollment: EnrollmentOptions | undefined) {
     this.dir = dir;
     this.keysDir = join(dir, 'keys');
     this.nodeIds = nodeIds;
     this.gatewayDataDir = join(dir, 'gateway');
     this.caDir = certificates ? join(dir, 'ca') : undefined;
+    this.enrollment = certificates ? enrollment : undefined;
   }
 
   /** A temporary directory with a publisher key pair and PSK credentials for an operator
@@ -271,7 +284,7 @@ export class Fleet {
   static async create(options: FleetOptions = {}): Promise<Fleet> {
     const nodeIds = options.nodeIds ?? ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
     const dir = await mkdtemp(join(await realpath(tmpdir()), `coap-fleet-${options.name ?? 'e2e'}-`));
-    const fleet = new Fleet(dir, nodeIds, options.certificates === true);
+    const fleet = new Fleet(dir, nodeIds, options.certificates === true, options.enrollment);
     try {
       await generateKeys(fleet.keysDir, nodeIds, OPERATOR, true);
       if (fleet.caDir !== undefined) await fleet.#issueCertificates(fleet.caDir);
@@ -366,17 +379,27 @@ export class Fleet {
     this.#daemons.push(daemon);
     this.gateway = daemon;
     const ports = await until('the gateway\'s ready file', () => (existsSync(ready)
-      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null } : undefined),
+      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null; est_port?: number | null } : undefined),
     { timeoutMs: STARTUP_TIMEOUT_MS, alive: () => daemon.checkAlive() });
     this.coapsPort = ports.coaps_port ?? undefined;
     this.coapPort = ports.coap_port ?? undefined;
+    this.estPort = ports.est_port ?? undefined;
     return daemon;
   }
 
   #gatewayCredentialArgs(): string[] {
     if (this.caDir === undefined) return ['--psk-file', join(this.keysDir, 'gateway-psk.json')];
     const files = this.certificateFiles('gateway');
-    return ['--cert-file', files.cert, '--key-file', files.key, '--ca-file', files.ca];
+    if (this.enrollment === undefined) return ['--cert-file', files.cert, '--key-file', files.key, '--ca-file', files.ca];
+    // Enrolled certificates come without the intermediate that signs them (RFC 9148 /sen
+    // answers one certificate): the gateway trusts it beside the root.
+    const bundle = join(this.dir, 'gateway-trust.pem');
+    writeFileSync(bundle, readFileSync(files.ca, 'utf8') + readFileSync(join(this.caDir, 'intermediate.crt'), 'utf8'));
+    return [
+      '--cert-file', files.cert, '--key-file', files.key, '--ca-file', bundle, '--est-port', '0',
+      '--enroll-ca-cert-file', join(this.caDir, 'intermediate.crt'), '--enroll-ca-key-file', join(this.caDir, 'intermediate.key'),
+      ...(this.enrollment.validityS === undefined ? [] : ['--enroll-certificate-validity-s', String(this.enrollment.validityS)]),
+    ];
   }
 
   /** kill -9 of the gateway; the operator's session goes with it. */
@@ -513,6 +536,23 @@ export class Fleet {
     this.#daemons.push(daemon);
     this.agents.set(nodeId, daemon);
     return daemon;
+  }
+
+  /** Asks the gateway, as the operator, for a node's bootstrap credential (keys bootstrap);
+   * the path of its credentials file. */
+  async bootstrap(nodeId: string, expiresS = 3600): Promise<string> {
+    const file = join(this.keysDir, `bootstrap-${nodeId}.json`);
+    await createBootstrapCredential(await this.operator(), nodeId, expiresS, file);
+    return file;
+  }
+
+  /** An enrolling agent's config keys: its bootstrap file, the EST port, where it keeps
+   * the key and certificate it gets. */
+  enrollingAgentConfig(nodeId: string, bootstrapFile: string): { bootstrap_file: string; enroll_gateway: string; cert_file: string; key_file: string; ca_file: string } {
+    return {
+      bootstrap_file: bootstrapFile, enroll_gateway: `coaps://127.0.0.1:${this.estPort!}`,
+      cert_file: join(this.dir, `${nodeId}-enrolled.crt`), key_file: join(this.dir, `${nodeId}-enrolled.key`), ca_file: this.certificateFiles('gateway').ca,
+    };
   }
 
   #agentCredentialConfig(nodeId: string): Record<string, string> {
