@@ -120,11 +120,13 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
       'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
       ...credentials.gatewayArgs, '--publisher-key-file', join(keys, 'publisher.pub'), '--ready-file', ready,
     ], join(dir, 'gateway.log')));
-    const { coaps_port: port } = await until('the gateway', async () => (existsSync(ready)
-      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number } : undefined), READY_TIMEOUT_MS, daemons);
+    const { coaps_port: port, est_port: estPort } = await until('the gateway', async () => (existsSync(ready)
+      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number; est_port: number | null } : undefined), READY_TIMEOUT_MS, daemons);
     const gatewayUri = `coaps://127.0.0.1:${port}`;
     say(`gateway: ${gatewayUri} (DTLS 1.2, ${flags.certs === true ? 'certificates' : 'PSK'}), log ${join(dir, 'gateway.log')}`);
 
+    gateway = await openGateway({ gateway: gatewayUri, ...credentials.operator });
+    const client = gateway;
     const nodeFiles = new Map<string, DemoNodeFiles>();
     for (const id of nodeIds) {
       const config = join(dir, `${id}.json`);
@@ -133,13 +135,11 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
       await writeFile(config, JSON.stringify({
         node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
         initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval_s: 2,
-        ...credentials.agentConfig(id),
+        ...await credentials.agentConfig(id, client, estPort),
         ...remoteOperationsAgentSettings(files, join(keys, 'operator-command.pub')),
       }, null, 2));
       daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));
     }
-    gateway = await openGateway({ gateway: gatewayUri, ...credentials.operator });
-    const client = gateway;
     const nodes = await until(`${count} nodes to register`, async () => {
       const listed = await listNodes(client);
       return listed.filter((node) => node.online).length === count ? listed : undefined;
