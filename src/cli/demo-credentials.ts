@@ -5,7 +5,7 @@
 // gateway, the agents and the operator's side are started with, and how a person reaches
 // the kept fleet.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initCertificateAuthority, issueFor } from '../operator/certificate-authority.js';
 import { createBootstrapCredential } from '../operator/enrollment.js';
@@ -49,9 +49,8 @@ export async function demoCredentials(keys: string, nodeIds: readonly string[], 
   const operator = await issueFor(ca, { kind: 'operator', name: OPERATOR }, issue);
   const caFile = join(ca, 'ca.crt');
   // Enrolled certificates come without the intermediate (/sen answers one certificate):
-  // the gateway trusts it beside the root.
-  const trust = join(keys, 'gateway-trust.pem');
-  await writeFile(trust, await readFile(caFile, 'utf8') + await readFile(join(ca, 'intermediate.crt'), 'utf8'));
+  // the gateway trusts it beside the root (keys ca init's bundle).
+  const trust = join(ca, 'ca-bundle.pem');
   return {
     description: `a fleet CA (root and intermediate), certificates for the gateway and operator:${OPERATOR}; ${nodeIds.length} nodes enroll`,
     gatewayArgs: [

@@ -3,8 +3,10 @@
 // `keys issue` makes certificates for nodes, operators and the gateway. Keys are written
 // 0600 in a 0700 directory and never overwritten unless asked.
 //
-// A CA directory: ca.crt (the trust anchor every daemon's ca_file names), ca.key, and with
-// an intermediate intermediate.crt / intermediate.key. Issued files: <name>.crt (the
+// A CA directory: ca.crt (the trust anchor: the agents' and operators' ca_file), ca.key,
+// with an intermediate intermediate.crt / intermediate.key, and ca-bundle.pem (the root and
+// the intermediate: the gateway's ca_file, so that peers that send their certificate alone,
+// libcoap's clients or enrolled nodes, verify too). Issued files: <name>.crt (the
 // certificate followed by the intermediate, the chain a peer is sent) and <name>.key.
 
 import { existsSync } from 'node:fs';
@@ -22,6 +24,7 @@ export const CA_FILES = {
   rootKey: 'ca.key',
   intermediateCertificate: 'intermediate.crt',
   intermediateKey: 'intermediate.key',
+  bundle: 'ca-bundle.pem',
 } as const;
 
 export interface CaInitOptions {
@@ -56,7 +59,7 @@ export interface IssuedCertificate {
 
 /** Creates the CA in `directory`: a self-signed root, and an intermediate it signs. */
 export async function initCertificateAuthority(directory: string, options: CaInitOptions): Promise<string[]> {
-  const names = options.intermediate ? Object.values(CA_FILES) : [CA_FILES.rootCertificate, CA_FILES.rootKey];
+  const names = options.intermediate ? Object.values(CA_FILES) : [CA_FILES.rootCertificate, CA_FILES.rootKey, CA_FILES.bundle];
   refuseExisting(directory, names, options.overwrite);
   const name = options.name ?? `${SUBJECT_ORGANIZATION} CA`;
   const validity = validityFor(options.days);
@@ -74,6 +77,8 @@ export async function initCertificateAuthority(directory: string, options: CaIni
     await writeFile(join(directory, CA_FILES.intermediateKey), await privateKeyPem(keys), { mode: 0o600 });
     await writeFile(join(directory, CA_FILES.intermediateCertificate), intermediate, { mode: 0o644 });
   }
+  const bundle = options.intermediate ? root + await readFile(join(directory, CA_FILES.intermediateCertificate), 'utf8') : root;
+  await writeFile(join(directory, CA_FILES.bundle), bundle, { mode: 0o644 });
   return names.map((file) => join(directory, file));
 }
 

@@ -4,7 +4,7 @@
 // watchRollout), and bounded waits that fail early when a daemon dies.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -389,14 +389,13 @@ export class Fleet {
 
   #gatewayCredentialArgs(): string[] {
     if (this.caDir === undefined) return ['--psk-file', join(this.keysDir, 'gateway-psk.json')];
+    // The gateway trusts the intermediate beside the root (ca-bundle.pem): enrolled
+    // certificates (RFC 9148 /sen answers one certificate) and libcoap's clients come alone.
     const files = this.certificateFiles('gateway');
-    if (this.enrollment === undefined) return ['--cert-file', files.cert, '--key-file', files.key, '--ca-file', files.ca];
-    // Enrolled certificates come without the intermediate that signs them (RFC 9148 /sen
-    // answers one certificate): the gateway trusts it beside the root.
-    const bundle = join(this.dir, 'gateway-trust.pem');
-    writeFileSync(bundle, readFileSync(files.ca, 'utf8') + readFileSync(join(this.caDir, 'intermediate.crt'), 'utf8'));
+    const trust = ['--cert-file', files.cert, '--key-file', files.key, '--ca-file', join(this.caDir, 'ca-bundle.pem')];
+    if (this.enrollment === undefined) return trust;
     return [
-      '--cert-file', files.cert, '--key-file', files.key, '--ca-file', bundle, '--est-port', '0',
+      ...trust, '--est-port', '0',
       '--enroll-ca-cert-file', join(this.caDir, 'intermediate.crt'), '--enroll-ca-key-file', join(this.caDir, 'intermediate.key'),
       ...(this.enrollment.validityS === undefined ? [] : ['--enroll-certificate-validity-s', String(this.enrollment.validityS)]),
     ];

@@ -25,7 +25,8 @@ const options = (out: string) => ({ days: 30, outDirectory: out, overwrite: fals
 test('ca init with an intermediate: keys 0600 in a 0700 directory; the intermediate is signed by the root and may not sign CAs', async () => {
   const ca = join(dir, 'ca');
   const files = await initCertificateAuthority(ca, { intermediate: true, days: 10, overwrite: false });
-  assert.equal(files.map((file) => file.slice(ca.length + 1)), ['ca.crt', 'ca.key', 'intermediate.crt', 'intermediate.key']);
+  assert.equal(files.map((file) => file.slice(ca.length + 1)), ['ca.crt', 'ca.key', 'intermediate.crt', 'intermediate.key', 'ca-bundle.pem']);
+  assert.is(await readFile(join(ca, 'ca-bundle.pem'), 'utf8'), await readFile(join(ca, 'ca.crt'), 'utf8') + await readFile(join(ca, 'intermediate.crt'), 'utf8'));
   assert.is(await mode(ca), 0o700);
   assert.is(await mode(join(ca, 'ca.key')), 0o600);
   assert.is(await mode(join(ca, 'intermediate.key')), 0o600);
