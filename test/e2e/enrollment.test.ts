@@ -14,6 +14,7 @@ import { readCertificate } from '../../src/fleet/certificates.js';
 import { enroll } from '../../src/agent/enrollment.js';
 import type { EnrollmentSettings } from '../../src/agent/config.js';
 import { EnrollmentRefusedError } from '../../src/agent/errors.js';
+import { runCli } from '../helpers/cli.js';
 import { delay, until, withFleet, type Fleet } from '../helpers/fleet.js';
 
 /** Enrollment settings as the agent's config makes them, for a direct /sen attempt. */
@@ -74,7 +75,15 @@ test('refusals: a used credential, an expired one, one for another node id, a re
     await delay(1500);
     assert.match(await attempt(expiring, 'node-1'), /^refused: .*used, expired or unknown/, 'expired');
 
-    const node2 = await settingsFor(fleet, await fleet.bootstrap('node-2'), 'node-2');
+    // node-2's through the CLI, as an operator would.
+    const operator = fleet.certificateFiles('operator-admin');
+    const bootstrapFile = join(fleet.keysDir, 'bootstrap-node-2.json');
+    const made = await runCli(['keys', 'bootstrap', '--node', 'node-2', '--expires', '10m', '--out', bootstrapFile, '--json',
+      '--gateway', fleet.gatewayUri, '--cert', operator.cert, '--key', operator.key, '--ca', operator.ca]);
+    assert.is(made.status, 0, made.stderr);
+    assert.is((JSON.parse(made.stdout) as { identity: string }).identity, 'bootstrap:node-2');
+    assert.is((await stat(bootstrapFile)).mode & 0o777, 0o600);
+    const node2 = await settingsFor(fleet, bootstrapFile, 'node-2');
     assert.match(await attempt(node2, 'node-3'), /^refused: .*4\.03.*not node:node-2/, 'node-2\'s credential, a request for node:node-3');
     assert.is(await attempt(node2, 'node-2'), 'enrolled', 'the refusal did not spend it');
     assert.match(await attempt(node2, 'node-2'), /^refused: .*used, expired or unknown/, 'used');
