@@ -98,9 +98,9 @@ export interface AgentConfig {
   readonly servicesCommand: string | undefined;
   readonly logLevel: LogLevel;
   readonly dtls: DtlsCredentials | undefined;
-  /** Enrollment (RFC 9148): with a bootstrap credential, the agent gets its certificate
-   * itself (cert_file and key_file are where it keeps them; dtls is undefined until it
-   * has); with certificate files it re-enrolls before they expire. */
+  /** Enrollment (RFC 9148), with bootstrap_file: the agent gets its certificate itself
+   * (cert_file and key_file are where it keeps them; dtls is undefined until it has) and
+   * re-enrolls before it expires. */
   readonly enrollment: EnrollmentSettings | undefined;
   /** The operator command keys (DESIGN §6) by key id; empty: every command is refused. */
   readonly operatorKeys: ReadonlyMap<string, KeyObject>;
@@ -215,7 +215,7 @@ export const CONFIG_FIELDS = {
   server_name: { kind: 'text', value: 'NAME', description: 'coaps:// name the gateway certificate must carry (optional)' },
   bootstrap_file: { kind: 'path', value: 'FILE', description: 'enroll (RFC 9148) with this bootstrap PSK of keys bootstrap when cert_file does not exist yet' },
   enroll_gateway: { kind: 'text', value: 'URI', description: 'coaps://HOST:EST_PORT of the gateway, for enrollment with bootstrap_file' },
-  reenroll_at_percent: { kind: 'number', value: 'PERCENT', min: 10, max: 95, default: 70, description: 'with certificates: re-enroll (/sren) when this much of the validity has passed' },
+  reenroll_at_percent: { kind: 'number', value: 'PERCENT', min: 10, max: 95, default: 70, description: 'with bootstrap_file: re-enroll (/sren) when this much of the validity has passed' },
   operator_keys: {
     kind: 'paths', value: 'PEM,…', default: [], description: 'operator command Ed25519 public keys (operator-command.pub); none: every command is refused',
   },
@@ -341,13 +341,17 @@ function validate(values: Settings, problems: string[], locked: readonly string[
   };
 }
 
-/** Enrollment: with bootstrap_file (and where to keep the key and certificate), or with
- * certificate files alone (re-enrollment only). */
+/** Enrollment, for an agent with bootstrap_file: the credential while it has no
+ * certificate yet, and where it keeps key and certificate (renewed by /sren after that).
+ * Certificates issued otherwise (keys issue) are not renewed by the agent. */
 function enrollmentSettings(values: Settings, problems: string[]): EnrollmentSettings | undefined {
   const bootstrapFile = values.bootstrap_file;
-  if (bootstrapFile === undefined && values.enroll_gateway !== undefined) problems.push('enroll_gateway: only with bootstrap_file');
+  if (bootstrapFile === undefined) {
+    if (values.enroll_gateway !== undefined) problems.push('enroll_gateway: only with bootstrap_file');
+    return undefined;
+  }
   if (values.cert_file === undefined || values.key_file === undefined || values.ca_file === undefined) {
-    if (bootstrapFile !== undefined) problems.push('bootstrap_file: needs cert_file and key_file (where the enrolled ones are kept) and ca_file');
+    problems.push('bootstrap_file: needs cert_file and key_file (where the enrolled ones are kept) and ca_file');
     return undefined;
   }
   let ca: string;
@@ -357,7 +361,7 @@ function enrollmentSettings(values: Settings, problems: string[]): EnrollmentSet
     return undefined; // dtlsCredentials says it
   }
   let bootstrap: EnrollmentSettings['bootstrap'];
-  if (bootstrapFile !== undefined && !existsSync(values.cert_file)) {
+  if (!existsSync(values.cert_file)) {
     if (values.enroll_gateway === undefined) problems.push('bootstrap_file: needs enroll_gateway (coaps://HOST:EST_PORT)');
     try {
       const parsed = parseCredentialsFile(readFileSync(bootstrapFile, 'utf8'));

@@ -78,7 +78,8 @@ export async function enroll(settings: EnrollmentSettings, nodeId: string, optio
   return { mode: 'certificate', cert: certificate, key: request.keyPem, ca: settings.ca, serverName: settings.serverName };
 }
 
-/** enroll(), again while the gateway does not answer; a refusal ends it at once. */
+/** enroll(), again while the gateway does not answer; a refusal ends it at once. It runs
+ * before the agent exists (its clock and stop signal with it): real timers, bounded. */
 export async function enrollPatiently(settings: EnrollmentSettings, nodeId: string, host: string, log: DaemonLogger): Promise<DtlsCredentials> {
   for (let failures = 0; ; failures++) {
     try {

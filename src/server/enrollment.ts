@@ -89,9 +89,10 @@ export class Enrollment {
     if (!isValidId(nodeId)) throw refuse(ResponseCode.BadRequest, 'node_id: 1-64 of [A-Za-z0-9._-]');
     if (!(lifetimeS >= 1 && lifetimeS <= MAX_BOOTSTRAP_LIFETIME_S)) throw refuse(ResponseCode.BadRequest, `expires_s: 1..${MAX_BOOTSTRAP_LIFETIME_S}`);
     const now = this.#now();
-    const stale = this.#store.listBootstraps().filter((record) => record.used_at !== null || Date.parse(record.expires_at) <= now.getTime());
+    const all = this.#store.listBootstraps();
+    const stale = all.filter((record) => record.used_at !== null || Date.parse(record.expires_at) <= now.getTime());
     const identity = `${BOOTSTRAP_PREFIX}${nodeId}`;
-    const outstanding = this.#store.listBootstraps().length - stale.length;
+    const outstanding = all.length - stale.length;
     if (outstanding >= MAX_BOOTSTRAPS && this.#store.getBootstrap(identity) === undefined) {
       throw refuse(ResponseCode.ServiceUnavailable, `${MAX_BOOTSTRAPS} bootstrap credentials outstanding, the bound`);
     }
