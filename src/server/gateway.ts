@@ -228,6 +228,7 @@ export class Gateway {
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
       coaps: addresses.coaps === undefined ? null : `coaps://${formatPeer(addresses.coaps)}`,
+      ...(addresses.est === undefined ? {} : { est: `coaps://${formatPeer(addresses.est)}` }),
       data_dir: config.data_dir, allow_local_plain: config.allow_local_plain, publisher_key: publisherKey !== undefined,
       nodes: store.listNodes().length, updates: store.listUpdates().length,
     }, 'gateway listening');
