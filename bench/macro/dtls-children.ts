@@ -65,6 +65,9 @@ export interface HoldConfig {
   readonly port: number;
   readonly count: number;
   readonly batch: number;
+  /** Default psk; certificate needs `pki`. */
+  readonly mode?: Mode;
+  readonly pki?: PkiPaths;
 }
 
 export interface RequestsConfig {
@@ -161,7 +164,7 @@ async function runHandshakes(config: HandshakesConfig): Promise<HandshakesResult
 
 async function runHold(config: HoldConfig): Promise<void> {
   const module = await DtlsModule.load();
-  const context = new DtlsContext(module, { ...clientOptions('psk', undefined, module), handshakeTimeout: { initialMs: 1000, maxMs: 8000 } });
+  const context = new DtlsContext(module, { ...clientOptions(config.mode ?? 'psk', config.pki, module), handshakeTimeout: { initialMs: 1000, maxMs: 8000 } });
   const sockets: Socket[] = [];
   let established = 0;
   let failed = 0;

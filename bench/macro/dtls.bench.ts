@@ -4,19 +4,23 @@
 // per second over an established session, ours beside libcoap's OpenSSL server and beside
 // our own plain UDP; module heap per established session with 1,000 sessions, the server's
 // RSS holding 10,000 PSK sessions (clients in four child processes, one socket each), and
-// the module's size. Loopback only, ephemeral ports; every child killed at the end.
+// the module's size. At the gateway (the real `coap-fleet server` process, its revocation
+// list checked at every certificate handshake): handshakes/s and CPU per handshake, PSK
+// beside certificates, and its RSS per session of either kind with 1,000 held. Loopback
+// only, ephemeral ports; every child killed at the end.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
 import { findWasm } from '../../src/dtls/wasm-module.js';
 import type { Benchmark } from '../interfaces.js';
 import { OURS, type Report } from '../report.js';
 import {
-  BENCH_KEY, CHILD_SCRIPT, HOST, KIB_PATH,
+  BENCH_IDENTITY, BENCH_KEY, CHILD_SCRIPT, HOST, KIB_PATH,
   type HandshakesConfig, type HandshakesResult, type HoldConfig, type Mode, type PkiPaths, type RequestsConfig, type RequestsResult, type ServerConfig,
 } from './dtls-children.js';
 
@@ -301,11 +305,11 @@ async function requests(report: Report): Promise<void> {
 }
 
 /** Opens `count` sessions from HOLD_CHILDREN children (sockets kept open). */
-async function holdSessions(port: number, count: number): Promise<Child[]> {
+async function holdSessions(port: number, count: number, credentials: Pick<HoldConfig, 'mode' | 'pki'> = {}): Promise<Child[]> {
   const holders: Child[] = [];
   const each = Math.ceil(count / HOLD_CHILDREN);
   const results = await Promise.all(Array.from({ length: HOLD_CHILDREN }, async () => {
-    const config: HoldConfig = { port, count: each, batch: HOLD_BATCH };
+    const config: HoldConfig = { port, count: each, batch: HOLD_BATCH, ...credentials };
     const child = nodeChild('hold', config);
     holders.push(child);
     let last = { established: 0, failed: 0 };
@@ -340,6 +344,86 @@ async function sessions(report: Report): Promise<void> {
   }
 }
 
+/** Module heap per session when the sessions are certificate ones (our bare server). */
+async function certificateSessions(report: Report, pki: PkiPaths): Promise<void> {
+  const server = await ourServer({ scheme: 'coaps', mode: 'certificate', pki, sessions: 20_000 });
+  const holders: Child[] = [];
+  try {
+    const baseline = await serverStats(server.child);
+    holders.push(...await holdSessions(server.port, SESSIONS_FIRST, { mode: 'certificate', pki }));
+    const held = await serverStats(server.child);
+    report.add(BENCH, OURS, `module heap bytes per certificate session (${held.sessions.toLocaleString('en-US')} sessions)`, (held.heapInUse - baseline.heapInUse) / held.sessions);
+    say(`${held.sessions} certificate sessions: module heap ${held.heapInUse} bytes (baseline ${baseline.heapInUse})`);
+  } finally {
+    for (const holder of holders) await holder.stop();
+    await server.child.stop();
+  }
+}
+
+const GATEWAY = 'coap-fleet gateway';
+/** dist/bench/macro/ → the repository's bin/. */
+const BIN = fileURLToPath(new URL('../../../bin/coap-fleet.js', import.meta.url));
+
+/** The gateway process on a fresh data directory with PSK or certificate credentials (the
+ * bench PKI: its clients are node:bench either way); its DTLS port once it is ready. */
+async function gatewayProcess(mode: Mode, pki: PkiPaths, dir: string): Promise<{ child: Child; port: number }> {
+  const ready = join(dir, `${mode}.ready`);
+  const credentials = mode === 'psk'
+    ? ['--psk-file', join(dir, 'psk.json')]
+    : ['--cert-file', pki.serverCert, '--key-file', pki.serverKey, '--ca-file', pki.ca];
+  writeFileSync(join(dir, 'psk.json'), JSON.stringify({ [BENCH_IDENTITY]: Buffer.from(BENCH_KEY).toString('hex') }));
+  const child = launch(process.execPath, [
+    BIN, 'server', '--data-dir', join(dir, `data-${mode}`), '--port', 'off', '--dtls-host', HOST, '--dtls-port', '0',
+    '--ready-file', ready, '--log-level', 'error', ...credentials,
+  ]);
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(ready)) {
+    if (Date.now() > deadline) throw new Error(`the gateway did not start: ${child.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, port: (JSON.parse(readFileSync(ready, 'utf8')) as { coaps_port: number }).coaps_port };
+}
+
+/** At the gateway: RSS per held session, then handshakes (one client at a time, with those
+ * sessions held), PSK and certificates. */
+async function gatewayHandshakes(report: Report, pki: PkiPaths): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'coap-fleet-bench-gateway-'));
+  try {
+    for (const mode of ['psk', 'certificate'] as const) {
+      const suite = SUITE_NAME[mode];
+      const gateway = await gatewayProcess(mode, pki, dir);
+      const holders: Child[] = [];
+      try {
+        // Sessions first, on the fresh process: the module's memory only grows, and the
+        // handshakes' peak would hide what the sessions add.
+        const before = residentMiB(gateway.child.pid);
+        holders.push(...await holdSessions(gateway.port, SESSIONS_FIRST, { mode, pki }));
+        const after = residentMiB(gateway.child.pid);
+        report.add(BENCH, GATEWAY, `gateway RSS KiB per ${suite} session (${SESSIONS_FIRST.toLocaleString('en-US')} held)`, ((after - before) * 1024) / SESSIONS_FIRST);
+        say(`${SESSIONS_FIRST} ${suite} sessions at the gateway: RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB`);
+        const rate: number[] = [];
+        const cpu: number[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          const before = cpuSeconds(gateway.child.pid);
+          const result = await runChild<HandshakesResult>('handshakes', { port: gateway.port, mode, pki, durationMs: HANDSHAKE_MS[mode], maxCount: 20_000, concurrency: 1 });
+          const used = cpuSeconds(gateway.child.pid) - before;
+          if (result.count === 0) throw new Error(`no ${suite} handshake with the gateway completed (${result.failed} failed): ${gateway.child.output()}`);
+          rate.push(result.count / result.seconds);
+          cpu.push((used / result.count) * 1000);
+          say(`${suite} handshakes at the gateway: ${result.count} in ${result.seconds.toFixed(2)} s, ${result.failed} failed, CPU ${(used * 1000).toFixed(0)} ms`);
+        }
+        report.add(BENCH, GATEWAY, `${suite} handshakes/s at the gateway, one client at a time`, median(rate));
+        report.add(BENCH, GATEWAY, `${suite} handshake at the gateway, its CPU ms`, median(cpu));
+      } finally {
+        for (const holder of holders) await holder.stop();
+        await gateway.child.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function moduleSize(report: Report): void {
   const path = findWasm();
   report.add(BENCH, OURS, 'module size bytes', statSync(path).size);
@@ -355,6 +439,8 @@ export const dtlsBenchmark: Benchmark = {
       for (const mode of ['psk', 'certificate'] as const) await handshakes(report, mode, pki.paths);
       await requests(report);
       await sessions(report);
+      await certificateSessions(report, pki.paths);
+      await gatewayHandshakes(report, pki.paths);
     } finally {
       killAll();
       pki.remove();

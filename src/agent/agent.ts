@@ -39,6 +39,8 @@ import { StatusReporter } from './status-reporter.js';
 import { AgentStore } from './store.js';
 import { SystemHealth } from './system-health.js';
 import { createGatewayEndpoint } from './transport.js';
+import { CertificateRenewal } from './certificate-renewal.js';
+import { enrollPatiently } from './enrollment.js';
 import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
@@ -135,6 +137,7 @@ export class Agent {
   #registration: Promise<boolean> | undefined;
   #watchingUpdates: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
+  #renewal: CertificateRenewal | undefined;
 
   private constructor(
     config: AgentConfig, log: AgentLogger, store: AgentStore, endpoint: Endpoint, slots: SlotDirectory, options: AgentOptions,
@@ -180,7 +183,11 @@ export class Agent {
   }
 
   /** Opens the state, finishes what a crash interrupted, then goes online. */
-  static async start(config: AgentConfig, log: AgentLogger, options: AgentOptions = {}): Promise<Agent> {
+  static async start(given: AgentConfig, log: AgentLogger, options: AgentOptions = {}): Promise<Agent> {
+    // No certificate yet but a bootstrap credential: enroll first (RFC 9148), then run on it.
+    const enrollment = given.enrollment;
+    const config = given.dtls === undefined && enrollment?.bootstrap !== undefined
+      ? { ...given, dtls: await enrollPatiently(enrollment, given.nodeId, given.listenHost ?? '0.0.0.0', log) } : given;
     const paths = agentPaths(config.dataDir);
     const slots = new SlotDirectory(paths.slots);
     try {
@@ -230,6 +237,10 @@ export class Agent {
     });
     agent.#watchingUpdates = watch.run();
     agent.#updates.kick();
+    if (enrollment !== undefined && config.dtls?.mode === 'certificate') {
+      agent.#renewal = new CertificateRenewal({ endpoint, gateway: config.gateway, settings: enrollment, nodeId: config.nodeId, log: log.child({ component: 'enrollment' }), clock: agent.#clock });
+      agent.#renewal.start(config.dtls.cert);
+    }
     log.info({ gateway: config.gateway, version: agent.installedVersion(), agent_port: endpoint.address().port, adapter: config.installAdapter }, 'agent started');
     return agent;
   }
@@ -263,6 +274,7 @@ export class Agent {
 
   async #shutdown(): Promise<void> {
     this.#stop.request();
+    this.#renewal?.stop();
     if (this.#healthTimer !== undefined) this.#clock.clearTimeout(this.#healthTimer);
     if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
     await this.#updates.stop();

@@ -4,7 +4,7 @@
 // every problem named at once in one AgentConfigError.
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { arch, cpus, hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { parseCredentialsFile, type CredentialsFileContent } from '../fleet/credentials-file.js';
@@ -35,6 +35,19 @@ export type BlockTransfer = 'qblock2' | 'block2';
 export type DtlsCredentials =
   | { readonly mode: 'psk'; readonly identity: string; readonly key: Buffer }
   | { readonly mode: 'certificate'; readonly cert: string; readonly key: string; readonly ca: string; readonly serverName: string | undefined };
+
+export interface EnrollmentSettings {
+  /** The bootstrap PSK of `keys bootstrap` (used once, when there is no certificate yet). */
+  readonly bootstrap: { readonly identity: string; readonly key: Buffer } | undefined;
+  /** coaps://host:est_port of the gateway. */
+  readonly estUri: string | undefined;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly ca: string;
+  readonly serverName: string | undefined;
+  /** Re-enroll once this share of the certificate's validity has passed. */
+  readonly reenrollAtPercent: number;
+}
 
 export interface AgentConfig {
   readonly nodeId: string;
@@ -87,6 +100,10 @@ export interface AgentConfig {
   readonly servicesCommand: string | undefined;
   readonly logLevel: LogLevel;
   readonly dtls: DtlsCredentials | undefined;
+  /** Enrollment (RFC 9148), with bootstrap_file: the agent gets its certificate itself
+   * (cert_file and key_file are where it keeps them; dtls is undefined until it has) and
+   * re-enrolls before it expires. */
+  readonly enrollment: EnrollmentSettings | undefined;
   /** The operator command keys (DESIGN §6) by key id; empty: every command is refused. */
   readonly operatorKeys: ReadonlyMap<string, KeyObject>;
   readonly restartCommand: string;
@@ -202,6 +219,9 @@ export const CONFIG_FIELDS = {
   key_file: { kind: 'path', value: 'PEM', description: 'coaps:// private key of the certificate' },
   ca_file: { kind: 'path', value: 'PEM', description: 'coaps:// CA the gateway certificate must chain to' },
   server_name: { kind: 'text', value: 'NAME', description: 'coaps:// name the gateway certificate must carry (optional)' },
+  bootstrap_file: { kind: 'path', value: 'FILE', description: 'enroll (RFC 9148) with this bootstrap PSK of keys bootstrap when cert_file does not exist yet' },
+  enroll_gateway: { kind: 'text', value: 'URI', description: 'coaps://HOST:EST_PORT of the gateway, for enrollment with bootstrap_file' },
+  reenroll_at_percent: { kind: 'number', value: 'PERCENT', min: 10, max: 95, default: 70, description: 'with bootstrap_file: re-enroll (/sren) when this much of the validity has passed' },
   operator_keys: {
     kind: 'paths', value: 'PEM,…', default: [], description: 'operator command Ed25519 public keys (operator-command.pub); none: every command is refused',
   },
@@ -293,10 +313,11 @@ function validate(values: Settings, problems: string[], locked: readonly string[
 
   // Undefined when the file could not be read at all (no defaults then).
   const operatorKeys = readOperatorKeys(values.operator_keys ?? [], problems);
-  const dtls = dtlsCredentials(values, problems);
+  const enrollment = enrollmentSettings(values, problems);
+  const dtls = enrollment !== undefined && !existsSync(enrollment.certFile) ? undefined : dtlsCredentials(values, problems);
   // Checked by its field already: parsing it again cannot throw.
   const scheme = values.gateway === undefined ? undefined : parseUri(values.gateway).scheme;
-  if (scheme === 'coaps' && dtls === undefined && !problems.some((problem) => /^(psk_|cert_|key_|ca_|dtls)/.test(problem))) {
+  if (scheme === 'coaps' && dtls === undefined && enrollment?.bootstrap === undefined && !problems.some((problem) => /^(psk_|cert_|key_|ca_|dtls)/.test(problem))) {
     problems.push('gateway: coaps:// needs psk_key_file (+ psk_identity) or cert_file + key_file + ca_file');
   }
   if (scheme === 'coap' && dtls !== undefined) problems.push('gateway: DTLS credentials given for a coap:// (plain) gateway: use coaps://');
@@ -318,12 +339,48 @@ function validate(values: Settings, problems: string[], locked: readonly string[
     healthCheckTimeoutMs: values.health_check_timeout_s * 1000,
     installMaxWaitMs: values.install_max_wait_s * 1000,
     listenHost: values.listen_host, listenPort: values.listen_port, retransmission: values.retransmission as CongestionControl,
-    blockTransfer: values.block_transfer as BlockTransfer, logLevel: values.log_level as LogLevel, dtls,
+    blockTransfer: values.block_transfer as BlockTransfer, logLevel: values.log_level as LogLevel, dtls, enrollment,
     metricsIntervalS: values.metrics_interval_s, metricsHistory: values.metrics_history,
     logSource: values.log_source as LogSourceName, logFiles: values.log_files,
     allowedUnits: values.allowed_units, servicesAdapter: values.services_adapter as ServicesAdapterName, servicesCommand: values.services_command,
     operatorKeys, restartCommand: values.restart_command, shutdownCommand: values.shutdown_command,
     systemCommandTimeoutMs: values.system_command_timeout_s * 1000, settings: { ...values }, lockedSettings: locked,
+  };
+}
+
+/** Enrollment, for an agent with bootstrap_file: the credential while it has no
+ * certificate yet, and where it keeps key and certificate (renewed by /sren after that).
+ * Certificates issued otherwise (keys issue) are not renewed by the agent. */
+function enrollmentSettings(values: Settings, problems: string[]): EnrollmentSettings | undefined {
+  const bootstrapFile = values.bootstrap_file;
+  if (bootstrapFile === undefined) {
+    if (values.enroll_gateway !== undefined) problems.push('enroll_gateway: only with bootstrap_file');
+    return undefined;
+  }
+  if (values.cert_file === undefined || values.key_file === undefined || values.ca_file === undefined) {
+    problems.push('bootstrap_file: needs cert_file and key_file (where the enrolled ones are kept) and ca_file');
+    return undefined;
+  }
+  let ca: string;
+  try {
+    ca = readFileSync(values.ca_file, 'utf8');
+  } catch {
+    return undefined; // dtlsCredentials says it
+  }
+  let bootstrap: EnrollmentSettings['bootstrap'];
+  if (!existsSync(values.cert_file)) {
+    if (values.enroll_gateway === undefined) problems.push('bootstrap_file: needs enroll_gateway (coaps://HOST:EST_PORT)');
+    try {
+      const parsed = parseCredentialsFile(readFileSync(bootstrapFile, 'utf8'));
+      if (parsed.identity === undefined) problems.push(`bootstrap_file: ${bootstrapFile} names no identity`);
+      else bootstrap = { identity: parsed.identity, key: parsed.key };
+    } catch (error) {
+      problems.push(`bootstrap_file: ${bootstrapFile}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    bootstrap, estUri: values.enroll_gateway, certFile: values.cert_file, keyFile: values.key_file, ca,
+    serverName: values.server_name, reenrollAtPercent: values.reenroll_at_percent,
   };
 }
 

@@ -153,3 +153,11 @@ export class ImageChangedError extends AgentError {
     super('AGENT_ERR_IMAGE_CHANGED', 'the image changed on the gateway (ETag)');
   }
 }
+
+/** Enrollment (RFC 9148) failed for good: the bootstrap credential was refused (used,
+ * expired, for another node) or the gateway refused the request; retrying cannot help. */
+export class EnrollmentRefusedError extends AgentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AGENT_ERR_ENROLLMENT', message, options);
+  }
+}

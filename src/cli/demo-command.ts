@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
 import { writeRandomImage } from '../operator/image-file.js';
 import { generateKeys } from '../operator/keys.js';
+import { demoCredentials } from './demo-credentials.js';
 import { listNodes } from '../operator/nodes.js';
 import { publishImage, readSigningKey } from '../operator/publish.js';
 import { watchRollout } from '../operator/rollout-watch.js';
@@ -31,12 +32,13 @@ const FLAGS = {
   nodes: { type: 'string', value: 'N', description: 'agents to start (default 5)' },
   'size-mib': { type: 'string', value: 'MIB', description: 'image size (default 4)' },
   dir: { type: 'string', value: 'DIR', description: 'work directory (default a new one under the temp dir)' },
+  certs: { type: 'boolean', description: 'DTLS with certificates from a fleet CA made for the demo, instead of PSKs' },
   keep: { type: 'boolean', description: 'leave the gateway and agents running until Ctrl-C, and say how to reach them' },
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
-export const demoUsage = (): string => 'Usage: coap-fleet demo [--nodes N] [--size-mib MIB] [--keep]\n\n'
-  + 'Starts a gateway and N agents on loopback over DTLS (PSK) with fresh keys, publishes a\n'
+export const demoUsage = (): string => 'Usage: coap-fleet demo [--nodes N] [--size-mib MIB] [--certs] [--keep]\n\n'
+  + 'Starts a gateway and N agents on loopback over DTLS (PSK, or --certs) with fresh keys, publishes a\n'
   + 'signed image and rolls it out A/B to every node, live; exits 0 when all run it.\n\n'
   + `Options:\n${formatFlags(FLAGS)}`;
 
@@ -110,18 +112,21 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     say(`demo in ${dir}`);
     const keys = join(dir, 'keys');
     await generateKeys(keys, nodeIds, 'admin', true);
-    say(`keys: publisher Ed25519 pair, DTLS PSKs for operator:admin and ${count} nodes`);
+    const credentials = await demoCredentials(keys, nodeIds, flags.certs === true);
+    say(`keys: publisher Ed25519 pair, ${credentials.description}`);
 
     const ready = join(dir, 'gateway.ready');
     daemons.push(startDaemon('gateway', [
       'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
-      '--psk-file', join(keys, 'gateway-psk.json'), '--publisher-key-file', join(keys, 'publisher.pub'), '--ready-file', ready,
+      ...credentials.gatewayArgs, '--publisher-key-file', join(keys, 'publisher.pub'), '--ready-file', ready,
     ], join(dir, 'gateway.log')));
-    const { coaps_port: port } = await until('the gateway', async () => (existsSync(ready)
-      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number } : undefined), READY_TIMEOUT_MS, daemons);
+    const { coaps_port: port, est_port: estPort } = await until('the gateway', async () => (existsSync(ready)
+      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number; est_port: number | null } : undefined), READY_TIMEOUT_MS, daemons);
     const gatewayUri = `coaps://127.0.0.1:${port}`;
-    say(`gateway: ${gatewayUri} (DTLS 1.2, PSK), log ${join(dir, 'gateway.log')}`);
+    say(`gateway: ${gatewayUri} (DTLS 1.2, ${flags.certs === true ? 'certificates' : 'PSK'}), log ${join(dir, 'gateway.log')}`);
 
+    gateway = await openGateway({ gateway: gatewayUri, ...credentials.operator });
+    const client = gateway;
     const nodeFiles = new Map<string, DemoNodeFiles>();
     for (const id of nodeIds) {
       const config = join(dir, `${id}.json`);
@@ -130,13 +135,11 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
       await writeFile(config, JSON.stringify({
         node_id: id, gateway: gatewayUri, data_dir: join(dir, id), publisher_key: join(keys, 'publisher.pub'),
         initial_version: '1.0.0', hardware: 'demo (loopback)', health_interval_s: 2,
-        psk_identity: `node:${id}`, psk_key_file: join(keys, `node-${id}.json`),
+        ...await credentials.agentConfig(id, client, estPort),
         ...remoteOperationsAgentSettings(files, join(keys, 'operator-command.pub')),
       }, null, 2));
       daemons.push(startDaemon(id, ['agent', '--config', config], join(dir, `${id}.log`)));
     }
-    gateway = await openGateway({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') });
-    const client = gateway;
     const nodes = await until(`${count} nodes to register`, async () => {
       const listed = await listNodes(client);
       return listed.filter((node) => node.online).length === count ? listed : undefined;
@@ -154,7 +157,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     }).finally(() => progress.finish());
     say(`published fw-2.0.0: ${manifest.size} bytes, sha256 ${sha256.slice(0, 16)}…, signed; canary node-1, then 2 at a time`);
 
-    const final = await watchRollout({ gateway: gatewayUri, credentials: join(keys, 'operator-admin.json') }, 'fw-2.0.0',
+    const final = await watchRollout({ gateway: gatewayUri, ...credentials.operator }, 'fw-2.0.0',
       rolloutPrinter(io), ROLLOUT_TIMEOUT_MS);
     const seconds = (Date.now() - started) / 1000;
     // An agent re-registers with its new version just after it reports `installed`: give
@@ -168,7 +171,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     const onNew = after.filter((node) => node.version === '2.0.0').length;
     say(`rollout ${final.rollout} in ${seconds.toFixed(1)} s: ${installed}/${count} installed, ${onNew}/${count} report version 2.0.0`);
     const ok = final.rollout === 'completed' && installed === count && onNew === count;
-    if (flags.keep === true) await keepRunning(io, daemons, nodeFiles, { gateway: gatewayUri, keys });
+    if (flags.keep === true) await keepRunning(io, daemons, nodeFiles, { gateway: gatewayUri, keys, operatorFlags: credentials.operatorFlags });
     succeeded = ok;
     return ok ? 0 : 1;
   } finally {
@@ -183,13 +186,12 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
 /** Until SIGINT or SIGTERM: says how to reach the fleet, has each node's app log a line
  * now and then, and starts again an agent that a signed restart stopped (its
  * restart_command leaves the marker; a shutdown leaves the node off). */
-async function keepRunning(io: CliIo, daemons: Daemon[], nodeFiles: ReadonlyMap<string, DemoNodeFiles>, where: { gateway: string; keys: string }): Promise<void> {
-  const credentials = join(where.keys, 'operator-admin.json');
+async function keepRunning(io: CliIo, daemons: Daemon[], nodeFiles: ReadonlyMap<string, DemoNodeFiles>, where: { gateway: string; keys: string; operatorFlags: string }): Promise<void> {
   const cli = `node ${relative(process.cwd(), BIN)}`;
-  const reach = `--gateway ${where.gateway} --credentials ${credentials}`;
+  const reach = `--gateway ${where.gateway} ${where.operatorFlags}`;
   io.stdout.write('\nThe fleet runs on until Ctrl-C.\n'
     + `  gateway:      ${where.gateway}\n`
-    + `  credentials:  ${credentials}\n`
+    + `  credentials:  ${where.operatorFlags}\n`
     + `  command key:  ${join(where.keys, 'operator-command.key')} (found beside the credentials)\n`
     + 'Try, in another terminal:\n'
     + `  ${cli} node node-1 metrics ${reach}\n`

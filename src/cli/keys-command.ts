@@ -1,10 +1,14 @@
-// `coap-fleet keys generate`: flags in, src/operator's generateKeys (the publisher's
+// `coap-fleet keys generate` (and, in keys-certificates-command.ts, `keys ca init` and
+// `keys issue`): flags in, src/operator's generateKeys (the publisher's
 // Ed25519 pair and DTLS PSK credentials for the gateway, an operator and nodes), the
 // files written out.
 
 import { InvalidIdError, KeysExistError } from '../operator/errors.js';
 import { generateKeys } from '../operator/keys.js';
 import { formatFlags, parseArgs, parseNumber } from './args.js';
+import { keysCertificatesUsage, runCaInitCommand, runIssueCommand } from './keys-certificates-command.js';
+import { keysRevokeUsage, runRevokeCommand } from './keys-revoke-command.js';
+import { keysBootstrapUsage, runBootstrapCommand } from './keys-bootstrap-command.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './output.js';
 
@@ -23,7 +27,7 @@ export const keysUsage = (): string => 'Usage: coap-fleet keys generate --out DI
   + 'operator-command.key / operator-command.pub (Ed25519: sign remote commands, pin in agents),\n'
   + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), operator-NAME.json\n'
   + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n\n'
-  + `Options:\n${formatFlags(FLAGS)}`;
+  + `Options:\n${formatFlags(FLAGS)}\n${keysCertificatesUsage()}\n${keysRevokeUsage()}\n${keysBootstrapUsage()}`;
 
 /** Keys that exist, or ids that are not valid, as usage errors. */
 function blameFlag(error: unknown): unknown {
@@ -33,12 +37,16 @@ function blameFlag(error: unknown): unknown {
 }
 
 export async function runKeysCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'ca' && argv[1] === 'init') return runCaInitCommand(argv.slice(2), io);
+  if (argv[0] === 'issue') return runIssueCommand(argv.slice(1), io);
+  if (argv[0] === 'bootstrap') return runBootstrapCommand(argv.slice(1), io);
+  if (argv[0] === 'revoke' || argv[0] === 'revoked') return runRevokeCommand(argv[0] === 'revoked', argv.slice(1), io);
   const { flags, positionals } = parseArgs(argv, FLAGS);
   if (flags.help === true) {
     io.stdout.write(keysUsage());
     return 0;
   }
-  if (positionals[0] !== 'generate' || positionals.length !== 1) throw new UsageError('expected: keys generate --out DIR');
+  if (positionals[0] !== 'generate' || positionals.length !== 1) throw new UsageError('expected: keys generate --out DIR, keys ca init or keys issue');
   if (flags.out === undefined) throw new UsageError('--out DIR is required');
   if (flags.nodes !== undefined && flags['node-ids'] !== undefined) throw new UsageError('give --nodes or --node-ids, not both');
   const nodeIds = flags['node-ids'] !== undefined

@@ -87,8 +87,9 @@ const COMMANDS: readonly Command[] = [
     usage: () => FAULT_PROXY_USAGE, run: runFaultProxyCommand,
   },
   {
-    name: 'keys', synopsis: 'keys generate --out DIR [--nodes N] [--operator NAME]',
-    summary: 'Publisher signing keys and DTLS PSK credentials for a gateway, an operator and nodes.',
+    name: 'keys', synopsis: 'keys generate --out DIR [--nodes N] [--operator NAME] | keys ca init | keys issue | keys revoke | keys bootstrap',
+    summary: 'Publisher signing keys and DTLS PSK credentials for a gateway, an operator and nodes;\n'
+      + '      a fleet CA and certificates for nodes, operators and the gateway.',
     usage: keysUsage, run: runKeysCommand,
   },
   {

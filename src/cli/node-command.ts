@@ -189,11 +189,11 @@ async function followLogs(gateway: GatewayClient, nodeId: string, filters: LogFi
 
 async function commandKeyPath(flags: NodeFlags): Promise<string> {
   try {
-    return await locateCommandKey({ given: flags['command-key'], environment: process.env[COMMAND_KEY_ENV], credentials: flags.credentials });
+    return await locateCommandKey({ given: flags['command-key'], environment: process.env[COMMAND_KEY_ENV], credentials: flags.credentials ?? flags.cert });
   } catch (error) {
     if (!(error instanceof SigningKeyError)) throw error;
     throw new UsageError(`a signed command needs the operator's command key: give --command-key FILE, set ${COMMAND_KEY_ENV}, `
-      + `or keep ${COMMAND_KEY_FILE} (from keys generate) beside the --credentials file`, { cause: error });
+      + `or keep ${COMMAND_KEY_FILE} (from keys generate) beside the --credentials (or --cert) file`, { cause: error });
   }
 }
 

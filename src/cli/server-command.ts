@@ -82,9 +82,9 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   }
   const readyFile = config.ready_file;
   if (readyFile !== null) {
-    const { coap, coaps } = gateway.addresses();
+    const { coap, coaps, est } = gateway.addresses();
     const temporary = `${readyFile}.${process.pid}.tmp`;
-    await writeFile(temporary, `${JSON.stringify({ coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, pid: process.pid })}\n`);
+    await writeFile(temporary, `${JSON.stringify({ coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, est_port: est?.port ?? null, pid: process.pid })}\n`);
     await rename(temporary, readyFile);
   }
   const reason = await Promise.race([shutdown.then((signal) => ({ signal })), gateway.stopRequested.then((request) => ({ request }))]);

@@ -11,7 +11,7 @@ import {
 } from './credentials.js';
 import { DtlsError } from './errors.js';
 import { DtlsSession, type DtlsSessionOptions, type SessionHost } from './session.js';
-import { MAX_DATAGRAM, DtlsModule } from './wasm-module.js';
+import { MAX_DATAGRAM, DtlsModule, type RevocationCheck } from './wasm-module.js';
 
 export type DtlsRole = 'client' | 'server';
 export type DtlsMode = 'psk' | 'certificate';
@@ -31,6 +31,9 @@ export interface DtlsContextOptions {
   readonly certificates?: CertificateCredentials;
   /** Server, certificate mode: refuse clients without a certificate from the CA. Default true. */
   readonly requireClientCertificate?: boolean;
+  /** Server, certificate mode: whether a client's (otherwise valid) certificate is revoked;
+   * asked during every handshake, synchronously. Default: none is. */
+  readonly revoked?: RevocationCheck;
   /** Client, certificate mode: the name the server's certificate must carry (CN or SAN).
    * Without it the server is authenticated by the CA alone. */
   readonly serverName?: string;
@@ -72,6 +75,7 @@ export class DtlsContext {
   readonly #sessions = new Set<DtlsSession>();
   readonly #host: SessionHost;
   readonly #pskLookup: PskLookup | undefined;
+  readonly #revoked: RevocationCheck | undefined;
 
   /** Builds a context on the shared module (loading it on first use). */
   static async create(options: DtlsContextOptions): Promise<DtlsContext> {
@@ -85,6 +89,7 @@ export class DtlsContext {
     module.assertUsable();
     checkOptions(options);
     this.#pskLookup = options.pskLookup;
+    this.#revoked = options.revoked;
     const { exports } = module;
     const config = exports.fleet_config_new(options.role === 'server' ? 1 : 0, ModeCode[options.mode]);
     if (config === 0) throw new DtlsError('DTLS_ERR_OUT_OF_MEMORY', 'cannot create a DTLS config (out of memory or no entropy)');
@@ -112,6 +117,25 @@ export class DtlsContext {
   /** Sessions not yet closed or failed. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Certificate mode: our chain and key replaced (a renewed certificate, RFC 9148
+   * re-enrollment) for the handshakes to come; established sessions keep theirs. Refused
+   * while a handshake is under way, which may still use the old pair. */
+  replaceOwnCertificate(cert: string, key: string): void {
+    this.#assertOpen();
+    if (this.mode !== 'certificate') throw new DtlsError('DTLS_ERR_CONFIG', 'only a certificate-mode context has a certificate to replace');
+    if ([...this.#sessions].some((session) => session.state === 'handshaking')) {
+      throw new DtlsError('DTLS_ERR_CONFIG', 'a handshake is under way: replace the certificate once it is over');
+    }
+    checkPem(cert, 'certificates.cert', CERTIFICATE_LABELS);
+    checkPem(key, 'certificates.key', PRIVATE_KEY_LABELS);
+    const { module } = this;
+    module.withCopy(Buffer.from(cert, 'utf8'), (certPointer, certLength) =>
+      module.withCopy(Buffer.from(key, 'utf8'), (keyPointer, keyLength) => {
+        const rc = module.exports.fleet_config_set_own_cert(this.#config, certPointer, certLength, keyPointer, keyLength);
+        if (rc !== 0) throw new DtlsError('DTLS_ERR_CONFIG', `cannot use the new certificate and key (mbedTLS error -0x${(-rc).toString(16)})`, { mbedtlsCode: rc });
+      }, true), true);
   }
 
   /** Client: a new session whose ClientHello is already queued (outgoing() or onSend). */
@@ -166,6 +190,13 @@ export class DtlsContext {
       this.module.setPskResolver(pointer, (identity) => lookup(identity));
     }
     const session = new DtlsSession(this.#host, pointer, peer, options);
+    const revoked = this.#revoked;
+    if (this.role === 'server' && this.mode === 'certificate') {
+      this.module.setRevocationCheck(pointer, (certificate) => {
+        session.notePeerCertificate(certificate);
+        return revoked?.(certificate) ?? false;
+      });
+    }
     this.#sessions.add(session);
     return session;
   }

@@ -12,6 +12,7 @@ export type DtlsErrorCode =
   | 'DTLS_ERR_UNKNOWN_PSK_IDENTITY'
   | 'DTLS_ERR_CERT_UNTRUSTED'
   | 'DTLS_ERR_CERT_EXPIRED'
+  | 'DTLS_ERR_CERT_REVOKED'
   | 'DTLS_ERR_CERT_REQUIRED'
   | 'DTLS_ERR_CERT_NAME_MISMATCH'
   | 'DTLS_ERR_CERT_INVALID'
@@ -61,6 +62,7 @@ export const MbedtlsCode = {
 /** Certificate verification flags (MBEDTLS_X509_BADCERT_*). */
 const BadCert = {
   EXPIRED: 0x01,
+  REVOKED: 0x02,
   CN_MISMATCH: 0x04,
   NOT_TRUSTED: 0x08,
   MISSING: 0x40,
@@ -140,6 +142,9 @@ function certificateError(flags: number, stage: string, base: { mbedtlsCode: num
   if ((flags & (BadCert.MISSING | BadCert.SKIP_VERIFY)) !== 0) {
     return new DtlsError('DTLS_ERR_CERT_REQUIRED', `${stage}: the peer sent no certificate ${details}`, base);
   }
+  if ((flags & BadCert.REVOKED) !== 0) {
+    return new DtlsError('DTLS_ERR_CERT_REVOKED', `${stage}: the peer's certificate is revoked ${details}`, base);
+  }
   if ((flags & BadCert.NOT_TRUSTED) !== 0) {
     return new DtlsError('DTLS_ERR_CERT_UNTRUSTED', `${stage}: the peer's certificate is not signed by a trusted CA ${details}`, base);
   }
@@ -168,6 +173,8 @@ function alertError(alert: number, context: FailureContext, stage: string, mbedt
       return new DtlsError('DTLS_ERR_CERT_UNTRUSTED', `${said}: it does not trust our certificate's CA`, details);
     case AlertDescription.certificate_expired:
       return new DtlsError('DTLS_ERR_CERT_EXPIRED', `${said}: it considers our certificate expired`, details);
+    case AlertDescription.certificate_revoked:
+      return new DtlsError('DTLS_ERR_CERT_REVOKED', `${said}: it considers our certificate revoked`, details);
     case AlertDescription.handshake_failure:
       // TLS 1.2's answer to a client without the certificate the server requires (RFC 5246 §7.4.6).
       return mode === 'certificate' && !context.hasOwnCertificate
@@ -177,7 +184,6 @@ function alertError(alert: number, context: FailureContext, stage: string, mbedt
       return new DtlsError('DTLS_ERR_CERT_REQUIRED', `${said}: it requires a certificate`, details);
     case AlertDescription.bad_certificate:
     case AlertDescription.unsupported_certificate:
-    case AlertDescription.certificate_revoked:
     case AlertDescription.certificate_unknown:
       return new DtlsError('DTLS_ERR_CERT_INVALID', `${said}: it rejected our certificate`, details);
     default:

@@ -13,4 +13,4 @@ export {
   DEFAULT_DTLS_LIMITS, DtlsTransport,
   type DtlsTransportCounters, type DtlsTransportLimits, type DtlsTransportOptions, type DtlsTransportStats, type HandshakeErrorListener,
 } from './transport-dtls.js';
-export { DtlsModule, type HeapStats } from './wasm-module.js';
+export { DtlsModule, type HeapStats, type PeerCertificate, type RevocationCheck } from './wasm-module.js';

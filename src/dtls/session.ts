@@ -6,7 +6,7 @@
 
 import type { Logger } from '../protocol/interfaces.js';
 import { DtlsError, errorFromMbedtls, MbedtlsCode } from './errors.js';
-import { MAX_DATAGRAM, MAX_RECORD, SessionInfo, type DtlsModule } from './wasm-module.js';
+import { MAX_DATAGRAM, MAX_RECORD, SessionInfo, type DtlsModule, type PeerCertificate } from './wasm-module.js';
 
 export type DtlsSessionState = 'handshaking' | 'established' | 'closed' | 'failed';
 
@@ -63,6 +63,7 @@ export class DtlsSession {
   #error: DtlsError | undefined;
   #closeReason: DtlsCloseReason | undefined;
   #identity: string | undefined;
+  #peerCertificate: PeerCertificate | undefined;
   #outgoing: Buffer[] = [];
   #deadline: number | undefined;
   #timerGeneration = -1;
@@ -89,6 +90,17 @@ export class DtlsSession {
 
   get closeReason(): DtlsCloseReason | undefined {
     return this.#closeReason;
+  }
+
+  /** Server, certificate mode: the certificate the peer presented (recorded while it is
+   * verified; authenticated once the session is established). */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.#peerCertificate;
+  }
+
+  /** @internal The context records it from the module's revocation check. */
+  notePeerCertificate(certificate: PeerCertificate): void {
+    this.#peerCertificate = certificate;
   }
 
   /** The peer's authenticated identity once established: its PSK identity (on a client, the
@@ -333,6 +345,7 @@ export class DtlsSession {
     const { module } = this.#host;
     this.#drain(); // an alert or close_notify queued by the last call still goes out
     module.setPskResolver(this.#pointer, undefined);
+    module.setRevocationCheck(this.#pointer, undefined);
     module.exports.fleet_session_free(this.#pointer);
     this.#pointer = 0;
     this.#host.released(this);

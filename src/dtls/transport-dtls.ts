@@ -21,7 +21,7 @@ import {
   checkLimits, DEFAULT_DTLS_LIMITS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SERVER_CID_LENGTH, newCounters,
   type DtlsTransportLimits, type DtlsTransportOptions, type DtlsTransportStats,
 } from './transport-options.js';
-import { DtlsModule } from './wasm-module.js';
+import { DtlsModule, type PeerCertificate } from './wasm-module.js';
 
 export type { DtlsTransportCounters, DtlsTransportLimits, DtlsTransportOptions, DtlsTransportStats } from './transport-options.js';
 export { DEFAULT_DTLS_LIMITS } from './transport-options.js';
@@ -206,6 +206,24 @@ export class DtlsTransport implements Transport {
     if (entry === undefined) return false;
     this.#end(entry, options.notify ?? true);
     return true;
+  }
+
+  /** Certificate mode: our certificate and key for the handshakes to come (DtlsContext). */
+  replaceOwnCertificate(cert: string, key: string): void {
+    this.#context.replaceOwnCertificate(cert, key);
+  }
+
+  /** Ends (with close_notify) every established session `match` picks by its identity and,
+   * on a certificate server, the certificate it presented: a revoked peer goes at once. */
+  closeSessionsWhere(match: (identity: string | undefined, certificate: PeerCertificate | undefined) => boolean): number {
+    let ended = 0;
+    for (const entry of this.#table.entries()) {
+      const session = entry.session;
+      if (session === undefined || !match(session.identity, session.peerCertificate)) continue;
+      this.#end(entry, true);
+      ended++;
+    }
+    return ended;
   }
 
   /** Sends close_notify to every established peer (unless `closeNotify: false`, to vanish

@@ -81,6 +81,17 @@ export const SessionInfo = {
 /** A server session's PSK lookup, called from inside the module during a handshake. */
 export type PskResolver = (identity: string) => Uint8Array | undefined;
 
+/** The end-entity certificate a peer presented: its serial (lowercase hex, no leading
+ * zeros) and subject (as mbedTLS writes it: "CN=node:n1, O=coap-fleet"). */
+export interface PeerCertificate {
+  readonly serial: string;
+  readonly subject: string;
+}
+
+/** A server session's revocation check, called from inside the module while it verifies
+ * the peer's certificate: true refuses it. */
+export type RevocationCheck = (certificate: PeerCertificate) => boolean;
+
 export interface DtlsModuleOptions {
   /** Default: findWasm(). */
   readonly wasmPath?: string;
@@ -132,6 +143,7 @@ export class DtlsModule {
   readonly #memory: WasmMemory;
   #bytes: Uint8Array;
   readonly #pskResolvers = new Map<number, PskResolver>();
+  readonly #revocationChecks = new Map<number, RevocationCheck>();
   /** Scratch for one input datagram at a time (lent to a session during one call). */
   readonly inputScratch: number;
   /** Scratch for one decrypted record at a time. */
@@ -173,6 +185,8 @@ export class DtlsModule {
         },
         fleet_host_psk: (session: number, identity: number, identityLength: number, key: number, capacity: number): number =>
           module!.#lookupPsk(session, identity, identityLength, key, capacity),
+        fleet_host_cert_revoked: (session: number, serial: number, serialLength: number, subject: number, subjectLength: number): number =>
+          module!.#checkRevoked(session, serial, serialLength, subject, subjectLength),
       },
     };
     const { instance } = await wasmApi.instantiate(readFileSync(path), imports);
@@ -249,6 +263,30 @@ export class DtlsModule {
   setPskResolver(session: number, resolve: PskResolver | undefined): void {
     if (resolve === undefined) this.#pskResolvers.delete(session);
     else this.#pskResolvers.set(session, resolve);
+  }
+
+  /** Routes the revocation check of a server session (by its module pointer) to `check`. */
+  setRevocationCheck(session: number, check: RevocationCheck | undefined): void {
+    if (check === undefined) this.#revocationChecks.delete(session);
+    else this.#revocationChecks.set(session, check);
+  }
+
+  #checkRevoked(session: number, serial: number, serialLength: number, subject: number, subjectLength: number): number {
+    const check = this.#revocationChecks.get(session);
+    if (check === undefined) return 0;
+    const bytes = this.bytes();
+    const certificate: PeerCertificate = {
+      serial: Buffer.from(bytes.subarray(serial, serial + serialLength)).toString('hex').replace(/^0+(?=.)/, ''),
+      subject: Buffer.from(bytes.subarray(subject, subject + subjectLength)).toString('utf8'),
+    };
+    this.#inCallback = true;
+    try {
+      return check(certificate) ? 1 : 0;
+    } catch {
+      return 1; // a list that cannot be read fails closed: the handshake is refused, never a crash
+    } finally {
+      this.#inCallback = false;
+    }
   }
 
   #lookupPsk(session: number, identity: number, identityLength: number, key: number, capacity: number): number {

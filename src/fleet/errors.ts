@@ -71,3 +71,11 @@ export class CredentialsFileError extends FleetError {
     super('FLEET_ERR_CREDENTIALS', message, options);
   }
 }
+
+/** A certificate, key or PKCS#10 request (certificates.ts) that cannot be read, does not
+ * verify, or cannot be issued as asked. A CA that refuses a request answers 4.00. */
+export class CertificateError extends FleetError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FLEET_ERR_CERTIFICATE', message, options);
+  }
+}

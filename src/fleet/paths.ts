@@ -24,6 +24,11 @@ export const GatewayRoute = {
   restart: '/system/restart',
   shutdown: '/system/shutdown',
   audit: '/audit',
+  revocations: '/certificates/revocations',
+  bootstraps: '/certificates/bootstrap',
+  /** EST simple enroll and re-enroll (RFC 9148 §4.1, the default /.well-known/est path). */
+  estEnroll: '/.well-known/est/sen',
+  estReenroll: '/.well-known/est/sren',
 } as const;
 
 export const AgentRoute = {

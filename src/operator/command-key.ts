@@ -17,7 +17,8 @@ export interface CommandKeyHints {
   readonly given?: string | undefined;
   /** The value of COAP_FLEET_COMMAND_KEY, when set. */
   readonly environment?: string | undefined;
-  /** The operator's credentials file (operator-NAME.json), whose folder may hold the key. */
+  /** The operator's credentials file (operator-NAME.json) or certificate (operator-NAME.crt),
+   * whose folder may hold the key. */
   readonly credentials?: string | undefined;
 }
 

@@ -13,6 +13,9 @@ export const ContentFormat = {
   SenmlJson: 110,
   SenmlCbor: 112,
   CoapGroupJson: 256,
+  /** EST over CoAP (RFC 9148 §5): a PKCS#10 request in, a DER certificate out. */
+  Pkcs10: 286,
+  PkixCert: 287,
   JsonDeflate: 11050,
   CborDeflate: 11060,
 } as const;
@@ -29,6 +32,8 @@ const MEDIA_TYPES: ReadonlyMap<number, string> = new Map([
   [110, 'application/senml+json'],
   [112, 'application/senml+cbor'],
   [256, 'application/coap-group+json'],
+  [286, 'application/pkcs10'],
+  [287, 'application/pkix-cert'],
   [11050, 'application/json;content-coding=deflate'],
   [11060, 'application/cbor;content-coding=deflate'],
 ]);

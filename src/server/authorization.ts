@@ -64,6 +64,12 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: 'GET', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.alert, allow: ['operator'] },
   { method: 'GET', route: GatewayRoute.audit, allow: ['operator'] },
+  { method: 'GET', route: GatewayRoute.revocations, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.revocations, allow: ['operator'] },
+  { method: 'POST', route: GatewayRoute.bootstraps, allow: ['operator'] },
+  // Re-enrollment with the node's current certificate: the handler ties the request's
+  // subject to the caller (RFC 9148 §4.1, RFC 7030 §4.2.2).
+  { method: 'POST', route: GatewayRoute.estReenroll, allow: ['any-node'] },
   { method: 'GET', route: GatewayRoute.config, allow: ['operator'] },
   { method: 'PUT', route: GatewayRoute.config, allow: ['operator'] },
   { method: 'POST', route: GatewayRoute.restart, allow: ['operator'] },

@@ -25,6 +25,13 @@ export interface GatewayConfig extends AlertSettings {
   readonly cert_file: string | null;
   readonly key_file: string | null;
   readonly ca_file: string | null;
+  /** EST enrollment (RFC 9148) over DTLS with bootstrap PSKs (null: none), on dtls_host. */
+  readonly est_port: number | null;
+  /** The CA that signs enrolled nodes' certificates, and its key (PEM). */
+  readonly enroll_ca_cert_file: string | null;
+  readonly enroll_ca_key_file: string | null;
+  /** Validity of an enrolled certificate. */
+  readonly enroll_certificate_validity_s: number;
   /** Plain CoAP from loopback is the `local` administrator; default: when `host` is loopback. */
   readonly allow_local_plain: boolean;
   /** The publisher's Ed25519 public key (PEM): POST /updates then refuses manifests it did not sign. */
@@ -41,7 +48,7 @@ export interface GatewayConfig extends AlertSettings {
   readonly retransmission: CongestionControl;
   readonly log_level: LogLevel;
   readonly pretty: boolean;
-  /** Written once listening: {"coap_port", "coaps_port"}; removed at stop. */
+  /** Written once listening: {"coap_port", "coaps_port", "est_port"}; removed at stop. */
   readonly ready_file: string | null;
 }
 
@@ -57,6 +64,10 @@ export const GATEWAY_FIELDS = {
   cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS certificate chain (PEM)' },
   key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'DTLS private key (PEM)' },
   ca_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'CA that signs peer certificates (PEM)' },
+  est_port: { kind: 'port', value: 'PORT', canBeOff: true, default: null, description: 'EST enrollment (RFC 9148) with bootstrap PSKs over DTLS (default off)' },
+  enroll_ca_cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'CA certificate (PEM) that signs enrolled nodes; in ca_file too' },
+  enroll_ca_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'its private key (PEM)' },
+  enroll_certificate_validity_s: { kind: 'seconds', value: 'SECONDS', min: 10, max: 10 * 366 * 86_400, default: 30 * 86_400, description: 'validity of an enrolled certificate' },
   allow_local_plain: { kind: 'boolean', value: 'true|false', description: 'plain CoAP from loopback is the local operator (default: when host is loopback)' },
   publisher_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'Ed25519 public key: refuse manifests it did not sign' },
   health_interval_s: { kind: 'seconds', value: 'SECONDS', min: 0.01, max: 86_400, default: 30, description: 'period nodes are told to report at' },
@@ -115,7 +126,9 @@ async function consistencyProblems(config: GatewayConfig): Promise<string[]> {
     if (some && certificate.some((file) => file === null)) problems.push('certificate mode needs cert_file, key_file and ca_file together');
     if (config.psk_file === null && !some) problems.push('dtls_port needs credentials: psk_file, or cert_file, key_file and ca_file');
   }
-  for (const key of ['psk_file', 'cert_file', 'key_file', 'ca_file', 'publisher_key_file'] as const) {
+  if (config.est_port !== null && (config.dtls_port === null || config.cert_file === null)) problems.push('est_port needs dtls_port with certificates (cert_file, key_file, ca_file)');
+  if (config.est_port !== null && (config.enroll_ca_cert_file === null || config.enroll_ca_key_file === null)) problems.push('est_port needs enroll_ca_cert_file and enroll_ca_key_file');
+  for (const key of ['psk_file', 'cert_file', 'key_file', 'ca_file', 'publisher_key_file', 'enroll_ca_cert_file', 'enroll_ca_key_file'] as const) {
     const file = config[key];
     if (file === null) continue;
     try {

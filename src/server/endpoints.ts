@@ -2,7 +2,8 @@
 // (RFC 7252) and CoAP over DTLS (RFC 7252 §9: PSK or certificates, server role), so a
 // transport is chosen here and nowhere else.
 
-import { createDtlsEndpoint } from '../dtls/dtls-endpoint.js';
+import { createDtlsEndpoint, DtlsEndpoint } from '../dtls/dtls-endpoint.js';
+import type { RevocationCheck } from '../dtls/wasm-module.js';
 import { Endpoint, type EndpointOptions } from '../protocol/endpoint.js';
 import type { Logger } from '../protocol/interfaces.js';
 import type { ObserveLimits } from '../protocol/observe-server.js';
@@ -15,7 +16,31 @@ export interface GatewayEndpoints {
   readonly coap?: Endpoint | undefined;
   /** CoAP over DTLS: each request carries its peer's authenticated identity. */
   readonly coaps?: Endpoint | undefined;
+  /** EST enrollment (RFC 9148) over DTLS with bootstrap PSKs only; not the gateway's
+   * router: it serves /.well-known/est/sen alone (resources-enrollment.ts). */
+  readonly est?: Endpoint | undefined;
 }
+
+/** Ends the DTLS sessions whose peer certificate `matches`; how many (none without DTLS). */
+export function endCertificateSessions(endpoints: GatewayEndpoints, matches: (certificate: { serial: string; subject: string }) => boolean): number {
+  const { coaps } = endpoints;
+  if (!(coaps instanceof DtlsEndpoint)) return 0;
+  return coaps.transport.closeSessionsWhere((_identity, certificate) => certificate !== undefined && matches(certificate));
+}
+
+/** The enrollment endpoint on dtls_host:est_port: PSK mode, its keys the bootstrap
+ * credentials (`pskLookup`). Kept apart from the certificate port, whose DTLS context has
+ * one suite (DESIGN §4), and so that a bootstrap key reaches nothing but enrollment. */
+export async function openEnrollmentEndpoint(config: GatewayConfig, pskLookup: (identity: string) => Uint8Array | undefined, logger: Logger): Promise<Endpoint> {
+  return createDtlsEndpoint({
+    role: 'server', mode: 'psk', pskLookup, host: config.dtls_host, port: config.est_port!, logger,
+    endpoint: { parameters: { congestionControl: config.retransmission } },
+  });
+}
+
+/** Every endpoint the gateway closes at its stop. */
+export const allEndpoints = (endpoints: GatewayEndpoints): Endpoint[] =>
+  [...endpointList(endpoints), ...(endpoints.est === undefined ? [] : [endpoints.est])];
 
 export const endpointList = (endpoints: GatewayEndpoints): Endpoint[] =>
   [endpoints.coap, endpoints.coaps].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);
@@ -30,8 +55,9 @@ export const GATEWAY_OBSERVE_LIMITS: Partial<ObserveLimits> = {
   total: 30_000,
 };
 
-/** Opens the endpoints the config asks for; on failure, closes what it had opened. */
-export async function openEndpoints(config: GatewayConfig, logger: Logger): Promise<GatewayEndpoints> {
+/** Opens the endpoints the config asks for; on failure, closes what it had opened. With
+ * certificates, `revoked` is asked at every handshake (the gateway's revocation list). */
+export async function openEndpoints(config: GatewayConfig, logger: Logger, revoked?: RevocationCheck): Promise<GatewayEndpoints> {
   // Credentials first: a bad file is a config error before any socket is bound.
   const credentials = config.dtls_port === null ? undefined : await loadDtlsCredentials(config);
   // What the two endpoints share: the gateway's Observe bounds and retransmission timers.
@@ -43,7 +69,8 @@ export async function openEndpoints(config: GatewayConfig, logger: Logger): Prom
   try {
     const coaps = await createDtlsEndpoint({
       role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions,
-      ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup } : { mode: 'certificate', certificates: credentials.certificates }),
+      ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup }
+        : { mode: 'certificate', certificates: credentials.certificates, ...(revoked === undefined ? {} : { revoked }) }),
     });
     return { coap, coaps };
   } catch (error) {

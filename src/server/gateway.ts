@@ -17,7 +17,10 @@ import { formatPeer, type PeerAddress } from '../protocol/interfaces.js';
 import { alertRules } from './alert-settings.js';
 import type { ConfigSources, GatewayConfig } from './config.js';
 import { readOverlay } from './config-overlay.js';
-import { endpointList, openEndpoints, type GatewayEndpoints } from './endpoints.js';
+import { allEndpoints, endCertificateSessions, endpointList, openEndpoints, openEnrollmentEndpoint, type GatewayEndpoints } from './endpoints.js';
+import { Enrollment } from './enrollment.js';
+import { addEnrollmentResources, serveSimpleEnroll } from './resources-enrollment.js';
+import { addRevocationResources } from './resources-revocations.js';
 import { ConfigError, StateUnavailable } from './errors.js';
 import { GatewayLifecycle, type GatewayState } from './gateway-lifecycle.js';
 import { ImageStore } from './image-store.js';
@@ -134,8 +137,24 @@ export class Gateway {
     const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
     await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
+    let enrollment: Enrollment | undefined;
     try {
-      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')));
+      endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')), (certificate) => store.isRevoked(certificate));
+      if (config.est_port !== null && options.endpoints === undefined) {
+        const ca = await Enrollment.loadCa(config).catch(async (error: unknown) => {
+          await Promise.all(allEndpoints(endpoints).map((endpoint) => endpoint.close()));
+          throw error;
+        });
+        const enrollLogger = protocolLogger(componentLogger('enrollment'));
+        enrollment = new Enrollment({ store, ca, validityS: config.enroll_certificate_validity_s, now, logger: enrollLogger });
+        const lookup = enrollment.pskLookup.bind(enrollment);
+        const est = await openEnrollmentEndpoint(config, lookup, protocolLogger(componentLogger('est'))).catch(async (error: unknown) => {
+          await Promise.all(allEndpoints(endpoints).map((endpoint) => endpoint.close()));
+          throw error;
+        });
+        serveSimpleEnroll(est, enrollment);
+        endpoints = { ...endpoints, est };
+      }
     } catch (error) {
       await store.close();
       throw error;
@@ -193,6 +212,8 @@ export class Gateway {
     addMetricsResources({ router, store, history, reports, now });
     addAlertResources({ router, alerts });
     addAuditResources({ router, store });
+    if (enrollment !== undefined) addEnrollmentResources({ router, enrollment });
+    addRevocationResources({ router, store, now, logger: resourceLogger, endSessions: (matches) => endCertificateSessions(endpoints, matches) });
     const forwardLogger = protocolLogger(componentLogger('forward'));
     const forwarder = new Forwarder({
       nodeLink, getNode: (id) => store.getNode(id), cache: new ResponseCache(() => now().getTime()), audit, now, logger: forwardLogger,
@@ -207,16 +228,18 @@ export class Gateway {
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
       coaps: addresses.coaps === undefined ? null : `coaps://${formatPeer(addresses.coaps)}`,
+      ...(addresses.est === undefined ? {} : { est: `coaps://${formatPeer(addresses.est)}` }),
       data_dir: config.data_dir, allow_local_plain: config.allow_local_plain, publisher_key: publisherKey !== undefined,
       nodes: store.listNodes().length, updates: store.listUpdates().length,
     }, 'gateway listening');
     return gateway;
   }
 
-  addresses(): { coap?: PeerAddress; coaps?: PeerAddress } {
+  addresses(): { coap?: PeerAddress; coaps?: PeerAddress; est?: PeerAddress } {
     return {
       ...(this.#endpoints.coap === undefined ? {} : { coap: this.#endpoints.coap.address() }),
       ...(this.#endpoints.coaps === undefined ? {} : { coaps: this.#endpoints.coaps.address() }),
+      ...(this.#endpoints.est === undefined ? {} : { est: this.#endpoints.est.address() }),
     };
   }
 
@@ -247,7 +270,7 @@ export class Gateway {
     if (unfinished > 0) this.#logger.warn({ unfinished, grace_ms: graceMs }, 'requests still running at stop');
     await responsesSent();
     this.#observations.close();
-    await Promise.all(endpointList(this.#endpoints).map((endpoint) => endpoint.close()));
+    await Promise.all(allEndpoints(this.#endpoints).map((endpoint) => endpoint.close()));
     await this.store.close();
     this.#lifecycle.transition('stopped');
   }

@@ -17,6 +17,8 @@ import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './reco
 import type { AlertRecord } from './alert-rules.js';
 import type { MetricsSample } from '../fleet/node-views.js';
 import type { Baseline } from '../fleet/health-gate.js';
+import { revocationKey, revocationKeysOf, type RevocationRecord } from '../fleet/revocation.js';
+import type { BootstrapRecord } from './enrollment.js';
 
 export interface StoreOptions {
   /** Audit entries kept; past this the oldest are removed in the same transaction. */
@@ -59,6 +61,12 @@ export class GatewayStore {
   /** Per "<update id>/<node id>": the target's baseline, taken at its install grant
    * (fleet/health-gate.ts); bounded by the updates' targets, gone with nothing (small). */
   readonly #baselines: Database<Baseline, string>;
+  /** The certificate revocation list by revocationKey ("serial:…", "subject:node:n1"):
+   * entries stay (a revoked certificate never comes back); bounded by MAX_REVOCATIONS. */
+  readonly #revocations: Database<RevocationRecord, string>;
+  /** Bootstrap PSKs for enrollment by their identity ("bootstrap:n1", one per node, a new
+   * one replacing it); expired and used ones are pruned when one is added (enrollment.ts). */
+  readonly #bootstraps: Database<BootstrapRecord, string>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -70,7 +78,7 @@ export class GatewayStore {
     this.#root = root;
     this.#directory = directory;
     this.#options = options;
-    const [nodes, updates, statuses, audit, alerts, metrics, baselines] = GatewayStore.DATABASES;
+    const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations, bootstraps] = GatewayStore.DATABASES;
     this.#nodes = root.openDB<NodeRecord, string>({ name: nodes });
     this.#updates = root.openDB<RolloutRecord, string>({ name: updates });
     this.#statuses = root.openDB<StatusRecord, string>({ name: statuses });
@@ -83,15 +91,17 @@ export class GatewayStore {
     this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
     this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
     this.#baselines = root.openDB<Baseline, string>({ name: baselines });
+    this.#revocations = root.openDB<RevocationRecord, string>({ name: revocations });
+    this.#bootstraps = root.openDB<BootstrapRecord, string>({ name: bootstraps });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
   }
 
   /** The named databases, for the check at start (fleet/store-check.ts). */
-  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines'] as const;
+  static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
-  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines'];
+  static readonly ADDED_DATABASES: readonly string[] = ['alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'];
 
   /** Opens (creating) the environment in `directory`. */
   static async open(directory: string, options: StoreOptions): Promise<GatewayStore> {
@@ -99,13 +109,39 @@ export class GatewayStore {
       await mkdir(directory, { recursive: true });
       // Without event-turn batching: its batch promise is lmdb-js's own, and a commit that
       // fails (a full disk) would reject it with nobody listening, ending the process.
-      return new GatewayStore(open({ path: directory, maxDbs: 8, eventTurnBatching: false }), directory, options);
+      return new GatewayStore(open({ path: directory, maxDbs: 12, eventTurnBatching: false }), directory, options);
     } catch (error) {
       throw new StoreError(`cannot open the state store in ${directory}: ${(error as Error).message}`, { cause: error });
     }
   }
 
   // ---- reads (also valid inside `atomically`, where they see its writes) ------------
+
+  /** Whether a presented certificate is revoked, by its serial or its principal. Called
+   * during handshakes: a synchronous read. */
+  isRevoked(certificate: { readonly serial: string; readonly subject: string }): boolean {
+    return revocationKeysOf(certificate).some((key) => this.#revocations.get(key) !== undefined);
+  }
+
+  getRevocation(kind: RevocationRecord['kind'], value: string): RevocationRecord | undefined {
+    return this.#revocations.get(revocationKey(kind, value));
+  }
+
+  listRevocations(): RevocationRecord[] {
+    return [...this.#revocations.getRange()].map(({ value }) => value);
+  }
+
+  getBootstrap(identity: string): BootstrapRecord | undefined {
+    return this.#bootstraps.get(identity);
+  }
+
+  listBootstraps(): BootstrapRecord[] {
+    return [...this.#bootstraps.getRange()].map(({ value }) => value);
+  }
+
+  revocationCount(): number {
+    return this.#revocations.getCount();
+  }
 
   getNode(nodeId: string): NodeRecord | undefined {
     return this.#nodes.get(nodeId);
@@ -239,6 +275,9 @@ export class GatewayStore {
     removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
+    putBootstrap: (record) => { this.#bootstraps.putSync(record.identity, record); },
+    removeBootstrap: (identity) => { this.#bootstraps.removeSync(identity); },
+    putRevocation: (record) => { this.#revocations.putSync(revocationKey(record.kind, record.value), record); },
     putBaseline: (updateId, nodeId, baseline) => { this.#baselines.putSync(statusKey(updateId, nodeId), baseline); },
     putAlert: (alert) => {
       this.#alerts.putSync(Number(alert.id), alert);
@@ -269,6 +308,9 @@ export interface StoreWriter {
   removeNode(nodeId: string): boolean;
   putUpdate(record: RolloutRecord): void;
   putStatus(updateId: string, nodeId: string, status: StatusRecord): void;
+  putRevocation(record: RevocationRecord): void;
+  putBootstrap(record: BootstrapRecord): void;
+  removeBootstrap(identity: string): void;
   /** A target's health baseline for a gated rollout, replacing an earlier one. */
   putBaseline(updateId: string, nodeId: string, baseline: Baseline): void;
   audit(entry: AuditEntry): void;

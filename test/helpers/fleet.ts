@@ -13,6 +13,9 @@ import { agentPaths } from '../../src/agent/agent.js';
 import { AgentStore, type SlotsRecord, type NodeUpdateRecord } from '../../src/agent/store.js';
 import { openGateway, type GatewayClient } from '../../src/operator/gateway-client.js';
 import { generateKeys } from '../../src/operator/keys.js';
+import { initCertificateAuthority, issueFor } from '../../src/operator/certificate-authority.js';
+import { createBootstrapCredential } from '../../src/operator/enrollment.js';
+import type { DtlsCredentials } from '../../src/dtls/transport-options.js';
 import { startFaultProxy, type FaultProxy } from '../../src/testing/fault-proxy.js';
 import { publishImage } from '../../src/operator/publish.js';
 import { watchRollout } from '../../src/operator/rollout-watch.js';
@@ -234,6 +237,15 @@ export interface FleetOptions {
   readonly nodeIds?: readonly string[];
   /** Prefix of the temporary directory. */
   readonly name?: string;
+  /** DTLS with certificates from a fleet CA (keys ca init, keys issue) instead of PSKs. */
+  readonly certificates?: boolean;
+  /** With certificates: the gateway also enrolls nodes (RFC 9148, est_port). */
+  readonly enrollment?: EnrollmentOptions;
+}
+
+export interface EnrollmentOptions {
+  /** Validity of the certificates the gateway issues (enroll_certificate_validity_s). */
+  readonly validityS?: number;
 }
 
 export class Fleet {
@@ -241,22 +253,30 @@ export class Fleet {
   readonly keysDir: string;
   readonly nodeIds: readonly string[];
   readonly gatewayDataDir: string;
+  /** Certificate mode: the CA's directory (ca.crt, ca.key); the issued files are in keysDir. */
+  readonly caDir: string | undefined;
   gateway: Daemon | undefined;
   /** The gateway's DTLS port, once it has one; kept across a restart. */
   coapsPort: number | undefined;
   /** The plain CoAP port, when the gateway has one. */
   coapPort: number | undefined;
+  /** The EST enrollment port (RFC 9148), when the gateway has one. */
+  estPort: number | undefined;
+  /** Certificate mode: the gateway also enrolls nodes (startGateway's est_port). */
+  readonly enrollment: EnrollmentOptions | undefined;
   readonly agents = new Map<string, Daemon>();
   readonly #agentEnv = new Map<string, Readonly<Record<string, string>>>();
   readonly #daemons: Daemon[] = [];
   readonly #proxies: FaultProxy[] = [];
   #operator: Promise<GatewayClient> | undefined;
 
-  private constructor(dir: string, nodeIds: readonly string[]) {
+  private constructor(dir: string, nodeIds: readonly string[], certificates: boolean, enrollment: EnrollmentOptions | undefined) {
     this.dir = dir;
     this.keysDir = join(dir, 'keys');
     this.nodeIds = nodeIds;
     this.gatewayDataDir = join(dir, 'gateway');
+    this.caDir = certificates ? join(dir, 'ca') : undefined;
+    this.enrollment = certificates ? enrollment : undefined;
   }
 
   /** A temporary directory with a publisher key pair and PSK credentials for an operator
@@ -264,14 +284,43 @@ export class Fleet {
   static async create(options: FleetOptions = {}): Promise<Fleet> {
     const nodeIds = options.nodeIds ?? ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
     const dir = await mkdtemp(join(await realpath(tmpdir()), `coap-fleet-${options.name ?? 'e2e'}-`));
-    const fleet = new Fleet(dir, nodeIds);
+    const fleet = new Fleet(dir, nodeIds, options.certificates === true, options.enrollment);
     try {
       await generateKeys(fleet.keysDir, nodeIds, OPERATOR, true);
+      if (fleet.caDir !== undefined) await fleet.#issueCertificates(fleet.caDir);
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
     return fleet;
+  }
+
+  async #issueCertificates(caDir: string): Promise<void> {
+    await initCertificateAuthority(caDir, { intermediate: true, days: 30, overwrite: false });
+    const issue = { days: 30, outDirectory: this.keysDir, overwrite: true };
+    await issueFor(caDir, { kind: 'gateway', hosts: ['localhost', '127.0.0.1'] }, issue);
+    await issueFor(caDir, { kind: 'operator', name: OPERATOR }, issue);
+    for (const id of this.nodeIds) await issueFor(caDir, { kind: 'node', id }, issue);
+  }
+
+  /** Certificate mode: the .crt/.key pair `keys issue` wrote for `base` (node-ID,
+   * operator-NAME, gateway) and the CA's root. */
+  certificateFiles(base: string): { readonly cert: string; readonly key: string; readonly ca: string } {
+    if (this.caDir === undefined) throw new Error('this fleet runs on PSKs');
+    return { cert: join(this.keysDir, `${base}.crt`), key: join(this.keysDir, `${base}.key`), ca: join(this.caDir, 'ca.crt') };
+  }
+
+  /** A DTLS client's certificate credentials from files (the operator's, a node's, or others). */
+  static certificateCredentials(files: { readonly cert: string; readonly key: string; readonly ca: string }): DtlsCredentials {
+    return {
+      mode: 'certificate',
+      certificates: { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8'), ca: readFileSync(files.ca, 'utf8') },
+    };
+  }
+
+  /** How a client of this fleet authenticates as `base` (operator-admin, node-ID). */
+  #clientCredentials(base: string): { readonly credentials: string } | { readonly dtls: DtlsCredentials } {
+    return this.caDir === undefined ? { credentials: join(this.keysDir, `${base}.json`) } : { dtls: Fleet.certificateCredentials(this.certificateFiles(base)) };
   }
 
   get gatewayUri(): string {
@@ -323,18 +372,33 @@ export class Fleet {
     const args = [
       'server', '--data-dir', this.gatewayDataDir, '--port', String(options.plainPort ?? 'off'),
       '--dtls-host', '127.0.0.1', '--dtls-port', String(options.dtlsPort ?? 0),
-      '--psk-file', join(this.keysDir, 'gateway-psk.json'), '--ready-file', ready,
+      ...this.#gatewayCredentialArgs(), '--ready-file', ready,
       ...(options.publisherKey === false ? [] : ['--publisher-key-file', this.publisherPublicKeyPath]),
     ];
     const daemon = Daemon.start('gateway', args, this.#logPath('gateway'), options.env);
     this.#daemons.push(daemon);
     this.gateway = daemon;
     const ports = await until('the gateway\'s ready file', () => (existsSync(ready)
-      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null } : undefined),
+      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null; est_port?: number | null } : undefined),
     { timeoutMs: STARTUP_TIMEOUT_MS, alive: () => daemon.checkAlive() });
     this.coapsPort = ports.coaps_port ?? undefined;
     this.coapPort = ports.coap_port ?? undefined;
+    this.estPort = ports.est_port ?? undefined;
     return daemon;
+  }
+
+  #gatewayCredentialArgs(): string[] {
+    if (this.caDir === undefined) return ['--psk-file', join(this.keysDir, 'gateway-psk.json')];
+    // The gateway trusts the intermediate beside the root (ca-bundle.pem): enrolled
+    // certificates (RFC 9148 /sen answers one certificate) and libcoap's clients come alone.
+    const files = this.certificateFiles('gateway');
+    const trust = ['--cert-file', files.cert, '--key-file', files.key, '--ca-file', join(this.caDir, 'ca-bundle.pem')];
+    if (this.enrollment === undefined) return trust;
+    return [
+      ...trust, '--est-port', '0',
+      '--enroll-ca-cert-file', join(this.caDir, 'intermediate.crt'), '--enroll-ca-key-file', join(this.caDir, 'intermediate.key'),
+      ...(this.enrollment.validityS === undefined ? [] : ['--enroll-certificate-validity-s', String(this.enrollment.validityS)]),
+    ];
   }
 
   /** kill -9 of the gateway; the operator's session goes with it. */
@@ -360,14 +424,14 @@ export class Fleet {
   /** The operator's DTLS client (openGateway with the operator's credentials file), one
    * for the fleet, opened again after a gateway restart. */
   operator(): Promise<GatewayClient> {
-    this.#operator ??= openGateway({ gateway: this.gatewayUri, credentials: this.operatorCredentials });
+    this.#operator ??= openGateway({ gateway: this.gatewayUri, ...this.#clientCredentials(`operator-${OPERATOR}`) });
     return this.#operator;
   }
 
   /** A DTLS client holding a node's credentials, for authorization checks; the caller
    * closes it. */
   asNode(nodeId: string): Promise<GatewayClient> {
-    return openGateway({ gateway: this.gatewayUri, credentials: this.nodeCredentials(nodeId) });
+    return openGateway({ gateway: this.gatewayUri, ...this.#clientCredentials(`node-${nodeId}`) });
   }
 
   async #dropOperator(): Promise<void> {
@@ -424,7 +488,7 @@ export class Fleet {
 
   /** Observes the rollout (watchRollout, as `rollout watch` does) until it ends. */
   watch(updateId: string, timeoutMs: number, show: (view: StatusView) => void = () => {}): Promise<StatusView> {
-    return watchRollout({ gateway: this.gatewayUri, credentials: this.operatorCredentials }, updateId, show, timeoutMs);
+    return watchRollout({ gateway: this.gatewayUri, ...this.#clientCredentials(`operator-${OPERATOR}`) }, updateId, show, timeoutMs);
   }
 
   /** Polls the status until `accept` says yes. */
@@ -463,7 +527,7 @@ export class Fleet {
       await writeFile(configPath, JSON.stringify({
         node_id: nodeId, gateway: options.gateway ?? this.gatewayUri, data_dir: this.agentDataDir(nodeId),
         publisher_key: this.publisherPublicKeyPath, initial_version: '1.0.0', hardware: 'e2e (loopback)', health_interval_s: 2,
-        listen_host: '127.0.0.1', psk_identity: `node:${nodeId}`, psk_key_file: this.nodeCredentials(nodeId), ...options.config,
+        listen_host: '127.0.0.1', ...this.#agentCredentialConfig(nodeId), ...options.config,
       }, null, 2));
     }
     if (options.env !== undefined) this.#agentEnv.set(nodeId, options.env);
@@ -471,6 +535,29 @@ export class Fleet {
     this.#daemons.push(daemon);
     this.agents.set(nodeId, daemon);
     return daemon;
+  }
+
+  /** Asks the gateway, as the operator, for a node's bootstrap credential (keys bootstrap);
+   * the path of its credentials file. */
+  async bootstrap(nodeId: string, expiresS = 3600): Promise<string> {
+    const file = join(this.keysDir, `bootstrap-${nodeId}.json`);
+    await createBootstrapCredential(await this.operator(), nodeId, expiresS, file);
+    return file;
+  }
+
+  /** An enrolling agent's config keys: its bootstrap file, the EST port, where it keeps
+   * the key and certificate it gets. */
+  enrollingAgentConfig(nodeId: string, bootstrapFile: string): { bootstrap_file: string; enroll_gateway: string; cert_file: string; key_file: string; ca_file: string } {
+    return {
+      bootstrap_file: bootstrapFile, enroll_gateway: `coaps://127.0.0.1:${this.estPort!}`,
+      cert_file: join(this.dir, `${nodeId}-enrolled.crt`), key_file: join(this.dir, `${nodeId}-enrolled.key`), ca_file: this.certificateFiles('gateway').ca,
+    };
+  }
+
+  #agentCredentialConfig(nodeId: string): Record<string, string> {
+    if (this.caDir === undefined) return { psk_identity: `node:${nodeId}`, psk_key_file: this.nodeCredentials(nodeId) };
+    const files = this.certificateFiles(`node-${nodeId}`);
+    return { cert_file: files.cert, key_file: files.key, ca_file: files.ca };
   }
 
   /** Starts the agent again with the config and environment it had. */

@@ -12,4 +12,11 @@ test('the demo (the README\'s first command) rolls a signed image out to every n
   for (const node of ['node-1', 'node-2', 'node-3']) assert.match(stdout, new RegExp(`${node}\\s+2\\.0\\.0\\s+yes`));
 });
 
+test('demo --certs: a fleet CA, nodes that enroll with bootstrap credentials, the same rollout', async () => {
+  const { stdout } = await run(process.execPath, ['bin/coap-fleet.js', 'demo', '--certs', '--nodes', '2', '--size-mib', '0.25'], { timeout: 240_000 });
+  assert.match(stdout, /a fleet CA \(root and intermediate\).*2 nodes enroll/);
+  assert.match(stdout, /DTLS 1\.2, certificates/);
+  assert.match(stdout, /rollout completed in [\d.]+ s: 2\/2 installed, 2\/2 report version 2\.0\.0/);
+});
+
 test.run();

@@ -184,15 +184,39 @@ FLEET_API int fleet_config_set_ca(fleet_config *c, const unsigned char *pem, siz
     return 0;
 }
 
-FLEET_API int fleet_config_set_own_cert(fleet_config *c, const unsigned char *cert_pem, size_t cert_len,
-                                        const unsigned char *key_pem, size_t key_len)
+static int parse_own_cert(mbedtls_x509_crt *crt, mbedtls_pk_context *key, const unsigned char *cert_pem,
+                          size_t cert_len, const unsigned char *key_pem, size_t key_len)
 {
-    int rc = mbedtls_x509_crt_parse(&c->own_cert, cert_pem, cert_len);
+    int rc = mbedtls_x509_crt_parse(crt, cert_pem, cert_len);
     if (rc != 0) {
         return rc > 0 ? MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT : rc;
     }
-    rc = mbedtls_pk_parse_key(&c->own_key, key_pem, key_len, NULL, 0,
-                              mbedtls_ctr_drbg_random, &drbg);
+    return mbedtls_pk_parse_key(key, key_pem, key_len, NULL, 0, mbedtls_ctr_drbg_random, &drbg);
+}
+
+/* Sets our certificate chain and key, or replaces them (a renewed certificate: enrollment,
+ * RFC 9148): both are parsed aside first, so a bad pair leaves the old one in use. The
+ * caller replaces them only while no handshake is under way (one may point at the old). */
+FLEET_API int fleet_config_set_own_cert(fleet_config *c, const unsigned char *cert_pem, size_t cert_len,
+                                        const unsigned char *key_pem, size_t key_len)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context key;
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&key);
+    int rc = parse_own_cert(&crt, &key, cert_pem, cert_len, key_pem, key_len);
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_pk_free(&key);
+    if (rc != 0) {
+        return rc;
+    }
+    /* A NULL certificate empties the config's list (ssl_append_key_cert). */
+    mbedtls_ssl_conf_own_cert(&c->conf, NULL, NULL);
+    mbedtls_x509_crt_free(&c->own_cert);
+    mbedtls_pk_free(&c->own_key);
+    mbedtls_x509_crt_init(&c->own_cert);
+    mbedtls_pk_init(&c->own_key);
+    rc = parse_own_cert(&c->own_cert, &c->own_key, cert_pem, cert_len, key_pem, key_len);
     if (rc != 0) {
         return rc;
     }
@@ -400,15 +424,21 @@ static int fleet_psk_lookup(void *unused, mbedtls_ssl_context *ssl, const unsign
     return rc;
 }
 
-/* Records the subject of the peer's end-entity certificate (depth 0) as its identity;
- * verification itself is mbedTLS's, against the config's CA. */
+/* Records the subject of the peer's end-entity certificate (depth 0) as its identity, and
+ * on a server asks the host whether that certificate is revoked (the fleet keeps its own
+ * revocation list, DESIGN §6): a revoked one gets BADCERT_REVOKED, which fails the
+ * handshake like any other verification flag (RFC 5280 §6.3). Verification itself is
+ * mbedTLS's, against the config's CA. */
 static int fleet_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     fleet_session *s = ctx;
-    (void) flags;
     if (depth == 0) {
         int n = mbedtls_x509_dn_gets(s->identity, sizeof s->identity, &crt->subject);
         s->identity_len = n > 0 ? (size_t) n : 0;
+        if (s->cfg->is_server &&
+            fleet_host_cert_revoked(s, crt->serial.p, crt->serial.len, s->identity, s->identity_len) != 0) {
+            *flags |= MBEDTLS_X509_BADCERT_REVOKED;
+        }
     }
     return 0;
 }

@@ -20,6 +20,13 @@ FLEET_IMPORT(fleet_host_abort) _Noreturn void fleet_host_abort(int code);
 FLEET_IMPORT(fleet_host_psk) int fleet_host_psk(void *session, const unsigned char *identity,
                                                 size_t identity_len, unsigned char *key, size_t cap);
 
+/* Asks whether a server session's peer certificate (depth 0: its serial number's bytes as
+ * encoded, and its subject as mbedtls_x509_dn_gets writes it) is revoked; 1 revoked, 0 not.
+ * Must not call into the module. */
+FLEET_IMPORT(fleet_host_cert_revoked) int fleet_host_cert_revoked(void *session, const unsigned char *serial,
+                                                                  size_t serial_len, const char *subject,
+                                                                  size_t subject_len);
+
 /* Abort codes (the host names them in its error). */
 #define FLEET_ABORT_ASSERT 1
 #define FLEET_ABORT_HEAP_CORRUPT 2

@@ -316,4 +316,29 @@ test('--pretty turns a pino JSON line into one readable line', () => {
   assert.is(formatPretty('not json'), 'not json');
 });
 
+test('enrollment: bootstrap_file with no certificate yet gives no DTLS credentials but the bootstrap; it needs enroll_gateway and where to keep them', async () => {
+  const temp = await tempDir('coap-fleet-agent-config-');
+  try {
+    await makePublisher(temp.path, 'pub');
+    const bootstrap = join(temp.path, 'bootstrap-n1.json');
+    await writeFile(bootstrap, JSON.stringify({ identity: 'bootstrap:n1', key_hex: '00112233445566778899aabbccddeeff' }));
+    await writeFile(join(temp.path, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
+    const base = {
+      node_id: 'n1', gateway: 'coaps://127.0.0.1:5684', data_dir: join(temp.path, 'var'), publisher_key: join(temp.path, 'pub.pub.pem'),
+      bootstrap_file: bootstrap, cert_file: join(temp.path, 'n1.crt'), key_file: join(temp.path, 'n1.key'), ca_file: join(temp.path, 'ca.crt'),
+    };
+    const config = loadAgentConfig({ cwd: temp.path, env: {}, flags: { ...base, enroll_gateway: 'coaps://127.0.0.1:5685' } });
+    assert.is(config.dtls, undefined);
+    assert.is(config.enrollment?.bootstrap?.identity, 'bootstrap:n1');
+    assert.is(config.enrollment?.estUri, 'coaps://127.0.0.1:5685');
+    assert.is(config.enrollment?.reenrollAtPercent, 70);
+    assert.ok(problemsOf(() => loadAgentConfig({ cwd: temp.path, env: {}, flags: base })).some((problem) => /enroll_gateway/.test(problem)));
+    const { cert_file: _cert, ...withoutCert } = base;
+    assert.ok(problemsOf(() => loadAgentConfig({ cwd: temp.path, env: {}, flags: { ...withoutCert, enroll_gateway: 'coaps://127.0.0.1:5685' } }))
+      .some((problem) => /bootstrap_file: needs cert_file/.test(problem)));
+  } finally {
+    await temp.remove();
+  }
+});
+
 test.run();

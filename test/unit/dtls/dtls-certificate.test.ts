@@ -58,6 +58,56 @@ test('a client certificate from another CA is rejected (DTLS_ERR_CERT_UNTRUSTED 
   }
 });
 
+test('a revoked client certificate fails the handshake (DTLS_ERR_CERT_REVOKED, alert certificate_revoked); the check sees its serial and subject', () => {
+  const seen: { serial: string; subject: string }[] = [];
+  let revokedSerial: string | undefined;
+  const server = new DtlsContext(module, serverOptions({
+    revoked: (certificate) => {
+      seen.push({ ...certificate });
+      return certificate.serial === revokedSerial;
+    },
+  }));
+  const client = new DtlsContext(module, clientOptions());
+  try {
+    const before = connectLink(client, server, '127.0.0.1|1');
+    before.flush();
+    assert.is(before.server?.state, 'established');
+    assert.is(seen.length, 1);
+    assert.is(seen[0]!.subject, 'O=coap-fleet, CN=node:7');
+    assert.match(seen[0]!.serial, /^[1-9a-f][0-9a-f]*$/);
+    assert.equal(before.server?.peerCertificate, seen[0]);
+    revokedSerial = seen[0]!.serial;
+    const after = connectLink(client, server, '127.0.0.1|2');
+    after.flush();
+    assert.is(after.server?.error?.code, 'DTLS_ERR_CERT_REVOKED');
+    assert.is(after.client.error?.alert, 44, 'certificate_revoked');
+    assert.is(after.client.error?.code, 'DTLS_ERR_CERT_REVOKED', 'the client learns why');
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
+test('a replaced own certificate is the one the next handshake presents; a broken pair is refused and the old one kept', () => {
+  const server = new DtlsContext(module, serverOptions());
+  const client = new DtlsContext(module, clientOptions({ certificates: { ca: pki.ca, ...pki.rogue } }));
+  try {
+    const refused = connectLink(client, server, '127.0.0.1|1');
+    refused.flush();
+    assert.is(refused.server?.error?.code, 'DTLS_ERR_CERT_UNTRUSTED');
+    client.replaceOwnCertificate(pki.client.cert, pki.client.key);
+    assert.throws(() => client.replaceOwnCertificate(pki.client.cert, '-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n'),
+      (error: unknown) => (error as { code?: string }).code === 'DTLS_ERR_CONFIG');
+    const accepted = connectLink(client, server, '127.0.0.1|2');
+    accepted.flush();
+    assert.is(accepted.server?.state, 'established');
+    assert.is(accepted.server?.identity, 'O=coap-fleet, CN=node:7');
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
 test('a client without a certificate is refused by default (DTLS_ERR_CERT_REQUIRED), accepted when not required', () => {
   const strict = new DtlsContext(module, serverOptions());
   const lenient = new DtlsContext(module, serverOptions({ requireClientCertificate: false }));
