@@ -3,3 +3,6 @@
 
 export const BENCH_PATH = 'bench';
 export const BENCH_PAYLOAD: Buffer = Buffer.from('coap-fleet-bench', 'ascii');
+
+/** Where a benchmark server of ours tells the most Q-Block2 state it held (JSON). */
+export const BENCH_STATS_PATH = 'bench-stats';

@@ -14,7 +14,7 @@ import { bufferBody, immutableFileBody, type BodySource } from '../../src/protoc
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { CONGESTION_CONTROLS, type CongestionControl } from '../../src/protocol/parameters.js';
-import { BENCH_PATH, BENCH_PAYLOAD } from './resource.js';
+import { BENCH_PATH, BENCH_PAYLOAD, BENCH_STATS_PATH } from './resource.js';
 import { BLOBS, blobFile } from './blob.js';
 import { BENCH_HOST, runServerChild } from './server-child.js';
 
@@ -25,9 +25,17 @@ if ((mode !== 'file' && mode !== 'buffer') || directory === undefined || (timers
 
 await runServerChild(async () => {
   const endpoint = await Endpoint.udp({ host: BENCH_HOST, port: 0 }, timers === undefined ? {} : { parameters: { congestionControl: timers } });
-  // TODO(lead, when merging the qblock branch): serve the server's per-transfer state for the
-  // transfer benchmark's memory rows, GET /bench-stats -> JSON of `endpoint.qblock2Stats()`
-  // ({transfers, peers, bytesHeld, sending}), which transfer.bench.ts samples during each download.
+  // The most Q-Block2 state this server held at once (RFC 9177 transfers and the bytes they
+  // keep), sampled every 5 ms, for the transfer benchmark's memory rows: GET /bench-stats.
+  const peak = { transfers: 0, bytesHeld: 0 };
+  setInterval(() => {
+    const { transfers, bytesHeld } = endpoint.qblock2Stats();
+    peak.transfers = Math.max(peak.transfers, transfers);
+    peak.bytesHeld = Math.max(peak.bytesHeld, bytesHeld);
+  }, 5).unref();
+  endpoint.router.add(`/${BENCH_STATS_PATH}`, {
+    handlers: { GET: () => ({ code: ResponseCode.Content, payload: JSON.stringify(peak) }) },
+  });
   endpoint.router.add(`/${BENCH_PATH}`, {
     handlers: { GET: () => ({ code: ResponseCode.Content, payload: BENCH_PAYLOAD }) },
   });

@@ -12,7 +12,10 @@ import { BLOBS, writeBlobs, type Blob } from './blob.js';
 import { addDownloadRows, runRounds, startSubjects, type Subject, type SubjectPlan } from './download-rounds.js';
 import { libcoapDownload, oursDownload, putBlobs } from './downloads.js';
 import { peakResidentMiB } from './proc-stats.js';
+import { BENCH_STATS_PATH } from './resource.js';
+import type { Target } from './load-generator.js';
 import { killAllServers, libcoapServer, nodeScript } from './servers.js';
+import { Endpoint } from '../../src/protocol/endpoint.js';
 
 const BENCH = 'transfer';
 /** Measured downloads per subject and size, interleaved; the median is reported. */
@@ -60,6 +63,7 @@ export const transferBenchmark: Benchmark = {
     ];
     const subjects: Subject[] = [];
     const peaks = new Map<Subject, number>();
+    const qblockPeaks = new Map<Subject, { transfers: number; bytesHeld: number }>();
     process.stderr.write(`  load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${BENCH} start)\n`);
     try {
       await startSubjects(plans, subjects);
@@ -67,6 +71,9 @@ export const transferBenchmark: Benchmark = {
       // Each server is a process of its own, started for this run: its peak RSS (VmHWM) is
       // the most it held, per-transfer state included, over 16 MiB downloads.
       for (const s of subjects) peaks.set(s, peakResidentMiB(s.server.pid));
+      for (const s of subjects.filter((subject) => subject.impl.startsWith(OURS) && !subject.impl.includes('libcoap'))) {
+        qblockPeaks.set(s, await serverQBlockPeak(s.server.target));
+      }
       process.stderr.write(`  load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${BENCH} end)\n`);
     } finally {
       await Promise.all(subjects.map((s) => s.server.stop()));
@@ -75,9 +82,22 @@ export const transferBenchmark: Benchmark = {
     }
     addDownloadRows(report, BENCH, subjects);
     for (const [s, peak] of peaks) report.add(BENCH, s.impl, 'server_peak_rss_mib', peak);
-    // TODO(lead, when merging the qblock branch): the server's per-transfer state at its
-    // largest during the downloads (`endpoint.qblock2Stats()`: transfers, bytesHeld; see
-    // server-coap-fleet-blob.ts), and the client's reorder buffer at its largest (not exposed
-    // by the qblock branch yet), as rows here.
+    // Our server's Q-Block2 state at its largest (server-coap-fleet-blob.ts samples it). The
+    // client's reorder buffer is bounded by construction (q-block2.ts: 64 blocks).
+    for (const [s, stats] of qblockPeaks) {
+      report.add(BENCH, s.impl, 'server_qblock2_peak_transfers', stats.transfers);
+      report.add(BENCH, s.impl, 'server_qblock2_peak_kib_held', stats.bytesHeld / 1024);
+    }
   },
 };
+
+/** What our benchmark server says of its Q-Block2 state at its largest (GET /bench-stats). */
+async function serverQBlockPeak(target: Target): Promise<{ transfers: number; bytesHeld: number }> {
+  const client = await Endpoint.udp({ host: target.address, port: 0 });
+  try {
+    const response = await client.request({ uri: `coap://${target.address}:${target.port}/${BENCH_STATS_PATH}` });
+    return JSON.parse(response.payload.toString('utf8')) as { transfers: number; bytesHeld: number };
+  } finally {
+    await client.close();
+  }
+}

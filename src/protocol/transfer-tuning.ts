@@ -7,8 +7,8 @@
 // (20 % here) is no reason to send less; cutting for it, as TCP does, settles near
 // 2(1 - p)/p blocks and makes every request's own loss count more. A window with nothing
 // in it lost its request (or its whole burst): one loss event, which moves neither the
-// window nor the loss figure (the client backs off its wait for the next), but counts as
-// evidence against the block size. The block size (RFC 7959 §2.2 SZX) is probed: while the loss at
+// window nor the loss figure (the client backs off its wait for the next), and counts as
+// one datagram lost against the block size. The block size (RFC 7959 §2.2 SZX) is probed: while the loss at
 // the current size stays high, the smallest size is tried, and kept only if it loses
 // clearly less (on constrained links a large datagram is fragmented and lost first, RFC
 // 7252 §4.6; a loss that does not depend on the size is not helped by smaller blocks, only
@@ -46,7 +46,7 @@ export interface TransferTuningOptions {
 export const DEFAULT_TUNING: TransferTuningOptions = {
   minSizeExponent: 2, maxSizeExponent: MAX_SIZE_EXPONENT, initialSizeExponent: MAX_SIZE_EXPONENT,
   minWindow: 1, maxWindow: 64, initialWindow: 8,
-  highLoss: 0.2, lowLoss: 0.05, settleWindows: 4, probeBlocks: 64,
+  highLoss: 0.3, lowLoss: 0.05, settleWindows: 4, probeBlocks: 64,
 };
 
 /** Weights of a new sample in the smoothed figures: RFC 6298 §2's 1/8 for the RTT, 1/4
@@ -118,9 +118,14 @@ export class AdaptiveTransferTuner implements TransferTuner {
     if (sample.rttMs !== undefined && isFiniteNonNegative(sample.rttMs)) {
       this.#rttMs = this.#rttMs === undefined ? sample.rttMs : smooth(this.#rttMs, sample.rttMs, RTT_GAIN);
     }
-    // The block size's evidence counts every window: a link that loses large datagrams
-    // loses whole windows of them.
-    this.#count(asked, asked - received);
+    // A window with nothing in it is, for the block size too, one datagram lost (most
+    // likely its request): counted whole, the requests a random-loss link loses would
+    // read as blocks lost and send the size down for nothing. A link that loses large
+    // datagrams still shows it, in the windows that bring anything and in a run of
+    // empty ones. While a size is being tried, an empty window counts whole: the size
+    // just changed, and what changed with it is the likelier cause.
+    if (received === 0 && this.#probe === undefined) this.#count(1, 1);
+    else this.#count(asked, asked - received);
     for (const direction of ['down', 'up'] as const) this.#holdFor[direction] = Math.max(0, this.#holdFor[direction] - asked);
     const lost = (asked - received) / asked;
     const usual = this.#loss;
