@@ -6,7 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,10 +18,10 @@ import { memorySink } from '../../src/protocol/block-client.js';
 import { bufferBody } from '../../src/protocol/body.js';
 import { Method, ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
-import { freePort, recordingLogger, stopProcess } from '../helpers/peers.js';
+import { recordingLogger } from '../helpers/peers.js';
+import { withDynamicLibcoapServer } from '../helpers/libcoap-server.js';
 
 const CLIENT = 'coap-client-notls';
-const SERVER = 'coap-server-notls';
 const LOOPBACK = '127.0.0.1';
 const INSTALL_HINT = 'apt-get install libcoap3-bin';
 /** coap-client gives up waiting after this many seconds (-B); execFile kills it later. */
@@ -32,8 +32,6 @@ const TEST_OBSERVE_INTERVAL_MS = 400;
 const OBSERVE_SECONDS = 3;
 const MIB = 1024 * 1024;
 /** coap-server readiness: short requests until one is answered, at most this many. */
-const READY_ATTEMPTS = 50;
-const READY_REQUEST_MS = 200;
 const REQUEST_TIMEOUT_MS = 20_000;
 const OUTPUT_KEPT = 4096;
 
@@ -239,39 +237,14 @@ test('coap-client POSTs 64 KiB to /large-post with Block1 and gets the echo whol
 /** A port nobody uses right now: bound, read and released. The server binds it next. */
 
 
-/** coap-server with dynamic resources (-d: a PUT to an unknown path creates it), on a free
- * loopback port, once it answers. */
+/** coap-server with dynamic resources, asked through a client of ours that must log no
+ * problem and leave no exchange open. */
 async function withLibcoapServer(body: (client: Endpoint, base: string) => Promise<void>): Promise<void> {
   const logger = recordingLogger();
   const client = await Endpoint.udp({ host: LOOPBACK, port: 0 }, { logger });
-  const port = await freePort();
-  const base = `coap://${LOOPBACK}:${port}`;
-  const child = spawn(SERVER, ['-d', '10', '-A', LOOPBACK, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEPT);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let failure: Error | undefined;
-  child.once('error', (error: NodeJS.ErrnoException) => {
-    failure = error.code === 'ENOENT' ? new Error(`${SERVER} is not installed: ${INSTALL_HINT}`) : error;
-  });
   try {
-    let ready = false;
-    for (let attempt = 0; attempt < READY_ATTEMPTS && !ready; attempt++) {
-      if (failure !== undefined) throw failure;
-      if (child.exitCode !== null) throw new Error(`${SERVER} exited with ${child.exitCode}: ${output}`);
-      ready = await client.request({ uri: `${base}/time`, confirmable: false, timeoutMs: READY_REQUEST_MS }).then(() => true, () => false);
-    }
-    if (failure !== undefined) throw failure;
-    if (!ready) throw new Error(`${SERVER} did not answer within ${READY_ATTEMPTS} attempts: ${output}`);
-    await body(client, base);
-  } catch (error) {
-    if (output !== '' && error instanceof Error) error.message += `\n${SERVER} output: ${output}`;
-    throw error;
+    await withDynamicLibcoapServer(client, (base) => body(client, base));
   } finally {
-    await stopProcess(child);
     await client.close();
   }
   assert.equal(logger.problems, [], 'the client logged no warning or error');

@@ -6,7 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,19 +21,16 @@ import { hasOption, OptionNumber } from '../../src/protocol/options.js';
 import { UdpTransport } from '../../src/protocol/transport-udp.js';
 import type { Transport } from '../../src/protocol/interfaces.js';
 import type { Message } from '../../src/protocol/message.js';
-import { freePort, recordingLogger, stopProcess } from '../helpers/peers.js';
+import { recordingLogger } from '../helpers/peers.js';
+import { withDynamicLibcoapServer } from '../helpers/libcoap-server.js';
 
 const CLIENT = 'coap-client-notls';
-const SERVER = 'coap-server-notls';
 const LOOPBACK = '127.0.0.1';
 const INSTALL_HINT = 'apt-get install libcoap3-bin';
 const MIB = 1024 * 1024;
-const READY_ATTEMPTS = 50;
-const READY_REQUEST_MS = 200;
 const REQUEST_TIMEOUT_MS = 20_000;
 const CLIENT_WAIT_SECONDS = 20;
 const EXEC_TIMEOUT_MS = 60_000;
-const OUTPUT_KEPT = 4096;
 
 const run = promisify(execFile);
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -58,41 +55,22 @@ test('our client asks coap-server with Q-Block2, falls back to Block2 on 4.02, d
   const logger = recordingLogger();
   const sent: Message[] = [];
   const client = new Endpoint({ transport: await recordingUdp(sent), logger });
-  const port = await freePort();
-  const base = `coap://${LOOPBACK}:${port}`;
-  const child = spawn(SERVER, ['-d', '10', '-A', LOOPBACK, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer): void => { output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEPT); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let failure: Error | undefined;
-  child.once('error', (error: NodeJS.ErrnoException) => {
-    failure = error.code === 'ENOENT' ? new Error(`${SERVER} is not installed: ${INSTALL_HINT}`) : error;
-  });
   try {
-    let ready = false;
-    for (let attempt = 0; attempt < READY_ATTEMPTS && !ready; attempt++) {
-      if (failure !== undefined) throw failure;
-      ready = await client.request({ uri: `${base}/time`, confirmable: false, timeoutMs: READY_REQUEST_MS }).then(() => true, () => false);
-    }
-    if (!ready) throw failure ?? new Error(`${SERVER} did not answer: ${output}`);
-    const body = randomBytes(MIB);
-    const uri = `${base}/qblock-blob`;
-    const put = await client.upload({ uri, source: bufferBody(body), timeoutMs: REQUEST_TIMEOUT_MS });
-    assert.is(put.code, ResponseCode.Created);
-    const asked = (): number => sent.filter((message) => hasOption(message.options, OptionNumber.QBlock2)).length;
-    for (const round of [1, 2]) {
-      const sink = memorySink();
-      const result = await client.download({ uri, sink, qblock: {}, timeoutMs: REQUEST_TIMEOUT_MS });
-      assert.is(result.size, body.length, `download ${round}: the whole size`);
-      assert.is(sha256(sink.body()), sha256(body), `download ${round}: the same bytes`);
-      assert.is(asked(), 1, `download ${round}: one request with Q-Block2 in all, the first download's first`);
-    }
-  } catch (error) {
-    if (output !== '' && error instanceof Error) error.message += `\n${SERVER} output: ${output}`;
-    throw error;
+    await withDynamicLibcoapServer(client, async (base) => {
+      const body = randomBytes(MIB);
+      const uri = `${base}/qblock-blob`;
+      const put = await client.upload({ uri, source: bufferBody(body), timeoutMs: REQUEST_TIMEOUT_MS });
+      assert.is(put.code, ResponseCode.Created);
+      const asked = (): number => sent.filter((message) => hasOption(message.options, OptionNumber.QBlock2)).length;
+      for (const round of [1, 2]) {
+        const sink = memorySink();
+        const result = await client.download({ uri, sink, qblock: {}, timeoutMs: REQUEST_TIMEOUT_MS });
+        assert.is(result.size, body.length, `download ${round}: the whole size`);
+        assert.is(sha256(sink.body()), sha256(body), `download ${round}: the same bytes`);
+        assert.is(asked(), 1, `download ${round}: one request with Q-Block2 in all, the first download's first`);
+      }
+    });
   } finally {
-    await stopProcess(child);
     await client.close();
   }
   assert.equal(logger.problems, [], 'the client logged no warning or error');

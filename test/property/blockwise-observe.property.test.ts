@@ -1,22 +1,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { bufferBody } from '../../src/protocol/body.js';
 import { memorySink } from '../../src/protocol/block-client.js';
-import { blockSize } from '../../src/protocol/block.js';
 import { getOption, getUintOption, OptionNumber } from '../../src/protocol/options.js';
 import { SeededRandom } from '../../src/protocol/seeded-random.js';
 import { drive, lossyWorld } from '../helpers/virtual-world.js';
 import { check } from '../helpers/check.js';
+import { LIMIT_MS, LOSSY_FAULTS, sha, stopAndResume, transferArbitrary } from '../helpers/download-properties.js';
 
-const FAULTS = { loss: 0.2, duplication: 0.1, reorder: 0.1 };
-const LIMIT_MS = 24 * 3600 * 1000;
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const FAULTS = LOSSY_FAULTS;
 // Up to 4 MiB, but never more than ~2,000 blocks, so a run stays within seconds.
-const transfer = fc.record({ seed: fc.integer({ min: 1, max: 1_000_000 }), sizeExponent: fc.integer({ min: 0, max: 6 }), fraction: fc.double({ min: 0, max: 1, noNaN: true }) })
-  .map(({ seed, sizeExponent, fraction }) => ({ seed, sizeExponent, size: Math.floor(fraction * Math.min(4 * 1024 * 1024, 2000 * blockSize(sizeExponent))) }));
+const transfer = transferArbitrary(4 * 1024 * 1024, 2000);
 
 async function settle<T>(clock: Parameters<typeof drive>[0], promise: Promise<T>): Promise<T> {
   let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
@@ -56,25 +52,7 @@ test('random bodies with random block sizes upload byte-identical over the lossy
 });
 
 test('a download stopped at a random block and resumed has the sha256 of a clean one', async () => {
-  await check(fc.asyncProperty(transfer, fc.double({ min: 0, max: 1, noNaN: true }), async ({ seed, sizeExponent, size }, stopAt) => {
-    const body = new SeededRandom(seed + 2).bytes(Math.max(size, 2 * blockSize(sizeExponent)));
-    const world = lossyWorld(seed, FAULTS);
-    world.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('e') }) } });
-    const stopOffset = Math.floor(stopAt * (body.length - 1));
-    const controller = new AbortController();
-    const first = memorySink();
-    let kept = 0;
-    const partial = world.client.download({
-      peer: world.server.address(), path: '/image', sizeExponent, signal: controller.signal,
-      sink: { write: (chunk, offset) => { if (offset + chunk.length <= stopOffset) { first.write(chunk, offset); kept = offset + chunk.length; } else controller.abort(); }, reset: () => first.reset() },
-    });
-    await settle(world.clock, partial.then(() => undefined, () => undefined));
-    const rest = memorySink();
-    const resumed = await settle(world.clock, world.client.download({ peer: world.server.address(), path: '/image', sizeExponent, startOffset: kept, etag: Buffer.from('e'), sink: rest }));
-    assert.is(resumed.size, body.length);
-    assert.is(sha(Buffer.concat([first.body().subarray(0, kept), rest.body()])), sha(body));
-    await world.close();
-  }), { numRuns: 8, interruptAfterTimeLimit: 15_000 });
+  await check(fc.asyncProperty(transfer, fc.double({ min: 0, max: 1, noNaN: true }), (plan, stopAt) => stopAndResume(plan, stopAt)), { numRuns: 8, interruptAfterTimeLimit: 15_000 });
 });
 
 test('an observer over the lossy link sees notifications in order and never a stale one', async () => {

@@ -1,10 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import { bufferBody } from '../../src/protocol/body.js';
-import { memorySink, type BlockSink } from '../../src/protocol/block-client.js';
-import { blockSize } from '../../src/protocol/block.js';
+import { memorySink } from '../../src/protocol/block-client.js';
 import { ResponseCode } from '../../src/protocol/codes.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
 import { SeededRandom } from '../../src/protocol/seeded-random.js';
@@ -13,27 +11,10 @@ import { MemoryNetwork } from '../../src/protocol/transport-memory.js';
 import { VirtualClock } from '../../src/protocol/virtual-clock.js';
 import { lossyWorld, settle, until } from '../helpers/virtual-world.js';
 import { check } from '../helpers/check.js';
+import { LIMIT_MS, LOSSY_FAULTS, sha, stopAndResume, strictSink, transferArbitrary } from '../helpers/download-properties.js';
 
-const FAULTS = { loss: 0.2, duplication: 0.1, reorder: 0.1 };
-const LIMIT_MS = 24 * 3600 * 1000;
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const transfer = fc.record({ seed: fc.integer({ min: 1, max: 1_000_000 }), sizeExponent: fc.integer({ min: 0, max: 6 }), fraction: fc.double({ min: 0, max: 1, noNaN: true }) })
-  .map(({ seed, sizeExponent, fraction }) => ({ seed, sizeExponent, size: Math.floor(fraction * Math.min(1024 * 1024, 1500 * blockSize(sizeExponent))) }));
-
-/** A sink that fails the test on anything but in-order, contiguous writes. */
-function strictSink(start = 0): BlockSink & { body(): Buffer } {
-  const inner = memorySink();
-  let next = start;
-  return {
-    write: (chunk, offset) => {
-      if (offset !== next) throw new Error(`write at ${offset}, expected ${next}`);
-      next += chunk.length;
-      inner.write(chunk, offset);
-    },
-    reset: () => { next = 0; inner.reset(); },
-    body: () => inner.body(),
-  };
-}
+const FAULTS = LOSSY_FAULTS;
+const transfer = transferArbitrary(1024 * 1024, 1500);
 
 /** A tuner that picks a random block size and window for every request. */
 function randomTuner(seed: number): TransferTuner {
@@ -60,28 +41,7 @@ test('Q-Block2 downloads over a lossy, duplicating, reordering link are byte-ide
 });
 
 test('a Q-Block2 download stopped anywhere and resumed from its offset has the sha256 of a clean one', async () => {
-  await check(fc.asyncProperty(transfer, fc.double({ min: 0, max: 1, noNaN: true }), async ({ seed, sizeExponent, size }, stopAt) => {
-    const body = new SeededRandom(seed + 2).bytes(Math.max(size, 2 * blockSize(sizeExponent)));
-    const world = lossyWorld(seed, FAULTS);
-    world.server.router.add('/image', { handlers: { GET: () => ({ code: ResponseCode.Content, body: bufferBody(body), etag: Buffer.from('e') }) } });
-    const stopOffset = Math.floor(stopAt * (body.length - 1));
-    const controller = new AbortController();
-    const first = memorySink();
-    let kept = 0;
-    const partial = world.client.download({
-      peer: world.server.address(), path: '/image', sizeExponent, signal: controller.signal, qblock: {},
-      sink: { write: (chunk, offset) => { if (offset + chunk.length <= stopOffset) { first.write(chunk, offset); kept = offset + chunk.length; } else controller.abort(); }, reset: () => first.reset() },
-    });
-    await settle(world.clock, partial.then(() => undefined, () => undefined), 'partial download', LIMIT_MS);
-    const start = Math.floor(kept / blockSize(sizeExponent)) * blockSize(sizeExponent);
-    const rest = strictSink(start);
-    const resumed = await settle(world.clock, world.client.download({
-      peer: world.server.address(), path: '/image', sizeExponent, startOffset: kept, etag: Buffer.from('e'), sink: rest, qblock: {},
-    }), 'resumed download', LIMIT_MS);
-    assert.is(resumed.size, body.length);
-    assert.is(sha(Buffer.concat([first.body().subarray(0, start), rest.body()])), sha(body));
-    await world.close();
-  }), { numRuns: 10, interruptAfterTimeLimit: 20_000 });
+  await check(fc.asyncProperty(transfer, fc.double({ min: 0, max: 1, noNaN: true }), (plan, stopAt) => stopAndResume(plan, stopAt, {})), { numRuns: 10, interruptAfterTimeLimit: 20_000 });
 });
 
 test('the server keeps at most its bounds of Q-Block2 transfers, per peer and in total, and forgets them when idle', async () => {
