@@ -8,6 +8,8 @@ import { getOption, getUintOption, OptionNumber } from '../../src/protocol/optio
 import { SeededRandom } from '../../src/protocol/seeded-random.js';
 import { drive, lossyWorld } from '../helpers/virtual-world.js';
 import { check } from '../helpers/check.js';
+import { blockSize } from '../../src/protocol/block.js';
+import { RetransmitTimeoutError } from '../../src/protocol/errors.js';
 import { LIMIT_MS, LOSSY_FAULTS, sha, stopAndResume, transferArbitrary } from '../helpers/download-properties.js';
 
 const FAULTS = LOSSY_FAULTS;
@@ -43,7 +45,17 @@ test('random bodies with random block sizes upload byte-identical over the lossy
     let received: Buffer | undefined;
     let calls = 0;
     world.server.router.add('/upload', { handlers: { PUT: (request) => { calls++; received = request.payload; return { code: ResponseCode.Changed }; } } });
-    const response = await settle(world.clock, world.client.upload({ peer: world.server.address(), path: '/upload', source: bufferBody(body), sizeExponent }));
+    let response;
+    try {
+      response = await settle(world.clock, world.client.upload({ peer: world.server.address(), path: '/upload', source: bufferBody(body), sizeExponent }));
+    } catch (error) {
+      await world.close();
+      // A body in one block is one CON exchange, never repeated (it would run the handler
+      // again): at 20 % loss each way all of RFC 7252's 5 transmissions fail 0.6 % of the
+      // time (seeds that do came up about once in 20 runs). Every other body must arrive.
+      if (size <= blockSize(sizeExponent) && error instanceof RetransmitTimeoutError) return;
+      throw error;
+    }
     assert.is(response.code, ResponseCode.Changed);
     assert.is(calls, 1, 'the handler ran once for the whole body');
     assert.is(sha(received!), sha(body));
