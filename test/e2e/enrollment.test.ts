@@ -15,7 +15,7 @@ import { enroll } from '../../src/agent/enrollment.js';
 import type { EnrollmentSettings } from '../../src/agent/config.js';
 import { EnrollmentRefusedError } from '../../src/agent/errors.js';
 import { runCli } from '../helpers/cli.js';
-import { delay, until, withFleet, type Fleet } from '../helpers/fleet.js';
+import { until, withFleet, type Fleet } from '../helpers/fleet.js';
 
 /** Enrollment settings as the agent's config makes them, for a direct /sen attempt. */
 async function settingsFor(fleet: Fleet, bootstrapFile: string, name: string): Promise<EnrollmentSettings> {
@@ -57,7 +57,9 @@ test('an agent enrolls with its bootstrap PSK, runs on the certificate, re-enrol
     assert.ok((await fleet.nodes()).find((node) => node.node_id === 'node-1')?.online);
     // Once the first certificate has expired, a new handshake must use the renewed one:
     // restart the gateway (every session goes) and see the node come back.
-    await delay(Math.max(0, firstSummary.notAfter.getTime() - Date.now() + 1000));
+    // X.509 times have whole seconds: past notAfter by a second, every verifier sees it expired.
+    const expired = firstSummary.notAfter.getTime() + 1000;
+    await until('the first certificate to expire', () => (Date.now() >= expired ? true : undefined), { timeoutMs: expired - Date.now() + 30_000, intervalMs: 100 });
     await fleet.gateway!.stop();
     const since = Date.now();
     await fleet.restartGateway();
@@ -71,8 +73,12 @@ test('an agent enrolls with its bootstrap PSK, runs on the certificate, re-enrol
 test('refusals: a used credential, an expired one, one for another node id, a request for another subject; none of them burns a valid credential', async () => {
   await withFleet({ name: 'enroll-refused', nodeIds: ['node-1', 'node-2'], certificates: true, enrollment: {} }, async (fleet) => {
     await fleet.startGateway();
-    const expiring = await settingsFor(fleet, await fleet.bootstrap('node-1', 1), 'expired');
-    await delay(1500);
+    const expiringFile = await fleet.bootstrap('node-1', 1);
+    // The gateway set expires_at 1 s after its clock (this machine's) read the request,
+    // before the answer came back: past this instant the credential has expired.
+    const expiresAt = Date.now() + 1000;
+    const expiring = await settingsFor(fleet, expiringFile, 'expired');
+    await until('the credential to expire', () => (Date.now() > expiresAt ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
     assert.match(await attempt(expiring, 'node-1'), /^refused: .*used, expired or unknown/, 'expired');
 
     // node-2's through the CLI, as an operator would.
