@@ -43,7 +43,8 @@ export class ServiceNotifier {
   #failing = false;
 
   /** Without NOTIFY_SOCKET it does nothing and spawns nothing. The watchdog pings start at
-   * once: systemd's watchdog runs from the start of the process, before READY=1. */
+   * once: systemd arms the watchdog when the start-up is complete (READY=1), and a ping
+   * before that is harmless. */
   constructor(options: ServiceNotifierOptions) {
     this.#log = options.log;
     this.#pid = options.pid ?? process.pid;
