@@ -80,8 +80,10 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   // agent: a failure status has systemd start it again (Restart=on-failure).
   const ended = await Promise.race([shutdown.then((signal) => ({ signal })), agent.halted()]);
   if ('signal' in ended) log.info({ signal: ended.signal }, 'stopping');
-  await notifier.stopping('signal' in ended ? `stopping (${ended.signal})` : `stopping for a ${ended.action}`);
+  // Told while it stops, not before: a notification never holds up the stop.
+  const told = notifier.stopping('signal' in ended ? `stopping (${ended.signal})` : `stopping for a ${ended.action}`);
   await agent.stop();
+  await told;
   return 'ok' in ended && !ended.ok ? 1 : 0;
 }
 

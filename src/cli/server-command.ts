@@ -97,8 +97,10 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   notifier.ready(readyStatus(gateway));
   const reason = await Promise.race([shutdown.then((signal) => ({ signal })), gateway.stopRequested.then((request) => ({ request }))]);
   logger.info(reason, 'stopping');
-  await notifier.stopping(`stopping (${'signal' in reason ? reason.signal : `POST /system/${reason.request}`})`);
+  // Told while it stops, not before: a notification never holds up the stop.
+  const told = notifier.stopping(`stopping (${'signal' in reason ? reason.signal : `POST /system/${reason.request}`})`);
   await gateway.stop();
+  await told;
   if (readyFile !== null) await rm(readyFile, { force: true });
   return 'request' in reason && reason.request === 'restart' ? RESTART_EXIT_STATUS : 0;
 }

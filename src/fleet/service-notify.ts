@@ -10,7 +10,8 @@
 // credit the message to our unit; as the sender is our child, not the main process, the
 // units say NotifyAccess=all, and --pid names this process as the main PID (a root sender's
 // credentials then carry our PID too). The cost is one short process per message, at most
-// one at a time: with WatchdogSec=30s, one every 15 s.
+// one at a time, about 15-30 ms of CPU each (x86-64, loaded): the gateway's WatchdogSec=30s
+// is one every 15 s, the agent's 2min one a minute.
 //
 // The watchdog pings come from a timer on the event loop, so a loop that is stuck (a
 // runaway handler, a synchronous call that never returns) stops them and systemd restarts
