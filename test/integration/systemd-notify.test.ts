@@ -143,19 +143,20 @@ test('gateway and agent: READY=1 once serving, WATCHDOG=1 every WATCHDOG_USEC/2,
 
 test('an agent whose gateway does not answer is ready all the same; a stalled event loop stops its pings', async () => {
   const socket = await listener('offline-agent');
-  // SIGUSR2 holds the event loop for 2 s, as a handler that never yields would.
-  const stall = `data:text/javascript,process.on('SIGUSR2', () => { const end = Date.now() + 2000; while (Date.now() < end); });`;
+  // SIGUSR2 holds the event loop for 3 s, as a handler that never yields would.
+  const stall = `data:text/javascript,process.on('SIGUSR2', () => { const end = Date.now() + 3000; while (Date.now() < end); });`;
   // Port 9 (discard): nothing answers there on loopback.
   const agent = daemon(['agent', '--config', await agentConfig('node-2', 'coaps://127.0.0.1:9')], { NOTIFY_SOCKET: socket.socket, WATCHDOG_USEC: '400000' }, stall);
   await waitFor('READY=1 without a gateway', () => socket.with('READY=1').length > 0, 30_000);
   await waitFor('pings', () => socket.with('WATCHDOG=1').length >= 3, 30_000);
   const stalledAt = Date.now();
   agent.child.kill('SIGUSR2');
-  await waitFor('pings after the stall', () => socket.with('WATCHDOG=1').some((datagram) => datagram.atMs > stalledAt + 2100), 30_000);
+  await waitFor('pings after the stall', () => socket.with('WATCHDOG=1').some((datagram) => datagram.atMs > stalledAt + 3100), 30_000);
   const pings = socket.with('WATCHDOG=1').map((datagram) => datagram.atMs);
   const gaps = pings.slice(1).map((at, index) => at - pings[index]!);
-  // Every 200 ms while the loop runs; none for the 2 s it is held.
-  assert.ok(Math.max(...gaps) >= 1700, `gaps ${gaps.join(', ')}`);
+  // Every 200 ms while the loop runs; none for the 3 s it is held (but one that was on its
+  // way, which a loaded machine may take a second to deliver).
+  assert.ok(Math.max(...gaps) >= 2000, `gaps ${gaps.join(', ')}`);
   agent.child.kill('SIGTERM');
   assert.is(await agent.exited, 0, agent.output());
   assert.is(socket.with('STOPPING=1').length, 1);
