@@ -74,7 +74,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   notifier.status(config.dtls === undefined && config.enrollment?.bootstrap !== undefined ? 'enrolling' : 'starting');
   // A start can find the configuration wrong too (a slot directory it cannot write).
   const agent = await asUsageError(() => Agent.start(config, log));
-  notifier.ready(`node ${config.nodeId}, version ${agent.installedVersion()}, registering with ${config.gateway}, serving on port ${agent.address().port}`);
+  notifier.ready(`node ${config.nodeId}, version ${agent.installedVersion()}, gateway ${config.gateway}, serving on port ${agent.address().port}`);
   // A signed restart or shutdown stops the agent itself and runs its command; the process
   // then has nothing left to do. If the command failed the node keeps running without its
   // agent: a failure status has systemd start it again (Restart=on-failure).

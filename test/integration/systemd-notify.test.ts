@@ -123,7 +123,7 @@ test('gateway and agent: READY=1 once serving, WATCHDOG=1 every WATCHDOG_USEC/2,
   const agent = daemon(['agent', '--config', await agentConfig('node-1', `coaps://127.0.0.1:${coapsPort}`)],
     { NOTIFY_SOCKET: agentSocket.socket, WATCHDOG_USEC: '1000000', WATCHDOG_PID: undefined });
   await waitFor('the agent\'s READY=1', () => agentSocket.with('READY=1').length > 0, 30_000);
-  assert.match(agentSocket.with('READY=1')[0]!.lines.find((line) => line.startsWith('STATUS='))!, /^STATUS=node node-1, version 1\.0\.0, registering with coaps:\/\/127\.0\.0\.1:\d+, serving on port \d+$/);
+  assert.match(agentSocket.with('READY=1')[0]!.lines.find((line) => line.startsWith('STATUS='))!, /^STATUS=node node-1, version 1\.0\.0, gateway coaps:\/\/127\.0\.0\.1:\d+, serving on port \d+$/);
   await waitFor('the agent registered', () => gateway.output().includes('"node":"node-1"'), 30_000);
 
   await waitFor('three pings from each', () => gatewaySocket.with('WATCHDOG=1').length >= 3 && agentSocket.with('WATCHDOG=1').length >= 3, 30_000);
