@@ -54,6 +54,15 @@ export function ensureDebianPackages(wanted) {
 
 export const OPENSSL_PACKAGES = [{ command: 'openssl', pkg: 'openssl' }];
 
+/** The end-to-end tier's: the systemd tests verify the units and run the daemons under a
+ * NOTIFY_SOCKET (systemd-notify; perl is in Debian's base), which a fresh Debian 12 image
+ * without systemd lacks. */
+export const E2E_PACKAGES = [
+  ...OPENSSL_PACKAGES,
+  { command: 'systemd-analyze', pkg: 'systemd' },
+  { command: 'systemd-notify', pkg: 'systemd' },
+];
+
 export const INTEROP_PACKAGES = [
   { command: 'coap-client-notls', pkg: 'libcoap3-bin' },
   { command: 'coap-server-notls', pkg: 'libcoap3-bin' },

@@ -2,11 +2,15 @@
 // COAP_FLEET_AGENT_* environment and flags (flags win, then the environment, then the
 // file: src/agent/config.ts). Logs are pino JSON lines on stdout, --pretty for people; SIGTERM or SIGINT stops
 // it cleanly (the block in hand finished and persisted, LMDB closed) with exit status 0.
+// Under systemd (Type=notify) it says READY=1 once its store is open and its first
+// registration is under way (not done: a node without network still starts), pings the
+// watchdog, and says STOPPING=1 when it stops (src/fleet/service-notify.ts).
 
 import { Agent } from '../agent/agent.js';
 import { CONFIG_FIELDS, envName, loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { AgentConfigError } from '../agent/errors.js';
 import { createDaemonLogger } from '../fleet/logger.js';
+import { ServiceNotifier } from '../fleet/service-notify.js';
 import { formatFlags, parseArgs, type FlagSpec } from './args.js';
 import { UsageError } from './errors.js';
 import { settingFlags, settingFlagValues } from './config-flags.js';
@@ -64,14 +68,22 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo): Promi
   (io.stdout as Partial<Pick<NodeJS.EventEmitter, 'on'>>).on?.('error', () => {});
   const log = createDaemonLogger({ level: config.logLevel, pretty: flags.pretty === true, stream: io.stdout, base: { node_id: config.nodeId } });
   for (const warning of deprecations) log.warn(warning);
+  const notifier = new ServiceNotifier({ log });
+  // An agent with only a bootstrap credential enrolls before it opens anything, for as long
+  // as the gateway takes to answer.
+  notifier.status(config.dtls === undefined && config.enrollment?.bootstrap !== undefined ? 'enrolling' : 'starting');
   // A start can find the configuration wrong too (a slot directory it cannot write).
   const agent = await asUsageError(() => Agent.start(config, log));
+  notifier.ready(`node ${config.nodeId}, version ${agent.installedVersion()}, gateway ${config.gateway}, serving on port ${agent.address().port}`);
   // A signed restart or shutdown stops the agent itself and runs its command; the process
   // then has nothing left to do. If the command failed the node keeps running without its
   // agent: a failure status has systemd start it again (Restart=on-failure).
   const ended = await Promise.race([shutdown.then((signal) => ({ signal })), agent.halted()]);
   if ('signal' in ended) log.info({ signal: ended.signal }, 'stopping');
+  // Told while it stops, not before: a notification never holds up the stop.
+  const told = notifier.stopping('signal' in ended ? `stopping (${ended.signal})` : `stopping for a ${ended.action}`);
   await agent.stop();
+  await told;
   return 'ok' in ended && !ended.ok ? 1 : 0;
 }
 

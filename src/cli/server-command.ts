@@ -8,12 +8,16 @@
 // watches, and a re-exec'd child would be a stranger to it, outside its stop timeout and
 // its restart accounting; the unit says what to do with the status
 // (tools/systemd/coap-fleet-server.service: RestartForceExitStatus=75).
+// Under systemd (Type=notify) it says READY=1 once its sockets are bound and its store is
+// open, pings the watchdog, and says STOPPING=1 when it stops (src/fleet/service-notify.ts).
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { CONFIG_KEYS, envName, GATEWAY_FIELDS, loadConfig, type GatewayConfig } from '../server/config.js';
 import { ConfigError } from '../server/errors.js';
 import { Gateway } from '../server/gateway.js';
 import { createDaemonLogger, type DaemonLogger as ServerLogger } from '../fleet/logger.js';
+import { ServiceNotifier } from '../fleet/service-notify.js';
+import { formatPeer } from '../protocol/interfaces.js';
 import { formatFlags, parseArgs, type FlagSpecs } from './args.js';
 import { UsageError } from './errors.js';
 import { settingFlags, settingFlagValues } from './config-flags.js';
@@ -66,6 +70,7 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   const shutdown = io.shutdown();
   let config: GatewayConfig;
   let logger: ServerLogger;
+  let notifier: ServiceNotifier | undefined;
   let gateway: Gateway;
   try {
     const sources = { flags: configFlags, file: typeof flags.config === 'string' ? flags.config : undefined, env: process.env, cwd: process.cwd() };
@@ -73,6 +78,8 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
     logger = createDaemonLogger({ level: config.log_level, pretty: config.pretty, stream: io.stdout });
     // Taken out once logged, so a ConfigError from the start does not print them again.
     for (const warning of deprecations.splice(0)) logger.warn(warning);
+    // From here, before the store's check and open: the watchdog runs from the start.
+    notifier = new ServiceNotifier({ log: logger });
     gateway = await Gateway.start({ config, sources, logger });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -87,9 +94,19 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
     await writeFile(temporary, `${JSON.stringify({ coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, est_port: est?.port ?? null, pid: process.pid })}\n`);
     await rename(temporary, readyFile);
   }
+  notifier.ready(readyStatus(gateway));
   const reason = await Promise.race([shutdown.then((signal) => ({ signal })), gateway.stopRequested.then((request) => ({ request }))]);
   logger.info(reason, 'stopping');
+  // Told while it stops, not before: a notification never holds up the stop.
+  const told = notifier.stopping(`stopping (${'signal' in reason ? reason.signal : `POST /system/${reason.request}`})`);
   await gateway.stop();
+  await told;
   if (readyFile !== null) await rm(readyFile, { force: true });
   return 'request' in reason && reason.request === 'restart' ? RESTART_EXIT_STATUS : 0;
+}
+
+/** `systemctl status`'s line for a gateway that serves: where, and how many nodes it knows. */
+function readyStatus(gateway: Gateway): string {
+  const listening = Object.entries(gateway.addresses()).map(([name, address]) => `${name} ${formatPeer(address)}`);
+  return `serving ${listening.join(', ')}; ${gateway.store.listNodes().length} nodes registered`;
 }

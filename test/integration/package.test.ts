@@ -1,16 +1,20 @@
-// The public API as an integrator meets it: `npm pack` the package, install the tarball in
-// an empty directory, and use only what `exports` promises (`.`, `./dtls`, `./fleet`,
-// `./testing`) to serve and fetch a resource over CoAP and over DTLS, sign and verify a
-// manifest and a command envelope, and run an exchange on the virtual clock. Anything else
-// must not resolve.
+// The package as it is released: `npm pack`, then the tarball installed in empty
+// directories. The public API as an integrator meets it: only what `exports` promises
+// (`.`, `./dtls`, `./fleet`, `./testing`) serves and fetches a resource over CoAP and over
+// DTLS, signs and verifies a manifest and a command envelope, and runs an exchange on the
+// virtual clock; anything else must not resolve. And the release as a site installs it:
+// `npm install --omit=dev --offline` with no compiler on the PATH, then both daemons from
+// node_modules/.bin/coap-fleet, a node registering with the gateway over DTLS.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { waitFor } from '../helpers/wait.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -72,18 +76,35 @@ for (const hidden of ['coap-fleet/dist/src/server/gateway.js', 'coap-fleet/src/p
 }
 `;
 
-test('the packed tarball installs in an empty directory and its public API serves and fetches', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-package-'));
-  try {
-    // The test command has built dist/ and the module already: no prepack rebuild under
-    // the other test files that are running from dist/.
-    const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-    const tarball = join(dir, packed.trim().split('\n').at(-1)!);
-    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
-    assert.ok(listing.includes('package/build/mbedtls-dtls.wasm'), 'the DTLS module ships');
-    assert.not.ok(listing.some((path) => path.includes('mbedtls-dtls-test')), 'the test module does not ship');
-    assert.not.ok(listing.some((path) => path.startsWith('package/dist/test/') || path.startsWith('package/src/')), 'no tests or sources');
+let dir: string;
+let tarball: string;
+const daemons: ChildProcess[] = [];
 
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coap-fleet-package-'));
+  // The test command has built dist/ and the module already: no prepack rebuild under
+  // the other test files that are running from dist/.
+  const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  tarball = join(dir, packed.trim().split('\n').at(-1)!);
+});
+
+test.after(async () => {
+  for (const daemon of daemons) if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('the tarball ships the program, the compiled code, the DTLS module and the units; no tests or sources', () => {
+  const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+  for (const shipped of ['bin/coap-fleet.js', 'dist/src/cli/main.js', 'dist/src/server/gateway.js', 'dist/src/agent/agent.js', 'build/mbedtls-dtls.wasm',
+    'tools/systemd/coap-fleet-server.service', 'tools/systemd/coap-fleet-agent.service', 'README.md', 'package.json']) {
+    assert.ok(listing.includes(`package/${shipped}`), `${shipped} ships`);
+  }
+  assert.not.ok(listing.some((path) => path.includes('mbedtls-dtls-test')), 'the test module does not ship');
+  assert.not.ok(listing.some((path) => path.startsWith('package/dist/test/') || path.startsWith('package/dist/bench/') || path.startsWith('package/src/')), 'no tests, benchmarks or sources');
+});
+
+test('the packed tarball installs in an empty directory and its public API serves and fetches', async () => {
+  {
     const app = join(dir, 'app');
     execFileSync('mkdir', [app]);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'integrator', version: '1.0.0', type: 'module', private: true }));
@@ -101,9 +122,92 @@ test('the packed tarball installs in an empty directory and its public API serve
       'hidden ERR_PACKAGE_PATH_NOT_EXPORTED',
       'hidden ERR_PACKAGE_PATH_NOT_EXPORTED',
     ]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 });
 
+test('a site installs the release offline with --omit=dev and no compiler, and runs both daemons from it over DTLS', async () => {
+  const site = join(dir, 'site');
+  await mkdir(site);
+  // --offline: no network at all, the packages from the npm cache that the suite's own
+  // `npm ci` filled. That cache holds tarballs, not the registry's package documents, so
+  // npm cannot resolve the tarball's dependency ranges from it (ENOTCACHED): the site gets
+  // a lockfile, the repository's own for the runtime dependencies, the versions tested here.
+  const release = basename(tarball);
+  await copyFile(tarball, join(site, release));
+  await writeFile(join(site, 'package.json'), JSON.stringify({ name: 'site', version: '1.0.0', private: true, dependencies: { 'coap-fleet': `file:${release}` } }));
+  const ours = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as Manifest;
+  await writeFile(join(site, 'package-lock.json'), JSON.stringify(siteLock(JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as Lock, ours, `file:${release}`)));
+  // A PATH with node and sh alone: no cc, make or python for node-gyp to find. npm runs
+  // lmdb's and msgpackr-extract's install script (sh, then node-gyp-build-optional-packages),
+  // which finds the prebuilt binary of the optional package for this platform and builds
+  // nothing; with a compiler needed it would fail here.
+  const nodeOnly = join(dir, 'node-only');
+  await mkdir(nodeOnly);
+  await symlink(process.execPath, join(nodeOnly, 'node'));
+  await symlink('/bin/sh', join(nodeOnly, 'sh'));
+  const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  execFileSync(process.execPath, [npmCli, 'install', '--omit=dev', '--offline', '--no-audit', '--no-fund', '--silent'], {
+    cwd: site, timeout: 300_000, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: nodeOnly },
+  });
+  const installed = await readdir(join(site, 'node_modules'));
+  assert.not.ok(['typescript', 'uvu', 'fast-check', 'coap'].some((dev) => installed.includes(dev)), `no dev dependencies: ${installed.join(' ')}`);
+  assert.ok(existsSync(join(site, 'node_modules', '@lmdb', `lmdb-${process.platform}-${process.arch}`)), 'lmdb\'s prebuilt binary');
+  assert.not.ok(existsSync(join(site, 'node_modules', 'lmdb', 'build')), 'lmdb was not compiled');
+
+  const program = join(site, 'node_modules', '.bin', 'coap-fleet');
+  const cli = (...args: string[]): string => execFileSync(program, args, { cwd: site, encoding: 'utf8', timeout: 60_000 });
+  cli('keys', 'generate', '--out', 'keys', '--nodes', '1');
+  const output = new Map<string, string>();
+  const start = (name: string, args: readonly string[]): Promise<number | null> => {
+    const daemon = spawn(program, args, { cwd: site, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemons.push(daemon);
+    output.set(name, '');
+    const keep = (chunk: Buffer): void => { output.set(name, output.get(name)! + chunk.toString()); };
+    daemon.stdout!.on('data', keep);
+    daemon.stderr!.on('data', keep);
+    return new Promise((resolve) => daemon.on('close', (status) => resolve(status)));
+  };
+  const gatewayExited = start('gateway', ['server', '--data-dir', 'gateway', '--port', '0', '--dtls-port', '0', '--psk-file', 'keys/gateway-psk.json', '--ready-file', 'ready.json']);
+  await waitFor(`the gateway's ready file (${output.get('gateway')})`, () => existsSync(join(site, 'ready.json')), 60_000);
+  const { coaps_port: coapsPort } = JSON.parse(await readFile(join(site, 'ready.json'), 'utf8')) as { coaps_port: number };
+  await writeFile(join(site, 'agent.json'), JSON.stringify({
+    node_id: 'node-1', gateway: `coaps://127.0.0.1:${coapsPort}`, data_dir: 'agent', publisher_key: 'keys/publisher.pub', initial_version: '1.0.0',
+    hardware: 'release test', listen_host: '127.0.0.1', psk_identity: 'node:node-1', psk_key_file: 'keys/node-node-1.json',
+  }));
+  const agentExited = start('agent', ['agent', '--config', 'agent.json']);
+  await waitFor(`the agent registered (${output.get('agent')})`, () => /"msg":"registered"/.test(output.get('agent')!), 60_000);
+  // The operator's view, from the installed CLI over DTLS.
+  const listed = JSON.parse(cli('nodes', '--gateway', `coaps://127.0.0.1:${coapsPort}`, '--credentials', 'keys/operator-admin.json', '--json')) as { nodes: { node_id: string; version: string }[] };
+  assert.equal(listed.nodes.map((node) => [node.node_id, node.version]), [['node-1', '1.0.0']]);
+  for (const daemon of daemons) daemon.kill('SIGTERM');
+  assert.is(await agentExited, 0, output.get('agent'));
+  assert.is(await gatewayExited, 0, output.get('gateway'));
+});
+
 test.run();
+
+interface Manifest {
+  readonly version: string;
+  readonly license: string;
+  readonly dependencies: Record<string, string>;
+  readonly bin: Record<string, string>;
+  readonly engines: Record<string, string>;
+}
+
+interface Lock {
+  readonly packages: Record<string, { readonly dev?: boolean }>;
+}
+
+/** A site's lockfile (v3) for the release at `spec`: the repository's locked runtime
+ * packages, at the same paths (they sit at the top of node_modules there as here). */
+function siteLock(lock: Lock, ours: Manifest, spec: string): object {
+  const runtime = Object.entries(lock.packages).filter(([path, entry]) => path.startsWith('node_modules/') && entry.dev !== true);
+  return {
+    name: 'site', version: '1.0.0', lockfileVersion: 3, requires: true,
+    packages: {
+      '': { name: 'site', version: '1.0.0', dependencies: { 'coap-fleet': spec } },
+      'node_modules/coap-fleet': { version: ours.version, resolved: spec, license: ours.license, dependencies: ours.dependencies, bin: ours.bin, engines: ours.engines },
+      ...Object.fromEntries(runtime),
+    },
+  };
+}
