@@ -39,8 +39,9 @@ import { StatusReporter } from './status-reporter.js';
 import { AgentStore } from './store.js';
 import { SystemHealth } from './system-health.js';
 import { createGatewayEndpoint } from './transport.js';
-import { CertificateRenewal } from './certificate-renewal.js';
-import { enrollPatiently } from './enrollment.js';
+// Enrollment and renewal are imported where a configuration asks for them: they bring the
+// X.509 stack (@peculiar/x509, reflect-metadata), megabytes of heap a PSK node never uses.
+import type { CertificateRenewal } from './certificate-renewal.js';
 import { NodeUpdates } from './node-updates.js';
 import { UpdatesWatch } from './updates-watch.js';
 import { ensureWritableDirectory } from './writable-directory.js';
@@ -186,8 +187,11 @@ export class Agent {
   static async start(given: AgentConfig, log: AgentLogger, options: AgentOptions = {}): Promise<Agent> {
     // No certificate yet but a bootstrap credential: enroll first (RFC 9148), then run on it.
     const enrollment = given.enrollment;
-    const config = given.dtls === undefined && enrollment?.bootstrap !== undefined
-      ? { ...given, dtls: await enrollPatiently(enrollment, given.nodeId, given.listenHost ?? '0.0.0.0', log) } : given;
+    let config = given;
+    if (given.dtls === undefined && enrollment?.bootstrap !== undefined) {
+      const { enrollPatiently } = await import('./enrollment.js');
+      config = { ...given, dtls: await enrollPatiently(enrollment, given.nodeId, given.listenHost ?? '0.0.0.0', log) };
+    }
     const paths = agentPaths(config.dataDir);
     const slots = new SlotDirectory(paths.slots);
     try {
@@ -238,6 +242,7 @@ export class Agent {
     agent.#watchingUpdates = watch.run();
     agent.#updates.kick();
     if (enrollment !== undefined && config.dtls?.mode === 'certificate') {
+      const { CertificateRenewal } = await import('./certificate-renewal.js');
       agent.#renewal = new CertificateRenewal({ endpoint, gateway: config.gateway, settings: enrollment, nodeId: config.nodeId, log: log.child({ component: 'enrollment' }), clock: agent.#clock });
       agent.#renewal.start(config.dtls.cert);
     }

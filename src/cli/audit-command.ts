@@ -8,6 +8,7 @@ import { formatFlags, parseArgs, parseNumber } from './args.js';
 import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import { formatTable, type CliIo } from './output.js';
+import { AUDIT_SYNOPSIS } from './synopses.js';
 
 const FLAGS = {
   who: { type: 'string', value: 'WHO', description: 'only entries by this principal (operator:alice, node:n1, gateway)' },
@@ -19,7 +20,6 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
-export const AUDIT_SYNOPSIS = 'audit [--who W] [--action A] [--since T] [--limit N] [--json] [--gateway URI] [--credentials FILE]';
 const MAX_LIMIT = 1_000_000;
 
 export const auditUsage = (): string => `Usage: coap-fleet ${AUDIT_SYNOPSIS}\n\n`

@@ -3,23 +3,10 @@
 
 import { codeClass } from '../protocol/codes.js';
 import { BlockTransferError } from '../protocol/errors.js';
-import { agentUsage, runAgentCommand } from './agent-command.js';
-import { alertsUsage, runAlertsCommand } from './alerts-command.js';
-import { AUDIT_SYNOPSIS, auditUsage, runAuditCommand } from './audit-command.js';
-import { demoUsage, runDemoCommand } from './demo-command.js';
-import { keysUsage, runKeysCommand } from './keys-command.js';
-import { NODE_SYNOPSIS, nodeUsage, runNodeCommand } from './node-command.js';
-import { nodesUsage, runNodesCommand } from './nodes-command.js';
-import { DRY_RUN_FAILED_STATUS, publishUsage, runPublishCommand } from './publish-command.js';
-import { ROLLOUT_SYNOPSIS, rolloutUsage, runRolloutCommand } from './rollout-command.js';
 import { GatewayError } from '../operator/errors.js';
 import { UsageError } from './errors.js';
-import { FAULT_PROXY_USAGE, runFaultProxyCommand } from './fault-proxy-command.js';
-import { observeUsage, runObserveCommand } from './observe-command.js';
 import type { CliIo } from './output.js';
-import { plugtestUsage, runPlugtestCommand } from './plugtest-command.js';
-import { requestUsage, runRequestCommand } from './request-command.js';
-import { runServerCommand, serverUsage } from './server-command.js';
+import { AUDIT_SYNOPSIS, DRY_RUN_FAILED_STATUS, NODE_SYNOPSIS, ROLLOUT_SYNOPSIS } from './synopses.js';
 
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
@@ -36,12 +23,20 @@ export const ExitStatus = {
   Internal: 70,
 } as const;
 
+/** What a command's module gives main: its usage text and its run. */
+interface CommandModule {
+  readonly usage: () => string;
+  run(argv: readonly string[], io: CliIo): Promise<number>;
+}
+
 interface Command {
   readonly name: string;
   readonly synopsis: string;
   readonly summary: string;
-  readonly usage: () => string;
-  run(argv: readonly string[], io: CliIo): Promise<number>;
+  /** Imports the command's module when it runs or its help is asked for, never before:
+   * a daemon then holds its own code only (the agent neither the operator's certificate
+   * stack nor the gateway's), which is resident memory on a small device (issue 14). */
+  readonly load: () => Promise<CommandModule>;
 }
 
 // ---- the table ----------------------------------------------------------------------
@@ -52,15 +47,20 @@ const requestCommand = (name: 'get' | 'put' | 'post' | 'delete'): Command => ({
   summary: 'Send one request and print the response; bodies over one block go block-wise,\n'
     + '      streamed with get --out FILE and put/post --in FILE; --json for scripts;\n'
     + '      coaps:// with --psk-identity/--psk-key or --cert/--key/--ca.',
-  usage: () => requestUsage(name),
-  run: (argv, io) => runRequestCommand(name, argv, io),
+  load: async () => {
+    const { requestUsage, runRequestCommand } = await import('./request-command.js');
+    return { usage: () => requestUsage(name), run: (argv, io) => runRequestCommand(name, argv, io) };
+  },
 });
 
 const COMMANDS: readonly Command[] = [
   {
     name: 'demo', synopsis: 'demo [--nodes N] [--size-mib MIB] [--keep]',
     summary: 'A gateway and N agents on loopback over DTLS: a signed A/B rollout, live.',
-    usage: demoUsage, run: runDemoCommand,
+    load: async () => {
+      const { demoUsage, runDemoCommand } = await import('./demo-command.js');
+      return { usage: demoUsage, run: runDemoCommand };
+    },
   },
   requestCommand('get'),
   requestCommand('put'),
@@ -69,64 +69,100 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'observe', synopsis: 'observe URI [--for SECONDS] [--json] [-v]',
     summary: 'Print a resource\'s notifications until Ctrl-C or --for, then deregister.',
-    usage: observeUsage, run: runObserveCommand,
+    load: async () => {
+      const { observeUsage, runObserveCommand } = await import('./observe-command.js');
+      return { usage: observeUsage, run: runObserveCommand };
+    },
   },
   {
     name: 'server', synopsis: 'server --data-dir DIR [--config FILE] [--port PORT] [--pretty] ...',
     summary: 'Run the gateway (updates, nodes, health) until SIGINT or SIGTERM.',
-    usage: serverUsage, run: runServerCommand,
+    load: async () => {
+      const { serverUsage, runServerCommand } = await import('./server-command.js');
+      return { usage: serverUsage, run: runServerCommand };
+    },
   },
   {
     name: 'plugtest', synopsis: 'plugtest [--host HOST] [--port PORT] [--dtls-port PORT | --coaps] [DTLS options]',
     summary: 'Run the ETSI plugtest server until SIGINT or SIGTERM.',
-    usage: plugtestUsage, run: runPlugtestCommand,
+    load: async () => {
+      const { plugtestUsage, runPlugtestCommand } = await import('./plugtest-command.js');
+      return { usage: plugtestUsage, run: runPlugtestCommand };
+    },
   },
   {
     name: 'fault-proxy', synopsis: 'fault-proxy --listen HOST:PORT --target HOST:PORT [--loss P] ...',
     summary: 'Forward UDP both ways through loss, duplication, reordering and delay.',
-    usage: () => FAULT_PROXY_USAGE, run: runFaultProxyCommand,
+    load: async () => {
+      const { FAULT_PROXY_USAGE, runFaultProxyCommand } = await import('./fault-proxy-command.js');
+      return { usage: () => FAULT_PROXY_USAGE, run: runFaultProxyCommand };
+    },
   },
   {
     name: 'keys', synopsis: 'keys generate --out DIR [--nodes N] [--operator NAME] | keys ca init | keys issue | keys revoke | keys bootstrap',
     summary: 'Publisher signing keys and DTLS PSK credentials for a gateway, an operator and nodes;\n'
       + '      a fleet CA and certificates for nodes, operators and the gateway.',
-    usage: keysUsage, run: runKeysCommand,
+    load: async () => {
+      const { keysUsage, runKeysCommand } = await import('./keys-command.js');
+      return { usage: keysUsage, run: runKeysCommand };
+    },
   },
   {
     name: 'publish', synopsis: 'publish --image FILE --version V --targets a,b --signing-key FILE [--gateway URI]',
     summary: 'Sign an image\'s manifest, create the update and upload the image block-wise.',
-    usage: publishUsage, run: runPublishCommand,
+    load: async () => {
+      const { publishUsage, runPublishCommand } = await import('./publish-command.js');
+      return { usage: publishUsage, run: runPublishCommand };
+    },
   },
   {
     name: 'nodes', synopsis: 'nodes [--tag T] [--gateway URI] [--credentials FILE] [--json]',
     summary: 'The registered nodes: version, presence, health, tags.',
-    usage: nodesUsage, run: runNodesCommand,
+    load: async () => {
+      const { nodesUsage, runNodesCommand } = await import('./nodes-command.js');
+      return { usage: nodesUsage, run: runNodesCommand };
+    },
   },
   {
     name: 'node', synopsis: NODE_SYNOPSIS,
     summary: 'One node through the gateway: health, metrics, services, logs (--follow), config;\n'
       + '      service start/stop/restart, config set, reboot, shutdown signed with the command key.',
-    usage: nodeUsage, run: runNodeCommand,
+    load: async () => {
+      const { nodeUsage, runNodeCommand } = await import('./node-command.js');
+      return { usage: nodeUsage, run: runNodeCommand };
+    },
   },
   {
     name: 'alerts', synopsis: 'alerts [--all] [--watch] [--json] | alerts ack ID [--gateway URI] [--credentials FILE]',
     summary: 'The gateway\'s alerts (active, or --all), watched live with --watch; acknowledge one.',
-    usage: alertsUsage, run: runAlertsCommand,
+    load: async () => {
+      const { alertsUsage, runAlertsCommand } = await import('./alerts-command.js');
+      return { usage: alertsUsage, run: runAlertsCommand };
+    },
   },
   {
     name: 'audit', synopsis: AUDIT_SYNOPSIS,
     summary: 'The gateway\'s audit log, newest first: denials, rollouts, node changes.',
-    usage: auditUsage, run: runAuditCommand,
+    load: async () => {
+      const { auditUsage, runAuditCommand } = await import('./audit-command.js');
+      return { usage: auditUsage, run: runAuditCommand };
+    },
   },
   {
     name: 'rollout', synopsis: ROLLOUT_SYNOPSIS,
     summary: 'The rollouts: list, one with its waves, pause, resume, cancel, or watch one live until it ends.',
-    usage: rolloutUsage, run: runRolloutCommand,
+    load: async () => {
+      const { rolloutUsage, runRolloutCommand } = await import('./rollout-command.js');
+      return { usage: rolloutUsage, run: runRolloutCommand };
+    },
   },
   {
     name: 'agent', synopsis: 'agent --config FILE [--pretty] [options]',
     summary: 'Run the node agent: register, report health, install signed updates (A/B).',
-    usage: agentUsage, run: runAgentCommand,
+    load: async () => {
+      const { agentUsage, runAgentCommand } = await import('./agent-command.js');
+      return { usage: agentUsage, run: runAgentCommand };
+    },
   },
 ];
 
@@ -218,13 +254,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     const topic = name === 'help' ? rest[0] : undefined;
     const command = COMMANDS.find((candidate) => candidate.name === topic);
     if (topic !== undefined && command === undefined) return reportError(new UsageError(`no command ${JSON.stringify(topic)}`), undefined, io);
-    io.stdout.write(command === undefined ? usage() : command.usage());
-    return ExitStatus.Ok;
+    try {
+      io.stdout.write(command === undefined ? usage() : (await command.load()).usage());
+      return ExitStatus.Ok;
+    } catch (error) {
+      return reportError(error, command, io);
+    }
   }
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (command === undefined) return reportError(new UsageError(`unknown command ${JSON.stringify(name)}`), undefined, io);
   try {
-    return await command.run(rest, io);
+    return await (await command.load()).run(rest, io);
   } catch (error) {
     return reportError(error, command, io);
   }

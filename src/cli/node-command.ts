@@ -35,8 +35,6 @@ const FLAGS = {
 
 type NodeFlags = FlagValues<typeof FLAGS>;
 
-export const NODE_SYNOPSIS = 'node ID [show]|health|metrics|services|logs|config|service|tag|reboot|shutdown [ARGS] [options]';
-
 export const nodeUsage = (): string => 'Usage: coap-fleet node ID [show]|health|metrics|services [--json]\n'
   + '       coap-fleet node ID logs [--follow] [--unit U] [--since T] [--priority P] [--lines N] [--json]\n'
   + '       coap-fleet node ID config [get] [--json]\n'

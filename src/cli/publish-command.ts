@@ -22,9 +22,7 @@ import { UsageError } from './errors.js';
 import { GATEWAY_FLAGS, gatewayOptions } from './gateway-flags.js';
 import type { CliIo, OutputStream } from './output.js';
 import { progressBar } from './progress.js';
-
-/** publish --dry-run's exit status when a target would fail or the gateway would refuse the update. */
-export const DRY_RUN_FAILED_STATUS = 5;
+import { DRY_RUN_FAILED_STATUS } from './synopses.js';
 
 const FLAGS = {
   image: { type: 'string', value: 'FILE', description: 'the image to publish' },

@@ -24,8 +24,6 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h', description: 'this help' },
 } as const;
 
-export const ROLLOUT_SYNOPSIS = 'rollout list|status|pause|resume|cancel|watch [ID] [--gateway URI] [--credentials FILE] [--json]';
-
 export const rolloutUsage = (): string => 'Usage: coap-fleet rollout list [--json]\n'
   + '       coap-fleet rollout status|pause|resume|cancel ID [--json]\n'
   + '       coap-fleet rollout watch ID [--timeout SECONDS] [--json]\n'

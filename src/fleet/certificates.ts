@@ -10,6 +10,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { normalizeSerial } from './certificate-serial.js';
 import { CertificateError } from './errors.js';
 import type { Principal } from './identity.js';
 
@@ -191,14 +192,6 @@ export function isIssuedBy(pem: string, issuerPem: string): boolean {
 }
 
 // ---- pure helpers ------------------------------------------------------------------------
-
-/** Serials compared as lowercase hex without leading zeros (node prints "0A1B…", mbedTLS
- * "0a:1b:…", a person may type either). */
-export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/[:\s]/g, '').toLowerCase().replace(/^0+(?=.)/, '');
-  if (!/^[0-9a-f]+$/.test(hex)) throw new CertificateError(`${JSON.stringify(serial)} is not a serial number in hex`);
-  return hex;
-}
 
 function kindExtensions(kind: CertificateKind, altNames: readonly string[]): x509.Extension[] {
   const { KeyUsageFlags: Usage } = x509;

@@ -4,7 +4,7 @@
 // ("node:n1": the node is out of the fleet, whatever it was issued). The shape and the
 // pure checks, shared by the gateway and the operator's side.
 
-import { normalizeSerial } from './certificates.js';
+import { normalizeSerial } from './certificate-serial.js';
 import { CertificateError } from './errors.js';
 import { principalFromIdentity } from './identity.js';
 

@@ -18,7 +18,8 @@ import { alertRules } from './alert-settings.js';
 import type { ConfigSources, GatewayConfig } from './config.js';
 import { readOverlay } from './config-overlay.js';
 import { allEndpoints, endCertificateSessions, endpointList, openEndpoints, openEnrollmentEndpoint, type GatewayEndpoints } from './endpoints.js';
-import { Enrollment } from './enrollment.js';
+// Imported when est_port is set: it brings the X.509 issuing stack (@peculiar/x509).
+import type { Enrollment } from './enrollment.js';
 import { addEnrollmentResources, serveSimpleEnroll } from './resources-enrollment.js';
 import { addRevocationResources } from './resources-revocations.js';
 import { ConfigError, StateUnavailable } from './errors.js';
@@ -141,6 +142,7 @@ export class Gateway {
     try {
       endpoints = options.endpoints ?? await openEndpoints(config, protocolLogger(componentLogger('coap')), (certificate) => store.isRevoked(certificate));
       if (config.est_port !== null && options.endpoints === undefined) {
+        const { Enrollment } = await import('./enrollment.js');
         const ca = await Enrollment.loadCa(config).catch(async (error: unknown) => {
           await Promise.all(allEndpoints(endpoints).map((endpoint) => endpoint.close()));
           throw error;
