@@ -37,6 +37,8 @@ function standInSystem(options: { booted?: BootedSlot; commit?: string } = {}): 
   };
 }
 
+const REBOOT_TIMEOUT_MS = 1500;
+
 async function withInstall(
   adapter: InstallAdapter, install: Omit<InstallProgress, 'from' | 'to' | 'attempts'>,
   body: (f: { installer: Installer; machine: UpdateMachine; store: AgentStore; rebooted: () => boolean }) => Promise<void>,
@@ -58,8 +60,9 @@ async function withInstall(
     await store.saveUpdate(record);
     const installer = new Installer({
       slots, adapter, store, healthCheck: { command: undefined, timeoutMs: 5000 }, installedVersion: () => '2.0.0',
-      // Nothing stops this "agent": the reboot command returns and the wait runs out.
-      reboot: { command: `touch ${marker}`, timeoutMs: 50 },
+      // Nothing stops this "agent": the reboot command returns and the wait runs out. The same
+      // bound limits the command itself, so it must cover spawning `touch` on a loaded machine.
+      reboot: { command: `touch ${marker}`, timeoutMs: REBOOT_TIMEOUT_MS },
       stop: { requested: false, soft: new AbortController().signal, hard: new AbortController().signal }, clock: systemClock,
     });
     const log = createDaemonLogger({ level: 'silent', pretty: false, base: { node_id: 'n1' }, stream: { write: () => {} } });
@@ -80,7 +83,7 @@ test('a crash in the check after the reboot: rolled back at the next start, the 
     assert.ok(f.rebooted(), 'reboot_command ran');
     const stored = f.store.update('u3')!;
     assert.is(stored.state, 'rolled_back');
-    assert.is(stored.error, `${INTERRUPTED_REASON}; no reboot within 0.05 s of the reboot command: the old slot boots next`);
+    assert.is(stored.error, `${INTERRUPTED_REASON}; no reboot within ${REBOOT_TIMEOUT_MS / 1000} s of the reboot command: the old slot boots next`);
     assert.equal([stored.install?.phase, stored.install?.reboots], ['rolled-back', 2]);
   });
 });
