@@ -54,6 +54,9 @@ export function ensureDebianPackages(wanted) {
 
 export const OPENSSL_PACKAGES = [{ command: 'openssl', pkg: 'openssl' }];
 
+/** The dashboard's browser tests (issue 15): Debian's chromium, driven by playwright-core. */
+export const BROWSER_PACKAGES = [{ command: 'chromium', pkg: 'chromium' }];
+
 export const INTEROP_PACKAGES = [
   { command: 'coap-client-notls', pkg: 'libcoap3-bin' },
   { command: 'coap-server-notls', pkg: 'libcoap3-bin' },

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from './build.mjs';
-import { ensureDebianPackages, INTEROP_PACKAGES, OPENSSL_PACKAGES, root } from './prepare.mjs';
+import { BROWSER_PACKAGES, ensureDebianPackages, INTEROP_PACKAGES, OPENSSL_PACKAGES, root } from './prepare.mjs';
 
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
 
@@ -16,7 +16,7 @@ const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
 const TIERS = {
   unit: { dirs: ['unit', 'property'], packages: OPENSSL_PACKAGES },
   interop: { dirs: ['interop'], packages: INTEROP_PACKAGES },
-  e2e: { dirs: ['integration', 'e2e'], packages: OPENSSL_PACKAGES },
+  e2e: { dirs: ['integration', 'e2e'], packages: [...OPENSSL_PACKAGES, ...BROWSER_PACKAGES] },
 };
 
 function parseArguments(args) {

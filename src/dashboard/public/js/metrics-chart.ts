@@ -26,7 +26,7 @@ export function MetricsChart({ title, samples, series, unit }: { title: string; 
       const width = Math.max(280, Math.min(element.clientWidth, 900));
       plot = new UPlot({
         width, height: 180,
-        series: [{}, ...series.map((line, index) => ({ label: line.label, stroke: STROKES[index % STROKES.length]!, width: 1.5, value: (_: unknown, v: number | null) => (v === null ? '—' : `${v.toFixed(1)} ${unit}`) }))],
+        series: [{}, ...series.map((line, index) => ({ label: line.label, stroke: STROKES[index % STROKES.length]!, width: 1.5, value: (_: unknown, v: number | null) => (v === null ? '—' : withUnit(v, unit)) }))],
         axes: [{}, { label: unit, size: 50 }],
         scales: unit === '%' ? { y: { range: [0, 100] } } : {},
       }, data as never, element);
@@ -35,9 +35,11 @@ export function MetricsChart({ title, samples, series, unit }: { title: string; 
   }, [samples, series, unit]);
   const latest = samples.at(-1);
   return html`<figure class="chart">
-    <figcaption>${title}${latest === undefined ? ': no samples yet' : `: ${series.map((line) => `${line.label} ${line.value(latest)?.toFixed(1) ?? '—'} ${unit}`).join(', ')}`}</figcaption>
+    <figcaption>${title}${latest === undefined ? ': no samples yet' : `: ${series.map((line) => `${line.label} ${withUnit(line.value(latest), unit)}`).join(', ')}`}</figcaption>
     <div ref=${box} aria-hidden="true"></div>
   </figure>`;
 }
 
 const STROKES = ['#2563eb', '#dc2626', '#059669', '#d97706'];
+
+const withUnit = (value: number | null, unit: string): string => (value === null ? '—' : unit === '' ? value.toFixed(2) : `${value.toFixed(1)} ${unit}`);
