@@ -58,26 +58,15 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
-/** What a cold load of `url` transferred: responses, bytes on the wire (headers and bodies
- * as received, so compressed if the server compressed), and the encodings seen. */
-export async function coldLoadWeight(page: Page, url: string, settled: () => Promise<unknown>): Promise<{ responses: number; bytes: number; bodyBytes: number; encodings: string[] }> {
-  const sizes: Promise<{ body: number; headers: number; encoding: string }>[] = [];
-  const listener = (response: import('playwright-core').Response) => {
-    if (!response.url().startsWith('http')) return;
-    sizes.push(response.finished().then(async () => {
-      const measured = await response.request().sizes();
-      return { body: measured.responseBodySize, headers: measured.responseHeadersSize, encoding: (await response.allHeaders())['content-encoding'] ?? 'identity' };
-    }));
-  };
-  page.on('response', listener);
+/** What a cold load of `url` transferred, from the page's own Resource Timing entries
+ * (navigation and resources): bytes on the wire (transferSize: headers and bodies as
+ * received, so compressed if the server compressed) and the bodies before and after
+ * decoding; equal sizes mean no compression. */
+export async function coldLoadWeight(page: Page, url: string, settled: () => Promise<unknown>): Promise<{ responses: number; transferBytes: number; encodedBytes: number; decodedBytes: number }> {
   await page.goto(url);
   await settled();
-  page.off('response', listener);
-  const all = await Promise.all(sizes);
-  return {
-    responses: all.length,
-    bytes: all.reduce((sum, size) => sum + size.body + size.headers, 0),
-    bodyBytes: all.reduce((sum, size) => sum + size.body, 0),
-    encodings: [...new Set(all.map((size) => size.encoding))],
-  };
+  const entries = await page.evaluate(`[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+    .map((entry) => ({ transfer: entry.transferSize, encoded: entry.encodedBodySize, decoded: entry.decodedBodySize }))`) as { transfer: number; encoded: number; decoded: number }[];
+  const sum = (field: 'transfer' | 'encoded' | 'decoded') => entries.reduce((total, entry) => total + entry[field], 0);
+  return { responses: entries.length, transferBytes: sum('transfer'), encodedBytes: sum('encoded'), decodedBytes: sum('decoded') };
 }

@@ -6,7 +6,8 @@
 // alert acknowledged, and the narrow phone layout. Screenshots go to artifacts/dashboard/.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { browserMissing, openBrowser, screenshot, type Browser } from '../helpers/browser.js';
+import { join } from 'node:path';
+import { ARTIFACTS, browserMissing, openBrowser, screenshot, type Browser } from '../helpers/browser.js';
 import { DashboardStandIn, STAND_IN_TOKEN } from '../helpers/dashboard-stand-in.js';
 
 const page = suite<{ standIn: DashboardStandIn; browser: Browser }>('dashboard page (stand-in gateway)');
@@ -81,6 +82,10 @@ run('a wrong token is refused on the page; the right one shows the fleet, a page
   assert.is(standIn.observed(`/nodes/${id(0)}/metrics?limit=30`), 1);
   assert.is(standIn.observed(`/nodes/${id(40)}/metrics?limit=30`), 0);
   await screenshot(tab, 'fleet');
+  // The README's picture (docs/dashboard.png is a copy): the first rows at a small size.
+  await tab.setViewportSize({ width: 1024, height: 560 });
+  await tab.screenshot({ path: join(ARTIFACTS, 'readme.png') });
+  await tab.setViewportSize({ width: 1280, height: 800 });
 });
 
 run('the Fleet sorts, filters and pages', async ({ browser: { page: tab } }) => {

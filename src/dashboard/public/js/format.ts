@@ -22,12 +22,13 @@ export function bytes(count: number): string {
   return `${(count / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** The points of an SVG polyline drawing `values` (0..100) in a width x height box. */
+/** The points of an SVG polyline drawing `values` (0..100) in a width x height box, a
+ * pixel in from the top and bottom so that the stroke at 0 % and 100 % shows whole. */
 export function sparkPoints(values: readonly number[], width: number, height: number): string {
   if (values.length === 0) return '';
   const step = values.length === 1 ? 0 : width / (values.length - 1);
   return values
-    .map((value, index) => `${(index * step).toFixed(1)},${(height - (Math.min(100, Math.max(0, value)) / 100) * height).toFixed(1)}`)
+    .map((value, index) => `${(index * step).toFixed(1)},${(height - 1 - (Math.min(100, Math.max(0, value)) / 100) * (height - 2)).toFixed(1)}`)
     .join(' ');
 }
 
