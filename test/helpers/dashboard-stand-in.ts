@@ -42,6 +42,7 @@ export class DashboardStandIn {
   readonly #resources = new Map<string, unknown>();
   readonly #observers = new Map<string, Set<Observer>>();
   readonly #sessions = new Set<string>();
+  readonly #sockets = new Set<Duplex>();
   readonly #server: Server;
   #origin = '';
 
@@ -67,6 +68,11 @@ export class DashboardStandIn {
   set(path: string, value: unknown): void {
     this.#resources.set(path, value);
     for (const observer of this.#observers.get(path) ?? []) observer.send(this.#content(observer.token, value, ++observer.sequence));
+  }
+
+  /** Cuts every WebSocket connection, as a gateway restart would. */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   observed(path: string): number {
@@ -116,6 +122,7 @@ export class DashboardStandIn {
     if (!this.#sessions.has(sessionOf(request) ?? '') || typeof key !== 'string') return void socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
     const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: coap\r\n\r\n`);
+    this.#sockets.add(socket);
     const mine = new Set<{ path: string; observer: Observer }>();
     const send = (frame: Message) => socket.write(wsFrame(0x2, toWebSocket(encode(frame))));
     send({ type: MessageType.CON, code: 0xe1, messageId: 0, token: Buffer.alloc(0), options: [{ number: 2, value: Buffer.from([0x00, 0x10, 0x00, 0x00]) }], payload: Buffer.alloc(0) });
@@ -129,7 +136,7 @@ export class DashboardStandIn {
         if (message.opcode === 0x2) this.#coap(fromWebSocket(message.payload), send, mine);
       }
     });
-    socket.on('close', () => { for (const { path, observer } of mine) this.#observers.get(path)?.delete(observer); });
+    socket.on('close', () => { this.#sockets.delete(socket); for (const { path, observer } of mine) this.#observers.get(path)?.delete(observer); });
     socket.on('error', () => {});
   }
 

@@ -107,6 +107,16 @@ run('a node: facts, charts, services and logs that follow', async ({ standIn, br
   standIn.set('/nodes/node-01/logs?lines=100', { node_id: 'node-01', truncated: false, entries: [{ at: at(0), unit: 'app.service', priority: 3, message: 'a new line arrived' }] });
   await tab.getByRole('log').getByText('a new line arrived').waitFor();
   assert.is(await tab.getByRole('log').locator('li').count(), 2);
+  // The connection cut (a gateway restart): the page says so, connects again and observes
+  // the logs again, so a line after the cut still arrives.
+  standIn.dropConnections();
+  await tab.getByTestId('connection').getByText('disconnected, retrying').waitFor();
+  await tab.getByTestId('connection').getByText('live').waitFor();
+  standIn.set('/nodes/node-01/logs?lines=100', { node_id: 'node-01', truncated: false, entries: [{ at: at(0), unit: 'app.service', priority: 6, message: 'a line after the reconnection' }] });
+  await tab.getByRole('log').getByText('a line after the reconnection').waitFor();
+  assert.is(standIn.observed('/nodes/node-01/logs?lines=100'), 1, 'one observation of the logs after the reconnection');
+  // The new registration's first answer replaced the lines shown; none is shown twice.
+  assert.is(await tab.getByRole('log').getByText('a new line arrived').count(), 1);
   await tab.getByRole('button', { name: 'restart' }).click();
   await tab.getByText('coap-fleet node node-01 service app.service restart').waitFor();
   await screenshot(tab, 'node');

@@ -55,9 +55,11 @@ interface Pending {
 
 interface Observation {
   readonly path: string;
-  readonly onValue: (reply: CoapReply) => void;
+  readonly onValue: (reply: CoapReply, first: boolean) => void;
   readonly onError: (error: CoapError) => void;
   token: string | undefined;
+  /** No answer yet to the latest registration: the next one is the whole state again. */
+  fresh: boolean;
 }
 
 export interface ClientOptions {
@@ -121,13 +123,15 @@ export class CoapWebSocketClient {
 
   /** Observes `path` (GET with Observe 0) until the returned function is called, which
    * deregisters (GET with Observe 1 on the same token, RFC 7641 §3.6). Registered again
-   * after every reconnection; errors (4.04, a refused registration) go to onError. */
-  observe(path: string, onValue: (reply: CoapReply) => void, onError: (error: CoapError) => void): () => void {
+   * after every reconnection; `first` marks each registration's first answer (a resource
+   * whose notifications carry only what is new, like logs, starts over from it). Errors
+   * (4.04, a refused registration) go to onError. */
+  observe(path: string, onValue: (reply: CoapReply, first: boolean) => void, onError: (error: CoapError) => void): () => void {
     if (this.#observations.size >= LIMITS.observations) {
       onError(new CoapError('0.00', `more than ${LIMITS.observations} observations`));
       return () => {};
     }
-    const observation: Observation = { path, onValue, onError, token: undefined };
+    const observation: Observation = { path, onValue, onError, token: undefined, fresh: true };
     this.#observations.add(observation);
     if (this.#state === 'open') this.#register(observation);
     return () => {
@@ -144,6 +148,7 @@ export class CoapWebSocketClient {
   #register(observation: Observation): void {
     const token = this.#newToken();
     observation.token = token;
+    observation.fresh = true;
     this.#observationsByToken.set(token, observation);
     this.#send({ code: Code.GET, token: tokenBytes(token), options: [...uriOptions(observation.path), { number: Option.Observe, value: new Uint8Array() }, acceptJson()], payload: new Uint8Array() });
   }
@@ -259,8 +264,10 @@ export class CoapWebSocketClient {
       observation.onError(errorOf(frame));
       return;
     }
+    const first = observation.fresh;
+    observation.fresh = false;
     this.#whole(frame, observation.path).then(
-      (reply) => { if (this.#observations.has(observation)) observation.onValue(reply); },
+      (reply) => { if (this.#observations.has(observation)) observation.onValue(reply, first); },
       (error: Error) => { if (this.#observations.has(observation)) observation.onError(error instanceof CoapError ? error : new CoapError('0.00', error.message)); },
     );
   }

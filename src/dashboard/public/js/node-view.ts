@@ -81,11 +81,12 @@ function Logs({ id }: { id: string }) {
   useEffect(() => {
     if (!following) return undefined;
     setEntries([]);
-    // The first answer holds the latest lines; each notification the lines since the last.
+    // A registration's first answer holds the latest lines (again after a reconnection:
+    // they replace what the page had); each notification the lines since the last.
     return client.observe(`/nodes/${encodeURIComponent(id)}/logs?lines=100`,
-      (reply) => {
+      (reply, first) => {
         const added = replyJson<LogsView>(reply).entries;
-        setEntries((previous) => [...previous, ...added].slice(-MAX_LOG_LINES));
+        setEntries((previous) => (first ? added : [...previous, ...added]).slice(-MAX_LOG_LINES));
         setError(undefined);
       },
       (failure) => setError(failure.message));
