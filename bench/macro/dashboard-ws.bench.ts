@@ -5,7 +5,8 @@
 // The change: re-registrations at NODES / 300 per second, what NODES agents registering
 // every register_interval_s (300 s) cause in steady state; each one notifies /nodes, whose
 // representation (every node) is rendered for each observer. Figures: the gateway's CPU
-// (utime + stime from /proc) over the window for each K, and the cost per client over K = 0.
+// (utime + stime from /proc) over the window for each K, the cost per client over K = 0,
+// and per notification delivered.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,10 +32,15 @@ const WINDOW_MS = 15_000;
 /** Registrations per second: every node once per 300 s. */
 const CHANGES_PER_S = NODES / 300;
 
+/** Connections this side is closing (after the window), as opposed to ones the gateway ended. */
+const closing = new WeakSet<WebSocket>();
+
 interface Watcher {
   readonly ws: WebSocket;
   notifications: number;
   bytes: number;
+  /** The gateway ended the connection (an Abort: too slow a reader, RFC 8323 §5.6). */
+  closedByGateway: boolean;
 }
 
 /** Logs in from its own loopback address (the login limit counts per address) and
@@ -58,7 +64,8 @@ function login(port: number, token: string, localAddress: string): Promise<strin
 async function watch(origin: string, port: number, cookie: string): Promise<Watcher> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/.well-known/coap`, 'coap', { headers: { Origin: origin, cookie } });
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const watcher: Watcher = { ws, notifications: 0, bytes: 0 };
+  const watcher: Watcher = { ws, notifications: 0, bytes: 0, closedByGateway: false };
+  ws.on('close', () => { watcher.closedByGateway ||= !closing.has(ws); });
   const first = new Promise<void>((resolve) => {
     ws.on('message', (data: Buffer) => {
       const message = decodeFrame(data);
@@ -125,9 +132,17 @@ export const dashboardWsBenchmark: Benchmark = {
           const notifications = watchers.reduce((sum, watcher) => sum + watcher.notifications, 0) / count / seconds;
           const bytes = watchers.reduce((sum, watcher) => sum + watcher.bytes, 0) / count / seconds;
           report.add('dashboard-ws', OURS, `notifications/s per client, ${label}`, Math.round(notifications * 10) / 10);
+          // Per notification delivered: the figure that does not move when a starved
+          // gateway coalesces changes (RFC 7641 §4.5.2: newest state only).
+          const delivered = watchers.reduce((sum, watcher) => sum + watcher.notifications, 0);
+          report.add('dashboard-ws', OURS, `gateway CPU ms per notification, ${label}`, Math.round(((used - cpu[0]! * seconds) / delivered) * 10_000) / 10);
           report.add('dashboard-ws', OURS, `KiB/s per client, ${label}`, Math.round(bytes / 1024));
+          report.add('dashboard-ws', OURS, `connections aborted by the gateway, ${label}`, watchers.filter((watcher) => watcher.closedByGateway).length);
         }
-        for (const watcher of watchers) watcher.ws.close();
+        for (const watcher of watchers) {
+          closing.add(watcher.ws);
+          watcher.ws.close();
+        }
       }
     } finally {
       await client.close();
