@@ -3,6 +3,7 @@
 
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
+import { dashboardWsBenchmark } from './macro/dashboard-ws.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
@@ -24,6 +25,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   rolloutWavesBenchmark,
   transferBenchmark,
   transferLossyBenchmark,
+  dashboardWsBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

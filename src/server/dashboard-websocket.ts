@@ -23,6 +23,10 @@ export interface ConnectionLimits {
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { total: 64, perPrincipal: 8 };
 
+/** A WebSocket ping this often; a connection that has not answered the previous one is
+ * gone (a closed laptop sends no FIN), and its observations go with it. */
+const HEARTBEAT_MS = 30_000;
+
 export interface DashboardWebSocketOptions {
   readonly transport: WebSocketTransport;
   readonly sessions: DashboardSessions;
@@ -38,6 +42,9 @@ export class DashboardWebSockets {
   /** Open connections per session id; a session goes with its last connection. */
   readonly #bySession = new Map<string, Set<ConnectionHandle>>();
   #count = 0;
+  /** Connections that answered the last heartbeat ping (or were opened since). */
+  readonly #alive = new WeakSet<WebSocket>();
+  readonly #heartbeat: ReturnType<typeof setInterval>;
 
   constructor(options: DashboardWebSocketOptions) {
     this.#options = options;
@@ -49,6 +56,17 @@ export class DashboardWebSockets {
       perMessageDeflate: false,
       handleProtocols: (protocols) => (protocols.has('coap') ? 'coap' : false),
     });
+    this.#heartbeat = setInterval(() => {
+      for (const ws of this.#server.clients) {
+        if (!this.#alive.has(ws)) {
+          ws.terminate();
+          continue;
+        }
+        this.#alive.delete(ws);
+        ws.ping();
+      }
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
   }
 
   get connections(): number {
@@ -85,6 +103,7 @@ export class DashboardWebSockets {
   /** Aborts every connection; the transport's close releases them anyway, this is for a
    * server whose endpoint never opened. */
   close(): void {
+    clearInterval(this.#heartbeat);
     for (const client of this.#server.clients) client.terminate();
     this.#server.close();
   }
@@ -100,6 +119,8 @@ export class DashboardWebSockets {
       sessions.use(session.id);
       connection.receive(Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]), binary);
     });
+    this.#alive.add(ws);
+    ws.on('pong', () => this.#alive.add(ws));
     ws.on('error', (error) => logger.debug({ err: error, who: session.principal }, 'dashboard: websocket error'));
     ws.on('close', () => {
       connection.closed();

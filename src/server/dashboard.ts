@@ -23,6 +23,7 @@ import { ConfigError } from './errors.js';
 import type { AuditEntry } from './records.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
+const MAX_HTTP_CONNECTIONS = 256;
 
 /** Observations per operator over all its connections (the endpoint counts per identity). */
 const OBSERVATIONS_PER_PRINCIPAL = 256;
@@ -92,6 +93,9 @@ export class Dashboard {
     const upgrades = sockets;
     server.on('upgrade', (request, socket, head) => upgrades.upgrade(request, socket, head));
     server.on('clientError', (_error, socket) => socket.destroy());
+    // Page loads and logins are few; a flood of open sockets stops here (WebSockets have
+    // their own, smaller bounds).
+    server.maxConnections = MAX_HTTP_CONNECTIONS;
     try {
       await listen(server, config.dashboard_host, config.dashboard_port!);
     } catch (error) {
