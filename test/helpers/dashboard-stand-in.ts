@@ -16,6 +16,10 @@ import { MessageType, type Message } from '../../src/protocol/message.js';
 import { ROOT } from './fleet.js';
 
 export const STAND_IN_TOKEN = 'stand-in-operator-token';
+/** Bodies over this go block-wise (the gateway's Max-Message-Size is larger; a small one
+ * here lets a test reach the page's Block2 fallback with a few hundred nodes). */
+export const WHOLE_BODY_BYTES = 64 * 1024;
+const BLOCK_BYTES = 1024;
 const PUBLIC = join(ROOT, 'dist', 'src', 'dashboard', 'public');
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const TYPES: Record<string, string> = {
@@ -37,6 +41,8 @@ interface Observer {
 
 export class DashboardStandIn {
   readonly requests: StandInRequest[] = [];
+  /** Block2 blocks sent (bodies over WHOLE_BODY_BYTES). */
+  blocksServed = 0;
   /** Answers a PUT/POST/DELETE; default 2.04. */
   onRequest: (request: StandInRequest) => number = () => 0x44;
   readonly #resources = new Map<string, unknown>();
@@ -164,14 +170,31 @@ export class DashboardStandIn {
     if (observe !== undefined) {
       for (const entry of mine) if (entry.path === path && entry.observer.token.equals(request.token)) { this.#observers.get(path)?.delete(entry.observer); mine.delete(entry); }
     }
-    return send(this.#content(request.token, this.#resources.get(path), undefined));
+    const block = request.options.find((option) => option.number === 23);
+    const num = block === undefined ? 0 : block.value.reduce((value, byte) => value * 256 + byte, 0) >> 4;
+    return send(this.#content(request.token, this.#resources.get(path), undefined, num));
   }
 
-  #content(token: Buffer, value: unknown, sequence: number | undefined): Message {
-    const options = [{ number: 12, value: Buffer.from([50]) }];
+  /** The representation, or its block `num` of 1024 bytes (RFC 7959 §2.2, SZX 6) when it
+   * is over WHOLE_BODY_BYTES, as the gateway does past its Max-Message-Size. */
+  #content(token: Buffer, value: unknown, sequence: number | undefined, num = 0): Message {
+    const options: { number: number; value: Buffer }[] = [{ number: 12, value: Buffer.from([50]) }];
     if (sequence !== undefined) options.unshift({ number: 6, value: sequence === 0 ? Buffer.alloc(0) : Buffer.from([sequence & 0xff]) });
-    return { type: MessageType.CON, code: 0x45, messageId: 0, token, options, payload: Buffer.from(JSON.stringify(value)) };
+    let payload: Buffer = Buffer.from(JSON.stringify(value));
+    if (payload.length > WHOLE_BODY_BYTES) {
+      const more = (num + 1) * BLOCK_BYTES < payload.length;
+      options.push({ number: 23, value: uintBytes(num * 16 + (more ? 8 : 0) + 6) });
+      payload = payload.subarray(num * BLOCK_BYTES, (num + 1) * BLOCK_BYTES);
+      this.blocksServed++;
+    }
+    return { type: MessageType.CON, code: 0x45, messageId: 0, token, options, payload };
   }
+}
+
+function uintBytes(value: number): Buffer {
+  const bytes: number[] = [];
+  for (let rest = value; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
+  return Buffer.from(bytes);
 }
 
 const reply = (token: Buffer, code: number): Message => ({ type: MessageType.CON, code, messageId: 0, token, options: [], payload: Buffer.alloc(0) });
