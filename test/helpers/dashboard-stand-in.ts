@@ -2,17 +2,17 @@
 // branch builds at the same time: the static root, /api/login|logout|session, and CoAP over
 // WebSocket (RFC 8323 §4) answering from resources the test sets, with Observe. For the
 // page's own tests only (test/integration/dashboard-page.test.ts); the end-to-end test
-// (test/e2e/dashboard.test.ts) runs against the real gateway. The WebSocket side is the
-// least of RFC 6455 a browser needs (unfragmented binary messages, close, ping); frames are
-// read and written with the gateway's own RFC 7252 codec less the message ID (§4.2).
-import { createHash, randomBytes } from 'node:crypto';
+// (test/e2e/dashboard.test.ts) runs against the real gateway. WebSocket by the `ws` package
+// and RFC 8323 §4.2 frames by the gateway's own codec (src/protocol/ws-framing.ts), so the
+// page's codec meets another implementation.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { extname, join, normalize } from 'node:path';
-import { decode, encode } from '../../src/protocol/codec.js';
-import { MessageType, type Message } from '../../src/protocol/message.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeFrame, encodeFrame, type FramedMessage as Message } from '../../src/protocol/ws-framing.js';
 import { ROOT } from './fleet.js';
 
 export const STAND_IN_TOKEN = 'stand-in-operator-token';
@@ -48,7 +48,8 @@ export class DashboardStandIn {
   readonly #resources = new Map<string, unknown>();
   readonly #observers = new Map<string, Set<Observer>>();
   readonly #sessions = new Set<string>();
-  readonly #sockets = new Set<Duplex>();
+  readonly #sockets = new Set<WebSocket>();
+  readonly #webSockets = new WebSocketServer({ noServer: true, handleProtocols: () => 'coap' });
   readonly #server: Server;
   #origin = '';
 
@@ -78,7 +79,7 @@ export class DashboardStandIn {
 
   /** Cuts every WebSocket connection, as a gateway restart would. */
   dropConnections(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of this.#sockets) socket.terminate();
   }
 
   observed(path: string): number {
@@ -123,27 +124,19 @@ export class DashboardStandIn {
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex): void {
-    const key = request.headers['sec-websocket-key'];
     if (request.headers.origin !== this.#origin) return void socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
-    if (!this.#sessions.has(sessionOf(request) ?? '') || typeof key !== 'string') return void socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
-    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: coap\r\n\r\n`);
-    this.#sockets.add(socket);
-    const mine = new Set<{ path: string; observer: Observer }>();
-    const send = (frame: Message) => socket.write(wsFrame(0x2, toWebSocket(encode(frame))));
-    send({ type: MessageType.CON, code: 0xe1, messageId: 0, token: Buffer.alloc(0), options: [{ number: 2, value: Buffer.from([0x00, 0x10, 0x00, 0x00]) }], payload: Buffer.alloc(0) });
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (let message = readWsFrame(pending); message !== undefined; message = readWsFrame(pending)) {
-        pending = pending.subarray(message.length);
-        if (message.opcode === 0x8) return void socket.end(wsFrame(0x8, Buffer.alloc(0)));
-        if (message.opcode === 0x9) socket.write(wsFrame(0xa, message.payload));
-        if (message.opcode === 0x2) this.#coap(fromWebSocket(message.payload), send, mine);
-      }
+    if (!this.#sessions.has(sessionOf(request) ?? '')) return void socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+    this.#webSockets.handleUpgrade(request, socket, Buffer.alloc(0), (webSocket) => {
+      this.#sockets.add(webSocket);
+      const mine = new Set<{ path: string; observer: Observer }>();
+      const send = (frame: Message) => webSocket.send(encodeFrame(frame));
+      send({ code: 0xe1, token: Buffer.alloc(0), options: [{ number: 2, value: Buffer.from([0x00, 0x10, 0x00, 0x00]) }], payload: Buffer.alloc(0) });
+      webSocket.on('message', (data: Buffer, binary: boolean) => { if (binary) this.#coap(decodeFrame(data), send, mine); });
+      webSocket.on('close', () => {
+        this.#sockets.delete(webSocket);
+        for (const { path, observer } of mine) this.#observers.get(path)?.delete(observer);
+      });
     });
-    socket.on('close', () => { this.#sockets.delete(socket); for (const { path, observer } of mine) this.#observers.get(path)?.delete(observer); });
-    socket.on('error', () => {});
   }
 
   #coap(request: Message, send: (frame: Message) => void, mine: Set<{ path: string; observer: Observer }>): void {
@@ -187,7 +180,7 @@ export class DashboardStandIn {
       payload = payload.subarray(num * BLOCK_BYTES, (num + 1) * BLOCK_BYTES);
       this.blocksServed++;
     }
-    return { type: MessageType.CON, code: 0x45, messageId: 0, token, options, payload };
+    return { code: 0x45, token, options, payload };
   }
 }
 
@@ -197,12 +190,7 @@ function uintBytes(value: number): Buffer {
   return Buffer.from(bytes);
 }
 
-const reply = (token: Buffer, code: number): Message => ({ type: MessageType.CON, code, messageId: 0, token, options: [], payload: Buffer.alloc(0) });
-
-/** RFC 8323 §4.2 frame ⇄ RFC 7252 datagram: the header's first byte keeps TKL only, and
- * the message ID goes. */
-const toWebSocket = (udp: Buffer): Buffer => Buffer.concat([Buffer.from([udp[0]! & 0x0f, udp[1]!]), udp.subarray(4)]);
-const fromWebSocket = (frame: Buffer): Message => decode(Buffer.concat([Buffer.from([0x40 | frame[0]!, frame[1]!, 0, 0]), frame.subarray(2)]));
+const reply = (token: Buffer, code: number): Message => ({ code, token, options: [], payload: Buffer.alloc(0) });
 
 function sessionOf(request: IncomingMessage): string | undefined {
   return /(?:^|;\s*)coap_fleet_session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
@@ -214,27 +202,4 @@ function text(request: IncomingMessage): Promise<string> {
     request.on('data', (chunk: Buffer) => { body += chunk.toString(); if (body.length > 4096) reject(new Error('body too large')); });
     request.on('end', () => resolve(body));
   });
-}
-
-/** A server frame (RFC 6455 §5.2): FIN, opcode, unmasked length. */
-function wsFrame(opcode: number, payload: Buffer): Buffer {
-  const length = payload.length;
-  const head = length < 126 ? Buffer.from([0x80 | opcode, length])
-    : length < 65536 ? Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff])
-      : Buffer.concat([Buffer.from([0x80 | opcode, 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(length)); return b; })()]);
-  return Buffer.concat([head, payload]);
-}
-
-/** A client frame (masked) at the start of `bytes`, or undefined until it is all there. */
-function readWsFrame(bytes: Buffer): { opcode: number; payload: Buffer; length: number } | undefined {
-  if (bytes.length < 2) return undefined;
-  let length = bytes[1]! & 0x7f;
-  let at = 2;
-  if (length === 126) { if (bytes.length < 4) return undefined; length = bytes.readUInt16BE(2); at = 4; }
-  else if (length === 127) { if (bytes.length < 10) return undefined; length = Number(bytes.readBigUInt64BE(2)); at = 10; }
-  if (bytes.length < at + 4 + length) return undefined;
-  const mask = bytes.subarray(at, at + 4);
-  const payload = Buffer.from(bytes.subarray(at + 4, at + 4 + length));
-  for (let index = 0; index < payload.length; index++) payload[index]! ^= mask[index % 4]!;
-  return { opcode: bytes[0]! & 0x0f, payload, length: at + 4 + length };
 }
