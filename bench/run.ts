@@ -3,6 +3,7 @@
 
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
+import { dashboardWsBenchmark } from './macro/dashboard-ws.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { footprintBenchmark } from './macro/footprint.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
@@ -26,6 +27,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   transferBenchmark,
   transferLossyBenchmark,
   footprintBenchmark,
+  dashboardWsBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {

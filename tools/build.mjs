@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildDashboard } from './build-dashboard.mjs';
 import { buildWasm } from './build-wasm.mjs';
 import { ensureNpmPackages, root } from './prepare.mjs';
 
@@ -28,6 +29,7 @@ export async function build() {
     cwd: root, stdio: ['ignore', 'inherit', 'inherit'],
   });
   removeStaleOutputs(dist);
+  buildDashboard();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await build();

@@ -56,11 +56,13 @@ export const OPENSSL_PACKAGES = [{ command: 'openssl', pkg: 'openssl' }];
 
 /** The end-to-end tier's: the systemd tests verify the units and run the daemons under a
  * NOTIFY_SOCKET (systemd-notify; perl is in Debian's base), which a fresh Debian 12 image
- * without systemd lacks. */
+ * without systemd lacks; the dashboard's browser tests (issue 15) drive Debian's chromium
+ * with playwright-core. */
 export const E2E_PACKAGES = [
   ...OPENSSL_PACKAGES,
   { command: 'systemd-analyze', pkg: 'systemd' },
   { command: 'systemd-notify', pkg: 'systemd' },
+  { command: 'chromium', pkg: 'chromium' },
 ];
 
 export const INTEROP_PACKAGES = [

@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openGateway, type GatewayClient } from '../operator/gateway-client.js';
 import { writeRandomImage } from '../operator/image-file.js';
+import { DASHBOARD_TOKENS_FILE, dashboardTokenFile } from '../fleet/dashboard-tokens.js';
 import { generateKeys } from '../operator/keys.js';
 import { demoCredentials } from './demo-credentials.js';
 import { listNodes } from '../operator/nodes.js';
@@ -119,9 +120,11 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     daemons.push(startDaemon('gateway', [
       'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
       ...credentials.gatewayArgs, '--publisher-key-file', join(keys, 'publisher.pub'), '--ready-file', ready,
+      // A kept fleet gets the dashboard too (issue 15), on an ephemeral loopback port.
+      ...(flags.keep === true ? ['--dashboard-port', '0', '--dashboard-tokens-file', join(keys, DASHBOARD_TOKENS_FILE)] : []),
     ], join(dir, 'gateway.log')));
-    const { coaps_port: port, est_port: estPort } = await until('the gateway', async () => (existsSync(ready)
-      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number; est_port: number | null } : undefined), READY_TIMEOUT_MS, daemons);
+    const { coaps_port: port, est_port: estPort, dashboard_port: dashboardPort } = await until('the gateway', async () => (existsSync(ready)
+      ? JSON.parse(await readFile(ready, 'utf8')) as { coaps_port: number; est_port: number | null; dashboard_port: number | null } : undefined), READY_TIMEOUT_MS, daemons);
     const gatewayUri = `coaps://127.0.0.1:${port}`;
     say(`gateway: ${gatewayUri} (DTLS 1.2, ${flags.certs === true ? 'certificates' : 'PSK'}), log ${join(dir, 'gateway.log')}`);
 
@@ -171,7 +174,7 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
     const onNew = after.filter((node) => node.version === '2.0.0').length;
     say(`rollout ${final.rollout} in ${seconds.toFixed(1)} s: ${installed}/${count} installed, ${onNew}/${count} report version 2.0.0`);
     const ok = final.rollout === 'completed' && installed === count && onNew === count;
-    if (flags.keep === true) await keepRunning(io, daemons, nodeFiles, { gateway: gatewayUri, keys, operatorFlags: credentials.operatorFlags });
+    if (flags.keep === true) await keepRunning(io, daemons, nodeFiles, { gateway: gatewayUri, keys, operatorFlags: credentials.operatorFlags, dashboardPort });
     succeeded = ok;
     return ok ? 0 : 1;
   } finally {
@@ -186,11 +189,19 @@ export async function runDemoCommand(argv: readonly string[], io: CliIo): Promis
 /** Until SIGINT or SIGTERM: says how to reach the fleet, has each node's app log a line
  * now and then, and starts again an agent that a signed restart stopped (its
  * restart_command leaves the marker; a shutdown leaves the node off). */
-async function keepRunning(io: CliIo, daemons: Daemon[], nodeFiles: ReadonlyMap<string, DemoNodeFiles>, where: { gateway: string; keys: string; operatorFlags: string }): Promise<void> {
+async function keepRunning(
+  io: CliIo, daemons: Daemon[], nodeFiles: ReadonlyMap<string, DemoNodeFiles>,
+  where: { gateway: string; keys: string; operatorFlags: string; dashboardPort: number | null },
+): Promise<void> {
   const cli = `node ${relative(process.cwd(), BIN)}`;
   const reach = `--gateway ${where.gateway} ${where.operatorFlags}`;
+  const tokenFile = join(where.keys, dashboardTokenFile('admin'));
+  const dashboard = where.dashboardPort === null ? ''
+    : `  dashboard:    http://127.0.0.1:${where.dashboardPort}/\n`
+      + `  login token:  ${(await readFile(tokenFile, 'utf8')).trim()} (in ${tokenFile})\n`;
   io.stdout.write('\nThe fleet runs on until Ctrl-C.\n'
     + `  gateway:      ${where.gateway}\n`
+    + dashboard
     + `  credentials:  ${where.operatorFlags}\n`
     + `  command key:  ${join(where.keys, 'operator-command.key')} (found beside the credentials)\n`
     + 'Try, in another terminal:\n'

@@ -26,7 +26,9 @@ export const keysUsage = (): string => 'Usage: coap-fleet keys generate --out DI
   + 'Writes publisher.key / publisher.pub (Ed25519, PEM: sign manifests, pin in agents),\n'
   + 'operator-command.key / operator-command.pub (Ed25519: sign remote commands, pin in agents),\n'
   + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), operator-NAME.json\n'
-  + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n\n'
+  + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n'
+  + 'dashboard-token-NAME.txt (the operator\'s dashboard login token) and dashboard-tokens.json\n'
+  + '(its SHA-256, for the gateway\'s dashboard_tokens_file).\n\n'
   + `Options:\n${formatFlags(FLAGS)}\n${keysCertificatesUsage()}\n${keysRevokeUsage()}\n${keysBootstrapUsage()}`;
 
 /** Keys that exist, or ids that are not valid, as usage errors. */

@@ -89,9 +89,10 @@ export async function runServerCommand(argv: readonly string[], io: CliIo): Prom
   }
   const readyFile = config.ready_file;
   if (readyFile !== null) {
-    const { coap, coaps, est } = gateway.addresses();
+    const { coap, coaps, est, dashboard } = gateway.addresses();
     const temporary = `${readyFile}.${process.pid}.tmp`;
-    await writeFile(temporary, `${JSON.stringify({ coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, est_port: est?.port ?? null, pid: process.pid })}\n`);
+    const ports = { coap_port: coap?.port ?? null, coaps_port: coaps?.port ?? null, est_port: est?.port ?? null, dashboard_port: dashboard?.port ?? null };
+    await writeFile(temporary, `${JSON.stringify({ ...ports, pid: process.pid })}\n`);
     await rename(temporary, readyFile);
   }
   notifier.ready(readyStatus(gateway));

@@ -9,6 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeCredentialsFile, type PskCredential } from '../fleet/credentials-file.js';
+import {
+  DASHBOARD_TOKENS_FILE, dashboardTokenFile, formatDashboardTokens, hashDashboardToken, newDashboardToken,
+} from '../fleet/dashboard-tokens.js';
 import { isValidId } from '../fleet/paths.js';
 import { COMMAND_KEY_FILE } from './command-key.js';
 import { InvalidIdError, KeysExistError } from './errors.js';
@@ -28,9 +31,20 @@ function checkIds(nodeIds: readonly string[], operator: string): void {
   if (new Set(nodeIds).size !== nodeIds.length) throw new InvalidIdError('node ids must be distinct');
 }
 
+/** The operator's dashboard login (issue 15): the secret for the operator, its hash for
+ * the gateway (`dashboard_tokens_file`), both 0600. */
+function dashboardTokenFiles(operator: string, text: (content: string, mode: number) => (path: string) => Promise<void>): (readonly [string, (path: string) => Promise<void>])[] {
+  const token = newDashboardToken();
+  return [
+    [dashboardTokenFile(operator), text(`${token}\n`, 0o600)],
+    [DASHBOARD_TOKENS_FILE, text(formatDashboardTokens([{ principal: `operator:${operator}`, sha256: hashDashboardToken(token) }]), 0o600)],
+  ];
+}
+
 /** Writes a fresh set into `directory` (created 0700 if missing): publisher.key and
  * publisher.pub, operator-command.key and operator-command.pub, gateway-psk.json (every
- * identity's key, for the gateway), operator-NAME.json and node-ID.json (one credentials file each). Existing files are
+ * identity's key, for the gateway), operator-NAME.json and node-ID.json (one credentials file each), dashboard-token-NAME.txt and
+ * dashboard-tokens.json (the dashboard login and its hash). Existing files are
  * refused with KeysExistError unless `overwrite`. */
 export async function generateKeys(directory: string, nodeIds: readonly string[], operator: string, overwrite: boolean): Promise<GeneratedKeys> {
   checkIds(nodeIds, operator);
@@ -54,6 +68,7 @@ export async function generateKeys(directory: string, nodeIds: readonly string[]
     ['gateway-psk.json', text(`${JSON.stringify(gatewayTable, null, 2)}\n`, 0o600)],
     [`operator-${operator}.json`, credential(operatorCredential)],
     ...nodeCredentials.map((value, i) => [`node-${nodeIds[i]}.json`, credential(value)] as const),
+    ...dashboardTokenFiles(operator, text),
   ];
   if (!overwrite) {
     const existing = files.map(([name]) => name).filter((name) => existsSync(join(directory, name)));

@@ -21,12 +21,14 @@ export function requestedBlock2(options: readonly CoapOption[]): BlockValue | un
   }
 }
 
-/** Whether a response needs slicing: a body source, a payload over one block, or a
- * request that asked for a block. Decided before any byte is read. */
-export function needsBlock2(init: ResponseInit, requested: BlockValue | undefined, maxSizeExponent: number): boolean {
+/** Whether a response needs slicing: a body source, a payload over one block (or over
+ * `wholeBytes`, what the transport carries whole: RFC 8323 §4 messages are as large as the
+ * peer's Max-Message-Size), or a request that asked for a block. Decided before any byte
+ * is read. */
+export function needsBlock2(init: ResponseInit, requested: BlockValue | undefined, maxSizeExponent: number, wholeBytes = 0): boolean {
   if (codeClass(init.code) !== 2) return false;
   if (init.body !== undefined || requested !== undefined) return true;
-  return init.payload !== undefined && init.payload.length > blockSize(maxSizeExponent);
+  return init.payload !== undefined && init.payload.length > Math.max(blockSize(maxSizeExponent), wholeBytes);
 }
 
 /** The block of `init`'s representation that `requested` names (block 0 when none): its

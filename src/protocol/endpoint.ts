@@ -55,6 +55,9 @@ export interface EndpointOptions {
   readonly qblock2?: Partial<QBlock2Limits>;
   /** Serve /.well-known/core from the router (default true). */
   readonly wellKnownCore?: boolean;
+  /** Over a transport whose messages hold more than a block (RFC 8323): the largest
+   * payload a response to this peer carries whole. */
+  readonly wholePayloadBytes?: (peer: Peer) => number;
 }
 
 export interface RequestOptions extends SendOptions {
@@ -130,6 +133,7 @@ export class Endpoint {
       bodyLifetimeMs: this.messageLayer.times.exchangeLifetime,
       random,
       qblock2: { ...DEFAULT_QBLOCK2_LIMITS, ...options.qblock2 },
+      ...(options.wholePayloadBytes === undefined ? {} : { wholePayloadBytes: options.wholePayloadBytes }),
     });
     this.#server = server;
     if (options.wellKnownCore !== false) {

@@ -44,6 +44,9 @@ export interface ServerOptions {
   /** How long a block-wise non-GET response is kept for its follow-up blocks. */
   readonly bodyLifetimeMs: number;
   readonly qblock2: QBlock2Limits;
+  /** The largest payload a response to `peer` carries whole, when the transport takes
+   * more than one block in a message (RFC 8323); without it, one block. */
+  readonly wholePayloadBytes?: (peer: Peer) => number;
 }
 
 const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
@@ -312,8 +315,9 @@ export class Server {
   }
 
   #sliced(init: ResponseInit, requested: BlockValue | undefined, request?: CoapRequest): ResponseInit | Promise<ResponseInit> {
-    const { maxBlockSizeExponent } = this.#options;
-    if (!needsBlock2(init, requested, maxBlockSizeExponent)) return init;
+    const { maxBlockSizeExponent, wholePayloadBytes } = this.#options;
+    const whole = request === undefined || wholePayloadBytes === undefined ? 0 : wholePayloadBytes(request.peer);
+    if (!needsBlock2(init, requested, maxBlockSizeExponent, whole)) return init;
     if (request?.method === Method.GET && init.body === undefined && (requested === undefined || requested.num === 0)) {
       if (init.etag === undefined && !hasOption(init.options ?? [], OptionNumber.ETag)) init = { ...init, etag: representationEtag(init)! };
       const size = init.payload?.length ?? 0;

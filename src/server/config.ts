@@ -48,8 +48,16 @@ export interface GatewayConfig extends AlertSettings {
   readonly retransmission: CongestionControl;
   readonly log_level: LogLevel;
   readonly pretty: boolean;
-  /** Written once listening: {"coap_port", "coaps_port", "est_port"}; removed at stop. */
+  /** Written once listening: {"coap_port", "coaps_port", "est_port", "dashboard_port"}; removed at stop. */
   readonly ready_file: string | null;
+  /** The dashboard (issue 15): HTTP(S) and CoAP over WebSocket on this port (null: none). */
+  readonly dashboard_port: number | null;
+  readonly dashboard_host: string;
+  /** HTTPS when both are given; required for a non-loopback dashboard_host. */
+  readonly dashboard_cert_file: string | null;
+  readonly dashboard_key_file: string | null;
+  /** SHA-256 of each operator's login token (dashboard-tokens.json from keys generate). */
+  readonly dashboard_tokens_file: string | null;
 }
 
 /** Every setting: its kind and, when it has one, the default. `dtls_host` and
@@ -82,6 +90,11 @@ export const GATEWAY_FIELDS = {
   log_level: { kind: 'choice', value: 'LEVEL', choices: LOG_LEVELS, default: 'info', description: LOG_LEVELS.join('|') },
   pretty: { kind: 'boolean', default: false, description: 'readable log lines instead of JSON' },
   ready_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'write {"coap_port","coaps_port"} here once listening' },
+  dashboard_port: { kind: 'port', value: 'PORT', canBeOff: true, default: null, description: 'the dashboard: HTTP(S) and CoAP over WebSocket (default off)' },
+  dashboard_host: { kind: 'host', value: 'HOST', default: '127.0.0.1', description: 'the dashboard\'s address (non-loopback needs HTTPS)' },
+  dashboard_cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'the dashboard\'s HTTPS certificate chain (PEM)' },
+  dashboard_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'its private key (PEM)' },
+  dashboard_tokens_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'operators\' login token hashes (dashboard-tokens.json)' },
   ...ALERT_FIELDS,
 } as const satisfies FieldTable & Record<keyof GatewayConfig, unknown>;
 
@@ -128,7 +141,9 @@ async function consistencyProblems(config: GatewayConfig): Promise<string[]> {
   }
   if (config.est_port !== null && (config.dtls_port === null || config.cert_file === null)) problems.push('est_port needs dtls_port with certificates (cert_file, key_file, ca_file)');
   if (config.est_port !== null && (config.enroll_ca_cert_file === null || config.enroll_ca_key_file === null)) problems.push('est_port needs enroll_ca_cert_file and enroll_ca_key_file');
-  for (const key of ['psk_file', 'cert_file', 'key_file', 'ca_file', 'publisher_key_file', 'enroll_ca_cert_file', 'enroll_ca_key_file'] as const) {
+  problems.push(...dashboardProblems(config));
+  for (const key of ['psk_file', 'cert_file', 'key_file', 'ca_file', 'publisher_key_file', 'enroll_ca_cert_file', 'enroll_ca_key_file',
+    'dashboard_cert_file', 'dashboard_key_file', 'dashboard_tokens_file'] as const) {
     const file = config[key];
     if (file === null) continue;
     try {
@@ -137,5 +152,19 @@ async function consistencyProblems(config: GatewayConfig): Promise<string[]> {
       problems.push(`${key}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
+  return problems;
+}
+
+/** The dashboard's settings together: logins need tokens; HTTPS needs certificate and key;
+ * a dashboard reachable from other machines needs HTTPS (its cookie and tokens cross the
+ * network). */
+function dashboardProblems(config: GatewayConfig): string[] {
+  if (config.dashboard_port === null) return [];
+  const problems: string[] = [];
+  if (config.dashboard_tokens_file === null) problems.push('dashboard_port needs dashboard_tokens_file (dashboard-tokens.json from keys generate)');
+  const https = [config.dashboard_cert_file, config.dashboard_key_file];
+  if (https.some((file) => file !== null) && https.some((file) => file === null)) problems.push('dashboard HTTPS needs dashboard_cert_file and dashboard_key_file together');
+  const loopback = isLoopback(config.dashboard_host) || config.dashboard_host === 'localhost';
+  if (!loopback && https.some((file) => file === null)) problems.push(`dashboard_host ${config.dashboard_host} is not loopback: give dashboard_cert_file and dashboard_key_file (HTTPS)`);
   return problems;
 }

@@ -19,6 +19,9 @@ export interface GatewayEndpoints {
   /** EST enrollment (RFC 9148) over DTLS with bootstrap PSKs only; not the gateway's
    * router: it serves /.well-known/est/sen alone (resources-enrollment.ts). */
   readonly est?: Endpoint | undefined;
+  /** CoAP over WebSocket for the dashboard (RFC 8323 §4; dashboard.ts): each connection
+   * carries the identity of its login's operator. */
+  readonly dashboard?: Endpoint | undefined;
 }
 
 /** Ends the DTLS sessions whose peer certificate `matches`; how many (none without DTLS). */
@@ -43,7 +46,7 @@ export const allEndpoints = (endpoints: GatewayEndpoints): Endpoint[] =>
   [...endpointList(endpoints), ...(endpoints.est === undefined ? [] : [endpoints.est])];
 
 export const endpointList = (endpoints: GatewayEndpoints): Endpoint[] =>
-  [endpoints.coap, endpoints.coaps].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);
+  [endpoints.coap, endpoints.coaps, endpoints.dashboard].filter((endpoint): endpoint is Endpoint => endpoint !== undefined);
 
 /** Observe bounds for a gateway of 10,000 nodes (DESIGN §10), each observing /updates:
  * room for all of them on one resource with a fifth to spare, operators and dashboards on

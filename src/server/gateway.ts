@@ -20,6 +20,8 @@ import { readOverlay } from './config-overlay.js';
 import { allEndpoints, endCertificateSessions, endpointList, openEndpoints, openEnrollmentEndpoint, type GatewayEndpoints } from './endpoints.js';
 // Imported when est_port is set: it brings the X.509 issuing stack (@peculiar/x509).
 import type { Enrollment } from './enrollment.js';
+// Imported when dashboard_port is set: it brings the HTTP and WebSocket servers (`ws`).
+import type { Dashboard } from './dashboard.js';
 import { addEnrollmentResources, serveSimpleEnroll } from './resources-enrollment.js';
 import { addRevocationResources } from './resources-revocations.js';
 import { ConfigError, StateUnavailable } from './errors.js';
@@ -77,6 +79,7 @@ export class Gateway {
   readonly #logger: ServerLogger;
   readonly #systemConfig: SystemConfig;
   readonly #lifecycle: GatewayLifecycle;
+  readonly #dashboard: Dashboard | undefined;
   #stopped: Promise<void> | undefined;
   readonly #stopRequest: Promise<StopRequest>;
   #resolveStopRequest: (request: StopRequest) => void = () => {};
@@ -84,7 +87,7 @@ export class Gateway {
   private constructor(parts: {
     store: GatewayStore; images: ImageStore; router: GatewayRouter; endpoints: GatewayEndpoints; presence: Presence;
     logger: ServerLogger; lifecycleLogger: ServerLogger; systemConfig: SystemConfig; monitor: NodeMonitor; observations: SharedObservations;
-    bakes: BakeAlarms;
+    bakes: BakeAlarms; dashboard: Dashboard | undefined;
   }) {
     this.store = parts.store;
     this.images = parts.images;
@@ -95,6 +98,7 @@ export class Gateway {
     this.#logger = parts.logger;
     this.#systemConfig = parts.systemConfig;
     this.monitor = parts.monitor;
+    this.#dashboard = parts.dashboard;
     this.#stopRequest = new Promise((resolve) => { this.#resolveStopRequest = resolve; });
     this.#lifecycle = new GatewayLifecycle(protocolLogger(parts.lifecycleLogger), {
       stopping: () => {
@@ -168,6 +172,18 @@ export class Gateway {
       });
     };
     auditHandshakeFailures(endpoints, audit, now);
+    let dashboard: Dashboard | undefined;
+    if (config.dashboard_port !== null) {
+      try {
+        const { Dashboard } = await import('./dashboard.js');
+        dashboard = await Dashboard.open({ config, logger: protocolLogger(componentLogger('dashboard')), audit, now });
+      } catch (error) {
+        await Promise.all(allEndpoints(endpoints).map((endpoint) => endpoint.close()));
+        await store.close();
+        throw error;
+      }
+      endpoints = { ...endpoints, dashboard: dashboard.endpoint };
+    }
     const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(componentLogger('node-link')), limits: { timeoutMs: config.node_timeout_ms } });
     const router = new GatewayRouter(endpointList(endpoints), {
       onNodeRequest: (nodeId, peer) => nodeLink.seen(nodeId, peer),
@@ -225,20 +241,22 @@ export class Gateway {
     router.setProxyResolver(nodeProxy((id) => store.getNode(id), () => store.listNodes()));
     addSystemResources({ router, store, systemConfig, now, requestStop: (request) => gateway.requestStop(request) });
     presence.start();
-    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor, observations, bakes });
+    const gateway: Gateway = new Gateway({ store, images, router, endpoints, presence, logger, lifecycleLogger: gatewayLogger, systemConfig, monitor, observations, bakes, dashboard });
     const addresses = gateway.addresses();
     logger.info({
       coap: addresses.coap === undefined ? null : `coap://${formatPeer(addresses.coap)}`,
       coaps: addresses.coaps === undefined ? null : `coaps://${formatPeer(addresses.coaps)}`,
       ...(addresses.est === undefined ? {} : { est: `coaps://${formatPeer(addresses.est)}` }),
+      ...(dashboard === undefined ? {} : { dashboard: dashboard.url() }),
       data_dir: config.data_dir, allow_local_plain: config.allow_local_plain, publisher_key: publisherKey !== undefined,
       nodes: store.listNodes().length, updates: store.listUpdates().length,
     }, 'gateway listening');
     return gateway;
   }
 
-  addresses(): { coap?: PeerAddress; coaps?: PeerAddress; est?: PeerAddress } {
+  addresses(): { coap?: PeerAddress; coaps?: PeerAddress; est?: PeerAddress; dashboard?: PeerAddress } {
     return {
+      ...(this.#dashboard === undefined ? {} : { dashboard: this.#dashboard.address() }),
       ...(this.#endpoints.coap === undefined ? {} : { coap: this.#endpoints.coap.address() }),
       ...(this.#endpoints.coaps === undefined ? {} : { coaps: this.#endpoints.coaps.address() }),
       ...(this.#endpoints.est === undefined ? {} : { est: this.#endpoints.est.address() }),
@@ -273,6 +291,7 @@ export class Gateway {
     await responsesSent();
     this.#observations.close();
     await Promise.all(allEndpoints(this.#endpoints).map((endpoint) => endpoint.close()));
+    await this.#dashboard?.close();
     await this.store.close();
     this.#lifecycle.transition('stopped');
   }

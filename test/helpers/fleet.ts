@@ -28,6 +28,7 @@ import type { FaultOptions } from '../../src/protocol/transport-faulty.js';
 import type { NodeView, StatusView } from '../../src/fleet/views.js';
 import { writeRandomImage, type Image } from '../../src/operator/image-file.js';
 import { sha256File } from '../../src/fleet/sha256-file.js';
+import { DASHBOARD_TOKENS_FILE } from '../../src/fleet/dashboard-tokens.js';
 
 export { sha256File, writeRandomImage, type Image };
 
@@ -202,6 +203,9 @@ export interface GatewayStartOptions {
   /** Pin the publisher key on the gateway too (default true): POST /updates then refuses
    * manifests it did not sign. */
   readonly publisherKey?: boolean;
+  /** The dashboard (issue 15) on an ephemeral loopback port, with the login tokens that
+   * `keys generate` wrote (dashboard-tokens.json); its port lands in dashboardPort. */
+  readonly dashboard?: boolean;
   readonly env?: Readonly<Record<string, string>>;
 }
 
@@ -262,6 +266,8 @@ export class Fleet {
   coapPort: number | undefined;
   /** The EST enrollment port (RFC 9148), when the gateway has one. */
   estPort: number | undefined;
+  /** The dashboard's HTTP port, when started with `dashboard`. */
+  dashboardPort: number | undefined;
   /** Certificate mode: the gateway also enrolls nodes (startGateway's est_port). */
   readonly enrollment: EnrollmentOptions | undefined;
   readonly agents = new Map<string, Daemon>();
@@ -374,16 +380,18 @@ export class Fleet {
       '--dtls-host', '127.0.0.1', '--dtls-port', String(options.dtlsPort ?? 0),
       ...this.#gatewayCredentialArgs(), '--ready-file', ready,
       ...(options.publisherKey === false ? [] : ['--publisher-key-file', this.publisherPublicKeyPath]),
+      ...(options.dashboard === true ? ['--dashboard-port', '0', '--dashboard-tokens-file', join(this.keysDir, DASHBOARD_TOKENS_FILE)] : []),
     ];
     const daemon = Daemon.start('gateway', args, this.#logPath('gateway'), options.env);
     this.#daemons.push(daemon);
     this.gateway = daemon;
     const ports = await until('the gateway\'s ready file', () => (existsSync(ready)
-      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null; est_port?: number | null } : undefined),
+      ? JSON.parse(readFileSync(ready, 'utf8')) as { coap_port: number | null; coaps_port: number | null; est_port?: number | null; dashboard_port?: number | null } : undefined),
     { timeoutMs: STARTUP_TIMEOUT_MS, alive: () => daemon.checkAlive() });
     this.coapsPort = ports.coaps_port ?? undefined;
     this.coapPort = ports.coap_port ?? undefined;
     this.estPort = ports.est_port ?? undefined;
+    this.dashboardPort = ports.dashboard_port ?? undefined;
     return daemon;
   }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readCredentialsFile } from '../../../src/fleet/credentials-file.js';
+import { hashDashboardToken, parseDashboardTokens } from '../../../src/fleet/dashboard-tokens.js';
 import { InvalidIdError, KeysExistError } from '../../../src/operator/errors.js';
 import { generateKeys } from '../../../src/operator/keys.js';
 
@@ -26,7 +27,10 @@ const mode = async (path: string): Promise<number> => (await stat(path)).mode & 
 test('secrets are written 0600 in a 0700 directory; the public keys 0644; two distinct Ed25519 pairs; credentials match the gateway\'s table', async () => {
   const out = join(dir, 'fresh');
   const generated = await generateKeys(out, ['n1', 'n2'], 'alice', false);
-  const names = ['publisher.key', 'publisher.pub', 'operator-command.key', 'operator-command.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json'];
+  const names = [
+    'publisher.key', 'publisher.pub', 'operator-command.key', 'operator-command.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json',
+    'dashboard-token-alice.txt', 'dashboard-tokens.json',
+  ];
   assert.equal(generated, { directory: out, files: names.map((name) => join(out, name)) });
   assert.equal((await readdir(out)).sort(), [...names].sort());
   assert.is(await mode(out), 0o700);
@@ -45,6 +49,12 @@ test('secrets are written 0600 in a 0700 directory; the public keys 0644; two di
     const publicKey = createPublicKey(await readFile(join(out, `${pair}.pub`), 'utf8'));
     assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), privateKey)), `${pair}: one Ed25519 pair`);
   }
+  // The dashboard login: the secret for the operator, only its hash for the gateway.
+  const token = (await readFile(join(out, 'dashboard-token-alice.txt'), 'utf8')).trim();
+  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  const tokens = parseDashboardTokens(await readFile(join(out, 'dashboard-tokens.json'), 'utf8'));
+  assert.equal(tokens, [{ principal: 'operator:alice', sha256: hashDashboardToken(token) }]);
+  assert.not.ok((await readFile(join(out, 'dashboard-tokens.json'), 'utf8')).includes(token), 'the gateway keeps no token');
   const publisherPub = await readFile(join(out, 'publisher.pub'), 'utf8');
   assert.is.not(await readFile(join(out, 'operator-command.pub'), 'utf8'), publisherPub, 'the command key is not the publisher key');
 });
