@@ -4,6 +4,7 @@
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
+import { mqttCompareBenchmark } from './macro/mqtt-compare.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
@@ -24,6 +25,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   rolloutWavesBenchmark,
   transferBenchmark,
   transferLossyBenchmark,
+  mqttCompareBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {
