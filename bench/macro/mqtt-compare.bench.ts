@@ -1,7 +1,7 @@
 // The brief's CoAP-vs-MQTT table, measured (issue 14): the same fleet two ways in one run,
 // one after the other, each on its own (the machine is shared: one side at a time keeps
 // their CPU figures apart). Ours: `coap-fleet server` and NODES `coap-fleet agent`
-// processes over DTLS; theirs: mosquitto over TLS, the comparison's MQTT gateway with its
+// processes over DTLS, with certificates and again with PSKs; theirs: mosquitto over TLS, the comparison's MQTT gateway with its
 // HTTPS image server, and NODES MQTT agents (mqtt-side-*.ts). Both on one fleet CA's P-256
 // certificates, both with signed manifests. Each side: start and register (setup), a
 // steady window of health reports every HEALTH_INTERVAL_S, then one IMAGE_BYTES update to
@@ -21,6 +21,7 @@ import { startCoapSide } from './mqtt-side-coap.js';
 import { startMqttSide } from './mqtt-side-mqtt.js';
 import type { ComparedSide, SideOptions } from './mqtt-side.js';
 import { cpuSeconds, peakResidentMiB, residentMiB } from './proc-stats.js';
+import { spawnTracked, stopChild } from './servers.js';
 
 const BENCH = 'mqtt-compare';
 const NODES = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
@@ -134,6 +135,17 @@ async function measure(start: Start, dir: string, options: Omit<SideOptions, 'di
   }
 }
 
+/** The RSS of `node -e` with a timer (the event loop alive, nothing loaded), after a second. */
+async function bareNodeResidentMiB(): Promise<number> {
+  const child = spawnTracked(process.execPath, ['-e', 'setInterval(() => {}, 60_000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1000);
+    return residentMiB(child.pid!);
+  } finally {
+    await stopChild(child);
+  }
+}
+
 export const mqttCompareBenchmark: Benchmark = {
   name: BENCH,
   async run(report: Report): Promise<void> {
@@ -142,13 +154,16 @@ export const mqttCompareBenchmark: Benchmark = {
       const credentials = await makeCredentials(join(dir, 'keys'), NODES);
       const image = await writeRandomImage(join(dir, 'image.bin'), IMAGE_BYTES);
       const options = { credentials, nodeIds: NODES, healthIntervalS: HEALTH_INTERVAL_S };
-      await measure(startCoapSide, join(dir, 'coap'), options, image, report);
+      await measure(startCoapSide('certificate'), join(dir, 'coap'), options, image, report);
+      await measure(startCoapSide('psk'), join(dir, 'coap-psk'), options, image, report);
       const missing = ensureMosquitto();
       if (missing !== undefined) {
         process.stderr.write(`${BENCH}: the MQTT side is skipped: ${missing}\n`);
         return;
       }
       await measure(startMqttSide, join(dir, 'mqtt'), options, image, report);
+      // Both agents and both gateways are Node.js processes: what Node.js alone takes.
+      report.add(BENCH, 'node -e (baseline)', 'agent RSS MiB, steady (mean)', await bareNodeResidentMiB());
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,7 @@
 // The keys both sides of the CoAP-vs-MQTT comparison run on, made once per run in a
 // temporary directory: the publisher's Ed25519 key (both sides' manifests are signed and
-// checked by the agents), and one fleet CA (P-256 root + intermediate, `keys ca init`'s
+// checked by the agents), PSKs (`keys generate`'s code: our side's default mode, run
+// beside the certificates), and one fleet CA (P-256 root + intermediate, `keys ca init`'s
 // code) with a server certificate for 127.0.0.1 and a client certificate per node and
 // operator (`keys issue`'s code). Both sides authenticate alike: mutual X.509 P-256, the
 // identity in the certificate's CN.
@@ -33,6 +34,10 @@ export interface BenchCredentials {
   readonly server: CertificateFiles;
   /** `node-ID`, `operator-NAME` → its files. */
   client(base: string): CertificateFiles;
+  /** Every PSK identity's key, for our gateway (--psk-file). */
+  readonly gatewayPskFile: string;
+  /** `node-ID`, `operator-NAME` → its PSK credentials file. */
+  psk(base: string): string;
 }
 
 export async function makeCredentials(dir: string, nodeIds: readonly string[]): Promise<BenchCredentials> {
@@ -52,6 +57,8 @@ export async function makeCredentials(dir: string, nodeIds: readonly string[]): 
     caBundle: join(caDir, CA_FILES.bundle),
     server: files('gateway'),
     client: files,
+    gatewayPskFile: join(dir, 'gateway-psk.json'),
+    psk: (base) => join(dir, `${base}.json`),
   };
 }
 

@@ -1,7 +1,7 @@
 // Our side of the CoAP-vs-MQTT comparison: a real `coap-fleet server` and one real
 // `coap-fleet agent` per node, over DTLS with certificates (the same CA, P-256 mutual
-// authentication, as the MQTT side's TLS), each agent talking to the gateway through the
-// UDP counting proxy. The operator's client (publish, rollout status, the node list) talks
+// authentication, as the MQTT side's TLS) or with PSKs (our default), each agent talking
+// to the gateway through the UDP counting proxy. The operator's client (publish, rollout status, the node list) talks
 // to the gateway directly: its traffic is not the fleet's and is not counted.
 
 import type { ChildProcess } from 'node:child_process';
@@ -20,10 +20,16 @@ import { METRICS_INTERVAL_S, type ComparedSide, type SideOptions, type UpdatePro
 import { daemon, until } from './proxy-fleet.js';
 import { stopChild } from './servers.js';
 
-export const COAP_IMPL = 'coap-dtls';
+export type DtlsMode = 'certificate' | 'psk';
 
-export async function startCoapSide(options: SideOptions): Promise<ComparedSide> {
+/** The report's impl names: certificates are the like-for-like row. */
+export const COAP_IMPL: Readonly<Record<DtlsMode, string>> = { certificate: 'coap-dtls', psk: 'coap-dtls-psk' };
+
+export const startCoapSide = (mode: DtlsMode) => (options: SideOptions): Promise<ComparedSide> => start(mode, options);
+
+async function start(mode: DtlsMode, options: SideOptions): Promise<ComparedSide> {
   const { dir, credentials, nodeIds } = options;
+  const certificates = mode === 'certificate';
   const children: ChildProcess[] = [];
   const stoppers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
@@ -33,7 +39,9 @@ export async function startCoapSide(options: SideOptions): Promise<ComparedSide>
     const ready = join(dir, 'gateway.ready');
     const gateway = daemon(join(dir, 'gateway.log'), [
       'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
-      '--cert-file', credentials.server.cert, '--key-file', credentials.server.key, '--ca-file', credentials.caBundle,
+      ...(certificates
+        ? ['--cert-file', credentials.server.cert, '--key-file', credentials.server.key, '--ca-file', credentials.caBundle]
+        : ['--psk-file', credentials.gatewayPskFile]),
       '--ready-file', ready, '--publisher-key-file', credentials.publisherPub,
     ]);
     children.push(gateway);
@@ -46,19 +54,25 @@ export async function startCoapSide(options: SideOptions): Promise<ComparedSide>
     for (const nodeId of nodeIds) {
       const config = join(dir, `${nodeId}.json`);
       const files = credentials.client(`node-${nodeId}`);
+      const dtls = certificates
+        ? { cert_file: files.cert, key_file: files.key, ca_file: credentials.caFile }
+        : { psk_identity: `node:${nodeId}`, psk_key_file: credentials.psk(`node-${nodeId}`) };
       // The end-to-end harness's agent (test/helpers/fleet.ts) on certificates, through the proxy.
       await writeFile(config, JSON.stringify({
         node_id: nodeId, gateway: `coaps://127.0.0.1:${proxy.port}`, data_dir: join(dir, nodeId), publisher_key: credentials.publisherPub,
         initial_version: '1.0.0', hardware: 'bench (loopback)', listen_host: '127.0.0.1', health_interval_s: options.healthIntervalS,
         metrics_interval_s: METRICS_INTERVAL_S,
-        cert_file: files.cert, key_file: files.key, ca_file: credentials.caFile,
+        ...dtls,
       }));
       const agent = daemon(join(dir, `${nodeId}.log`), ['agent', '--config', config]);
       children.push(agent);
       agents.push(agent);
       stoppers.push(() => stopChild(agent));
     }
-    const operator = await openGateway({ gateway: `coaps://127.0.0.1:${port}`, dtls: dtlsCertificateCredentials(credentials, `operator-${OPERATOR}`) });
+    const operator = await openGateway({
+      gateway: `coaps://127.0.0.1:${port}`,
+      ...(certificates ? { dtls: dtlsCertificateCredentials(credentials, `operator-${OPERATOR}`) } : { credentials: credentials.psk(`operator-${OPERATOR}`) }),
+    });
     stoppers.push(() => operator.close());
     const checkAlive = (): void => {
       const dead = children.find((child) => child.exitCode !== null || child.signalCode !== null);
@@ -70,7 +84,7 @@ export async function startCoapSide(options: SideOptions): Promise<ComparedSide>
       return nodeIds.every((id) => nodes.some((node) => node.node_id === id && node.online)) ? true : undefined;
     });
     return {
-      impl: COAP_IMPL,
+      impl: COAP_IMPL[mode],
       agentPids: agents.map((agent) => agent.pid!),
       serverPids: new Map([['gateway', gateway.pid!]]),
       proxies: [proxy],
