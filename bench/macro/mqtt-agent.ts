@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -73,14 +74,17 @@ setInterval(() => void reportMetrics(), config.metricsIntervalS * 1000);
 
 client.on('message', (topic, payload) => {
   if (topic !== topics.updates || busy !== undefined) return;
-  let announcement: UpdateAnnouncement;
+  // Bad input is ignored, never a crash: anything but an object with a URL, and any
+  // manifest checkManifest refuses.
+  let announcement: Partial<UpdateAnnouncement> | null;
   try {
-    announcement = JSON.parse(payload.toString('utf8')) as UpdateAnnouncement;
+    announcement = JSON.parse(payload.toString('utf8')) as Partial<UpdateAnnouncement> | null;
   } catch {
     return;
   }
+  if (typeof announcement !== 'object' || announcement === null || typeof announcement.url !== 'string') return;
   const verdict = checkManifest(announcement.manifest, { nodeId: config.nodeId, publisherKey, installedVersion: version });
-  if (!verdict.ok || typeof announcement.url !== 'string') return;
+  if (!verdict.ok) return;
   busy = verdict.manifest.update_id;
   void update(verdict.manifest, announcement.url).finally(() => {
     busy = undefined;
@@ -110,7 +114,7 @@ async function update(manifest: Manifest, url: string): Promise<void> {
 /** GET over HTTPS into `file` through a sha256 of what passes; renamed into place only
  * when the size and the digest are the manifest's. */
 async function download(url: string, file: string, manifest: Manifest): Promise<void> {
-  const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
     get(url, { ...tls }, resolve).on('error', reject);
   });
   if (response.statusCode !== 200) {

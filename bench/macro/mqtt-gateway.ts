@@ -12,7 +12,6 @@ import { createServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
-import type { Manifest } from '../../src/fleet/manifest.js';
 import { principalFromIdentity } from '../../src/fleet/identity.js';
 import type { MetricsView } from '../../src/fleet/node-views.js';
 import { parseHealth, type HealthReport } from '../../src/fleet/schemas.js';
@@ -28,14 +27,15 @@ interface NodeState {
   health: HealthReport | undefined;
   /** The latest metrics sample, as our gateway's metrics history keeps samples (bounded to one here). */
   metrics: MetricsView | undefined;
-  /** The latest state per update id (one update in this comparison). */
+  /** The latest state per announced update id. */
   readonly updates: Map<string, string>;
 }
 
 const config = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as GatewayConfig;
 const nodes = new Map<string, NodeState>();
-let healthReports = 0;
-let dropped = 0;
+/** The updates announced: a node's status for any other is dropped, which bounds each
+ * node's `updates` by the announcements. */
+const announced = new Set<string>();
 
 const send = (event: GatewayEvent): void => {
   process.send?.(event);
@@ -57,40 +57,36 @@ const client = await connectAsync({
 await client.subscribeAsync([topics.allHealth, topics.allStatus, topics.allNodes], { qos: 1 });
 await client.subscribeAsync(topics.allMetrics, { qos: 0 });
 
-// A bad message is dropped and counted, never a crash (the same rule as our daemons).
+// A bad message is dropped, never a crash (the same rule as our daemons).
 client.on('message', (topic, payload) => {
   // fleet/<CN>/<kind>: the broker's ACL lets a node write under its own CN only.
   const [, commonName, kind] = topic.split('/');
   const principal = principalFromIdentity(commonName);
   const state = principal?.role === 'node' ? nodeState(principal.name) : undefined;
-  if (state === undefined) {
-    dropped++;
-    return;
-  }
+  if (state === undefined) return;
   try {
     const body: unknown = JSON.parse(payload.toString('utf8'));
     switch (kind) {
       case 'health':
         state.health = parseHealth(body);
-        healthReports++;
         return;
       case 'metrics':
         state.metrics = body as MetricsView;
         return;
-      case 'node':
-        state.record = body as NodeRecord;
-        return;
-      case 'status': {
-        const { update_id: updateId, state: updateState } = body as { update_id: string; state: string };
-        if (typeof updateId !== 'string' || typeof updateState !== 'string') throw new Error('no update_id or state');
-        state.updates.set(updateId, updateState);
+      case 'node': {
+        const record = body as NodeRecord | null;
+        if (typeof record?.version === 'string') state.record = record;
         return;
       }
-      default:
-        dropped++;
+      case 'status': {
+        const { update_id: updateId, state: updateState } = body as { update_id: string; state: string };
+        if (announced.has(updateId) && typeof updateState === 'string') state.updates.set(updateId, updateState);
+        return;
+      }
+      // Any other kind: dropped.
     }
   } catch {
-    dropped++;
+    // Not JSON, or not the shape: dropped.
   }
 });
 
@@ -124,14 +120,15 @@ if (address === null || typeof address === 'string') throw new Error('the image 
 process.on('message', (command: GatewayCommand) => {
   switch (command.kind) {
     case 'announce': {
-      const announcement: UpdateAnnouncement = { manifest: command.manifest satisfies Manifest, url: command.url };
+      const announcement: UpdateAnnouncement = { manifest: command.manifest, url: command.url };
+      announced.add(command.manifest.update_id);
       // Retained: a node that connects later still hears of it (as a GET of our /updates).
       client.publish(topics.updates, JSON.stringify(announcement), { qos: 1, retain: true });
       return;
     }
     case 'query':
       send({
-        kind: 'stats', healthReports, dropped,
+        kind: 'stats',
         nodes: Object.fromEntries([...nodes].map(([id, state]) => [id, { version: state.record?.version ?? null, updates: Object.fromEntries(state.updates) }])),
       });
       return;

@@ -57,8 +57,6 @@ export type GatewayCommand =
 
 export interface GatewayStats {
   readonly kind: 'stats';
-  readonly healthReports: number;
-  readonly dropped: number;
   readonly nodes: Readonly<Record<string, { readonly version: string | null; readonly updates: Readonly<Record<string, string>> }>>;
 }
 

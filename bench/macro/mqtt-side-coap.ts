@@ -16,7 +16,7 @@ import { publishImage } from '../../src/operator/publish.js';
 import { Method } from '../../src/protocol/codes.js';
 import { startUdpCountingProxy } from './mqtt-counting-proxy.js';
 import { dtlsCertificateCredentials, OPERATOR } from './mqtt-credentials.js';
-import { METRICS_INTERVAL_S, type ComparedSide, type SideOptions, type UpdateProgress } from './mqtt-side.js';
+import { METRICS_INTERVAL_S, waitUntil, type ComparedSide, type SideOptions, type UpdateProgress } from './mqtt-side.js';
 import { daemon, until } from './proxy-fleet.js';
 import { stopChild } from './servers.js';
 
@@ -78,11 +78,10 @@ async function start(mode: DtlsMode, options: SideOptions): Promise<ComparedSide
       const dead = children.find((child) => child.exitCode !== null || child.signalCode !== null);
       if (dead !== undefined) throw new Error(`a process of our side exited (${dead.exitCode ?? dead.signalCode}); logs in ${dir}`);
     };
-    await until('every node registered and online', gateway, async () => {
-      checkAlive();
+    await waitUntil('every node registered and online', async () => {
       const { nodes } = await operator.json<{ nodes: NodeView[] }>(Method.GET, '/nodes');
-      return nodeIds.every((id) => nodes.some((node) => node.node_id === id && node.online)) ? true : undefined;
-    });
+      return nodeIds.every((id) => nodes.some((node) => node.node_id === id && node.online));
+    }, checkAlive);
     return {
       impl: COAP_IMPL[mode],
       agentPids: agents.map((agent) => agent.pid!),

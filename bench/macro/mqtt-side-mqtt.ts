@@ -15,11 +15,10 @@ import { startBroker } from './mqtt-broker.js';
 import { startTcpCountingProxy } from './mqtt-counting-proxy.js';
 import { MQTT_GATEWAY_OPERATOR } from './mqtt-credentials.js';
 import type { AgentConfig, GatewayCommand, GatewayConfig, GatewayEvent, GatewayStats } from './mqtt-messages.js';
-import { METRICS_INTERVAL_S, type ComparedSide, type SideOptions, type UpdateProgress } from './mqtt-side.js';
+import { METRICS_INTERVAL_S, STARTUP_TIMEOUT_MS, waitUntil, type ComparedSide, type SideOptions, type UpdateProgress } from './mqtt-side.js';
 import { NODE_FLAGS, scriptPath, spawnTracked, stopChild } from './servers.js';
 
 export const MQTT_IMPL = 'mqtt-tls+https';
-const STARTUP_TIMEOUT_MS = 30_000;
 const QUERY_TIMEOUT_MS = 10_000;
 
 export async function startMqttSide(options: SideOptions): Promise<ComparedSide> {
@@ -73,15 +72,10 @@ export async function startMqttSide(options: SideOptions): Promise<ComparedSide>
       gateway.send({ kind: 'query' } satisfies GatewayCommand);
       return events.next('stats', QUERY_TIMEOUT_MS, checkAlive);
     };
-    const registered = async (): Promise<boolean> => {
+    await waitUntil('every MQTT agent registered', async () => {
       const view = await stats();
       return nodeIds.every((id) => typeof view.nodes[id]?.version === 'string');
-    };
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    while (!(await registered())) {
-      if (Date.now() > deadline) throw new Error(`the MQTT agents did not all register within ${STARTUP_TIMEOUT_MS} ms; logs in ${dir}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    }, checkAlive);
     return {
       impl: MQTT_IMPL,
       agentPids: agents.map((agent) => agent.pid!),

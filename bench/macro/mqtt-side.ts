@@ -7,6 +7,27 @@ import type { Image } from '../../src/operator/image-file.js';
 import type { BenchCredentials } from './mqtt-credentials.js';
 import type { CountingProxy } from './mqtt-counting-proxy.js';
 
+/** How long a side may take to start and have every node registered: generous, because
+ * the machine these run on is shared and five Node.js agents start at once. */
+export const STARTUP_TIMEOUT_MS = 120_000;
+
+/** Polls `probe` every 200 ms until it says yes; fails at once when `checkAlive` throws,
+ * and after `timeoutMs` with the probe's last error. */
+export async function waitUntil(what: string, probe: () => Promise<boolean>, checkAlive: () => void, timeoutMs = STARTUP_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    checkAlive();
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms${last === undefined ? '' : `: ${(last as Error).message}`}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Our agent's default metrics_interval_s: both sides' agents send a metrics sample this often. */
 export const METRICS_INTERVAL_S = 30;
 
