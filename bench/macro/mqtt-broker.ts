@@ -34,6 +34,8 @@ export const topics = {
 export interface Broker {
   readonly pid: number;
   readonly port: number;
+  /** False once the broker has exited. */
+  running(): boolean;
   stop(): Promise<void>;
 }
 
@@ -106,7 +108,7 @@ export async function startBroker(dir: string, credentials: BenchCredentials, ga
     await stopChild(child);
     throw error;
   }
-  return { pid: child.pid!, port, stop: () => stopChild(child) };
+  return { pid: child.pid!, port, running: () => child.exitCode === null && child.signalCode === null, stop: () => stopChild(child) };
 }
 
 /** A port free on 127.0.0.1 now (mosquitto takes no port 0); a race with another process

@@ -153,6 +153,7 @@ export const mqttCompareBenchmark: Benchmark = {
   name: BENCH,
   async run(report: Report): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-bench-mqtt-'));
+    let failed = true;
     try {
       const credentials = await makeCredentials(join(dir, 'keys'), NODES);
       const image = await writeRandomImage(join(dir, 'image.bin'), IMAGE_BYTES);
@@ -162,13 +163,17 @@ export const mqttCompareBenchmark: Benchmark = {
       const missing = ensureMosquitto();
       if (missing !== undefined) {
         process.stderr.write(`${BENCH}: the MQTT side is skipped: ${missing}\n`);
+        failed = false;
         return;
       }
       await measure(startMqttSide, join(dir, 'mqtt'), options, image, report);
       // Both agents and both gateways are Node.js processes: what Node.js alone takes.
       report.add(BENCH, 'node -e (baseline)', 'agent RSS MiB, steady (mean)', await bareNodeResidentMiB());
+      failed = false;
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      // The daemons' logs stay for a look when a side failed.
+      if (failed) process.stderr.write(`${BENCH}: kept ${dir}\n`);
+      else await rm(dir, { recursive: true, force: true });
     }
   },
 };

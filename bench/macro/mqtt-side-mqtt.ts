@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../../src/fleet/manifest.js';
 import type { Image } from '../../src/operator/image-file.js';
 import { buildManifest } from '../../src/operator/publish.js';
-import { startBroker } from './mqtt-broker.js';
+import { startBroker, type Broker } from './mqtt-broker.js';
 import { startTcpCountingProxy } from './mqtt-counting-proxy.js';
 import { MQTT_GATEWAY_OPERATOR } from './mqtt-credentials.js';
 import type { AgentConfig, GatewayCommand, GatewayConfig, GatewayEvent, GatewayStats } from './mqtt-messages.js';
@@ -28,13 +28,16 @@ export async function startMqttSide(options: SideOptions): Promise<ComparedSide>
   const close = async (): Promise<void> => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
   };
+  let broker: Broker | undefined;
   const checkAlive = (): void => {
+    if (broker?.running() === false) throw new Error(`mosquitto exited; logs in ${dir}`);
     const dead = children.find((child) => child.exitCode !== null || child.signalCode !== null);
     if (dead !== undefined) throw new Error(`a process of the MQTT side exited (${dead.exitCode ?? dead.signalCode}); logs in ${dir}`);
   };
   try {
-    const broker = await startBroker(dir, credentials, `operator:${MQTT_GATEWAY_OPERATOR}`);
-    stoppers.push(() => broker.stop());
+    broker = await startBroker(dir, credentials, `operator:${MQTT_GATEWAY_OPERATOR}`);
+    const started = broker;
+    stoppers.push(() => started.stop());
     const imagesDir = join(dir, 'gateway-images');
     await mkdir(imagesDir, { recursive: true });
     const gatewayFiles = credentials.client(`operator-${MQTT_GATEWAY_OPERATOR}`);
