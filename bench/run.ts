@@ -6,6 +6,7 @@ import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dashboardWsBenchmark } from './macro/dashboard-ws.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { footprintBenchmark } from './macro/footprint.bench.js';
+import { mqttCompareBenchmark } from './macro/mqtt-compare.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
@@ -28,6 +29,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   transferLossyBenchmark,
   footprintBenchmark,
   dashboardWsBenchmark,
+  mqttCompareBenchmark,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {
