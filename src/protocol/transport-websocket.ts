@@ -42,6 +42,9 @@ export interface WebSocketLimits {
   readonly observations: number;
   /** Bytes queued in the socket before the connection is aborted as too slow. */
   readonly queuedBytes: number;
+  /** Bytes queued in all the sockets together: past it the connection with the most
+   * queued is aborted (the gateway's memory is bounded however many clients read slowly). */
+  readonly totalQueuedBytes: number;
 }
 
 export const DEFAULT_WEBSOCKET_LIMITS: WebSocketLimits = {
@@ -50,6 +53,7 @@ export const DEFAULT_WEBSOCKET_LIMITS: WebSocketLimits = {
   pendingRequests: 32,
   observations: 64,
   queuedBytes: 8 * 1024 * 1024,
+  totalQueuedBytes: 32 * 1024 * 1024,
 };
 
 /** Room for the header, token and options beside a payload sent whole. */
@@ -230,11 +234,26 @@ class Connection implements ConnectionHandle {
     this.#send(encodeFrame(message));
   }
 
+  /** Bytes handed to the socket and not yet written. */
+  get queued(): number {
+    return this.#socket.bufferedAmount;
+  }
+
   #send(bytes: Buffer): void {
     if (this.#state === 'closed') return;
     if (this.#socket.bufferedAmount + bytes.length > this.#limits.queuedBytes) {
       this.abort(`more than ${this.#limits.queuedBytes} bytes queued: the client reads too slowly`);
       return;
+    }
+    if (this.#transport.queued() + bytes.length > this.#limits.totalQueuedBytes) {
+      // The slowest reader goes first; this one too if that is not enough.
+      this.#transport.abortMostQueued(`more than ${this.#limits.totalQueuedBytes} bytes queued for all clients, most of them for this one`);
+      // (That may have been this one: abort() changes the state under TypeScript's feet.)
+      if ((this.#state as ConnectionState) === 'closed') return;
+      if (this.#transport.queued() + bytes.length > this.#limits.totalQueuedBytes) {
+        this.abort(`more than ${this.#limits.totalQueuedBytes} bytes queued for all clients`);
+        return;
+      }
     }
     this.#socket.send(bytes);
   }
@@ -274,6 +293,20 @@ export class WebSocketTransport implements Transport {
     const connection = new Connection(this, socket, peer, this.#limits, this.#logger);
     this.#connections.set(peerKey(peer), connection);
     return connection;
+  }
+
+  /** Bytes queued in every connection's socket. */
+  queued(): number {
+    let sum = 0;
+    for (const connection of this.#connections.values()) sum += connection.queued;
+    return sum;
+  }
+
+  /** Aborts the connection with the most bytes queued. */
+  abortMostQueued(diagnostic: string): void {
+    let most: Connection | undefined;
+    for (const connection of this.#connections.values()) if (most === undefined || connection.queued > most.queued) most = connection;
+    most?.abort(diagnostic);
   }
 
   /** The largest payload a response to `peer` carries whole; 0 for other peers. */

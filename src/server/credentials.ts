@@ -12,7 +12,8 @@ export type DtlsServerCredentials =
   | { readonly mode: 'psk'; readonly pskLookup: PskLookup; readonly identities: number }
   | { readonly mode: 'certificate'; readonly certificates: CertificateCredentials };
 
-async function readText(key: string, path: string): Promise<string> {
+/** A credential file's text, or a ConfigError naming its setting. */
+export async function readText(key: string, path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {

@@ -4,7 +4,6 @@
 // gateway's router serves like its UDP and DTLS ones (same resources, access table, audit
 // and Observe). Sessions are swept once a minute.
 
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +13,7 @@ import type { Clock, Logger, PeerAddress } from '../protocol/interfaces.js';
 import { systemClock } from '../protocol/runtime.js';
 import { WebSocketTransport, type WebSocketLimits } from '../protocol/transport-websocket.js';
 import type { GatewayConfig } from './config.js';
+import { readText } from './credentials.js';
 import { dashboardHttpHandler } from './dashboard-http.js';
 import { LoginLimit, type LoginLimits } from './dashboard-login-limit.js';
 import { DashboardSessions, type SessionLimits } from './dashboard-sessions.js';
@@ -67,6 +67,10 @@ export class Dashboard {
     const clock = options.clock ?? systemClock;
     const tokens = await loadTokens(config.dashboard_tokens_file!);
     const https = config.dashboard_cert_file !== null && config.dashboard_key_file !== null;
+    // Every file read before anything opens: a bad one leaves nothing to close.
+    const pem = https
+      ? { cert: await readText('dashboard_cert_file', config.dashboard_cert_file!), key: await readText('dashboard_key_file', config.dashboard_key_file!) }
+      : undefined;
     const transport = new WebSocketTransport({ logger, ...(options.limits?.websocket === undefined ? {} : { limits: options.limits.websocket }) });
     const endpoint = new Endpoint({
       transport, logger, clock,
@@ -87,9 +91,13 @@ export class Dashboard {
       principalOf: (token) => principalOfToken(tokens, token),
       audit: options.audit, now: options.now, logger,
     });
-    const server = https
-      ? createHttpsServer({ cert: await readPem(config.dashboard_cert_file!, 'dashboard_cert_file'), key: await readPem(config.dashboard_key_file!, 'dashboard_key_file') }, handler)
-      : createHttpServer(handler);
+    let server: HttpServer;
+    try {
+      server = pem === undefined ? createHttpServer(handler) : createHttpsServer(pem, handler);
+    } catch (error) {
+      await endpoint.close();
+      throw new ConfigError(`dashboard_cert_file, dashboard_key_file: not a usable certificate and key: ${(error as Error).message}`);
+    }
     const upgrades = sockets;
     server.on('upgrade', (request, socket, head) => upgrades.upgrade(request, socket, head));
     server.on('clientError', (_error, socket) => socket.destroy());
@@ -139,20 +147,12 @@ export class Dashboard {
 }
 
 async function loadTokens(path: string): Promise<DashboardTokenEntry[]> {
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`dashboard_tokens_file: cannot read ${path}: ${error.code ?? error.message}`);
-  });
+  const text = await readText('dashboard_tokens_file', path);
   try {
     return parseDashboardTokens(text);
   } catch (error) {
     throw new ConfigError(`dashboard_tokens_file: ${path}: ${(error as Error).message}`);
   }
-}
-
-async function readPem(path: string, key: string): Promise<string> {
-  return readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`${key}: cannot read ${path}: ${error.code ?? error.message}`);
-  });
 }
 
 function listen(server: HttpServer, host: string, port: number): Promise<void> {

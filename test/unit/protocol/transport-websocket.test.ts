@@ -196,4 +196,19 @@ test('a client that reads too slowly (bytes queued past the bound) is aborted', 
   await endpoint.close();
 });
 
+test('bytes queued for all clients together are bounded too: past the total the slowest reader is aborted', async () => {
+  const { socket, connection, endpoint, transport } = world({ queuedBytes: 8192, totalQueuedBytes: 6000 });
+  connection.receive(csm());
+  const other = new RecordingSocket();
+  const second = transport.attach(other, '192.0.2.8', 'operator:bob');
+  second.receive(csm());
+  other.bufferedAmount = 5990;
+  connection.receive(get('h', 'hello'));
+  await waitFor('the answer', () => socket.on('h').length === 1);
+  assert.match(other.signals(SignalCode.Abort)[0]?.payload.toString() ?? '', /for all clients, most of them for this one/);
+  assert.is(other.closedWith, 1008);
+  assert.is(socket.signals(SignalCode.Abort).length, 0, 'the one asking is answered');
+  await endpoint.close();
+});
+
 test.run();

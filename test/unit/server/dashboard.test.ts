@@ -19,6 +19,9 @@ import { sameOrigin } from '../../../src/server/dashboard-http.js';
 import { LoginLimit } from '../../../src/server/dashboard-login-limit.js';
 import { cookieValue, DashboardSessions } from '../../../src/server/dashboard-sessions.js';
 import { resolveStatic, safeSegments } from '../../../src/server/dashboard-static.js';
+import { decodeFrame, SignalCode } from '../../../src/protocol/ws-framing.js';
+import WebSocket from 'ws';
+import { waitFor } from '../../helpers/wait.js';
 
 test('logins: per address, then in all, per window; Retry-After counts to the window\'s end', () => {
   let now = 0;
@@ -152,6 +155,47 @@ test('over HTTPS the session cookie is Secure', async () => {
     });
     assert.is(answer.status, 204);
     assert.match(answer.cookie, /; HttpOnly; SameSite=Strict; Path=\/; Secure$/);
+  } finally {
+    await dashboard?.endpoint.close();
+    await dashboard?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('logout aborts the session\'s WebSockets; connections past the bound per principal are refused with 503', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-dashboard-'));
+  let dashboard: Dashboard | undefined;
+  try {
+    const token = newDashboardToken();
+    await writeFile(join(dir, 'tokens.json'), formatDashboardTokens([{ principal: 'operator:alice', sha256: hashDashboardToken(token) }]));
+    dashboard = await Dashboard.open({
+      config: { dashboard_port: 0, dashboard_host: '127.0.0.1', dashboard_cert_file: null, dashboard_key_file: null, dashboard_tokens_file: join(dir, 'tokens.json') },
+      logger: { debug() {}, info() {}, warn() {}, error() {} }, audit: () => {}, now: () => new Date(), root: join(dir, 'public'),
+      limits: { connections: { perPrincipal: 2 } },
+    });
+    const origin = dashboard.url().replace(/\/$/, '');
+    const login = await fetch(`${origin}/api/login`, { method: 'POST', headers: { Origin: origin }, body: JSON.stringify({ token }) });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const url = `${origin.replace('http', 'ws')}/.well-known/coap`;
+    const open = (): Promise<{ ws: WebSocket; signals: number[] }> => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, 'coap', { headers: { Origin: origin, cookie } });
+      const signals: number[] = [];
+      ws.on('message', (data: Buffer) => signals.push(decodeFrame(data).code));
+      ws.once('open', () => resolve({ ws, signals }));
+      ws.once('unexpected-response', (_request, response) => reject(new Error(String(response.statusCode))));
+    });
+    const first = await open();
+    await open();
+    assert.is(await open().then(() => 'opened', (error: Error) => error.message), '503');
+    assert.is(dashboard.connections, 2);
+    const closed = new Promise<number>((resolve) => first.ws.once('close', resolve));
+    assert.is((await fetch(`${origin}/api/logout`, { method: 'POST', headers: { Origin: origin, cookie } })).status, 204);
+    assert.is(await closed, 1008);
+    assert.ok(first.signals.includes(SignalCode.Abort), 'an Abort came first');
+    await waitFor('both gone', () => dashboard!.connections === 0);
+    const page = await fetch(`${origin}/`);
+    assert.is(page.status, 500, 'no page built in this root');
+    assert.match(await page.text(), /dashboard was not built/);
   } finally {
     await dashboard?.endpoint.close();
     await dashboard?.close();
