@@ -4,6 +4,7 @@
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
+import { dtlsRecordBenchmark } from './macro/dtls-record.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
@@ -19,6 +20,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   requestsBenchmark,
   blockwiseBenchmark,
   dtlsBenchmark,
+  dtlsRecordBenchmark,
   proxyBenchmark,
   retransmissionBenchmark,
   rolloutWavesBenchmark,
