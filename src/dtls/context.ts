@@ -111,6 +111,7 @@ export class DtlsContext {
       clientPskIdentity: options.role === 'client' && options.mode === 'psk' ? options.psk?.identity : undefined,
       hasOwnCertificate: options.certificates?.cert !== undefined,
       released: (session) => { sessions.delete(session); },
+      restore: (peer, blob) => this.#restore(peer, blob),
     };
   }
 
@@ -199,6 +200,16 @@ export class DtlsContext {
     }
     this.#sessions.add(session);
     return session;
+  }
+
+  /** A hibernated session's module state back from its blob (DtlsSession.hibernate): the
+   * new session pointer, 0 when the module refused the blob. */
+  #restore(peer: string, blob: Uint8Array): number {
+    this.#assertOpen();
+    this.module.assertUsable();
+    const { exports } = this.module;
+    return this.module.withCopy(Buffer.from(peer, 'utf8'), (id, idLength) =>
+      this.module.withCopy(blob, (pointer, length) => exports.fleet_session_load(this.#config, id, idLength, pointer, length)));
   }
 
   #assertOpen(): void {
