@@ -19,7 +19,8 @@ export type DtlsMode = 'psk' | 'certificate';
 export interface DtlsContextOptions {
   readonly role: DtlsRole;
   /** 'psk': TLS_PSK_WITH_AES_128_CCM_8; 'certificate': TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
-   * on P-256 (RFC 7252 §9.1.3). One suite per context, so a peer cannot pick the other. */
+   * on P-256 (RFC 7252 §9.1.3); each with its ChaCha20-Poly1305 twin (RFC 7905) offered
+   * first. One mode per context, so a peer cannot pick the other mode's suites. */
   readonly mode: DtlsMode;
   /** Default: the process-wide DtlsModule.shared(). */
   readonly module?: DtlsModule;
