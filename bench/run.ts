@@ -4,6 +4,7 @@
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
+import { dtlsIdleBenchmark } from './macro/dtls-idle.bench.js';
 import { dtlsRecordBenchmark } from './macro/dtls-record.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
@@ -21,6 +22,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   blockwiseBenchmark,
   dtlsBenchmark,
   dtlsRecordBenchmark,
+  dtlsIdleBenchmark,
   proxyBenchmark,
   retransmissionBenchmark,
   rolloutWavesBenchmark,

@@ -42,12 +42,12 @@ const SUITE_NAME: Record<Mode, string> = { psk: 'PSK', certificate: 'ECDHE-ECDSA
 // ---- children -----------------------------------------------------------------------
 
 const children = new Set<ChildProcess>();
-function killAll(): void {
+export function killAll(): void {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 process.once('exit', killAll);
 
-interface Child {
+export interface Child {
   readonly pid: number;
   /** The next line on stdout (waits for it). */
   line(): Promise<string>;
@@ -118,15 +118,26 @@ async function runChild<T>(role: string, config: unknown): Promise<T> {
   }
 }
 
-async function ourServer(config: ServerConfig): Promise<{ child: Child; port: number }> {
+export async function ourServer(config: ServerConfig): Promise<{ child: Child; port: number }> {
   const child = nodeChild('server', config);
   return { child, port: Number(await child.line()) };
 }
 
-async function serverStats(child: Child): Promise<{ sessions: number; halfOpen: number; heapInUse: number; rss: number }> {
+export interface ServerStats {
+  readonly sessions: number;
+  readonly hibernated: number;
+  readonly halfOpen: number;
+  readonly heapInUse: number;
+  readonly rss: number;
+  readonly jsHeap: number;
+  /** Bytes of ArrayBuffers (Buffers) outside the JS heap: hibernated sessions' blobs. */
+  readonly arrayBuffers: number;
+}
+
+export async function serverStats(child: Child): Promise<ServerStats> {
   const line = child.line();
   child.write('stats\n');
-  return JSON.parse(await line) as { sessions: number; halfOpen: number; heapInUse: number; rss: number };
+  return JSON.parse(await line) as ServerStats;
 }
 
 // ---- /proc -----------------------------------------------------------------------------
@@ -140,7 +151,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-function residentMiB(pid: number): number {
+export function residentMiB(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match === null ? Number.NaN : Number(match[1]) / 1024;
 }
@@ -309,7 +320,7 @@ export async function requests(report: Report, { recordOnly = false } = {}): Pro
 }
 
 /** Opens `count` sessions from HOLD_CHILDREN children (sockets kept open). */
-async function holdSessions(port: number, count: number, credentials: Pick<HoldConfig, 'mode' | 'pki'> = {}): Promise<Child[]> {
+export async function holdSessions(port: number, count: number, credentials: Pick<HoldConfig, 'mode' | 'pki' | 'ping'> = {}): Promise<Child[]> {
   const holders: Child[] = [];
   const each = Math.ceil(count / HOLD_CHILDREN);
   const results = await Promise.all(Array.from({ length: HOLD_CHILDREN }, async () => {
