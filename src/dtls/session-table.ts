@@ -61,6 +61,8 @@ export class SessionTable {
   /** Established entries whose session is awake (not hibernated), in the order they were
    * last active or woke: the hibernation sweep takes from the front. */
   readonly #awake = new Set<SessionEntry>();
+  /** Established entries whose session is hibernated. */
+  readonly #hibernated = new Set<SessionEntry>();
 
   get size(): number {
     return this.#byAddress.size;
@@ -76,7 +78,7 @@ export class SessionTable {
 
   /** Established entries whose session is hibernated. */
   get hibernated(): number {
-    return this.#established.size - this.#awake.size;
+    return this.#hibernated.size;
   }
 
   /** Whether the entry is in the table and past its handshake. */
@@ -122,6 +124,14 @@ export class SessionTable {
   /** The entry's session hibernated: out of the awake order. */
   markHibernated(entry: SessionEntry): void {
     this.#awake.delete(entry);
+    if (this.#established.has(entry)) this.#hibernated.add(entry);
+  }
+
+  /** The entry's session could not hibernate (a server before the client's first record
+   * of the new epoch, RFC 6347 §4.2.4): out of the awake order until it is active again,
+   * so the sweep does not come back for it at once. */
+  skipHibernation(entry: SessionEntry): void {
+    this.#awake.delete(entry);
   }
 
   /** The entry's session is awake again (a record or a send loaded it back): it joins the
@@ -129,6 +139,7 @@ export class SessionTable {
    * replay wakes a session without touching it): the sweep reaches it at most one
    * hibernation delay late. */
   markAwake(entry: SessionEntry): void {
+    this.#hibernated.delete(entry);
     if (this.#established.has(entry) && !this.#awake.has(entry)) this.#awake.add(entry);
   }
 
@@ -154,6 +165,7 @@ export class SessionTable {
     this.#handshaking.delete(entry);
     this.#established.delete(entry);
     this.#awake.delete(entry);
+    this.#hibernated.delete(entry);
   }
 
   oldestHandshaking(): SessionEntry | undefined {
@@ -180,6 +192,7 @@ export class SessionTable {
     this.#handshaking.clear();
     this.#established.clear();
     this.#awake.clear();
+    this.#hibernated.clear();
   }
 }
 

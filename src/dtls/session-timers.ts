@@ -12,8 +12,8 @@ export interface TimerHooks {
   due(entry: SessionEntry): void;
   /** The entry has been idle for the idle timeout: end it. */
   idle(entry: SessionEntry): void;
-  /** The entry's session has been idle for the hibernation delay: hibernate it (and take
-   * it out of the awake order, hibernated or not). */
+  /** The entry's session has been idle for the hibernation delay: hibernate it (one that
+   * cannot is taken out of the awake order here until it is active again). */
   hibernate(entry: SessionEntry): void;
   /** A hook threw: logged, never a crash. */
   failed(error: unknown, entry: SessionEntry | undefined): void;
@@ -111,7 +111,7 @@ export class SessionTimers {
       } catch (error) {
         this.#hooks.failed(error, idlest);
       }
-      if (this.#table.leastRecentlyAwake() === idlest) this.#table.markHibernated(idlest);
+      if (this.#table.leastRecentlyAwake() === idlest) this.#table.skipHibernation(idlest);
     }
     this.#armHibernation();
   }
