@@ -25,6 +25,8 @@ export const BENCH_IDENTITY = 'node:bench';
 export const BENCH_KEY = 'coap-fleet-bench';
 export const KIB_PATH = '/kib';
 const KIB = Buffer.alloc(1024, 0x61);
+/** Version 1, CON, no token, code 0.00, message ID 1. */
+const COAP_PING = Buffer.from([0x40, 0x00, 0x00, 0x01]);
 
 /** PEM files of a throwaway P-256 PKI (made by the parent with the openssl CLI). */
 export interface PkiPaths {
@@ -42,6 +44,8 @@ export interface ServerConfig {
   readonly mode: Mode;
   readonly pki?: PkiPaths;
   readonly sessions: number;
+  /** limits.hibernateAfterMs (default 0: never). */
+  readonly hibernateAfterMs?: number;
 }
 
 export interface HandshakesConfig {
@@ -68,6 +72,10 @@ export interface HoldConfig {
   /** Default psk; certificate needs `pki`. */
   readonly mode?: Mode;
   readonly pki?: PkiPaths;
+  /** Send a CoAP ping (an empty CON, RFC 7252 §4.3) over each session once established,
+   * as a node's first request would: the server's last flight is then acknowledged
+   * (RFC 6347 §4.2.4) and its session can hibernate. */
+  readonly ping?: boolean;
 }
 
 export interface RequestsConfig {
@@ -174,6 +182,7 @@ async function runHold(config: HoldConfig): Promise<void> {
     for (const { session, socket } of results) {
       if (session.state === 'established') established++;
       else failed++;
+      if (config.ping === true && session.state === 'established') session.send(COAP_PING);
       // The server keeps its session; this side needs only the socket (the address).
       session.destroy();
       socket.on('message', () => {});
@@ -223,7 +232,7 @@ async function runServer(config: ServerConfig): Promise<void> {
   const read = (path: string): string => readFileSync(path, 'utf8');
   const dtls = config.scheme === 'coap' ? undefined : await createDtlsEndpoint({
     role: 'server', module, host: HOST, port: 0, receiveBufferSize: 4 * 1024 * 1024,
-    limits: { sessions: config.sessions, halfOpen: 512 },
+    limits: { sessions: config.sessions, halfOpen: 512, hibernateAfterMs: config.hibernateAfterMs ?? 0 },
     ...(config.mode === 'psk'
       ? { mode: 'psk' as const, pskLookup: (identity: string) => (identity === BENCH_IDENTITY ? pskKey() : undefined) }
       : { mode: 'certificate' as const, certificates: { ca: read(config.pki!.ca), cert: read(config.pki!.serverCert), key: read(config.pki!.serverKey) } }),
@@ -240,7 +249,8 @@ async function runServer(config: ServerConfig): Promise<void> {
       if (line !== 'stats') continue;
       const stats = dtls?.transport.stats();
       process.stdout.write(`${JSON.stringify({
-        sessions: stats?.sessions ?? 0, halfOpen: stats?.halfOpen ?? 0, heapInUse: stats?.heap.inUse ?? 0, rss: process.memoryUsage().rss,
+        sessions: stats?.sessions ?? 0, hibernated: stats?.hibernated ?? 0, halfOpen: stats?.halfOpen ?? 0,
+        heapInUse: stats?.heap.inUse ?? 0, rss: process.memoryUsage().rss, jsHeap: process.memoryUsage().heapUsed, arrayBuffers: process.memoryUsage().arrayBuffers,
       })}\n`);
     }
   });

@@ -19,7 +19,8 @@ export type DtlsMode = 'psk' | 'certificate';
 export interface DtlsContextOptions {
   readonly role: DtlsRole;
   /** 'psk': TLS_PSK_WITH_AES_128_CCM_8; 'certificate': TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
-   * on P-256 (RFC 7252 §9.1.3). One suite per context, so a peer cannot pick the other. */
+   * on P-256 (RFC 7252 §9.1.3); each with its ChaCha20-Poly1305 twin (RFC 7905) offered
+   * first. One mode per context, so a peer cannot pick the other mode's suites. */
   readonly mode: DtlsMode;
   /** Default: the process-wide DtlsModule.shared(). */
   readonly module?: DtlsModule;
@@ -111,6 +112,7 @@ export class DtlsContext {
       clientPskIdentity: options.role === 'client' && options.mode === 'psk' ? options.psk?.identity : undefined,
       hasOwnCertificate: options.certificates?.cert !== undefined,
       released: (session) => { sessions.delete(session); },
+      restore: (peer, blob) => this.#restore(peer, blob),
     };
   }
 
@@ -199,6 +201,16 @@ export class DtlsContext {
     }
     this.#sessions.add(session);
     return session;
+  }
+
+  /** A hibernated session's module state back from its blob (DtlsSession.hibernate): the
+   * new session pointer, 0 when the module refused the blob. */
+  #restore(peer: string, blob: Uint8Array): number {
+    this.#assertOpen();
+    this.module.assertUsable();
+    const { exports } = this.module;
+    return this.module.withCopy(Buffer.from(peer, 'utf8'), (id, idLength) =>
+      this.module.withCopy(blob, (pointer, length) => exports.fleet_session_load(this.#config, id, idLength, pointer, length)));
   }
 
   #assertOpen(): void {

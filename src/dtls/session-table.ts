@@ -58,6 +58,11 @@ export class SessionTable {
   /** Established entries, least recently active first (touch() moves an entry to the back):
    * the idle sweep and the session bound take from the front. */
   readonly #established = new Set<SessionEntry>();
+  /** Established entries whose session is awake (not hibernated), in the order they were
+   * last active or woke: the hibernation sweep takes from the front. */
+  readonly #awake = new Set<SessionEntry>();
+  /** Established entries whose session is hibernated. */
+  readonly #hibernated = new Set<SessionEntry>();
 
   get size(): number {
     return this.#byAddress.size;
@@ -69,6 +74,11 @@ export class SessionTable {
 
   get established(): number {
     return this.#established.size;
+  }
+
+  /** Established entries whose session is hibernated. */
+  get hibernated(): number {
+    return this.#hibernated.size;
   }
 
   /** Whether the entry is in the table and past its handshake. */
@@ -97,6 +107,7 @@ export class SessionTable {
     entry.clientRandom = undefined;
     entry.lastActivity = now;
     this.#established.add(entry);
+    this.#awake.add(entry);
     if (cid !== undefined && !this.#byCid.has(cid)) {
       entry.cid = cid;
       this.#byCid.set(cid, entry);
@@ -107,6 +118,29 @@ export class SessionTable {
   touch(entry: SessionEntry, now: number): void {
     entry.lastActivity = now;
     if (this.#established.delete(entry)) this.#established.add(entry);
+    if (this.#awake.delete(entry)) this.#awake.add(entry);
+  }
+
+  /** The entry's session hibernated: out of the awake order. */
+  markHibernated(entry: SessionEntry): void {
+    this.#awake.delete(entry);
+    if (this.#established.has(entry)) this.#hibernated.add(entry);
+  }
+
+  /** The entry's session could not hibernate (a server before the client's first record
+   * of the new epoch, RFC 6347 §4.2.4): out of the awake order until it is active again,
+   * so the sweep does not come back for it at once. */
+  skipHibernation(entry: SessionEntry): void {
+    this.#awake.delete(entry);
+  }
+
+  /** The entry's session is awake again (a record or a send loaded it back): it joins the
+   * awake order at the back, even if its last activity is older than its neighbours' (a
+   * replay wakes a session without touching it): the sweep reaches it at most one
+   * hibernation delay late. */
+  markAwake(entry: SessionEntry): void {
+    this.#hibernated.delete(entry);
+    if (this.#established.has(entry) && !this.#awake.has(entry)) this.#awake.add(entry);
   }
 
   /** Moves an entry to a new address; returns the entry that held that address, which the
@@ -130,6 +164,8 @@ export class SessionTable {
     if (entry.cid !== undefined && this.#byCid.get(entry.cid) === entry) this.#byCid.delete(entry.cid);
     this.#handshaking.delete(entry);
     this.#established.delete(entry);
+    this.#awake.delete(entry);
+    this.#hibernated.delete(entry);
   }
 
   oldestHandshaking(): SessionEntry | undefined {
@@ -138,6 +174,10 @@ export class SessionTable {
 
   leastRecentlyActive(): SessionEntry | undefined {
     return first(this.#established);
+  }
+
+  leastRecentlyAwake(): SessionEntry | undefined {
+    return first(this.#awake);
   }
 
   /** A snapshot of every entry (safe to remove entries while iterating it). */
@@ -151,6 +191,8 @@ export class SessionTable {
     this.#byCid.clear();
     this.#handshaking.clear();
     this.#established.clear();
+    this.#awake.clear();
+    this.#hibernated.clear();
   }
 }
 

@@ -1,7 +1,8 @@
 // The timers of a DTLS transport's sessions, driven from JS since the module owns none
 // (RFC 6347 §4.2.4): one per handshaking session at its flight retransmission deadline,
 // and a single sweep for the idle timeout of every established session, due when the least
-// recently active one expires. Nothing here outlives stop().
+// recently active one expires, and another for hibernation, due when the least recently
+// active awake one has been idle `hibernateAfterMs`. Nothing here outlives stop().
 
 import type { Clock, TimerHandle } from '../protocol/interfaces.js';
 import type { SessionEntry, SessionTable } from './session-table.js';
@@ -11,6 +12,9 @@ export interface TimerHooks {
   due(entry: SessionEntry): void;
   /** The entry has been idle for the idle timeout: end it. */
   idle(entry: SessionEntry): void;
+  /** The entry's session has been idle for the hibernation delay: hibernate it (one that
+   * cannot is taken out of the awake order here until it is active again). */
+  hibernate(entry: SessionEntry): void;
   /** A hook threw: logged, never a crash. */
   failed(error: unknown, entry: SessionEntry | undefined): void;
 }
@@ -20,13 +24,17 @@ export class SessionTimers {
   readonly #table: SessionTable;
   readonly #idleTimeoutMs: number;
   readonly #hooks: TimerHooks;
+  /** 0: sessions never hibernate. */
+  readonly #hibernateAfterMs: number;
   #sweepTimer: TimerHandle | undefined;
+  #hibernateTimer: TimerHandle | undefined;
   #stopped = false;
 
-  constructor(clock: Clock, table: SessionTable, idleTimeoutMs: number, hooks: TimerHooks) {
+  constructor(clock: Clock, table: SessionTable, idleTimeoutMs: number, hibernateAfterMs: number, hooks: TimerHooks) {
     this.#clock = clock;
     this.#table = table;
     this.#idleTimeoutMs = idleTimeoutMs;
+    this.#hibernateAfterMs = hibernateAfterMs;
     this.#hooks = hooks;
   }
 
@@ -59,8 +67,10 @@ export class SessionTimers {
     entry.deadline = undefined;
   }
 
-  /** Arms the idle sweep when it is not armed and an established session exists. */
+  /** Arms the idle sweep when it is not armed and an established session exists, and the
+   * hibernation sweep likewise for an awake one. */
   armSweep(): void {
+    this.#armHibernation();
     if (this.#sweepTimer !== undefined || this.#stopped) return;
     const idlest = this.#table.leastRecentlyActive();
     if (idlest === undefined) return;
@@ -76,6 +86,34 @@ export class SessionTimers {
     this.#stopped = true;
     if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    if (this.#hibernateTimer !== undefined) this.#clock.clearTimeout(this.#hibernateTimer);
+    this.#hibernateTimer = undefined;
+  }
+
+  #armHibernation(): void {
+    if (this.#hibernateAfterMs === 0 || this.#hibernateTimer !== undefined || this.#stopped) return;
+    const idlest = this.#table.leastRecentlyAwake();
+    if (idlest === undefined) return;
+    const due = Math.max(0, idlest.lastActivity + this.#hibernateAfterMs - this.#clock.now());
+    this.#hibernateTimer = this.#clock.setTimeout(() => {
+      this.#hibernateTimer = undefined;
+      this.#hibernateSweep();
+    }, Math.ceil(due) + 1);
+  }
+
+  #hibernateSweep(): void {
+    const now = this.#clock.now();
+    for (;;) {
+      const idlest = this.#table.leastRecentlyAwake();
+      if (idlest === undefined || now - idlest.lastActivity < this.#hibernateAfterMs) break;
+      try {
+        this.#hooks.hibernate(idlest);
+      } catch (error) {
+        this.#hooks.failed(error, idlest);
+      }
+      if (this.#table.leastRecentlyAwake() === idlest) this.#table.skipHibernation(idlest);
+    }
+    this.#armHibernation();
   }
 
   #sweep(): void {

@@ -2,7 +2,9 @@
 // records out, datagrams to send collected after every call. An explicit state machine
 // (handshaking → established → closed, or → failed with a typed error). No timers inside:
 // the caller asks nextTimeoutMs() and calls onTimer(), and the flight is retransmitted
-// (RFC 6347 §4.2.4) from within that call.
+// (RFC 6347 §4.2.4) from within that call. An idle established session may hibernate: its
+// module state becomes a blob of a few hundred bytes (mbedtls_ssl_context_save) and its
+// ~11 KB context is freed; the next receive, send or close loads it back first.
 
 import type { Logger } from '../protocol/interfaces.js';
 import { DtlsError, errorFromMbedtls, MbedtlsCode } from './errors.js';
@@ -47,6 +49,9 @@ export interface SessionHost {
   readonly clientPskIdentity: string | undefined;
   readonly hasOwnCertificate: boolean;
   released(session: DtlsSession): void;
+  /** A hibernated session's module state loaded into a new session of the context, its
+   * pointer (0: refused). */
+  restore(peer: string, blob: Uint8Array): number;
 }
 
 /** Most records read from one datagram: a datagram carries a handful; this bounds a loop
@@ -69,6 +74,10 @@ export class DtlsSession {
   #timerGeneration = -1;
   #handshakeStarted: number;
   #handshakeMs: number | undefined;
+  #maxPayload: number | undefined;
+  /** While hibernated (pointer 0): the serialized module state, key material included
+   * (wiped when loaded or dropped). */
+  #blob: Buffer | undefined;
 
   /** @internal Made by DtlsContext.connect and DtlsContext.accept. */
   constructor(host: SessionHost, pointer: number, peer: string, options: DtlsSessionOptions) {
@@ -114,10 +123,14 @@ export class DtlsSession {
     return this.#handshakeMs;
   }
 
-  /** The largest application payload send() takes (MTU and record buffer permitting). */
+  /** The largest application payload send() takes (MTU and record buffer permitting);
+   * fixed once established (the MTU never changes), so asked of the module once. */
   get maxPayload(): number {
+    if (this.#maxPayload !== undefined) return this.#maxPayload;
     if (this.#pointer === 0) return 0;
-    return this.#call(() => this.#info(SessionInfo.maxPayload));
+    const limit = this.#call(() => this.#info(SessionInfo.maxPayload));
+    if (this.#state === 'established') this.#maxPayload = limit;
+    return limit;
   }
 
   /** Connection ID negotiation (RFC 9146): our CID's length, the peer's, or undefined when
@@ -131,6 +144,63 @@ export class DtlsSession {
     return { own: module.copyOut(module.exports.fleet_session_own_cid(this.#pointer), ownLength), peerLength };
   }
 
+  /** Whether the session is hibernated: established, its module state a blob. */
+  get hibernated(): boolean {
+    return this.#blob !== undefined;
+  }
+
+  /** Bytes the hibernated state takes (0 when awake). */
+  get hibernatedBytes(): number {
+    return this.#blob?.length ?? 0;
+  }
+
+  /** Serializes an established session's module state and frees its context, until the
+   * next receive, send or close (each loads it back first). False, the session untouched,
+   * when it cannot now (not established, or the module refused: data pending). */
+  hibernate(): boolean {
+    if (this.#state !== 'established' || this.#pointer === 0) return false;
+    const { module } = this.#host;
+    module.assertUsable();
+    const { exports } = module;
+    const scratch = module.recordScratch;
+    const length = exports.fleet_session_save(this.#pointer, scratch, MAX_RECORD);
+    if (length <= 0) return false;
+    // Its own allocation, not a slice of Buffer's shared pool: a blob lives for minutes.
+    const blob = Buffer.allocUnsafeSlow(length);
+    blob.set(module.bytes().subarray(scratch, scratch + length));
+    module.bytes().fill(0, scratch, scratch + length);
+    module.setPskResolver(this.#pointer, undefined);
+    module.setRevocationCheck(this.#pointer, undefined);
+    exports.fleet_session_free(this.#pointer);
+    this.#pointer = 0;
+    this.#blob = blob;
+    this.#host.logger?.debug({ peer: this.peer, bytes: length }, 'dtls session hibernated');
+    return true;
+  }
+
+  /** Loads a hibernated session back; a blob the module refuses fails the session. */
+  #wake(): boolean {
+    const blob = this.#blob;
+    if (blob === undefined) return this.#pointer !== 0;
+    let pointer = 0;
+    let reason = 'the module refused its saved state';
+    try {
+      pointer = this.#host.restore(this.peer, blob);
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    if (pointer === 0) {
+      this.#error = new DtlsError('DTLS_ERR_OUT_OF_MEMORY', `cannot resume the hibernated session: ${reason}`);
+      this.transition('failed');
+      return false;
+    }
+    blob.fill(0);
+    this.#blob = undefined;
+    this.#pointer = pointer;
+    this.#host.logger?.debug({ peer: this.peer }, 'dtls session resumed');
+    return true;
+  }
+
   /** Starts a client's handshake: queues its ClientHello. */
   start(): void {
     if (this.#state !== 'handshaking' || this.#pointer === 0) return;
@@ -141,8 +211,10 @@ export class DtlsSession {
    * moves the session to 'failed' with `error` set. */
   receive(datagram: Uint8Array): ReceiveResult {
     const app: Buffer[] = [];
-    if (this.#pointer === 0 || this.#state === 'closed' || this.#state === 'failed') return { app };
+    if (this.#state === 'closed' || this.#state === 'failed') return { app };
     if (datagram.length === 0 || datagram.length > MAX_DATAGRAM) return { app };
+    // A record for a hibernated session is read after its state is loaded back.
+    if (!this.#wake()) return { app };
     const { module } = this.#host;
     module.assertUsable();
     const { exports } = module;
@@ -159,6 +231,7 @@ export class DtlsSession {
 
   /** Encrypts one application record and queues its datagram. */
   send(data: Uint8Array): void {
+    if (this.#state === 'established') this.#wake();
     if (this.#state !== 'established' || this.#pointer === 0) {
       throw new DtlsError('DTLS_ERR_NOT_ESTABLISHED', `cannot send on a ${this.#state} session`);
     }
@@ -198,6 +271,7 @@ export class DtlsSession {
   /** Sends close_notify when established, then releases the session. */
   close(): void {
     if (this.#state === 'closed' || this.#state === 'failed') return;
+    if (this.#state === 'established' && !this.#wake()) return; // failed: released
     if (this.#state === 'established' && this.#pointer !== 0) {
       this.#call(() => this.#host.module.exports.fleet_session_close_notify(this.#pointer));
     }
@@ -302,7 +376,8 @@ export class DtlsSession {
     } finally {
       if (this.#pointer !== 0) {
         this.#drain();
-        this.#syncTimer();
+        // DTLS 1.2 without renegotiation has no timer once the handshake is over.
+        if (this.#state === 'handshaking') this.#syncTimer();
       }
     }
   }
@@ -341,6 +416,12 @@ export class DtlsSession {
   }
 
   #release(): void {
+    if (this.#blob !== undefined) {
+      this.#blob.fill(0);
+      this.#blob = undefined;
+      this.#host.released(this);
+      return;
+    }
     if (this.#pointer === 0) return;
     const { module } = this.#host;
     this.#drain(); // an alert or close_notify queued by the last call still goes out

@@ -56,12 +56,15 @@ export class DtlsTransport implements Transport {
     this.#limits = checkLimits({ ...DEFAULT_DTLS_LIMITS, ...options.limits });
     this.#cidLength = cidLength;
     this.#failures = new HandshakeFailures(this.#clock, this.#limits.retryAfterFailureMs);
-    this.#timers = new SessionTimers(this.#clock, this.#table, this.#limits.idleTimeoutMs, {
+    this.#timers = new SessionTimers(this.#clock, this.#table, this.#limits.idleTimeoutMs, this.#limits.hibernateAfterMs, {
       due: (entry) => this.#onTimer(entry),
       idle: (entry) => {
         this.#counters.evictedIdle++;
         this.#logger.debug({ peer: formatPeer(entry.peer) }, 'dtls session idle: closed');
         this.#end(entry, true);
+      },
+      hibernate: (entry) => {
+        if (entry.session?.hibernate() === true) this.#table.markHibernated(entry);
       },
       failed: (error, entry) => this.#logger.error({ err: error, peer: entry === undefined ? undefined : formatPeer(entry.peer) }, 'dtls timer failed'),
     });
@@ -126,6 +129,7 @@ export class DtlsTransport implements Transport {
   stats(): DtlsTransportStats {
     return {
       sessions: this.#table.established,
+      hibernated: this.#table.hibernated,
       halfOpen: this.#table.halfOpen,
       heap: this.#context.module.heap(),
       counters: { ...this.#counters },
@@ -440,6 +444,7 @@ export class DtlsTransport implements Transport {
       return;
     }
     if (session.state === 'established') {
+      if (!session.hibernated) this.#table.markAwake(entry);
       if (entry.queue.length > 0) {
         const queue = entry.queue;
         entry.queue = [];

@@ -37,6 +37,11 @@ export interface DtlsTransportLimits {
   /** An established session without an authenticated record from its peer for this long
    * is closed (close_notify). Records that fail to authenticate do not keep it alive. */
   readonly idleTimeoutMs: number;
+  /** An established session without an authenticated record for this long hibernates:
+   * its ~11 KB of module state becomes a blob of a few hundred bytes until its next record
+   * or send (DtlsSession.hibernate). 0: never. Hibernated sessions still count against
+   * `sessions` and still end at `idleTimeoutMs`. */
+  readonly hibernateAfterMs: number;
   /** Client: application datagrams held per peer while its handshake runs; more are
    * dropped (the CoAP layer retransmits). */
   readonly queuedPerPeer: number;
@@ -54,6 +59,7 @@ export const DEFAULT_DTLS_LIMITS: DtlsTransportLimits = {
   halfOpen: 256,
   halfOpenGraceMs: 4000,
   idleTimeoutMs: 30 * 60_000,
+  hibernateAfterMs: 0,
   queuedPerPeer: 16,
   retryAfterFailureMs: 1000,
   probeAfterRetransmissions: 2,
@@ -90,6 +96,8 @@ export interface DtlsTransportCounters {
 export interface DtlsTransportStats {
   /** Established sessions. */
   readonly sessions: number;
+  /** Of those, hibernated (DtlsTransportLimits.hibernateAfterMs). */
+  readonly hibernated: number;
   /** Handshakes in progress. */
   readonly halfOpen: number;
   /** The module's heap: shared by every context and transport on the same module (give a
@@ -110,6 +118,7 @@ export function checkLimits(limits: DtlsTransportLimits): DtlsTransportLimits {
   positive(limits.sessions, 'sessions');
   positive(limits.halfOpen, 'halfOpen');
   positive(limits.idleTimeoutMs, 'idleTimeoutMs');
+  if (!(Number.isFinite(limits.hibernateAfterMs) && limits.hibernateAfterMs >= 0)) throw new DtlsError('DTLS_ERR_CONFIG', 'limits.hibernateAfterMs must be 0 (never) or more');
   if (!(limits.halfOpenGraceMs >= 0)) throw new DtlsError('DTLS_ERR_CONFIG', 'limits.halfOpenGraceMs must be 0 or more');
   positive(limits.queuedPerPeer, 'queuedPerPeer');
   if (!(limits.retryAfterFailureMs >= 0)) throw new DtlsError('DTLS_ERR_CONFIG', 'limits.retryAfterFailureMs must be 0 or more');

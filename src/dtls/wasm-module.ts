@@ -60,6 +60,8 @@ export interface DtlsExports {
   fleet_session_identity(session: number): number;
   fleet_session_own_cid(session: number): number;
   fleet_session_info(session: number, what: number): number;
+  fleet_session_save(session: number, buffer: number, capacity: number): number;
+  fleet_session_load(config: number, cliId: number, cliIdLength: number, blob: number, length: number): number;
   fleet_sizeof_session(): number;
 }
 

@@ -72,6 +72,7 @@ export async function openEndpoints(config: GatewayConfig, logger: Logger, revok
   try {
     const coaps = await createDtlsEndpoint({
       role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions,
+      limits: { hibernateAfterMs: config.dtls_hibernate_after_s * 1000 },
       ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup }
         : { mode: 'certificate', certificates: credentials.certificates, ...(revoked === undefined ? {} : { revoked }) }),
     });

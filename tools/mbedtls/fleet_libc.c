@@ -1,7 +1,7 @@
 /* The little of libc that mbedTLS needs in a freestanding wasm32 module: mem and str
  * functions, a C99 vsnprintf (X.509 name and OID formatting), time() and gmtime from the
- * host's wall clock, and abort through the host. Compiled with -fno-builtin so clang does
- * not turn these loops back into calls to themselves. */
+ * host's wall clock, and abort through the host. Compiled with -fno-builtin (this file only,
+ * tools/build-wasm.mjs) so clang does not turn these loops back into calls to themselves. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,14 +15,22 @@
 #include "mbedtls/platform_util.h"
 #include "fleet_host.h"
 
+/* Small copies (mbedTLS copies 4..16 bytes at a time all through CCM) in 4-byte words,
+ * unaligned ones included (alignment is only a hint in wasm); large ones (records) with one
+ * memory.copy (-mbulk-memory), which V8 runs through a call out of the module: slower
+ * below a few dozen bytes. */
+typedef uint32_t __attribute__((aligned(1), may_alias)) fleet_u32_unaligned;
+
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
+    if (n >= 64) {
+        __builtin_memcpy(dst, src, n);
+        return dst;
+    }
     unsigned char *d = dst;
     const unsigned char *s = src;
-    if ((((uintptr_t) d | (uintptr_t) s) & 3) == 0) {
-        for (; n >= 4; n -= 4, d += 4, s += 4) {
-            *(uint32_t *) d = *(const uint32_t *) s;
-        }
+    for (; n >= 4; n -= 4, d += 4, s += 4) {
+        *(fleet_u32_unaligned *) d = *(const fleet_u32_unaligned *) s;
     }
     while (n-- > 0) {
         *d++ = *s++;
