@@ -4,11 +4,11 @@
 import type { Benchmark } from './interfaces.js';
 import { blockwiseBenchmark } from './macro/blockwise.bench.js';
 import { dashboardWsBenchmark } from './macro/dashboard-ws.bench.js';
+import { dtlsIdleBenchmark } from './macro/dtls-idle.bench.js';
+import { dtlsRecordBenchmark } from './macro/dtls-record.bench.js';
 import { dtlsBenchmark } from './macro/dtls.bench.js';
 import { footprintBenchmark } from './macro/footprint.bench.js';
 import { mqttCompareBenchmark } from './macro/mqtt-compare.bench.js';
-import { dtlsIdleBenchmark } from './macro/dtls-idle.bench.js';
-import { dtlsRecordBenchmark } from './macro/dtls-record.bench.js';
 import { proxyBenchmark } from './macro/proxy.bench.js';
 import { requestsBenchmark } from './macro/requests.bench.js';
 import { retransmissionBenchmark } from './macro/retransmission.bench.js';
