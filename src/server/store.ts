@@ -6,8 +6,8 @@
 // commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
 // A write the disk refuses (full, quota) is a 5.03 for the request that made it, and the
 // store goes on: LMDB aborts that transaction and the next one succeeds once there is room.
-// Health reports, the bulk of the writes at scale (10,000 nodes every 30 s), go to a second
-// environment opened without fsync (REPORTS_DIRECTORY): a crash of the process loses none,
+// Health reports and the metrics history, the bulk of the writes at scale (10,000 nodes
+// every 30 s), go to a second environment opened without fsync (REPORTS_DIRECTORY): a crash of the process loses none,
 // a power cut those the kernel had not written back yet (seconds; the next report replaces
 // them), and never a registration, status, manifest or audit entry, which stay apart.
 
@@ -66,6 +66,7 @@ export class GatewayStore {
   readonly #audit: Database<AuditEntry, number>;
   /** Alerts keyed by a sequence number that only grows (their id); lowest oldest. */
   readonly #alerts: Database<AlertRecord, number>;
+  /** In the reports environment (unsynced); thinned by metrics-history.ts. */
   readonly #metrics: Database<MetricsSample, MetricsKey>;
   /** Per "<update id>/<node id>": the target's baseline, taken at its install grant
    * (fleet/health-gate.ts); bounded by the updates' targets, gone with nothing (small). */
@@ -108,7 +109,8 @@ export class GatewayStore {
     // A state store from before alerts or metrics has neither: created here at its first
     // open (the check at start reads them when present: ADDED_DATABASES).
     this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
-    this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
+    this.#metrics = reportsRoot.openDB<MetricsSample, MetricsKey>({ name: metrics });
+    moveMetrics(root.openDB<MetricsSample, MetricsKey>({ name: metrics }), this.#metrics);
     this.#baselines = root.openDB<Baseline, string>({ name: baselines });
     this.#revocations = root.openDB<RevocationRecord, string>({ name: revocations });
     this.#bootstraps = root.openDB<BootstrapRecord, string>({ name: bootstraps });
@@ -117,7 +119,9 @@ export class GatewayStore {
     for (const nodeId of this.#reports.getKeys()) if (this.#nodes.get(nodeId) === undefined) this.#reports.removeSync(nodeId);
   }
 
-  /** The named databases, for the check at start (fleet/store-check.ts). */
+  /** The named databases of the durable environment, for the check at start
+   * (fleet/store-check.ts). Its `metrics` is empty since the history moved to the reports
+   * environment (moveMetrics). */
   static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
@@ -292,6 +296,28 @@ export class GatewayStore {
     }
   }
 
+  /** Runs `action` in one transaction of the reports environment and resolves once it is
+   * committed there (never synced). Durable reads (getNode) inside see committed state: a
+   * decommission, committed before its history is removed here, is seen. */
+  async reportsAtomically<T>(action: (writer: ReportsWriter) => T): Promise<T> {
+    if (this.#closed) throw new StoreError('the state store is closed');
+    try {
+      return await this.#reportsRoot.transaction(() => action(this.#reportsWriter));
+    } catch (error) {
+      const failure = await storeWriteError(error, join(this.#directory, REPORTS_DIRECTORY));
+      if (failure === undefined) throw error;
+      this.#options.onWriteFailure?.(failure);
+      throw new StateUnavailable(failure);
+    }
+  }
+
+  readonly #reportsWriter: ReportsWriter = {
+    putMetrics: (nodeId, at, sample) => { this.#metrics.putSync(metricsKey(nodeId, at), sample); },
+    removeMetrics: (nodeId, times) => {
+      for (const at of times) this.#metrics.removeSync(metricsKey(nodeId, at));
+    },
+  };
+
   /** Transactions committed so far in each environment (LMDB's last transaction id): the
    * durable one is synced at each of its commits, the reports one never. */
   transactions(): { durable: number; reports: number } {
@@ -334,10 +360,6 @@ export class GatewayStore {
       const excess = cleared.length - (this.#options.alertHistoryMax ?? DEFAULT_ALERT_HISTORY_MAX);
       for (const { key } of cleared.slice(0, Math.max(0, excess))) this.#alerts.removeSync(key);
     },
-    putMetrics: (nodeId, at, sample) => { this.#metrics.putSync(metricsKey(nodeId, at), sample); },
-    removeMetrics: (nodeId, times) => {
-      for (const at of times) this.#metrics.removeSync(metricsKey(nodeId, at));
-    },
     audit: (entry) => {
       this.#audit.putSync(this.#auditNext++, entry);
       this.#auditCount++;
@@ -365,10 +387,22 @@ export interface StoreWriter {
   /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
    * bound the oldest cleared alerts go. */
   putAlert(alert: AlertRecord): void;
+}
+
+/** The writes of a `reportsAtomically` action (the metrics history). */
+export interface ReportsWriter {
   /** Stores a metrics sample of `nodeId` taken at `at` (epoch ms), replacing one of that time. */
   putMetrics(nodeId: string, at: number, sample: MetricsSample): void;
   /** Removes the samples of `nodeId` taken at these times. */
   removeMetrics(nodeId: string, times: readonly number[]): void;
+}
+
+/** The metrics history of a release that kept it in the durable environment, moved to the
+ * reports one at the first open (LMDB has no rename across environments). */
+function moveMetrics(from: Database<MetricsSample, MetricsKey>, to: Database<MetricsSample, MetricsKey>): void {
+  if (from.getCount() === 0) return;
+  to.transactionSync(() => { for (const { key, value } of from.getRange()) to.putSync(key, value); });
+  from.clearSync();
 }
 
 /** Opens the reports environment without fsync. Only expendable reports live there, so one

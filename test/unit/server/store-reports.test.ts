@@ -2,6 +2,8 @@
 // and never in the durable environment (no fsync per report), while a registration is a
 // durable transaction awaited to disk; the report is laid over its node's record, survives
 // a reopen, goes with a decommission, and one that outlived its node is dropped at open.
+// The metrics history is written there too, and a history kept durably by an earlier
+// release is moved there at the first open.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,8 @@ import * as assert from 'uvu/assert';
 import { open } from 'lmdb';
 import { GatewayStore, REPORTS_DIRECTORY } from '../../../src/server/store.js';
 import type { NodeRecord, NodeReport } from '../../../src/server/records.js';
+import type { MetricsSample } from '../../../src/fleet/node-views.js';
+import { metricsSample } from './gateway-harness.js';
 
 const REGISTERED_AT = '2026-01-01T00:00:00.000Z';
 const node = (id: string): NodeRecord => ({
@@ -82,5 +86,30 @@ test('a report that outlived its node (a decommission racing it) is dropped at o
     await again.close();
   }
 }));
+
+test('the metrics history is written in the reports environment; one an earlier release kept durably is moved there', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-reports-'));
+  try {
+    const earlier = open({ path: dir, maxDbs: 12 });
+    await earlier.openDB<MetricsSample, [string, number]>({ name: 'metrics' }).put(['n1', 1000], metricsSample(1000));
+    await earlier.close();
+
+    const store = await GatewayStore.open(dir, { auditMaxEntries: 100 });
+    try {
+      assert.equal(store.metricsTimes('n1'), [1000], 'the earlier history is there');
+      const before = store.transactions();
+      await store.reportsAtomically((writer) => writer.putMetrics('n1', 2000, metricsSample(2000)));
+      assert.equal(store.metricsTimes('n1'), [1000, 2000]);
+      assert.is(store.transactions().durable, before.durable, 'a sample commits nothing durably');
+    } finally {
+      await store.close();
+    }
+    const durable = open({ path: dir, maxDbs: 12 });
+    assert.is(durable.openDB({ name: 'metrics' }).getCount(), 0, 'the durable copy is gone');
+    await durable.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();
