@@ -58,6 +58,14 @@ export const GATEWAY_OBSERVE_LIMITS: Partial<ObserveLimits> = {
   total: 30_000,
 };
 
+/** The DTLS socket's receive buffer: a registration storm (10,000 nodes at once after a
+ * gateway restart) sends thousands of ClientHellos within a second, and the kernel's
+ * default (~208 KiB, some 300 datagrams) drops most of them, so each waits out a 1 s,
+ * 2 s, 4 s… handshake retransmission (RFC 6347 §4.2.4.1). Linux caps it at
+ * net.core.rmem_max (often 4 MiB here; 208 KiB on a stock kernel, where raising rmem_max
+ * is the operator's part). */
+export const DTLS_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** Opens the endpoints the config asks for; on failure, closes what it had opened. With
  * certificates, `revoked` is asked at every handshake (the gateway's revocation list). */
 export async function openEndpoints(config: GatewayConfig, logger: Logger, revoked?: RevocationCheck): Promise<GatewayEndpoints> {
@@ -71,7 +79,7 @@ export async function openEndpoints(config: GatewayConfig, logger: Logger, revok
   if (credentials === undefined) return { coap };
   try {
     const coaps = await createDtlsEndpoint({
-      role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions,
+      role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions, receiveBufferSize: DTLS_RECEIVE_BUFFER_BYTES,
       limits: { hibernateAfterMs: config.dtls_hibernate_after_s * 1000 },
       ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup }
         : { mode: 'certificate', certificates: credentials.certificates, ...(revoked === undefined ? {} : { revoked }) }),

@@ -1,14 +1,14 @@
 // The gateway's metrics history (DESIGN §7): every node's samples in the state store, fed
 // by the agent's pushes and by the gateway's observation of its /metrics, thinned with age
-// by metrics-tiers.ts. Samples are committed, not flushed: one lost in a crash is replaced
-// by the next (the same bargain as health samples). A node's history is thinned every
+// by metrics-tiers.ts. Samples live in the store's unsynced reports environment: one lost
+// in a power cut is replaced by the next (the same bargain as health samples). A node's history is thinned every
 // COMPACT_INTERVAL_MS of gateway time or after COMPACT_AFTER_SAMPLES new samples, whichever
 // comes first, so a fast pusher cannot grow it past the cap by more than that batch.
 
 import type { MetricsSample, MetricsView } from '../fleet/node-views.js';
 import { METRICS_CAP_PER_NODE, METRICS_TIERS, samplesToDrop, type MetricsTier } from './metrics-tiers.js';
 import { notFound } from './replies.js';
-import type { GatewayStore, StoreWriter } from './store.js';
+import type { GatewayStore } from './store.js';
 
 const COMPACT_INTERVAL_MS = 60_000;
 const COMPACT_AFTER_SAMPLES = 100;
@@ -55,11 +55,11 @@ export class MetricsHistory {
     const now = this.#options.now().getTime();
     book.addedSinceCompaction += timed.length;
     const compact = book.addedSinceCompaction >= COMPACT_AFTER_SAMPLES || now - book.lastCompacted >= COMPACT_INTERVAL_MS;
-    await this.#store.atomically((writer) => {
+    await this.#store.reportsAtomically((writer) => {
       if (this.#store.getNode(nodeId) === undefined) throw notFound(`node ${nodeId} (register first)`);
       for (const { at, sample } of timed) writer.putMetrics(nodeId, at, sample);
       if (compact) writer.removeMetrics(nodeId, this.#toDrop(nodeId, now));
-    }, 'committed');
+    });
     if (compact) {
       book.lastCompacted = now;
       book.addedSinceCompaction = 0;
@@ -75,11 +75,12 @@ export class MetricsHistory {
     return { node_id: nodeId, interval_s: this.#intervalOf(nodeId, samples), samples };
   }
 
-  /** The node is decommissioned: its history goes, in the caller's transaction (`writer`),
-   * so the node and its history go together; and what is known of it here. */
-  forget(nodeId: string, writer: StoreWriter): void {
+  /** The node was decommissioned (committed): its history goes, and what is known of it
+   * here. An append that checked the node before the decommission committed, and so
+   * wrote, ran before this transaction (they run one at a time): nothing outlives it. */
+  async forget(nodeId: string): Promise<void> {
     this.#books.delete(nodeId);
-    writer.removeMetrics(nodeId, this.#store.metricsTimes(nodeId));
+    await this.#store.reportsAtomically((writer) => writer.removeMetrics(nodeId, this.#store.metricsTimes(nodeId)));
   }
 
   #toDrop(nodeId: string, now: number): number[] {

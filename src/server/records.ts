@@ -21,6 +21,14 @@ export interface NodeRecord {
   readonly tags?: readonly string[];
 }
 
+/** What a health report changes in its node's record: kept apart from the record, in the
+ * store's unsynced environment (store.ts), and laid over the record when it is read. */
+export interface NodeReport {
+  readonly health: HealthReport;
+  readonly health_at: string;
+  readonly last_seen: string;
+}
+
 /** How an operator left a rollout; `completed` and `aborted` follow from the targets' states
  * (fleet/rollout.ts) and are never stored, so they are recomputed the same after a restart. */
 export type OperatorState = 'active' | 'paused' | 'cancelled';

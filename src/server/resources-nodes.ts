@@ -123,12 +123,12 @@ export function addNodeResources(context: NodeResourcesContext): void {
         const removed = await store.atomically((writer) => {
           if (store.getNode(id) === undefined) return false;
           writer.removeNode(id);
-          history.forget(id, writer);
           writer.audit({ at, who: whoOf(caller.principal, request.peer), action: 'node.decommission', target: gatewayPath.node(id) });
           return true;
         });
         // DELETE is idempotent (RFC 7252 §5.8.4): a repeat is 2.02 as well.
         if (removed) {
+          await history.forget(id);
           presence.forget(id);
           await alerts.forget(id);
           logger.info({ node: id }, 'node decommissioned');

@@ -56,6 +56,14 @@ export interface UpdateResourcesContext {
  * each of its Block2 blocks (RFC 7959 §2.4). */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
+
+/** Max-Age of a node's view of /updates. An observer that hears nothing for Max-Age
+ * registers again (RFC 7641 §3.3.1), and RFC 7252's default of 60 s made every node of the
+ * fleet do so every minute, the gateway's largest cost at rest (10,000 nodes: ~150
+ * requests/s for a list that changes when an operator acts). Every change is notified, a
+ * lost session or relation shows at the node's next CON (DTLS probe, 4.04/RST): ten
+ * minutes is how long a relation the gateway dropped silently may go unnoticed. */
+export const NODE_UPDATES_MAX_AGE_S = 600;
 export const PAGE_BYTES = 64 * 1024;
 
 /** What manifest uploads may hold in memory at once: two of the largest per caller, five
@@ -100,7 +108,7 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
         // A node sees what it can still act on; operators see all, a page at a time, or a
         // node's view with ?node=ID (local tooling acting for a node).
         const node = caller.principal.role === 'node' ? caller.node : queryValue(request.query, 'node');
-        if (node !== undefined) return reply(request, { updates: nodeView(node) });
+        if (node !== undefined) return { ...reply(request, { updates: nodeView(node) }), maxAge: NODE_UPDATES_MAX_AGE_S };
         return reply(request, operatorPage(request.query));
       },
       POST: async (request, caller) => {

@@ -6,14 +6,19 @@
 // commit; with overlappingSync the fsync comes after: `flushed` is the durable point).
 // A write the disk refuses (full, quota) is a 5.03 for the request that made it, and the
 // store goes on: LMDB aborts that transaction and the next one succeeds once there is room.
+// Health reports and the metrics history, the bulk of the writes at scale (10,000 nodes
+// every 30 s), go to a second environment opened without fsync (REPORTS_DIRECTORY): a crash of the process loses none,
+// a power cut those the kernel had not written back yet (seconds; the next report replaces
+// them), and never a registration, status, manifest or audit entry, which stay apart.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
 import type { StoreWriteError } from '../fleet/errors.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
-import type { AuditEntry, NodeRecord, StatusRecord, RolloutRecord } from './records.js';
+import type { AuditEntry, NodeRecord, NodeReport, StatusRecord, RolloutRecord } from './records.js';
 import type { AlertRecord } from './alert-rules.js';
 import type { MetricsSample } from '../fleet/node-views.js';
 import type { Baseline } from '../fleet/health-gate.js';
@@ -30,6 +35,10 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_ALERT_HISTORY_MAX = 1000;
+
+/** The unsynced environment of health reports, inside the state directory (LMDB keeps its
+ * own files, data.mdb and lock.mdb, at the top of it and leaves subdirectories alone). */
+export const REPORTS_DIRECTORY = 'reports';
 
 /** How far a write must get before its promise resolves: `flushed` for what a response
  * acknowledges (registrations, manifests, statuses, operator actions), `committed` for
@@ -57,6 +66,7 @@ export class GatewayStore {
   readonly #audit: Database<AuditEntry, number>;
   /** Alerts keyed by a sequence number that only grows (their id); lowest oldest. */
   readonly #alerts: Database<AlertRecord, number>;
+  /** In the reports environment (unsynced); thinned by metrics-history.ts. */
   readonly #metrics: Database<MetricsSample, MetricsKey>;
   /** Per "<update id>/<node id>": the target's baseline, taken at its install grant
    * (fleet/health-gate.ts); bounded by the updates' targets, gone with nothing (small). */
@@ -67,6 +77,14 @@ export class GatewayStore {
   /** Bootstrap PSKs for enrollment by their identity ("bootstrap:n1", one per node, a new
    * one replacing it); expired and used ones are pruned when one is added (enrollment.ts). */
   readonly #bootstraps: Database<BootstrapRecord, string>;
+  /** The environment of health reports, opened without fsync: what it holds may be lost
+   * in a power cut (see the top of the file). (lmdb-js's write map, which would also save
+   * the page writes, trips an LMDB assertion in mdb_freelist_save here: not used.) */
+  readonly #reportsRoot: RootDatabase;
+  /** Per node id: its newest health report (NodeReport), laid over its NodeRecord by
+   * getNode and listNodes. Bounded by the registered nodes: removed with the node, and a
+   * report that outlived its node (a decommission racing a report) is dropped at open. */
+  readonly #reports: Database<NodeReport, string>;
   readonly #options: StoreOptions;
   readonly #directory: string;
   #alertNext: number;
@@ -74,8 +92,10 @@ export class GatewayStore {
   #auditCount: number;
   #closed = false;
 
-  private constructor(root: RootDatabase, directory: string, options: StoreOptions) {
+  private constructor(root: RootDatabase, reportsRoot: RootDatabase, directory: string, options: StoreOptions) {
     this.#root = root;
+    this.#reportsRoot = reportsRoot;
+    this.#reports = reportsRoot.openDB<NodeReport, string>({ name: 'reports' });
     this.#directory = directory;
     this.#options = options;
     const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations, bootstraps] = GatewayStore.DATABASES;
@@ -89,15 +109,19 @@ export class GatewayStore {
     // A state store from before alerts or metrics has neither: created here at its first
     // open (the check at start reads them when present: ADDED_DATABASES).
     this.#alerts = root.openDB<AlertRecord, number>({ name: alerts });
-    this.#metrics = root.openDB<MetricsSample, MetricsKey>({ name: metrics });
+    this.#metrics = reportsRoot.openDB<MetricsSample, MetricsKey>({ name: metrics });
+    moveMetrics(root.openDB<MetricsSample, MetricsKey>({ name: metrics }), this.#metrics);
     this.#baselines = root.openDB<Baseline, string>({ name: baselines });
     this.#revocations = root.openDB<RevocationRecord, string>({ name: revocations });
     this.#bootstraps = root.openDB<BootstrapRecord, string>({ name: bootstraps });
     const lastAlert = [...this.#alerts.getKeys({ reverse: true, limit: 1 })][0];
     this.#alertNext = lastAlert === undefined ? 1 : lastAlert + 1;
+    for (const nodeId of this.#reports.getKeys()) if (this.#nodes.get(nodeId) === undefined) this.#reports.removeSync(nodeId);
   }
 
-  /** The named databases, for the check at start (fleet/store-check.ts). */
+  /** The named databases of the durable environment, for the check at start
+   * (fleet/store-check.ts). Its `metrics` is empty since the history moved to the reports
+   * environment (moveMetrics). */
   static readonly DATABASES = ['nodes', 'updates', 'statuses', 'audit', 'alerts', 'metrics', 'baselines', 'revocations', 'bootstraps'] as const;
 
   /** Those of DATABASES a store written by an earlier release may lack until its first open. */
@@ -109,7 +133,8 @@ export class GatewayStore {
       await mkdir(directory, { recursive: true });
       // Without event-turn batching: its batch promise is lmdb-js's own, and a commit that
       // fails (a full disk) would reject it with nobody listening, ending the process.
-      return new GatewayStore(open({ path: directory, maxDbs: 12, eventTurnBatching: false }), directory, options);
+      const root = open({ path: directory, maxDbs: 12, eventTurnBatching: false });
+      return new GatewayStore(root, await openReports(join(directory, REPORTS_DIRECTORY)), directory, options);
     } catch (error) {
       throw new StoreError(`cannot open the state store in ${directory}: ${(error as Error).message}`, { cause: error });
     }
@@ -144,11 +169,12 @@ export class GatewayStore {
   }
 
   getNode(nodeId: string): NodeRecord | undefined {
-    return this.#nodes.get(nodeId);
+    const node = this.#nodes.get(nodeId);
+    return node === undefined ? undefined : withReport(node, this.#reports.get(nodeId));
   }
 
   listNodes(): NodeRecord[] {
-    return [...this.#nodes.getRange()].map(({ value }) => value);
+    return [...this.#nodes.getRange()].map(({ key, value }) => withReport(value, this.#reports.get(key)));
   }
 
   getUpdate(updateId: string): RolloutRecord | undefined {
@@ -256,6 +282,49 @@ export class GatewayStore {
     }
   }
 
+  /** Stores a node's newest health report in the unsynced environment: resolves once
+   * committed there (no fsync). The caller checked that the node is registered. */
+  async putReport(nodeId: string, report: NodeReport): Promise<void> {
+    if (this.#closed) throw new StoreError('the state store is closed');
+    try {
+      await this.#reports.put(nodeId, report);
+    } catch (error) {
+      const failure = await storeWriteError(error, join(this.#directory, REPORTS_DIRECTORY));
+      if (failure === undefined) throw error;
+      this.#options.onWriteFailure?.(failure);
+      throw new StateUnavailable(failure);
+    }
+  }
+
+  /** Runs `action` in one transaction of the reports environment and resolves once it is
+   * committed there (never synced). Durable reads (getNode) inside see committed state: a
+   * decommission, committed before its history is removed here, is seen. */
+  async reportsAtomically<T>(action: (writer: ReportsWriter) => T): Promise<T> {
+    if (this.#closed) throw new StoreError('the state store is closed');
+    try {
+      return await this.#reportsRoot.transaction(() => action(this.#reportsWriter));
+    } catch (error) {
+      const failure = await storeWriteError(error, join(this.#directory, REPORTS_DIRECTORY));
+      if (failure === undefined) throw error;
+      this.#options.onWriteFailure?.(failure);
+      throw new StateUnavailable(failure);
+    }
+  }
+
+  readonly #reportsWriter: ReportsWriter = {
+    putMetrics: (nodeId, at, sample) => { this.#metrics.putSync(metricsKey(nodeId, at), sample); },
+    removeMetrics: (nodeId, times) => {
+      for (const at of times) this.#metrics.removeSync(metricsKey(nodeId, at));
+    },
+  };
+
+  /** Transactions committed so far in each environment (LMDB's last transaction id): the
+   * durable one is synced at each of its commits, the reports one never. */
+  transactions(): { durable: number; reports: number } {
+    const lastTxnId = (root: RootDatabase): number => (root.getStats() as { lastTxnId: number }).lastTxnId;
+    return { durable: lastTxnId(this.#root), reports: lastTxnId(this.#reportsRoot) };
+  }
+
   /** One audit entry on its own, committed but not awaited to disk (denials, offline). */
   async audit(entry: AuditEntry): Promise<void> {
     await this.atomically((writer) => writer.audit(entry), 'committed');
@@ -268,11 +337,16 @@ export class GatewayStore {
     // A last commit the disk refused was answered already (StateUnavailable).
     await Promise.resolve(this.#root.flushed).catch(() => {});
     await this.#root.close();
+    await this.#reportsRoot.close();
   }
 
   readonly #writer: StoreWriter = {
     putNode: (record) => { this.#nodes.putSync(record.registration.node_id, record); },
-    removeNode: (nodeId) => this.#nodes.removeSync(nodeId),
+    removeNode: (nodeId) => {
+      // The report goes in its own environment's transaction, at once (no fsync to wait for).
+      this.#reports.removeSync(nodeId);
+      return this.#nodes.removeSync(nodeId);
+    },
     putUpdate: (record) => { this.#updates.putSync(record.manifest.update_id, record); },
     putStatus: (updateId, nodeId, status) => { this.#statuses.putSync(statusKey(updateId, nodeId), status); },
     putBootstrap: (record) => { this.#bootstraps.putSync(record.identity, record); },
@@ -285,10 +359,6 @@ export class GatewayStore {
       const cleared = [...this.#alerts.getRange()].filter(({ value }) => value.cleared_at !== null);
       const excess = cleared.length - (this.#options.alertHistoryMax ?? DEFAULT_ALERT_HISTORY_MAX);
       for (const { key } of cleared.slice(0, Math.max(0, excess))) this.#alerts.removeSync(key);
-    },
-    putMetrics: (nodeId, at, sample) => { this.#metrics.putSync(metricsKey(nodeId, at), sample); },
-    removeMetrics: (nodeId, times) => {
-      for (const at of times) this.#metrics.removeSync(metricsKey(nodeId, at));
     },
     audit: (entry) => {
       this.#audit.putSync(this.#auditNext++, entry);
@@ -317,8 +387,49 @@ export interface StoreWriter {
   /** Stores an alert under its id (from reserveAlertId), new or changed; past the history
    * bound the oldest cleared alerts go. */
   putAlert(alert: AlertRecord): void;
+}
+
+/** The writes of a `reportsAtomically` action (the metrics history). */
+export interface ReportsWriter {
   /** Stores a metrics sample of `nodeId` taken at `at` (epoch ms), replacing one of that time. */
   putMetrics(nodeId: string, at: number, sample: MetricsSample): void;
   /** Removes the samples of `nodeId` taken at these times. */
   removeMetrics(nodeId: string, times: readonly number[]): void;
+}
+
+/** The metrics history of a release that kept it in the durable environment, moved to the
+ * reports one at the first open (LMDB has no rename across environments). */
+function moveMetrics(from: Database<MetricsSample, MetricsKey>, to: Database<MetricsSample, MetricsKey>): void {
+  if (from.getCount() === 0) return;
+  to.transactionSync(() => { for (const { key, value } of from.getRange()) to.putSync(key, value); });
+  from.clearSync();
+}
+
+/** Opens the reports environment without fsync. Only expendable reports live there, so one
+ * that cannot be opened (torn by a power cut: LMDB without sync may be) is started anew. */
+async function openReports(directory: string): Promise<RootDatabase> {
+  const options = { path: directory, maxDbs: 2, noSync: true, eventTurnBatching: false } as const;
+  await mkdir(directory, { recursive: true });
+  try {
+    return open(options);
+  } catch {
+    await rm(directory, { recursive: true, force: true });
+    await mkdir(directory, { recursive: true });
+    return open(options);
+  }
+}
+
+/** `node` with its newest report laid over: the report's health and last_seen when newer
+ * than the record's (a registration or status report also moves last_seen, durably). ISO
+ * 8601 UTC times of toISOString() compare as strings. */
+function withReport(node: NodeRecord, report: NodeReport | undefined): NodeRecord {
+  if (report === undefined) return node;
+  const newerHealth = node.health_at === null || report.health_at > node.health_at;
+  const newerSeen = report.last_seen > node.last_seen;
+  if (!newerHealth && !newerSeen) return node;
+  return {
+    ...node,
+    ...(newerHealth ? { health: report.health, health_at: report.health_at } : {}),
+    ...(newerSeen ? { last_seen: report.last_seen } : {}),
+  };
 }

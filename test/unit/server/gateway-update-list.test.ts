@@ -7,6 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ResponseCode } from '../../../src/protocol/codes.js';
+import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
+import { NODE_UPDATES_MAX_AGE_S } from '../../../src/server/resources-updates.js';
 import type { RolloutRecord } from '../../../src/server/records.js';
 import { bodyOf, manifestFor, startTestGateway, unexpectedLogs, type TestGateway } from './gateway-harness.js';
 
@@ -53,6 +55,7 @@ test('300 completed releases and 1 active: a node is offered the 1, in a small r
   assert.is(list.code, ResponseCode.Content);
   assert.equal(bodyOf<{ updates: Listed[] }>(list).updates.map((entry) => entry.update_id), ['fw-2.0']);
   assert.ok(list.payload.length < 2048, `${list.payload.length} bytes`);
+  assert.is(getUintOption(list.options, OptionNumber.MaxAge), NODE_UPDATES_MAX_AGE_S, 'a long Max-Age: the node renews its observation seldom (RFC 7641 §3.3.1)');
   const local = await gw.client();
   const forNode = bodyOf<{ updates: Listed[] }>(await gw.request(local, 'GET', '/updates', undefined, { query: ['node=n1'] }));
   assert.equal(forNode.updates.map((entry) => entry.update_id), ['fw-2.0'], 'the same view with ?node= for local tooling');
