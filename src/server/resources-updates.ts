@@ -60,8 +60,8 @@ export const MAX_PAGE_LIMIT = 1000;
 /** Max-Age of a node's view of /updates. An observer that hears nothing for Max-Age
  * registers again (RFC 7641 §3.3.1), and RFC 7252's default of 60 s made every node of the
  * fleet do so every minute, the gateway's largest cost at rest (10,000 nodes: ~150
- * requests/s for a list that changes when an operator acts). Every change is notified, a
- * lost session or relation shows at the node's next CON (DTLS probe, 4.04/RST): ten
+ * requests/s for a list that changes when an operator acts). Every change is notified
+ * confirmably, so a lost notification is sent again (RFC 7252 §4.2); a lost session or relation shows at the node's next CON (DTLS probe, 4.04/RST): ten
  * minutes is how long a relation the gateway dropped silently may go unnoticed. */
 export const NODE_UPDATES_MAX_AGE_S = 600;
 export const PAGE_BYTES = 64 * 1024;
@@ -100,7 +100,10 @@ export function addUpdateResources(context: UpdateResourcesContext): void {
 
   router.add(GatewayRoute.updates, {
     attributes: linkAttributes('updates', { if: 'collection', ct: 'app', obs: true }),
-    observable: true,
+    // Confirmable (RFC 7641 §4.5): with a Max-Age of NODE_UPDATES_MAX_AGE_S a lost NON
+    // notification (an image becoming ready, a rollout paused) would go unseen by the node
+    // for ten minutes; a change here is rare, so its ACKs cost little even at 10,000 nodes.
+    observable: 'confirmable',
     maxBodySize: MAX_MANIFEST_BYTES,
     createSink: (request, caller) => new BufferUpload(MAX_MANIFEST_BYTES, manifestBodies, whoOf(caller.principal, request.peer)),
     handlers: {
