@@ -20,6 +20,7 @@ import type { CliIo } from './output.js';
 import { plugtestUsage, runPlugtestCommand } from './plugtest-command.js';
 import { requestUsage, runRequestCommand } from './request-command.js';
 import { runServerCommand, serverUsage } from './server-command.js';
+import { runSimulateCommand, SIMULATE_SYNOPSIS, simulateUsage } from './simulate-command.js';
 
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
@@ -122,6 +123,12 @@ const COMMANDS: readonly Command[] = [
     name: 'rollout', synopsis: ROLLOUT_SYNOPSIS,
     summary: 'The rollouts: list, one with its waves, pause, resume, cancel, or watch one live until it ends.',
     usage: rolloutUsage, run: runRolloutCommand,
+  },
+  {
+    name: 'simulate', synopsis: SIMULATE_SYNOPSIS,
+    summary: 'N virtual nodes on the agent\'s own code, each with its own DTLS session, against a gateway;\n'
+      + '      prints their counters beside the gateway\'s view (registered, online, rollouts, errors).',
+    usage: simulateUsage, run: runSimulateCommand,
   },
   {
     name: 'agent', synopsis: 'agent --config FILE [--pretty] [options]',
