@@ -215,7 +215,7 @@ function report(run: Run): Record<string, unknown> {
       slowest_first_registration_s: tally.lastFirstRegistrationMs / 1000,
       handshakes: tally.handshakes, handshake_failures: tally.handshakeFailures, registration_retries: tally.registrationRetries,
       health_samples: tally.healthSamples, health_reports: tally.healthReports, health_reports_failed: tally.healthReportsFailed,
-      installed: tally.installed, install_failed: tally.installFailed, errors: tally.errors,
+      installed: tally.installed, install_failed: tally.installFailed, errors: tally.errors, rss_mib: Math.round(tally.rssMiB),
     },
     gateway: run.view, ...(run.viewError === null ? {} : { gateway_error: run.viewError }),
   };

@@ -23,11 +23,13 @@ export interface Tally {
   installed: number;
   installFailed: number;
   errors: Record<string, number>;
+  /** Resident memory of the simulator's worker processes, MiB. */
+  rssMiB: number;
 }
 
 export const emptyTally = (): Tally => ({
   started: 0, startFailures: 0, registered: 0, lastFirstRegistrationMs: 0, registrations: 0, registrationRetries: 0,
-  healthSamples: 0, healthReports: 0, healthReportsFailed: 0, handshakes: 0, handshakeFailures: 0, installed: 0, installFailed: 0, errors: {},
+  healthSamples: 0, healthReports: 0, healthReportsFailed: 0, handshakes: 0, handshakeFailures: 0, installed: 0, installFailed: 0, errors: {}, rssMiB: 0,
 });
 
 /** The most frequent kinds, the rest summed under "other". */
@@ -44,8 +46,9 @@ function mergeErrors(into: Record<string, number>, from: Readonly<Record<string,
 }
 
 /** A worker's tally of its running nodes. */
-export function tallyNodes(nodes: readonly NodeCounters[], startFailures: number): Tally {
+export function tallyNodes(nodes: readonly NodeCounters[], startFailures: number, rssMiB: number): Tally {
   const tally = emptyTally();
+  tally.rssMiB = rssMiB;
   tally.started = nodes.length;
   tally.startFailures = startFailures;
   for (const node of nodes) {

@@ -79,7 +79,7 @@ class Shard {
   }
 
   #tally() {
-    return tallyNodes(this.#nodes.map((node) => node.counters()), this.#startFailures);
+    return tallyNodes(this.#nodes.map((node) => node.counters()), this.#startFailures, process.memoryUsage.rss() / 1024 ** 2);
   }
 }
 

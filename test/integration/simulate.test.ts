@@ -62,7 +62,7 @@ test('30 virtual nodes register, report health and take a rollout; the nodes pic
       assert.is(summary.reason, 'stopped by SIGTERM');
       assert.equal(Object.keys(summary.simulator).sort(), [
         'all_registered_s', 'errors', 'handshake_failures', 'handshakes', 'health_reports', 'health_reports_failed', 'health_samples',
-        'install_failed', 'installed', 'registered', 'registration_retries', 'slowest_first_registration_s', 'start_failures', 'started',
+        'install_failed', 'installed', 'registered', 'registration_retries', 'rss_mib', 'slowest_first_registration_s', 'start_failures', 'started',
       ]);
       assert.is(summary.simulator.started, NODES);
       assert.is(summary.simulator.installed, NODES - failing.length);

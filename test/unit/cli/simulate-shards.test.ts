@@ -48,13 +48,13 @@ test('a worker tallies its nodes; the parent sums the workers (the slowest first
   const a = tallyNodes([
     counters({ registered: true, firstRegisteredMs: 1200, registrations: 2, handshakes: 1, errors: { COAP_ERR_TIMEOUT: 2 } }),
     counters({ registrationRetries: 3, handshakeFailures: 1, errors: { COAP_ERR_TIMEOUT: 1, DTLS_ERR_HANDSHAKE: 1 } }),
-  ], 1);
+  ], 1, 40);
   assert.is(a.started, 2);
   assert.is(a.startFailures, 1);
   assert.is(a.registered, 1);
   assert.is(a.lastFirstRegistrationMs, 1200);
   assert.equal(a.errors, { COAP_ERR_TIMEOUT: 3, DTLS_ERR_HANDSHAKE: 1 });
-  const b = tallyNodes([counters({ registered: true, firstRegisteredMs: 3400, installed: 1, installFailed: 1, healthSamples: 5 })], 0);
+  const b = tallyNodes([counters({ registered: true, firstRegisteredMs: 3400, installed: 1, installFailed: 1, healthSamples: 5 })], 0, 60);
   const total = sumTallies([a, b, emptyTally()]);
   assert.is(total.started, 3);
   assert.is(total.registered, 2);
@@ -62,12 +62,13 @@ test('a worker tallies its nodes; the parent sums the workers (the slowest first
   assert.is(total.registrationRetries, 3);
   assert.is(total.installed + total.installFailed, 2);
   assert.is(total.healthSamples, 5);
+  assert.is(total.rssMiB, 100);
   assert.equal(total.errors, { COAP_ERR_TIMEOUT: 3, DTLS_ERR_HANDSHAKE: 1 });
 });
 
 test('error kinds stay bounded: the most frequent are kept, the rest summed as other', () => {
   const errors = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`KIND_${i}`, i + 1]));
-  const total = sumTallies([tallyNodes([counters({ errors })], 0)]);
+  const total = sumTallies([tallyNodes([counters({ errors })], 0, 0)]);
   assert.is(Object.keys(total.errors).length, 16);
   assert.is(total.errors.KIND_29, 30);
   assert.is(Object.values(total.errors).reduce((sum, n) => sum + n, 0), (30 * 31) / 2);
