@@ -69,6 +69,8 @@ interface Run {
   allRegisteredS: number | null;
   view: FleetView | null;
   viewError: string | null;
+  /** Set once the parent asks the workers to stop: an exit before it is worth a word. */
+  stopping: boolean;
 }
 
 export async function runSimulateCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -118,10 +120,11 @@ export async function runSimulateCommand(argv: readonly string[], io: CliIo): Pr
     operator = existsSync(operatorCredentials) ? await openGateway({ gateway: settings.gateway, credentials: operatorCredentials }) : undefined;
     const run: Run = {
       startedAt: Date.now(), nodes: count, workers: shards.length, tallies: shards.map(() => emptyTally()),
-      allRegisteredS: null, view: null, viewError: operator === undefined ? `no operator credentials (${operatorCredentials})` : null,
+      allRegisteredS: null, view: null, stopping: false, viewError: operator === undefined ? `no operator credentials (${operatorCredentials})` : null,
     };
-    const children = shards.map((nodes, worker) => startWorker(worker, nodes, settings, run));
+    const children = shards.map((nodes, worker) => startWorker(worker, nodes, settings, run, io));
     const reason = await runUntilDone(run, children, io, { durationMs, reportEveryMs, viewEveryMs, untilRegistered: flags['until-registered'] === true, operator, json: flags.json === true });
+    run.stopping = true;
     await Promise.all(children.map((child) => stopWorker(child)));
     if (operator !== undefined) await refreshView(run, operator);
     io.stdout.write(flags.json === true ? `${JSON.stringify({ type: 'summary', reason, ...report(run) })}\n` : summaryText(run, reason));
@@ -137,14 +140,18 @@ interface Worker {
   readonly stopped: Promise<void>;
 }
 
-function startWorker(worker: number, nodes: readonly NodeAssignment[], settings: WorkerSettings, run: Run): Worker {
+function startWorker(worker: number, nodes: readonly NodeAssignment[], settings: WorkerSettings, run: Run, io: CliIo): Worker {
   const child = fork(fileURLToPath(new URL('./simulate-worker.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const stopped = new Promise<void>((resolve) => {
     child.on('message', (message: FromWorker) => {
       run.tallies[worker] = message.tally;
       if (message.kind === 'stopped') resolve();
     });
-    child.once('exit', () => resolve());
+    child.once('exit', (code, signal) => {
+      // Its nodes are gone; the others run on, and its last tally stays in the sums.
+      if (!run.stopping) io.stderr.write(`coap-fleet simulate: worker ${worker} exited (${code ?? signal}); its ${nodes.length} nodes stopped\n`);
+      resolve();
+    });
   });
   const start: ToWorker = { kind: 'start', worker, nodes, settings };
   child.send(start);
