@@ -6,9 +6,10 @@
 //   disk, memory per node above its idle RSS; at the first size also health every 3 s,
 //   whose extra CPU per extra report is the cost of one report;
 // - a registration storm: --storm-nodes (default 10000) started at once; time until all
-//   registered, failed handshakes, nodes not registered at the bound (none give up);
+//   registered, failed handshakes, nodes not registered at --storm-timeout-s (none give up);
 // - a rollout of a --rollout-mib (1) MiB image to --rollout-nodes (1000), canary 1 % then
-//   all: time from publishing to the last outcome, gateway CPU, blocks per second.
+//   all: time from publishing to the last outcome (NaN past --rollout-timeout-s), gateway
+//   CPU, blocks per second of the images served whole.
 // Each row beside its target (impl "target"). --parts=steady,storm,rollout picks parts.
 
 import { readFileSync } from 'node:fs';
@@ -31,17 +32,18 @@ const BENCH = 'fleet';
 const TARGET = 'target';
 /** Blocks the image is served in (the agent's Block2/Q-Block2 size, SZX 6). */
 const BLOCK_BYTES = 1024;
-/** Bounds: registration of a whole fleet, and a rollout. */
+/** Bound on the registration of a whole fleet. */
 const REGISTER_TIMEOUT_MS = 20 * 60_000;
-const ROLLOUT_TIMEOUT_MS = 30 * 60_000;
 
 interface Options {
   readonly nodesList: readonly number[];
   readonly windowS: number;
   readonly settleS: number;
   readonly stormNodes: number;
+  readonly stormTimeoutS: number;
   readonly rolloutNodes: number;
   readonly rolloutMiB: number;
+  readonly rolloutTimeoutS: number;
   readonly parts: ReadonlySet<string>;
 }
 
@@ -58,7 +60,8 @@ function readOptions(options: ReadonlyMap<string, string>): Options {
       return n;
     }),
     windowS: number('window-s', 60), settleS: number('settle-s', 30),
-    stormNodes: number('storm-nodes', 10_000), rolloutNodes: number('rollout-nodes', 1000), rolloutMiB: number('rollout-mib', 1),
+    stormNodes: number('storm-nodes', 10_000), stormTimeoutS: number('storm-timeout-s', REGISTER_TIMEOUT_MS / 1000), rolloutNodes: number('rollout-nodes', 1000), rolloutMiB: number('rollout-mib', 1),
+    rolloutTimeoutS: number('rollout-timeout-s', 1800),
     parts: new Set((options.get('parts') ?? 'steady,storm,rollout').split(',')),
   };
 }
@@ -129,9 +132,9 @@ async function storm(report: Report, options: Options, dir: string, keysDir: str
   try {
     const cpu = cpuSeconds(gateway.pid);
     const simulation = startSimulation(dir, keysDir, gateway.uri, `simulate-storm-${size}`, [
-      '--nodes', String(nodes), '--health-interval', '30', '--until-registered', '--duration-s', String(REGISTER_TIMEOUT_MS / 1000),
+      '--nodes', String(nodes), '--health-interval', '30', '--until-registered', '--duration-s', String(options.stormTimeoutS),
     ]);
-    const summary = await simulation.waitFor('the storm\'s summary', (line) => line.type === 'summary', REGISTER_TIMEOUT_MS + 60_000);
+    const summary = await simulation.waitFor('the storm\'s summary', (line) => line.type === 'summary', options.stormTimeoutS * 1000 + 60_000);
     const seconds = summary.simulator.all_registered_s ?? Number.NaN;
     report.add(BENCH, OURS, `storm_${size}_s`, seconds);
     report.add(BENCH, TARGET, `storm_${size}_s`, 60);
@@ -163,7 +166,7 @@ async function rollout(report: Report, options: Options, dir: string, keysDir: s
       policy: { ...DEFAULT_POLICY, canary: Math.max(1, Math.ceil(nodes / 100)), max_parallel_installs: nodes, failure_threshold: nodes },
     });
     let detail = await readRollout(operator, 'fw-bench');
-    while (detail.rollout === 'active' && Date.now() - started < ROLLOUT_TIMEOUT_MS) {
+    while (detail.rollout === 'active' && Date.now() - started < options.rolloutTimeoutS * 1000) {
       await sleep(1000);
       detail = await readRollout(operator, 'fw-bench');
     }
@@ -171,7 +174,10 @@ async function rollout(report: Report, options: Options, dir: string, keysDir: s
     report.add(BENCH, OURS, `rollout_${size}_s`, detail.rollout === 'completed' ? seconds : Number.NaN);
     report.add(BENCH, OURS, `rollout_${size}_installed`, detail.counts.installed);
     report.add(BENCH, OURS, `rollout_${size}_gateway_cpu_cores`, (cpuSeconds(gateway.pid) - cpu) / seconds);
-    report.add(BENCH, OURS, `rollout_${size}_blocks_per_s`, (nodes * Math.ceil(image.size / BLOCK_BYTES)) / seconds);
+    // The images served whole so far (all of them once the rollout completed).
+    const downloaded = detail.counts.downloaded + detail.counts.installing + detail.counts.installed;
+    report.add(BENCH, OURS, `rollout_${size}_downloaded`, downloaded);
+    report.add(BENCH, OURS, `rollout_${size}_blocks_per_s`, (downloaded * Math.ceil(image.size / BLOCK_BYTES)) / seconds);
     report.add(BENCH, OURS, `rollout_${size}_gateway_rss_mib`, residentMiB(gateway.pid));
     await simulation.stop();
   } finally {
