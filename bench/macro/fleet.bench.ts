@@ -23,6 +23,7 @@ import { writeRandomImage } from '../../src/operator/image-file.js';
 import { generateKeys } from '../../src/operator/keys.js';
 import { publishImage } from '../../src/operator/publish.js';
 import { readRollout } from '../../src/operator/rollouts.js';
+import type { UpdateDetail } from '../../src/fleet/views.js';
 import type { Benchmark } from '../interfaces.js';
 import { OURS, type Report } from '../report.js';
 import { diskBytes, startGateway, startSimulation, type BenchGateway } from './fleet-sim.js';
@@ -180,11 +181,15 @@ async function rollout(report: Report, options: Options, dir: string, keysDir: s
       }
     }
     report.add(BENCH, OURS, `rollout_${size}_publish_s`, (Date.now() - started) / 1000);
-    let detail = await readRollout(operator, 'fw-bench');
-    while (detail.rollout === 'active' && Date.now() - started < options.rolloutTimeoutS * 1000) {
+    // GET /updates/{id} carries the manifest (1,000 targets: block-wise) and counts that
+    // change while it is read: a read whose ETag kept changing is simply read again.
+    const read = (): Promise<UpdateDetail | undefined> => readRollout(operator, 'fw-bench').catch(() => undefined);
+    let detail = await read();
+    while ((detail === undefined || detail.rollout === 'active') && Date.now() - started < options.rolloutTimeoutS * 1000) {
       await sleep(1000);
-      detail = await readRollout(operator, 'fw-bench');
+      detail = (await read()) ?? detail;
     }
+    if (detail === undefined) throw new Error('the rollout could not be read');
     const seconds = (Date.now() - started) / 1000;
     report.add(BENCH, OURS, `rollout_${size}_s`, detail.rollout === 'completed' ? seconds : Number.NaN);
     report.add(BENCH, OURS, `rollout_${size}_installed`, detail.counts.installed);
