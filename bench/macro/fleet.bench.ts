@@ -3,7 +3,7 @@
 // server`, each part on a fresh gateway:
 // - steady state at each size of --nodes-list (default 1000,5000,10000), health every
 //   30 s: the gateway's RSS, CPU share over --window-s (utime + stime from /proc), LMDB on
-//   disk, memory per node above its idle RSS; at the first size also health every 3 s,
+//   disk, memory per node above its idle RSS; at the first size also health every 3 s (not with --report-cost=off),
 //   whose extra CPU per extra report is the cost of one report;
 // - a registration storm: --storm-nodes (default 10000) started at once; time until all
 //   registered, failed handshakes, nodes not registered at --storm-timeout-s (none give up);
@@ -48,6 +48,8 @@ interface Options {
   readonly rolloutMiB: number;
   readonly rolloutTimeoutS: number;
   readonly parts: ReadonlySet<string>;
+  /** Whether the first size also runs with health every 3 s (--report-cost=off: not). */
+  readonly reportCost: boolean;
 }
 
 function readOptions(options: ReadonlyMap<string, string>): Options {
@@ -66,6 +68,7 @@ function readOptions(options: ReadonlyMap<string, string>): Options {
     stormNodes: number('storm-nodes', 10_000), stormTimeoutS: number('storm-timeout-s', REGISTER_TIMEOUT_MS / 1000), rolloutNodes: number('rollout-nodes', 1000), rolloutMiB: number('rollout-mib', 1),
     rolloutTimeoutS: number('rollout-timeout-s', 1800),
     parts: new Set((options.get('parts') ?? 'steady,storm,rollout').split(',')),
+    reportCost: options.get('report-cost') !== 'off',
   };
 }
 
@@ -115,7 +118,7 @@ async function steady(report: Report, options: Options, dir: string, keysDir: st
       report.add(BENCH, TARGET, 'gateway_rss_mib_10k', 150 * 1e6 / 1024 ** 2);
       report.add(BENCH, TARGET, 'gateway_cpu_cores_10k', 0.1);
     }
-    if (!first) return;
+    if (!first || !options.reportCost) return;
     // The cost of one report: health every 3 s instead of 30, the same fleet.
     simulation = await fleetOnline(dir, keysDir, gateway, `simulate-steady-${size}-3s`, nodes, 3);
     await sleep(Math.min(options.settleS, 10) * 1000);
