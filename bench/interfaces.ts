@@ -6,6 +6,7 @@ import type { Report } from './report.js';
 export interface Benchmark {
   /** What `node dist/bench/run.js <name>` selects, and the `bench` column of its rows. */
   readonly name: string;
-  /** Measures ours beside the peers in one process and adds the rows; bounded in time. */
-  run(report: Report): Promise<void>;
+  /** Measures ours beside the peers in one process and adds the rows; bounded in time.
+   * `options`: the command line's `--name=value` flags, for benchmarks that take sizes. */
+  run(report: Report, options: ReadonlyMap<string, string>): Promise<void>;
 }

@@ -8,18 +8,12 @@
 // run on the clock of AgentOptions, so tests can drive them on a virtual one.
 
 import { join } from 'node:path';
-import { linkAttributes } from '../fleet/link-attributes.js';
-import { AgentRoute } from '../fleet/paths.js';
-import { encodeBody } from '../fleet/payload.js';
 import { checkStore } from '../fleet/store-check.js';
-import type { HealthReport } from '../fleet/schemas.js';
 import { isValidVersion } from '../fleet/version.js';
-import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
-import type { Clock, PeerAddress, Random, TimerHandle } from '../protocol/interfaces.js';
+import type { Clock, PeerAddress, Random } from '../protocol/interfaces.js';
 import { systemClock, systemRandom } from '../protocol/runtime.js';
 import type { AgentConfig } from './config.js';
-import { retryDelay } from './backoff.js';
 import { DownloadTuning } from './download-tuning.js';
 import { GatewayLink } from './gateway-link.js';
 import { createInstallAdapter } from './install-adapters.js';
@@ -31,9 +25,10 @@ import { addCommandResources, serviceCommandHandler } from './command-resources.
 import { LmdbNonceLedger } from './nonce-ledger-lmdb.js';
 import { NodeSettings } from './node-settings.js';
 import { SystemPower, type PowerOutcome } from './system-power.js';
-import type { StopToken } from './interfaces.js';
+import { Stopper } from './stopper.js';
 import { protocolLogger, type DaemonLogger as AgentLogger } from '../fleet/logger.js';
-import { sleep } from './sleep.js';
+import { HealthHeartbeat } from './health-heartbeat.js';
+import { Registration } from './registration.js';
 import { SlotDirectory } from './slots.js';
 import { StatusReporter } from './status-reporter.js';
 import { AgentStore } from './store.js';
@@ -48,42 +43,6 @@ import { ensureWritableDirectory } from './writable-directory.js';
 import { addReadResources, type ReadResources } from './read-resources.js';
 import { addReadinessResource } from './readiness-resource.js';
 import type { InstallAdapter } from './interfaces.js';
-
-/** After a stop request, requests still in flight (a block) get this long to finish. */
-const STOP_GRACE_MS = 3000;
-
-class Stopper implements StopToken {
-  readonly #soft = new AbortController();
-  readonly #hard = new AbortController();
-  readonly #clock: Clock;
-  #timer: TimerHandle | undefined;
-
-  constructor(clock: Clock) {
-    this.#clock = clock;
-  }
-
-  get requested(): boolean {
-    return this.#soft.signal.aborted;
-  }
-
-  get soft(): AbortSignal {
-    return this.#soft.signal;
-  }
-
-  get hard(): AbortSignal {
-    return this.#hard.signal;
-  }
-
-  request(): void {
-    this.#soft.abort();
-    this.#timer = this.#clock.setTimeout(() => this.#hard.abort(), STOP_GRACE_MS);
-  }
-
-  dispose(): void {
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    this.#hard.abort();
-  }
-}
 
 export interface AgentPaths {
   readonly state: string;
@@ -120,7 +79,8 @@ export class Agent {
   /** Sent with every registration: a new one tells the gateway this agent restarted. */
   readonly #startedAt: string;
   readonly #random: Random;
-  readonly #health = new SystemHealth();
+  readonly #heartbeat: HealthHeartbeat;
+  readonly #registration: Registration;
   #read: ReadResources | undefined;
   readonly #stop: Stopper;
   readonly #audit: CommandAudit;
@@ -129,13 +89,6 @@ export class Agent {
   readonly #power: SystemPower;
   readonly #slots: SlotDirectory;
   readonly #adapter: InstallAdapter;
-  /** The periods in force: the configuration's until a signed config.set changes them. */
-  #healthIntervalMs: number;
-  #registerIntervalMs: number;
-  #lastHealth: HealthReport | undefined;
-  #healthTimer: TimerHandle | undefined;
-  #registerTimer: TimerHandle | undefined;
-  #registration: Promise<boolean> | undefined;
   #watchingUpdates: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
   #renewal: CertificateRenewal | undefined;
@@ -151,8 +104,6 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#stop = new Stopper(this.#clock);
-    this.#healthIntervalMs = config.healthIntervalMs;
-    this.#registerIntervalMs = config.registerIntervalMs;
     const now = options.now ?? Date.now;
     this.#startedAt = new Date(now()).toISOString();
     // Expired nonces are swept when the ledger is full (nonce-ledger-lmdb.ts).
@@ -166,8 +117,21 @@ export class Agent {
     });
     this.#slots = slots;
     this.#adapter = createInstallAdapter(config);
-    this.#applySettingsLive();
     this.#gateway = new GatewayLink(endpoint, config.gateway, config.nodeId, () => void this.#register('the gateway answers again'));
+    this.#registration = new Registration({
+      gateway: this.#gateway, stop: this.#stop, clock: this.#clock, log, intervalMs: config.registerIntervalMs,
+      registration: () => ({
+        node_id: config.nodeId, version: this.installedVersion(), hardware: config.hardware, agent_port: endpoint.address().port,
+        agent_started_at: this.#startedAt,
+        ...(config.tags.length === 0 ? {} : { tags: config.tags }),
+      }),
+    });
+    const health = new SystemHealth();
+    this.#heartbeat = new HealthHeartbeat({
+      endpoint, gateway: this.#gateway, nodeId: config.nodeId, sample: () => health.sample(), intervalMs: config.healthIntervalMs,
+      clock: this.#clock, stop: this.#stop, log, onUnknownNode: () => void this.#register('the gateway does not know this node'),
+    });
+    this.#applySettingsLive();
     this.#reporter = new StatusReporter(this.#gateway, store, log.child({ component: 'status' }), this.#clock);
     const installer = new Installer({
       slots, adapter: this.#adapter, store, installedVersion: () => this.installedVersion(),
@@ -224,9 +188,8 @@ export class Agent {
     }
     agent.#serve();
     await agent.#read?.start();
-    await agent.#sampleHealth();
-    agent.#scheduleHealth();
-    agent.#scheduleRegistration();
+    await agent.#heartbeat.start();
+    agent.#registration.startRefreshing();
     const watch = new UpdatesWatch({
       gateway: agent.#gateway, register: () => agent.#register('observing /updates'),
       onUpdates: (response) => agent.#updates.handleUpdates(response), log, stop: agent.#stop.soft, clock: agent.#clock, random: agent.#random,
@@ -280,12 +243,12 @@ export class Agent {
   async #shutdown(): Promise<void> {
     this.#stop.request();
     this.#renewal?.stop();
-    if (this.#healthTimer !== undefined) this.#clock.clearTimeout(this.#healthTimer);
-    if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
+    this.#heartbeat.stop();
+    this.#registration.stopRefreshing();
     await this.#updates.stop();
     await this.#read?.stop();
     await this.#reporter.stop();
-    await this.#registration;
+    await this.#registration.pending;
     await this.#watchingUpdates;
     this.#stop.dispose();
     await this.#endpoint.close();
@@ -316,20 +279,8 @@ export class Agent {
     const settings = this.#settings;
     // Child loggers follow their root's level unless given their own.
     settings.onSettingChanged('log_level', (level) => { this.#log.level = level as string; });
-    settings.onSettingChanged('health_interval_s', (seconds) => {
-      this.#healthIntervalMs = (seconds as number) * 1000;
-      if (this.#healthTimer !== undefined && !this.#stop.requested) {
-        this.#clock.clearTimeout(this.#healthTimer);
-        this.#scheduleHealth();
-      }
-    });
-    settings.onSettingChanged('register_interval_s', (seconds) => {
-      this.#registerIntervalMs = (seconds as number) * 1000;
-      if (this.#registerTimer !== undefined && !this.#stop.requested) {
-        this.#clock.clearTimeout(this.#registerTimer);
-        this.#scheduleRegistration();
-      }
-    });
+    settings.onSettingChanged('health_interval_s', (seconds) => this.#heartbeat.setIntervalMs((seconds as number) * 1000));
+    settings.onSettingChanged('register_interval_s', (seconds) => this.#registration.setIntervalMs((seconds as number) * 1000));
     settings.onSettingChanged('metrics_interval_s', (seconds) => this.#read?.sampler.setIntervalS(seconds as number));
     settings.onSettingChanged('allowed_units', (units) => this.#read?.services.setAllowedUnits(units as readonly string[]));
   }
@@ -348,85 +299,13 @@ export class Agent {
       adapter: this.#adapter, slots: this.#slots, store: this.#store, installedVersion: () => this.installedVersion(),
     });
     addCommandResources({ router: this.#endpoint.router, nodeId: this.config.nodeId, gate: this.#gate, settings: this.#settings, power: this.#power });
-    this.#endpoint.router.add(AgentRoute.health, {
-      // Every notification a CON: it is the node's heartbeat, and its ACK is how the agent
-      // learns within seconds that the gateway lost their session (transport-dtls.ts probes
-      // after unanswered retransmissions) instead of sending NONs into the void (§4.5).
-      observable: 'confirmable',
-      attributes: linkAttributes('health', { if: 'item', ct: 'app', obs: true }),
-      handlers: {
-        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#lastHealth ?? null, request.accept), maxAge: Math.ceil(this.#healthIntervalMs / 1000) }),
-      },
-    });
+    this.#heartbeat.serve();
   }
 
   /** Registers, retrying with back-off until it succeeds or the agent stops; concurrent
    * callers share one attempt. */
   #register(why: string): Promise<boolean> {
-    this.#registration ??= (async () => {
-      for (let failures = 0; !this.#stop.requested; failures++) {
-        try {
-          const version = this.installedVersion();
-          const result = await this.#gateway.register({
-            node_id: this.config.nodeId, version, hardware: this.config.hardware, agent_port: this.#endpoint.address().port,
-            agent_started_at: this.#startedAt,
-            ...(this.config.tags.length === 0 ? {} : { tags: this.config.tags }),
-          }, this.#stop.soft);
-          this.#log.info({ why, result, version }, 'registered');
-          if (version === this.installedVersion()) return true;
-          // An install committed while this registration was on its way (through loss that
-          // can take a minute), and its own registration joined this one: the gateway must
-          // hear the new version now, not at the next period.
-          why = 'a new version was committed';
-          failures = -1;
-          continue;
-        } catch (error) {
-          if (this.#stop.requested) break;
-          this.#log.warn({ why, err: error }, 'registration failed; trying again');
-          await sleep(retryDelay(failures), this.#stop.soft, this.#clock).catch(() => {});
-        }
-      }
-      return false;
-    })().finally(() => { this.#registration = undefined; });
-    return this.#registration;
-  }
-
-  /** A timer replaced meanwhile (a new period) leaves the rescheduling to its successor. */
-  #scheduleRegistration(): void {
-    const timer = this.#clock.setTimeout(() => {
-      void this.#register('periodic').finally(() => { if (!this.#stop.requested && this.#registerTimer === timer) this.#scheduleRegistration(); });
-    }, this.#registerIntervalMs);
-    this.#registerTimer = timer;
-  }
-
-  async #sampleHealth(): Promise<void> {
-    try {
-      this.#lastHealth = await this.#health.sample();
-      this.#endpoint.notify(AgentRoute.health);
-    } catch (error) {
-      this.#log.warn({ err: error }, 'cannot read the health figures');
-    }
-  }
-
-  #scheduleHealth(): void {
-    const timer = this.#clock.setTimeout(() => void this.#pushHealth().finally(() => {
-      if (!this.#stop.requested && this.#healthTimer === timer) this.#scheduleHealth();
-    }), this.#healthIntervalMs);
-    this.#healthTimer = timer;
-  }
-
-  async #pushHealth(): Promise<void> {
-    await this.#sampleHealth();
-    // The gateway observing /health hears each sample from the notification; the PUT is
-    // the heartbeat only when nobody observes (DESIGN §5).
-    if (this.#lastHealth === undefined || this.#endpoint.observers(AgentRoute.health) > 0) return;
-    try {
-      const code = await this.#gateway.putHealth(this.config.nodeId, this.#lastHealth, this.#stop.soft);
-      if (code === ResponseCode.NotFound) void this.#register('the gateway does not know this node');
-      else if (codeClass(code) !== 2) this.#log.warn({ code: describeCode(code) }, 'health report refused');
-    } catch (error) {
-      if (!this.#stop.requested) this.#log.debug({ err: error }, 'health report not delivered');
-    }
+    return this.#registration.register(why);
   }
 
   /** For tests: resolves when the offers received so far are taken in and the reports

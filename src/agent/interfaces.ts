@@ -3,8 +3,11 @@
 // or a script; RAUC and SWUpdate, which boot the new slot) must do. The slot bookkeeping
 // itself lives in slots.ts.
 
+import type { NodeUpdateState } from '../fleet/update-state.js';
 import type { SystemSlots } from '../fleet/update-readiness.js';
 import type { InstallAdapterName } from './config.js';
+import type { NodeUpdateRecord, SlotsRecord } from './store.js';
+import type { UpdateMachine } from './update-machine.js';
 
 /** What a job checks between steps: `requested` as soon as SIGTERM arrives (end after the
  * current block, stop waiting); `hard` aborts requests still in flight after a grace time. */
@@ -75,4 +78,25 @@ export interface InstallAdapter {
   /** What the install system says of its slots now, read-only (GET /update-readiness);
    * null for the adapters that have none of their own (the directory scheme, the hook). */
   inspect(): Promise<SystemSlots | null>;
+}
+
+/** The update records the update machine, the status reporter and NodeUpdates keep: the
+ * agent's LMDB store (store.ts), or memory in a simulated node (memory-update-store.ts). */
+export interface UpdateStore {
+  update(updateId: string): NodeUpdateRecord | undefined;
+  updates(): NodeUpdateRecord[];
+  slots(): SlotsRecord;
+  /** Stores the record (and the committed slot, in the same transaction) durably. */
+  saveUpdate(record: NodeUpdateRecord, slots?: SlotsRecord): Promise<void>;
+  /** The last terminal state the gateway acknowledged for this update. */
+  reportedState(updateId: string): NodeUpdateState | undefined;
+  markReported(updateId: string, state: NodeUpdateState): Promise<void>;
+}
+
+/** What NodeUpdates asks of an install: run one given the go, and finish one a crash
+ * interrupted. The agent's Installer (installer.ts), or a simulated node's that writes no
+ * slots (simulated-installer.ts). */
+export interface UpdateInstaller {
+  run(machine: UpdateMachine): Promise<void>;
+  recover(machine: UpdateMachine): Promise<void>;
 }

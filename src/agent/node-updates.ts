@@ -15,13 +15,12 @@ import type { DownloadTuning } from './download-tuning.js';
 import { downloadImage } from './downloader.js';
 import { RolloutEndedError } from './errors.js';
 import type { GatewayLink } from './gateway-link.js';
-import type { Installer } from './installer.js';
-import type { StopToken } from './interfaces.js';
+import type { StopToken, UpdateInstaller, UpdateStore } from './interfaces.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import { checkManifest, offerUpdateId, type TrustContext } from './manifest-check.js';
 import { sleep } from './sleep.js';
 import type { StatusReporter } from './status-reporter.js';
-import type { AgentStore, NodeUpdateRecord } from './store.js';
+import type { NodeUpdateRecord } from './store.js';
 import { UpdateMachine } from './update-machine.js';
 
 /** What the latest /updates representation says of an update, beside its manifest. A
@@ -42,10 +41,10 @@ const MAX_UNUSABLE = 100;
 const RETRY_MS = [2000, 5000, 10_000, 30_000, 60_000] as const;
 
 export interface NodeUpdatesDeps {
-  readonly store: AgentStore;
+  readonly store: UpdateStore;
   readonly gateway: GatewayLink;
   readonly reporter: StatusReporter;
-  readonly installer: Installer;
+  readonly installer: UpdateInstaller;
   readonly log: AgentLogger;
   readonly stop: StopToken;
   /** Retry back-off, 5.03 Max-Age waits and the install_max_wait_s bound on failing requests. */

@@ -15,7 +15,8 @@ import type { StatusReport } from '../fleet/schemas.js';
 import type { Clock } from '../protocol/interfaces.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
-import type { AgentStore, NodeUpdateRecord } from './store.js';
+import type { UpdateStore } from './interfaces.js';
+import type { NodeUpdateRecord } from './store.js';
 import { sleep } from './sleep.js';
 
 const MAX_ERROR_LENGTH = 512;
@@ -40,7 +41,7 @@ const sameReport = (a: StatusReport, b: StatusReport): boolean => a.state === b.
 
 export class StatusReporter {
   readonly #gateway: GatewayLink;
-  readonly #store: AgentStore;
+  readonly #store: UpdateStore;
   readonly #log: AgentLogger;
   /** The back-off between attempts. */
   readonly #clock: Clock;
@@ -55,7 +56,7 @@ export class StatusReporter {
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor(gateway: GatewayLink, store: AgentStore, log: AgentLogger, clock: Clock) {
+  constructor(gateway: GatewayLink, store: UpdateStore, log: AgentLogger, clock: Clock) {
     this.#gateway = gateway;
     this.#store = store;
     this.#log = log;

@@ -12,7 +12,7 @@ import type { TransferReport } from '../fleet/link-quality.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import type { NodeUpdateState } from '../fleet/update-state.js';
-import type { Slot } from './interfaces.js';
+import type { Slot, UpdateStore } from './interfaces.js';
 
 /** Where a download stands: `verified` bytes from 0 are in the partial file and fsynced;
  * under a format 2 manifest they are a whole number of chunks, each hashed right. */
@@ -88,7 +88,7 @@ export interface StoreSection {
   count(): number;
 }
 
-export class AgentStore {
+export class AgentStore implements UpdateStore {
   readonly #db: RootDatabase<unknown, string>;
   readonly #directory: string;
 

@@ -9,7 +9,8 @@ import type { Manifest } from '../fleet/manifest.js';
 import { canTransition, type NodeUpdateState } from '../fleet/update-state.js';
 import { IllegalTransitionError } from './errors.js';
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
-import type { AgentStore, DownloadProgress, InstallProgress, SlotsRecord, NodeUpdateRecord } from './store.js';
+import type { UpdateStore } from './interfaces.js';
+import type { DownloadProgress, InstallProgress, SlotsRecord, NodeUpdateRecord } from './store.js';
 
 /** Told of every persisted change worth a status report (the reporter). */
 export type StateListener = (record: NodeUpdateRecord) => void;
@@ -27,11 +28,11 @@ export interface TransitionDetails {
 
 export class UpdateMachine {
   #record: NodeUpdateRecord;
-  readonly #store: AgentStore;
+  readonly #store: UpdateStore;
   readonly #log: AgentLogger;
   readonly #listener: StateListener;
 
-  constructor(record: NodeUpdateRecord, store: AgentStore, log: AgentLogger, listener: StateListener) {
+  constructor(record: NodeUpdateRecord, store: UpdateStore, log: AgentLogger, listener: StateListener) {
     this.#record = record;
     this.#store = store;
     this.#log = log.child({ update_id: record.updateId });
@@ -40,7 +41,7 @@ export class UpdateMachine {
 
   /** A new update in `pending`, stored before anything else happens to it. */
   static async create(
-    updateId: string, manifest: Manifest | null, store: AgentStore, log: AgentLogger, listener: StateListener,
+    updateId: string, manifest: Manifest | null, store: UpdateStore, log: AgentLogger, listener: StateListener,
   ): Promise<UpdateMachine> {
     const record: NodeUpdateRecord = {
       updateId, manifest, state: 'pending', progress: 0, error: null, download: null, install: null, updatedAt: new Date().toISOString(),

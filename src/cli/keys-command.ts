@@ -12,9 +12,12 @@ import { keysBootstrapUsage, runBootstrapCommand } from './keys-bootstrap-comman
 import { UsageError } from './errors.js';
 import type { CliIo } from './output.js';
 
+/** As many as `coap-fleet simulate` runs. */
+const MAX_NODES = 100_000;
+
 const FLAGS = {
   out: { type: 'string', value: 'DIR', description: 'where to write the files (created if missing)' },
-  nodes: { type: 'string', value: 'N', description: 'credentials for nodes node-1..node-N (default 5)' },
+  nodes: { type: 'string', value: 'N', description: `credentials for nodes node-1..node-N (default 5, at most ${MAX_NODES})` },
   'node-ids': { type: 'string', value: 'a,b,c', description: 'credentials for these node ids instead' },
   operator: { type: 'string', value: 'NAME', description: 'the operator\'s name (default admin)' },
   force: { type: 'boolean', description: 'overwrite existing files' },
@@ -25,10 +28,11 @@ const FLAGS = {
 export const keysUsage = (): string => 'Usage: coap-fleet keys generate --out DIR [--nodes N | --node-ids a,b,c] [--operator NAME]\n\n'
   + 'Writes publisher.key / publisher.pub (Ed25519, PEM: sign manifests, pin in agents),\n'
   + 'operator-command.key / operator-command.pub (Ed25519: sign remote commands, pin in agents),\n'
-  + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), operator-NAME.json\n'
-  + 'and node-ID.json (one identity and key each, for the CLI and the agents).\n'
-  + 'dashboard-token-NAME.txt (the operator\'s dashboard login token) and dashboard-tokens.json\n'
-  + '(its SHA-256, for the gateway\'s dashboard_tokens_file).\n\n'
+  + 'gateway-psk.json (every DTLS PSK identity and key, for the gateway), nodes-psk.json (the\n'
+  + 'nodes\' alone, for coap-fleet simulate), operator-NAME.json and node-ID.json (one identity\n'
+  + 'and key each, for the CLI and the agents), dashboard-token-NAME.txt (the operator\'s\n'
+  + 'dashboard login token) and dashboard-tokens.json (its SHA-256, for the gateway\'s\n'
+  + 'dashboard_tokens_file).\n\n'
   + `Options:\n${formatFlags(FLAGS)}\n${keysCertificatesUsage()}\n${keysRevokeUsage()}\n${keysBootstrapUsage()}`;
 
 /** Keys that exist, or ids that are not valid, as usage errors. */
@@ -53,7 +57,7 @@ export async function runKeysCommand(argv: readonly string[], io: CliIo): Promis
   if (flags.nodes !== undefined && flags['node-ids'] !== undefined) throw new UsageError('give --nodes or --node-ids, not both');
   const nodeIds = flags['node-ids'] !== undefined
     ? flags['node-ids'].split(',').map((id) => id.trim())
-    : Array.from({ length: parseNumber(flags.nodes ?? '5', 'nodes', { min: 0, max: 10_000, integer: true }) }, (_, i) => `node-${i + 1}`);
+    : Array.from({ length: parseNumber(flags.nodes ?? '5', 'nodes', { min: 0, max: MAX_NODES, integer: true }) }, (_, i) => `node-${i + 1}`);
   const generated = await generateKeys(flags.out, nodeIds, flags.operator ?? 'admin', flags.force === true).catch((error: unknown) => {
     throw blameFlag(error);
   });

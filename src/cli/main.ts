@@ -6,7 +6,7 @@ import { BlockTransferError } from '../protocol/errors.js';
 import { GatewayError } from '../operator/errors.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './output.js';
-import { AUDIT_SYNOPSIS, DRY_RUN_FAILED_STATUS, NODE_SYNOPSIS, ROLLOUT_SYNOPSIS } from './synopses.js';
+import { AUDIT_SYNOPSIS, DRY_RUN_FAILED_STATUS, NODE_SYNOPSIS, ROLLOUT_SYNOPSIS, SIMULATE_SYNOPSIS } from './synopses.js';
 
 /** What the process exits with; documented in the usage text. */
 export const ExitStatus = {
@@ -154,6 +154,15 @@ const COMMANDS: readonly Command[] = [
     load: async () => {
       const { rolloutUsage, runRolloutCommand } = await import('./rollout-command.js');
       return { usage: rolloutUsage, run: runRolloutCommand };
+    },
+  },
+  {
+    name: 'simulate', synopsis: SIMULATE_SYNOPSIS,
+    summary: 'N virtual nodes on the agent\'s own code, each with its own DTLS session, against a gateway;\n'
+      + '      prints their counters beside the gateway\'s view (registered, online, rollouts, errors).',
+    load: async () => {
+      const { simulateUsage, runSimulateCommand } = await import('./simulate-command.js');
+      return { usage: simulateUsage, run: runSimulateCommand };
     },
   },
   {

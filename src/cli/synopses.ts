@@ -10,3 +10,5 @@ export const ROLLOUT_SYNOPSIS = 'rollout list|status|pause|resume|cancel|watch [
 
 /** publish --dry-run's exit status when a target would fail or the gateway would refuse the update. */
 export const DRY_RUN_FAILED_STATUS = 5;
+
+export const SIMULATE_SYNOPSIS = 'simulate --gateway URI --nodes N --credentials FILE [--health-interval S] [--loss P] [--fail-rate P] [--json]';

@@ -28,7 +28,7 @@ test('secrets are written 0600 in a 0700 directory; the public keys 0644; two di
   const out = join(dir, 'fresh');
   const generated = await generateKeys(out, ['n1', 'n2'], 'alice', false);
   const names = [
-    'publisher.key', 'publisher.pub', 'operator-command.key', 'operator-command.pub', 'gateway-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json',
+    'publisher.key', 'publisher.pub', 'operator-command.key', 'operator-command.pub', 'gateway-psk.json', 'nodes-psk.json', 'operator-alice.json', 'node-n1.json', 'node-n2.json',
     'dashboard-token-alice.txt', 'dashboard-tokens.json',
   ];
   assert.equal(generated, { directory: out, files: names.map((name) => join(out, name)) });
@@ -38,6 +38,8 @@ test('secrets are written 0600 in a 0700 directory; the public keys 0644; two di
 
   const table = JSON.parse(await readFile(join(out, 'gateway-psk.json'), 'utf8')) as Record<string, string>;
   assert.equal(Object.keys(table).sort(), ['node:n1', 'node:n2', 'operator:alice']);
+  const nodesTable = JSON.parse(await readFile(join(out, 'nodes-psk.json'), 'utf8')) as Record<string, string>;
+  assert.equal(nodesTable, { 'node:n1': table['node:n1'], 'node:n2': table['node:n2'] });
   for (const [file, identity] of [['operator-alice.json', 'operator:alice'], ['node-n1.json', 'node:n1'], ['node-n2.json', 'node:n2']] as const) {
     const credential = await readCredentialsFile(join(out, file));
     assert.is(credential.identity, identity);
@@ -80,6 +82,20 @@ test('ids that are not path-safe, or repeated, are refused with InvalidIdError b
     assert.is((refused as InvalidIdError).code, 'OPERATOR_ERR_INVALID_ID');
   }
   assert.is(await stat(out).then(() => true, () => false), false, 'no directory made');
+});
+
+test('20,000 nodes: every node in nodes-psk.json and the gateway\'s table, distinct keys, a file each', async () => {
+  const out = join(dir, 'large');
+  const ids = Array.from({ length: 20_000 }, (_, i) => `node-${i + 1}`);
+  await generateKeys(out, ids, 'admin', false);
+  const nodesTable = JSON.parse(await readFile(join(out, 'nodes-psk.json'), 'utf8')) as Record<string, string>;
+  const gatewayTable = JSON.parse(await readFile(join(out, 'gateway-psk.json'), 'utf8')) as Record<string, string>;
+  assert.equal(Object.keys(nodesTable), ids.map((id) => `node:${id}`));
+  assert.is(new Set(Object.values(nodesTable)).size, 20_000);
+  assert.is(Object.keys(gatewayTable).length, 20_001);
+  assert.is((await readdir(out)).filter((name) => name.startsWith('node-')).length, 20_000);
+  const last = await readCredentialsFile(join(out, 'node-node-20000.json'));
+  assert.is(last.key.toString('hex'), nodesTable['node:node-20000']);
 });
 
 test.run();
