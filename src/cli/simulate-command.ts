@@ -5,7 +5,6 @@
 // (read with the operator's credentials: src/operator/fleet-view.ts); with --json, one
 // JSON object a line. Runs until --duration-s, --until-registered, or SIGINT/SIGTERM.
 
-import { SIMULATE_SYNOPSIS } from './synopses.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +22,7 @@ import type { CliIo } from './output.js';
 import type { FromWorker, ToWorker, WorkerSettings } from './simulate-protocol.js';
 import { planShards, type NodeAssignment } from './simulate-shards.js';
 import { emptyTally, sumTallies, type Tally } from './simulate-tally.js';
+import { SIMULATE_SYNOPSIS } from './synopses.js';
 
 const FLAGS = {
   gateway: { type: 'string', value: 'URI', description: 'the gateway, coaps://HOST:PORT (required)' },

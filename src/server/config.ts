@@ -34,6 +34,7 @@ export interface GatewayConfig extends AlertSettings {
   readonly enroll_certificate_validity_s: number;
   /** An established DTLS session idle this long hibernates (0: never; issue 14). */
   readonly dtls_hibernate_after_s: number;
+  readonly dtls_max_sessions: number;
   /** Plain CoAP from loopback is the `local` administrator; default: when `host` is loopback. */
   readonly allow_local_plain: boolean;
   /** The publisher's Ed25519 public key (PEM): POST /updates then refuses manifests it did not sign. */
@@ -78,6 +79,7 @@ export const GATEWAY_FIELDS = {
   enroll_ca_cert_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'CA certificate (PEM) that signs enrolled nodes; in ca_file too' },
   enroll_ca_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'its private key (PEM)' },
   dtls_hibernate_after_s: { kind: 'seconds', value: 'SECONDS', min: 0, max: 86_400, default: 10, description: 'a DTLS session idle this long keeps ~200 bytes instead of ~11 KB until its next record; 0 never' },
+  dtls_max_sessions: { kind: 'count', value: 'N', min: 1, max: 1_000_000, default: 20_000, description: 'DTLS sessions held at once, nodes and operators together; past it the least recently used ends' },
   enroll_certificate_validity_s: { kind: 'seconds', value: 'SECONDS', min: 10, max: 10 * 366 * 86_400, default: 30 * 86_400, description: 'validity of an enrolled certificate' },
   allow_local_plain: { kind: 'boolean', value: 'true|false', description: 'plain CoAP from loopback is the local operator (default: when host is loopback)' },
   publisher_key_file: { kind: 'path', value: 'FILE', canBeOff: true, default: null, description: 'Ed25519 public key: refuse manifests it did not sign' },

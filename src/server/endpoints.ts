@@ -80,7 +80,7 @@ export async function openEndpoints(config: GatewayConfig, logger: Logger, revok
   try {
     const coaps = await createDtlsEndpoint({
       role: 'server', host: config.dtls_host, port: config.dtls_port!, logger, endpoint: endpointOptions, receiveBufferSize: DTLS_RECEIVE_BUFFER_BYTES,
-      limits: { hibernateAfterMs: config.dtls_hibernate_after_s * 1000 },
+      limits: { hibernateAfterMs: config.dtls_hibernate_after_s * 1000, sessions: config.dtls_max_sessions },
       ...(credentials.mode === 'psk' ? { mode: 'psk', pskLookup: credentials.pskLookup }
         : { mode: 'certificate', certificates: credentials.certificates, ...(revoked === undefined ? {} : { revoked }) }),
     });

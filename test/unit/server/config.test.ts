@@ -47,6 +47,8 @@ test('defaults: loopback plain CoAP on 5683 with local rights, no DTLS', async (
   assert.is(config.node_timeout_ms, 10_000);
   assert.is(config.dtls_hibernate_after_s, 10);
   assert.is((await loadConfig(sources({ flags: { data_dir: 'state', dtls_hibernate_after_s: '0' } }))).dtls_hibernate_after_s, 0);
+  assert.is(config.dtls_max_sessions, 20_000, 'room for 10,000 nodes and their operators');
+  assert.is((await loadConfig(sources({ flags: { data_dir: 'state', dtls_max_sessions: '50000' } }))).dtls_max_sessions, 50_000);
   assert.is((await loadConfig(sources({ flags: { data_dir: 'state', node_timeout_ms: '2500' } }))).node_timeout_ms, 2500);
   assert.match(await configError({ flags: { data_dir: 'state', node_timeout_ms: '5' } }), 'node_timeout_ms (from --node-timeout-ms) must be whole milliseconds from 100 to 600000, not "5"');
 });

@@ -59,7 +59,7 @@ export function testConfig(dataDir: string, overrides: Partial<GatewayConfig> = 
   return {
     data_dir: dataDir, host: '127.0.0.1', port: 0, dtls_host: '127.0.0.1', dtls_port: null,
     psk_file: null, cert_file: null, key_file: null, ca_file: null, allow_local_plain: true, publisher_key_file: null,
-    est_port: null, enroll_ca_cert_file: null, enroll_ca_key_file: null, enroll_certificate_validity_s: 30 * 86_400, dtls_hibernate_after_s: 10,
+    est_port: null, enroll_ca_cert_file: null, enroll_ca_key_file: null, enroll_certificate_validity_s: 30 * 86_400, dtls_hibernate_after_s: 10, dtls_max_sessions: 20_000,
     health_interval_s: 30, offline_after_intervals: 3, audit_max_entries: 1000, shutdown_grace_ms: 2000, node_timeout_ms: 10_000, retransmission: 'cocoa',
     log_level: 'debug', pretty: false, ready_file: null,
     dashboard_port: null, dashboard_host: '127.0.0.1', dashboard_cert_file: null, dashboard_key_file: null, dashboard_tokens_file: null,
