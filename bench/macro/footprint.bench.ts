@@ -5,8 +5,8 @@
 // downloads and installs a 4 MiB update published through the operator's own functions.
 // BENCH_FOOTPRINT_IDLE_S shortens the idle window (default 60 s) for a quick run.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -21,10 +21,9 @@ import type { NodeView } from '../../src/fleet/views.js';
 import type { Benchmark } from '../interfaces.js';
 import { OURS, type Report } from '../report.js';
 import { cpuSeconds, peakResidentMiB, residentMiB } from './proc-stats.js';
-import { daemon, until } from './proxy-fleet.js';
+import { NODE_ID, startGatewayAndAgent, until } from './proxy-fleet.js';
 import { spawnTracked, stopChild } from './servers.js';
 
-const NODE_ID = 'node-1';
 const IMAGE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_IDLE_S = 60;
 /** After registration, before the idle window: the start's garbage collected, the first
@@ -71,24 +70,8 @@ export const footprintBenchmark: Benchmark = {
       await generateKeys(keys, [NODE_ID], 'admin', true);
       const bare = spawnTracked(process.execPath, ['-e', 'setInterval(() => {}, 1e3)'], { stdio: 'ignore' });
       children.push(bare);
-      const ready = join(dir, 'gateway.ready');
-      const gateway = daemon(join(dir, 'gateway.log'), [
-        'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
-        '--psk-file', join(keys, 'gateway-psk.json'), '--ready-file', ready, '--publisher-key-file', join(keys, 'publisher.pub'),
-      ]);
-      children.push(gateway);
-      const { coaps_port: port } = await until('the gateway\'s ready file', gateway, () => (existsSync(ready)
-        ? JSON.parse(readFileSync(ready, 'utf8')) as { coaps_port: number } : undefined));
-      const uri = `coaps://127.0.0.1:${port}`;
-      const config = join(dir, `${NODE_ID}.json`);
       // The agent at its default intervals (health, metrics, registration), as a device runs it.
-      await writeFile(config, JSON.stringify({
-        node_id: NODE_ID, gateway: uri, data_dir: join(dir, NODE_ID), publisher_key: join(keys, 'publisher.pub'),
-        initial_version: '1.0.0', hardware: 'bench (loopback)', listen_host: '127.0.0.1',
-        psk_identity: `node:${NODE_ID}`, psk_key_file: join(keys, `node-${NODE_ID}.json`),
-      }));
-      const agent = daemon(join(dir, `${NODE_ID}.log`), ['agent', '--config', config]);
-      children.push(agent);
+      const { gateway, agent, uri } = await startGatewayAndAgent(dir, keys, children);
       const client = await openGateway({ gateway: uri, credentials: join(keys, 'operator-admin.json') });
       operator = client;
       await until(`${NODE_ID} online`, agent, async () => {

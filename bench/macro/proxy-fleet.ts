@@ -46,24 +46,7 @@ export async function startFleet(operatorCount: number): Promise<BenchFleet> {
   try {
     const keys = join(dir, 'keys');
     await generateKeys(keys, [NODE_ID], OPERATOR, true);
-    const ready = join(dir, 'gateway.ready');
-    const gateway = daemon(join(dir, 'gateway.log'), [
-      'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
-      '--psk-file', join(keys, 'gateway-psk.json'), '--ready-file', ready, '--publisher-key-file', join(keys, 'publisher.pub'),
-    ]);
-    children.push(gateway);
-    const { coaps_port: port } = await until('the gateway\'s ready file', gateway, () => (existsSync(ready)
-      ? JSON.parse(readFileSync(ready, 'utf8')) as { coaps_port: number } : undefined));
-    const uri = `coaps://127.0.0.1:${port}`;
-    const config = join(dir, `${NODE_ID}.json`);
-    // The end-to-end harness's agent (test/helpers/fleet.ts), at its default intervals.
-    await writeFile(config, JSON.stringify({
-      node_id: NODE_ID, gateway: uri, data_dir: join(dir, NODE_ID), publisher_key: join(keys, 'publisher.pub'),
-      initial_version: '1.0.0', hardware: 'bench (loopback)', listen_host: '127.0.0.1',
-      psk_identity: `node:${NODE_ID}`, psk_key_file: join(keys, `node-${NODE_ID}.json`),
-    }));
-    const agent = daemon(join(dir, `${NODE_ID}.log`), ['agent', '--config', config]);
-    children.push(agent);
+    const { gateway, agent, uri, port } = await startGatewayAndAgent(dir, keys, children);
     for (let i = 0; i < operatorCount; i++) operators.push(await openGateway({ gateway: uri, credentials: join(keys, `operator-${OPERATOR}.json`) }));
     const client = operators[0]!;
     await until('a GET forwarded to the agent', agent, async () => {
@@ -78,6 +61,30 @@ export async function startFleet(operatorCount: number): Promise<BenchFleet> {
     await close();
     throw new Error(`${(error as Error).message}\n${tails}`, { cause: error });
   }
+}
+
+/** A `coap-fleet server` (DTLS PSK on 127.0.0.1, ephemeral port) and one agent at its
+ * default intervals, as a device runs it, both from the keys in `keys`; each child is
+ * pushed onto `children` as soon as it exists, so the caller's cleanup reaches it. */
+export async function startGatewayAndAgent(dir: string, keys: string, children: ChildProcess[]): Promise<{ gateway: ChildProcess; agent: ChildProcess; uri: string; port: number }> {
+  const ready = join(dir, 'gateway.ready');
+  const gateway = daemon(join(dir, 'gateway.log'), [
+    'server', '--data-dir', join(dir, 'gateway'), '--port', 'off', '--dtls-host', '127.0.0.1', '--dtls-port', '0',
+    '--psk-file', join(keys, 'gateway-psk.json'), '--ready-file', ready, '--publisher-key-file', join(keys, 'publisher.pub'),
+  ]);
+  children.push(gateway);
+  const { coaps_port: port } = await until('the gateway\'s ready file', gateway, () => (existsSync(ready)
+    ? JSON.parse(readFileSync(ready, 'utf8')) as { coaps_port: number } : undefined));
+  const uri = `coaps://127.0.0.1:${port}`;
+  const config = join(dir, `${NODE_ID}.json`);
+  await writeFile(config, JSON.stringify({
+    node_id: NODE_ID, gateway: uri, data_dir: join(dir, NODE_ID), publisher_key: join(keys, 'publisher.pub'),
+    initial_version: '1.0.0', hardware: 'bench (loopback)', listen_host: '127.0.0.1',
+    psk_identity: `node:${NODE_ID}`, psk_key_file: join(keys, `node-${NODE_ID}.json`),
+  }));
+  const agent = daemon(join(dir, `${NODE_ID}.log`), ['agent', '--config', config]);
+  children.push(agent);
+  return { gateway, agent, uri, port };
 }
 
 /** `coap-fleet ARGS` with stdout and stderr straight into a log file (this process pumps

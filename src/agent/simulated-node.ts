@@ -39,14 +39,8 @@ const METRICS_HISTORY = 4;
 /** Error kinds counted per node; more distinct kinds go under "other". */
 const MAX_ERROR_KINDS = 16;
 
-export interface SimulatedNodeOptions {
-  readonly nodeId: string;
-  readonly psk: { readonly identity: string; readonly key: Buffer };
-  /** coaps://host:port of the gateway. */
-  readonly gateway: string;
-  /** The loopback address the node's socket binds (its own source address). */
-  readonly host: string;
-  readonly publisherKey: KeyObject;
+/** What every virtual node of a run shares with the others (the agent's settings). */
+export interface SimulatedNodeSettings {
   readonly initialVersion: string;
   readonly hardware: string;
   readonly healthIntervalMs: number;
@@ -55,6 +49,16 @@ export interface SimulatedNodeOptions {
   readonly installMaxWaitMs: number;
   readonly blockTransfer: BlockTransfer;
   readonly retransmission: CongestionControl;
+}
+
+export interface SimulatedNodeOptions extends SimulatedNodeSettings {
+  readonly nodeId: string;
+  readonly psk: { readonly identity: string; readonly key: Buffer };
+  /** coaps://host:port of the gateway. */
+  readonly gateway: string;
+  /** The loopback address the node's socket binds (its own source address). */
+  readonly host: string;
+  readonly publisherKey: KeyObject;
   /** Where its partial downloads go (removed with each outcome, as the agent's). */
   readonly downloadsDir: string;
   /** Share of datagrams dropped on this node's side, each way (0..1). */
@@ -66,11 +70,8 @@ export interface SimulatedNodeOptions {
   readonly log: DaemonLogger;
 }
 
-/** What one node has seen; summed over the fleet by the simulator. */
-export interface NodeCounters {
-  registered: boolean;
-  /** Milliseconds from the node's start to its first registration; -1 before. */
-  firstRegisteredMs: number;
+/** The counts a node keeps and the simulator sums as they are. */
+export interface NodeCounts {
   registrations: number;
   registrationRetries: number;
   /** Health samples taken: each goes to the gateway as a /health notification while it
@@ -84,6 +85,13 @@ export interface NodeCounters {
   installFailed: number;
   /** Error codes (COAP_ERR_TIMEOUT, DTLS_ERR_…) of failed registrations and reports. */
   errors: Record<string, number>;
+}
+
+/** What one node has seen; summed over the fleet by the simulator. */
+export interface NodeCounters extends NodeCounts {
+  registered: boolean;
+  /** Milliseconds from the node's start to its first registration; -1 before. */
+  firstRegisteredMs: number;
 }
 
 export class SimulatedNode {

@@ -2,24 +2,15 @@
 // other over the fork IPC channel: the parent sends a shard and its settings, then a
 // stop; a worker sends its tally every second and once more when it has stopped.
 
-import type { BlockTransfer } from '../agent/config.js';
-import type { CongestionControl } from '../protocol/parameters.js';
+import type { SimulatedNodeSettings } from '../agent/simulated-node.js';
 import type { NodeAssignment } from './simulate-shards.js';
 import type { Tally } from './simulate-tally.js';
 
 /** What every virtual node of a run shares. */
-export interface WorkerSettings {
+export interface WorkerSettings extends SimulatedNodeSettings {
   readonly gateway: string;
   /** The publisher's Ed25519 public key (PEM) every manifest must be signed with. */
   readonly publisherKeyPem: string;
-  readonly initialVersion: string;
-  readonly hardware: string;
-  readonly healthIntervalMs: number;
-  readonly registerIntervalMs: number;
-  readonly metricsIntervalS: number;
-  readonly installMaxWaitMs: number;
-  readonly blockTransfer: BlockTransfer;
-  readonly retransmission: CongestionControl;
   readonly loss: number;
   readonly failRate: number;
   /** The worker's partial downloads go under this directory, one folder per node. */

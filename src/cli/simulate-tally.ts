@@ -2,27 +2,17 @@
 // workers'. Error kinds stay bounded (the nodes bound theirs; the sum keeps the most
 // frequent). Pure.
 
-import type { NodeCounters } from '../agent/simulated-node.js';
+import type { NodeCounters, NodeCounts } from '../agent/simulated-node.js';
 
 const MAX_ERROR_KINDS = 16;
 
-export interface Tally {
+export interface Tally extends NodeCounts {
   /** Nodes running, and those that could not start (a socket that would not bind). */
   started: number;
   startFailures: number;
   registered: number;
   /** The slowest first registration among the registered nodes (ms from its start). */
   lastFirstRegistrationMs: number;
-  registrations: number;
-  registrationRetries: number;
-  healthSamples: number;
-  healthReports: number;
-  healthReportsFailed: number;
-  handshakes: number;
-  handshakeFailures: number;
-  installed: number;
-  installFailed: number;
-  errors: Record<string, number>;
   /** Resident memory of the simulator's worker processes, MiB. */
   rssMiB: number;
 }
