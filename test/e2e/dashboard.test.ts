@@ -121,6 +121,9 @@ run('an alert is acknowledged from the page; the gateway records the operator', 
   const button = page.getByRole('button', { name: /^Acknowledge disk_high on node-1/ }).first();
   await button.waitFor();
   await button.click();
+  // The page shows what became of its PUT: the row acknowledged, or the gateway's error.
+  await page.getByRole('cell', { name: /^by / }).or(page.getByRole('alert')).first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.getByRole('alert').allTextContents(), [], 'the page shows no error after the acknowledgement');
   const acknowledged = await fleet.until('an alert of node-1 acknowledged at the gateway', async () => {
     const response = await request(operator, 'GET', '/alerts');
     const alerts = (JSON.parse(response.payload.toString('utf8')) as { alerts: AlertView[] }).alerts;
