@@ -140,6 +140,7 @@ export class Gateway {
     const stateDir = join(config.data_dir, 'state');
     await checkStore(stateDir, { databases: GatewayStore.DATABASES, added: GatewayStore.ADDED_DATABASES });
     const store = await GatewayStore.open(stateDir, { auditMaxEntries: config.audit_max_entries, onWriteFailure });
+    if (store.reportsDiscarded !== undefined) logger.warn({ reason: store.reportsDiscarded }, 'health reports and metrics history damaged: started afresh (registrations, rollouts and audit are intact)');
     await warnOfLostState(store, images, config.data_dir, logger);
     let endpoints: GatewayEndpoints;
     let enrollment: Enrollment | undefined;

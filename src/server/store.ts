@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NodeUpdateStatus } from '../fleet/update-state.js';
 import type { StoreWriteError } from '../fleet/errors.js';
+import { checkStore } from '../fleet/store-check.js';
 import { storeWriteError } from '../fleet/store-write-error.js';
 import { StateUnavailable, StoreError } from './errors.js';
 import type { AuditEntry, NodeRecord, NodeReport, StatusRecord, RolloutRecord } from './records.js';
@@ -39,6 +40,8 @@ export const DEFAULT_ALERT_HISTORY_MAX = 1000;
 /** The unsynced environment of health reports, inside the state directory (LMDB keeps its
  * own files, data.mdb and lock.mdb, at the top of it and leaves subdirectories alone). */
 export const REPORTS_DIRECTORY = 'reports';
+/** Its named databases: the newest report of each node, and the metrics history. */
+const REPORTS_DATABASES = ['reports', 'metrics'];
 
 /** How far a write must get before its promise resolves: `flushed` for what a response
  * acknowledges (registrations, manifests, statuses, operator actions), `committed` for
@@ -81,6 +84,8 @@ export class GatewayStore {
    * in a power cut (see the top of the file). (lmdb-js's write map, which would also save
    * the page writes, trips an LMDB assertion in mdb_freelist_save here: not used.) */
   readonly #reportsRoot: RootDatabase;
+  /** Why the reports environment was found damaged and started afresh at this open, if it was. */
+  readonly reportsDiscarded: string | undefined;
   /** Per node id: its newest health report (NodeReport), laid over its NodeRecord by
    * getNode and listNodes. Bounded by the registered nodes: removed with the node, and a
    * report that outlived its node (a decommission racing a report) is dropped at open. */
@@ -92,10 +97,12 @@ export class GatewayStore {
   #auditCount: number;
   #closed = false;
 
-  private constructor(root: RootDatabase, reportsRoot: RootDatabase, directory: string, options: StoreOptions) {
+  private constructor(root: RootDatabase, reports: { root: RootDatabase; discarded: string | undefined }, directory: string, options: StoreOptions) {
+    const reportsRoot = reports.root;
+    this.reportsDiscarded = reports.discarded;
     this.#root = root;
     this.#reportsRoot = reportsRoot;
-    this.#reports = reportsRoot.openDB<NodeReport, string>({ name: 'reports' });
+    this.#reports = reportsRoot.openDB<NodeReport, string>({ name: REPORTS_DATABASES[0] });
     this.#directory = directory;
     this.#options = options;
     const [nodes, updates, statuses, audit, alerts, metrics, baselines, revocations, bootstraps] = GatewayStore.DATABASES;
@@ -407,15 +414,21 @@ function moveMetrics(from: Database<MetricsSample, MetricsKey>, to: Database<Met
 
 /** Opens the reports environment without fsync. Only expendable reports live there, so one
  * that cannot be opened (torn by a power cut: LMDB without sync may be) is started anew. */
-async function openReports(directory: string): Promise<RootDatabase> {
+/** The reports environment, checked as the durable one is (a damaged data.mdb would kill
+ * the process on first touch, DESIGN §7) but, being expendable, started afresh when damaged
+ * instead of refusing to start: `discarded` says why. */
+async function openReports(directory: string): Promise<{ root: RootDatabase; discarded: string | undefined }> {
   const options = { path: directory, maxDbs: 2, noSync: true, eventTurnBatching: false } as const;
   await mkdir(directory, { recursive: true });
+  let discarded: string | undefined;
   try {
-    return open(options);
-  } catch {
+    await checkStore(directory, { databases: [], added: REPORTS_DATABASES });
+    return { root: open(options), discarded };
+  } catch (error) {
+    discarded = (error as Error).message;
     await rm(directory, { recursive: true, force: true });
     await mkdir(directory, { recursive: true });
-    return open(options);
+    return { root: open(options), discarded };
   }
 }
 

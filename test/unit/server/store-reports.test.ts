@@ -5,7 +5,7 @@
 // The metrics history is written there too, and a history kept durably by an earlier
 // release is moved there at the first open.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -107,6 +107,35 @@ test('the metrics history is written in the reports environment; one an earlier 
     const durable = open({ path: dir, maxDbs: 12 });
     assert.is(durable.openDB({ name: 'metrics' }).getCount(), 0, 'the durable copy is gone');
     await durable.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged reports environment is started afresh with the reason given; the durable records are intact', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'coap-fleet-reports-'));
+  try {
+    const first = await GatewayStore.open(dir, { auditMaxEntries: 100 });
+    await first.atomically((writer) => writer.putNode(node('n1')));
+    await first.putReport('n1', report('2026-01-01T00:01:00.000Z'));
+    assert.is(first.reportsDiscarded, undefined, 'a sound environment is kept');
+    await first.close();
+    // Overwritten pages after the meta pages: the check's child reads them, not the daemon.
+    const path = join(dir, REPORTS_DIRECTORY, 'data.mdb');
+    const bytes = await readFile(path);
+    bytes.fill(0xa5, 8192);
+    await writeFile(path, bytes);
+
+    const store = await GatewayStore.open(dir, { auditMaxEntries: 100 });
+    try {
+      assert.match(store.reportsDiscarded ?? '', /data\.mdb|pages|reading/, String(store.reportsDiscarded));
+      assert.is(store.getNode('n1')?.registration.node_id, 'n1', 'the registration is intact');
+      assert.is(store.getNode('n1')?.health, null, 'the damaged report is gone');
+      await store.putReport('n1', report('2026-01-01T00:02:00.000Z', 44));
+      assert.is(store.getNode('n1')?.health?.cpu_percent, 44, 'reports are kept again');
+    } finally {
+      await store.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
