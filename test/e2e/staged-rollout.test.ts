@@ -110,9 +110,11 @@ test('a per-wave failure threshold aborts before the next wave installs; a pause
     for (const id of [second, third]) assert.not.ok(['installing', 'installed'].includes(aborted.nodes[id]!.state), `${id}: ${aborted.nodes[id]!.state}`);
     await fleet.waitForNodes([bad, second, third], 10_000, '1.0.0');
 
-    // The next update: paused as soon as it is published; the agents download, ask, and wait.
+    // The next update: paused just after it is published; the agents download, ask, and
+    // wait. The CLI's pause takes a moment to start; the second wave's bake keeps the third
+    // node from installing before it (a 64 KiB image installs in under a second).
     const next = await fleet.image('fw-2.0.1.bin', 64 * 1024);
-    await fleet.publish({ image: next, version: '2.0.1', targets: [second, third], policy: { max_parallel_installs: 2, waves: ['1', '100%'] } });
+    await fleet.publish({ image: next, version: '2.0.1', targets: [second, third], policy: { max_parallel_installs: 2, waves: ['1', '100%'], bake_s: 15 } });
     const paused = await cli(fleet, ['rollout', 'pause', 'fw-2.0.1']);
     assert.is(paused.status, 0, paused.stderr);
     const heldAt = Date.now();
