@@ -67,10 +67,14 @@ for (const congestionControl of ['fixed', 'cocoa'] as const) {
           assert.ok(outcome.at >= EARLIEST_GIVE_UP[congestionControl], `gave up after ${outcome.at} ms, before ${EARLIEST_GIVE_UP[congestionControl]}`);
         }
       }
-      // After quiet time every table is empty and no timer is left. A separate response may
-      // still be retransmitted for MAX_TRANSMIT_SPAN after its request settled, and is
-      // remembered for EXCHANGE_LIFETIME after that.
-      await drive(clock, () => false, TIMES.maxTransmitWait + TIMES.exchangeLifetime + 10_000);
+      // After quiet time every table is empty and no timer is left. Separate responses are
+      // CONs to one peer, sent NSTART (1) at a time (§4.7), so those the client gave up on
+      // may wait behind each other for MAX_TRANSMIT_WAIT apiece; once the server has none
+      // left, the client remembers the last for EXCHANGE_LIFETIME.
+      const serverQuiet = (): boolean => server.messageLayer.sizes.outstanding === 0 && server.messageLayer.sizes.queued === 0;
+      await drive(clock, serverQuiet, count * TIMES.maxTransmitWait);
+      assert.ok(serverQuiet(), 'the server sent or gave up on every separate response');
+      await drive(clock, () => false, TIMES.exchangeLifetime + 10_000);
       assert.equal(server.messageLayer.sizes, { dedup: 0, dedupBytes: 0, outstanding: 0, queued: 0 });
       assert.equal(client.messageLayer.sizes, { dedup: 0, dedupBytes: 0, outstanding: 0, queued: 0 });
       assert.is(client.openExchanges, 0);
