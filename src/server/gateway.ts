@@ -187,7 +187,9 @@ export class Gateway {
     }
     const nodeLink = new NodeLink(endpoints.coaps, { logger: protocolLogger(componentLogger('node-link')), limits: { timeoutMs: config.node_timeout_ms } });
     const router = new GatewayRouter(endpointList(endpoints), {
-      onNodeRequest: (nodeId, peer) => nodeLink.seen(nodeId, peer),
+      // Only a registered node is linked (and so watched): a representation of an agent
+      // whose record is not yet written would be refused and lost. Its registration links it.
+      onNodeRequest: (nodeId, peer) => { if (store.getNode(nodeId) !== undefined) nodeLink.seen(nodeId, peer); },
       logger: protocolLogger(componentLogger('access')),
       authorization: { allowLocalPlain: config.allow_local_plain, targetsOf: (id) => store.getUpdate(id)?.manifest.target_nodes },
       audit,
@@ -227,7 +229,7 @@ export class Gateway {
         logger.info({ log_level: running.log_level, ...presenceTiming(running) }, 'configuration changed');
       },
     });
-    addNodeResources({ router, store, presence, alerts, reports, history, logger: resourceLogger, now });
+    addNodeResources({ router, store, presence, alerts, reports, history, logger: resourceLogger, now, onRegistered: (nodeId, peer) => nodeLink.seen(nodeId, peer) });
     addMetricsResources({ router, store, history, reports, now });
     addAlertResources({ router, alerts });
     addAuditResources({ router, store });

@@ -10,7 +10,7 @@ import { parseHealth, parseRegistration } from '../fleet/schemas.js';
 import { MAX_BODY_BYTES } from '../fleet/payload.js';
 import { ResponseCode } from '../protocol/codes.js';
 import { ResponseError } from '../protocol/errors.js';
-import type { Logger } from '../protocol/interfaces.js';
+import type { Logger, Peer } from '../protocol/interfaces.js';
 import type { Alerts } from './alerts.js';
 import { queryValue } from './authorization.js';
 import { AccessDenied } from './errors.js';
@@ -33,10 +33,12 @@ export interface NodeResourcesContext {
   readonly history: MetricsHistory;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** A node registered itself from `peer`, its record written. */
+  readonly onRegistered: (nodeId: string, peer: Peer) => void;
 }
 
 export function addNodeResources(context: NodeResourcesContext): void {
-  const { router, store, presence, alerts, reports, history, logger, now } = context;
+  const { router, store, presence, alerts, reports, history, logger, now, onRegistered } = context;
 
   const existing = (id: string): NodeRecord => {
     const node = store.getNode(id);
@@ -80,6 +82,7 @@ export function addNodeResources(context: NodeResourcesContext): void {
           return current;
         });
         presence.seen(id);
+        if (caller.principal.role === 'node') onRegistered(id, request.peer);
         logger.info({ node: id, version: registration.version, again: previous !== undefined }, 'node registered');
         const before = previous?.registration.agent_started_at;
         if (before !== undefined && registration.agent_started_at !== undefined && before !== registration.agent_started_at) {

@@ -26,7 +26,7 @@ import { Gateway } from '../../../src/server/gateway.js';
 import { waitFor } from '../../helpers/wait.js';
 import { bodyOf, metricsSample, testConfig, unexpectedLogs, type LogLine } from './gateway-harness.js';
 
-const keys: Record<string, Buffer> = { 'node:n1': randomBytes(16), 'node:n2': randomBytes(16) };
+const keys: Record<string, Buffer> = { 'node:n1': randomBytes(16), 'node:n2': randomBytes(16), 'node:n3': randomBytes(16) };
 const T0 = Date.now();
 
 /** A stand-in agent: its health and latest metrics sample, served observably. */
@@ -156,6 +156,24 @@ test('an agent without /metrics (4.04) is not asked again; /health is still obse
   await waitFor('the notified health stored', () => gateway.store.getNode('n2')?.health?.cpu_percent === 33);
   assert.is(agent.metricsAsked, 1, 'asked once');
   assert.is(gateway.monitor.statesOf('n2')?.metrics, 'unsupported');
+});
+
+test('a node that speaks before it registers is watched from its registration, and its first representation is kept', async () => {
+  const agent = await standIn('n3', { metrics: true });
+  agents.push(agent);
+  agent.health = health(41, 10);
+  const gatewayUri = `coaps://127.0.0.1:${gateway.addresses().coaps!.port}`;
+  const asked = await agent.endpoint.request({ uri: `${gatewayUri}/updates` });
+  assert.is(asked.code, ResponseCode.Content);
+  // Not registered: not linked, so not watched (a representation now would have no record).
+  assert.is(gateway.monitor.statesOf('n3'), undefined);
+  const registered = await agent.endpoint.request({
+    uri: `${gatewayUri}/nodes`, method: Method.POST, contentFormat: ContentFormat.Json,
+    payload: JSON.stringify({ node_id: 'n3', version: '1.0.0', hardware: 'stand-in', agent_port: 0 }),
+  });
+  assert.is(registered.code, ResponseCode.Created);
+  await waitFor('the first health representation stored', () => gateway.store.getNode('n3')?.health?.cpu_percent === 41);
+  await waitFor('the first metrics sample stored', () => gateway.store.metricsTimes('n3').length === 1);
 });
 
 test('a node that disconnects is no longer observed', async () => {
