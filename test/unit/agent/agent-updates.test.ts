@@ -38,6 +38,16 @@ const downloads = (w: World): Promise<string[]> => readdir(join(w.data, 'downloa
 const accepted = (w: World, updateId: string): Promise<void> =>
   w.gateway.waitFor(() => w.logs.some((entry) => entry.msg === 'update accepted' && entry.update_id === updateId), `${updateId} accepted`);
 
+/** The waits (ms) the agent announced in its log lines `msg` (their retry_in_s), in order,
+ * for `updateId` if given. Each line is written just before the agent arms that wait on its
+ * clock, so a test advances by exactly the wait the agent took, never by another of its
+ * timers that happens to have the same length (a dedup expiry, a status back-off). */
+const announcedWaits = (w: World, messages: readonly string[], updateId?: string): number[] => w.logs
+  .filter((entry) => messages.includes(entry.msg as string) && (updateId === undefined || entry.update_id === updateId))
+  .map((entry) => Number(entry.retry_in_s) * 1000);
+const INSTALL_WAITS = ['install not permitted yet', 'install request failed'];
+const DECLINED = ['the gateway declined to register this observer of /updates; asking for it with plain GETs meanwhile'];
+
 /** Installs 2.0.0 into slot a: the "old version" of the roll-back tests. */
 async function installFirst(w: World): Promise<void> {
   const first = await offer(w, { updateId: 'u2', version: '2.0.0', size: 40_000 });
@@ -289,10 +299,11 @@ test('a gateway that declines the /updates registration (RFC 7641 §4.1) is aske
     const declining = declineObservers(w.gateway.endpoint, () => clock.now());
     // register_interval_s far off, so the only long timer armed is the back-off.
     w.running = await startAgent(w, { register_interval_s: '3600' }, { clock, random: new SeededRandom(5) });
-    const backOff = (ms: number): boolean => ms >= DECLINED_BASE_MS && ms <= DECLINED_CAP_MS;
     for (let attempt = 1; attempt <= 4; attempt++) {
       await w.gateway.waitFor(() => declining.registrations.length === attempt, `registration attempt ${attempt}`);
-      const delay = await clock.armed(backOff, `the back-off after attempt ${attempt}`);
+      await w.gateway.waitFor(() => announcedWaits(w, DECLINED).length === attempt, `the back-off after attempt ${attempt}`);
+      const delay = announcedWaits(w, DECLINED)[attempt - 1]!;
+      assert.ok(delay >= DECLINED_BASE_MS && delay <= DECLINED_CAP_MS, `back-off ${delay} ms`);
       // The old loop came back about once a second: the agent waits, asking nothing more.
       assert.is(declining.registrations.length, attempt, 'no attempt while the back-off is armed');
       if (attempt === 4) declining.accept();
@@ -351,7 +362,8 @@ test('5.03 with Max-Age: the agent waits Max-Age of its clock before asking agai
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
     for (let ask = 1; ask <= 2; ask++) {
       await w.gateway.waitFor(() => w.gateway.installAsks.get('u2')?.length === ask, `install request ${ask}`);
-      await clock.armed((ms) => ms === 90_000, `the Max-Age wait after request ${ask}`);
+      await w.gateway.waitFor(() => announcedWaits(w, INSTALL_WAITS, 'u2').length === ask, `the wait after request ${ask}`);
+      assert.is(announcedWaits(w, INSTALL_WAITS, 'u2')[ask - 1], 90_000, 'Max-Age');
       assert.is(w.gateway.installAsks.get('u2')!.length, ask, 'not asked again while waiting');
       clock.advance(90_000);
     }
@@ -373,7 +385,8 @@ test('a 5.03 reaching past install_max_wait_s (a maintenance window days away) i
     w.running = await startAgent(w, { register_interval_s: '3600', install_max_wait_s: '60' }, { clock });
     w.gateway.setUpdates([await offer(w, { updateId: 'u2', version: '2.0.0', size: 8000 })]);
     await w.gateway.waitFor(() => w.gateway.installAsks.get('u2')?.length === 1, 'the install request');
-    await clock.armed((ms) => ms === threeDaysS * 1000, 'the three-day Max-Age wait');
+    await w.gateway.waitFor(() => announcedWaits(w, INSTALL_WAITS, 'u2').length === 1, 'the wait after the 5.03');
+    assert.equal(announcedWaits(w, INSTALL_WAITS, 'u2'), [threeDaysS * 1000], 'the three-day Max-Age wait');
     clock.advance(threeDaysS * 1000);
     assert.is((await w.gateway.outcome('u2')).state, 'installed', 'installed once the window opened, not given up');
     assert.is(w.gateway.installAsks.get('u2')!.length, 2);
@@ -382,7 +395,8 @@ test('a 5.03 reaching past install_max_wait_s (a maintenance window days away) i
     // 5.00s back off 2, 5, 10, 30 s; the next wait would end past 60 s from the first failure.
     for (const [ask, ms] of [[1, 2000], [2, 5000], [3, 10_000], [4, 30_000]] as const) {
       await w.gateway.waitFor(() => w.gateway.installAsks.get('u3')?.length === ask, `install request ${ask}`);
-      await clock.armed((delay) => delay === ms, `the ${ms} ms back-off after request ${ask}`);
+      await w.gateway.waitFor(() => announcedWaits(w, INSTALL_WAITS, 'u3').length === ask, `the back-off after request ${ask}`);
+      assert.is(announcedWaits(w, INSTALL_WAITS, 'u3')[ask - 1], ms, `the back-off after request ${ask}`);
       clock.advance(ms);
     }
     const outcome = await w.gateway.outcome('u3');
