@@ -412,11 +412,10 @@ function moveMetrics(from: Database<MetricsSample, MetricsKey>, to: Database<Met
   from.clearSync();
 }
 
-/** Opens the reports environment without fsync. Only expendable reports live there, so one
- * that cannot be opened (torn by a power cut: LMDB without sync may be) is started anew. */
-/** The reports environment, checked as the durable one is (a damaged data.mdb would kill
- * the process on first touch, DESIGN §7) but, being expendable, started afresh when damaged
- * instead of refusing to start: `discarded` says why. */
+/** Opens the reports environment without fsync (only expendable reports live there),
+ * checked as the durable one is (a damaged data.mdb would kill the process on first touch,
+ * DESIGN §7) but, being expendable, started afresh when damaged instead of refusing to
+ * start: `discarded` says why. */
 async function openReports(directory: string): Promise<{ root: RootDatabase; discarded: string | undefined }> {
   const options = { path: directory, maxDbs: 2, noSync: true, eventTurnBatching: false } as const;
   await mkdir(directory, { recursive: true });
