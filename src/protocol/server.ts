@@ -6,6 +6,7 @@
 
 import { BlockError, type BlockValue } from './block.js';
 import { needsBlock2, representationEtag, requestedBlock2, sliceBlock2 } from './block2-server.js';
+import { Block2Snapshots } from './block2-snapshots.js';
 import { codeClass, Method, ResponseCode } from './codes.js';
 import { ObserveRegistry, type ObserveLimits } from './observe-server.js';
 import { OBSERVE_REGISTER } from './observe-sequence.js';
@@ -52,8 +53,6 @@ export interface ServerOptions {
 const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
 
 /** A GET representation is one per (peer, path, query, Accept). */
-const snapshotKey = (request: CoapRequest): string =>
-  `${peerKey(request.peer)}|/${request.path.join('/')}?${request.query.join('&')}|${getUintOption(request.options, OptionNumber.Accept) ?? ''}`;
 
 function errorResponse(error: unknown, logger: Logger, request: CoapRequest): ResponseInit {
   if (error instanceof ResponseError) {
@@ -88,13 +87,13 @@ export class Server {
   /** Whole responses to non-GET requests that went out block-wise, by (peer, method,
    * path), for the client's follow-up Block2 requests; bounded in entries and bytes. */
   readonly #bodies: ExpiringCache<ResponseInit>;
-  /** Rendered GET representations that went out block-wise, by (peer, path, query,
-   * Accept), so the follow-up blocks slice the representation block 0 came from instead of
-   * running the handler again per block (a 500 KiB list rendered once, not 500 times) and
-   * a client assembles one consistent representation (RFC 7959 §2.4). A GET for block 0
-   * renders afresh and replaces it; file-backed bodies are random access and never kept.
-   * Bounded in entries and bytes apart from #bodies, so GETs never evict a POST's rest. */
-  readonly #snapshots: ExpiringCache<ResponseInit>;
+  /** Rendered GET representations that went out block-wise (block2-snapshots.ts), so the
+   * follow-up blocks slice the representation block 0 came from instead of running the
+   * handler again per block (a 500 KiB list rendered once, not 500 times) and a client
+   * assembles one consistent representation (RFC 7959 §2.4). A GET for block 0 renders
+   * afresh and replaces it; file-backed bodies are random access and never kept. Bounded
+   * apart from #bodies, so GETs never evict a POST's rest. */
+  readonly #snapshots: Block2Snapshots;
   #proxyResolver: ProxyResolver | undefined;
   #closed = false;
 
@@ -102,7 +101,7 @@ export class Server {
     this.#options = options;
     this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
     this.#bodies = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
-    this.#snapshots = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
+    this.#snapshots = new Block2Snapshots(options.clock, options.bodyLifetimeMs);
     this.#observe = new ObserveRegistry(options.messageLayer, options.clock, options.logger, options.observeLimits, options.initialObserveSequence);
     this.#qblock2 = new QBlock2Server({
       messageLayer: options.messageLayer, clock: options.clock, random: options.random, logger: options.logger,
@@ -238,7 +237,7 @@ export class Server {
       return undefined;
     }
     if (requested === undefined || requested.num === 0) return undefined;
-    const init = this.#snapshots.get(snapshotKey(request));
+    const init = this.#snapshots.get(request);
     return init === undefined ? undefined : sliceBlock2(init, requested, this.#options.maxBlockSizeExponent);
   }
 
@@ -256,7 +255,7 @@ export class Server {
     this.#qblock2.dropPeer(peer);
     this.#block1.dropPeer(peer);
     this.#bodies.deletePrefix(`${peerKey(peer)}|`);
-    this.#snapshots.deletePrefix(`${peerKey(peer)}|`);
+    this.#snapshots.dropPeer(peer);
   }
 
   close(): void {
@@ -318,10 +317,11 @@ export class Server {
     const { maxBlockSizeExponent, wholePayloadBytes } = this.#options;
     const whole = request === undefined || wholePayloadBytes === undefined ? 0 : wholePayloadBytes(request.peer);
     if (!needsBlock2(init, requested, maxBlockSizeExponent, whole)) return init;
-    if (request?.method === Method.GET && init.body === undefined && (requested === undefined || requested.num === 0)) {
+    // A later block asked for with no snapshot kept (it expired, or the client resumes)
+    // is rendered afresh too, and kept: the blocks after it slice that one.
+    if (request?.method === Method.GET && init.body === undefined) {
       if (init.etag === undefined && !hasOption(init.options ?? [], OptionNumber.ETag)) init = { ...init, etag: representationEtag(init)! };
-      const size = init.payload?.length ?? 0;
-      this.#snapshots.set(snapshotKey(request), init, this.#options.bodyLifetimeMs, size);
+      this.#snapshots.keep(request, init);
     } else if (request !== undefined && request.method !== Method.GET) {
       // RFC 7959 §2.6, §3.3: the client fetches the rest of a POST/PUT/... response with
       // the same method and Block2 NUM 1, 2, …; the handler must not run again for them.

@@ -1,6 +1,7 @@
 // A GET representation that goes out block-wise is rendered once: the follow-up blocks
 // slice the representation block 0 came from (RFC 7959 §2.4: one consistent
-// representation), a new GET for block 0 renders afresh, and each peer has its own.
+// representation), a new GET for block 0 renders afresh, and each peer has its own, which
+// neither a crowd of other peers nor one peer reading many resources pushes out.
 // On the virtual clock over the in-memory link, with a seeded lossy link for the last.
 
 import { test } from 'uvu';
@@ -38,7 +39,7 @@ function world(options: { changesOnEveryRender?: boolean } = {}) {
     },
   });
   return {
-    clock, server, clients,
+    clock, network, server, clients,
     get renders() { return renders; },
     bump: () => { version++; },
     close: () => Promise.all([server.close(), ...clients.map((client) => client.close())]),
@@ -97,6 +98,50 @@ test('another peer asking for a later block gets its own rendering, not the firs
     w.bump();
     const other = await settle(w.clock, w.clients[1]!.request({ peer, path: '/list', options: [blockOption(OptionNumber.Block2, { num: 2, moreBlocks: false, sizeExponent: 6 })] }), 'peer 2, block 2');
     assert.ok(other.payload.subarray(0, 1024).equals(representation(2, 20_000).subarray(2048, 3072)));
+  } finally {
+    await w.close();
+  }
+});
+
+const block = (num: number) => [blockOption(OptionNumber.Block2, { num, moreBlocks: false, sizeExponent: 6 })];
+
+test('300 other peers reading the resource meanwhile (a fleet reading one manifest) do not push out a peer\'s snapshot mid-transfer', async () => {
+  const w = world({ changesOnEveryRender: true });
+  const crowd = Array.from({ length: 300 }, () => new Endpoint({ transport: w.network.transport(), clock: w.clock }));
+  try {
+    const peer = w.server.address();
+    const first = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: block(0) }), 'block 0');
+    assert.ok(first.payload.equals(representation(1, 20_000)));
+    await settle(w.clock, Promise.all(crowd.map((client) => client.request({ peer, path: '/list', options: block(0) }))), 'the crowd\'s block 0');
+    assert.is(w.renders, 301, 'each block 0 rendered afresh');
+    const later = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: block(12) }), 'block 12');
+    assert.ok(later.payload.subarray(0, 1024).equals(representation(1, 20_000).subarray(12 * 1024, 13 * 1024)), 'block 12 of the representation block 0 came from');
+    assert.is(w.renders, 301, 'not rendered again');
+  } finally {
+    await Promise.all(crowd.map((client) => client.close()));
+    await w.close();
+  }
+});
+
+test('one peer reading many resources block-wise pushes out only its own oldest snapshot', async () => {
+  const w = world();
+  try {
+    const peer = w.server.address();
+    for (let index = 0; index < 8; index++) {
+      w.server.router.add(`/other/${index}`, { handlers: { GET: () => ({ code: ResponseCode.Content, payload: representation(100 + index, 5000) }) } });
+    }
+    await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: block(0) }), 'peer 1, block 0');
+    await settle(w.clock, w.clients[1]!.request({ peer, path: '/list', options: block(0) }), 'peer 2, block 0');
+    for (let index = 0; index < 8; index++) {
+      await settle(w.clock, w.clients[1]!.request({ peer, path: `/other/${index}`, options: block(0) }), `peer 2, /other/${index}`);
+    }
+    w.bump();
+    const kept = await settle(w.clock, w.clients[0]!.request({ peer, path: '/list', options: block(5) }), 'peer 1, block 5');
+    assert.ok(kept.payload.subarray(0, 1024).equals(representation(1, 20_000).subarray(5 * 1024, 6 * 1024)), 'peer 1 still reads the version its block 0 came from');
+    const renders = w.renders;
+    const pushedOut = await settle(w.clock, w.clients[1]!.request({ peer, path: '/list', options: block(5) }), 'peer 2, block 5');
+    assert.is(w.renders, renders + 1, 'peer 2\'s own oldest snapshot went: rendered again');
+    assert.ok(pushedOut.payload.subarray(0, 1024).equals(representation(2, 20_000).subarray(5 * 1024, 6 * 1024)));
   } finally {
     await w.close();
   }
