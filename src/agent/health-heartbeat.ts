@@ -11,9 +11,10 @@ import { encodeBody } from '../fleet/payload.js';
 import type { HealthReport } from '../fleet/schemas.js';
 import { codeClass, describeCode, ResponseCode } from '../protocol/codes.js';
 import type { Endpoint } from '../protocol/endpoint.js';
-import type { Clock, TimerHandle } from '../protocol/interfaces.js';
+import type { Clock } from '../protocol/interfaces.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
+import { Periodic } from './periodic.js';
 
 export interface HealthHeartbeatDeps {
   readonly endpoint: Endpoint;
@@ -30,14 +31,13 @@ export interface HealthHeartbeatDeps {
 
 export class HealthHeartbeat {
   readonly #deps: HealthHeartbeatDeps;
-  /** The period in force: the configuration's until a signed config.set changes it. */
-  #intervalMs: number;
+  /** At the period in force: the configuration's until a signed config.set changes it. */
+  readonly #periodic: Periodic;
   #last: HealthReport | undefined;
-  #timer: TimerHandle | undefined;
 
   constructor(deps: HealthHeartbeatDeps) {
     this.#deps = deps;
-    this.#intervalMs = deps.intervalMs;
+    this.#periodic = new Periodic(deps.clock, deps.stop, deps.intervalMs, () => this.#push());
   }
 
   /** Adds /health to the endpoint's resources. */
@@ -49,7 +49,7 @@ export class HealthHeartbeat {
       observable: 'confirmable',
       attributes: linkAttributes('health', { if: 'item', ct: 'app', obs: true }),
       handlers: {
-        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#last ?? null, request.accept), maxAge: Math.ceil(this.#intervalMs / 1000) }),
+        GET: (request) => ({ code: ResponseCode.Content, ...encodeBody(this.#last ?? null, request.accept), maxAge: Math.ceil(this.#periodic.periodMs / 1000) }),
       },
     });
   }
@@ -57,20 +57,16 @@ export class HealthHeartbeat {
   /** Takes the first sample, then one every interval. */
   async start(): Promise<void> {
     await this.#sample();
-    this.#schedule();
+    this.#periodic.start();
   }
 
   /** A new period (config.set): the next sample is one new interval away. */
   setIntervalMs(ms: number): void {
-    this.#intervalMs = ms;
-    if (this.#timer !== undefined && !this.#deps.stop.requested) {
-      this.#deps.clock.clearTimeout(this.#timer);
-      this.#schedule();
-    }
+    this.#periodic.setPeriodMs(ms);
   }
 
   stop(): void {
-    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
+    this.#periodic.stop();
   }
 
   async #sample(): Promise<void> {
@@ -80,14 +76,6 @@ export class HealthHeartbeat {
     } catch (error) {
       this.#deps.log.warn({ err: error }, 'cannot read the health figures');
     }
-  }
-
-  /** A timer replaced meanwhile (a new period) leaves the rescheduling to its successor. */
-  #schedule(): void {
-    const timer = this.#deps.clock.setTimeout(() => void this.#push().finally(() => {
-      if (!this.#deps.stop.requested && this.#timer === timer) this.#schedule();
-    }), this.#intervalMs);
-    this.#timer = timer;
   }
 
   async #push(): Promise<void> {

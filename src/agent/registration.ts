@@ -6,10 +6,11 @@
 
 import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import type { NodeRegistration } from '../fleet/schemas.js';
-import type { Clock, TimerHandle } from '../protocol/interfaces.js';
+import type { Clock } from '../protocol/interfaces.js';
 import { retryDelay } from './backoff.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
+import { Periodic } from './periodic.js';
 import { sleep } from './sleep.js';
 
 export interface RegistrationDeps {
@@ -27,12 +28,11 @@ export interface RegistrationDeps {
 export class Registration {
   readonly #deps: RegistrationDeps;
   #pending: Promise<boolean> | undefined;
-  #intervalMs: number;
-  #timer: TimerHandle | undefined;
+  readonly #refresh: Periodic;
 
   constructor(deps: RegistrationDeps) {
     this.#deps = deps;
-    this.#intervalMs = deps.intervalMs;
+    this.#refresh = new Periodic(deps.clock, deps.stop, deps.intervalMs, () => this.register('periodic'));
   }
 
   /** The attempt under way, if any. */
@@ -48,28 +48,16 @@ export class Registration {
 
   /** Registers again every interval from now on. */
   startRefreshing(): void {
-    this.#schedule();
+    this.#refresh.start();
   }
 
   /** A new period (config.set): the next refresh is one new interval away. */
   setIntervalMs(ms: number): void {
-    this.#intervalMs = ms;
-    if (this.#timer !== undefined && !this.#deps.stop.requested) {
-      this.#deps.clock.clearTimeout(this.#timer);
-      this.#schedule();
-    }
+    this.#refresh.setPeriodMs(ms);
   }
 
   stopRefreshing(): void {
-    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
-  }
-
-  /** A timer replaced meanwhile (a new period) leaves the rescheduling to its successor. */
-  #schedule(): void {
-    const timer = this.#deps.clock.setTimeout(() => {
-      void this.register('periodic').finally(() => { if (!this.#deps.stop.requested && this.#timer === timer) this.#schedule(); });
-    }, this.#intervalMs);
-    this.#timer = timer;
+    this.#refresh.stop();
   }
 
   async #attempts(why: string): Promise<boolean> {
