@@ -42,6 +42,9 @@ export class DtlsTransport implements Transport {
   readonly #timers: SessionTimers;
   readonly #failures: HandshakeFailures;
   readonly #counters = newCounters();
+  /** Client: peers whose liveness probe is being decided, with the datagrams held for them
+   * meanwhile (see retransmitting). */
+  readonly #probing = new Map<string, Buffer[]>();
   #handler: DatagramHandler = () => {};
   #peerGone: PeerGoneHandler = () => {};
   #closed = false;
@@ -143,6 +146,12 @@ export class DtlsTransport implements Transport {
     if (this.#closed) return;
     try {
       const key = peerKey(peer);
+      const held = this.#probing.get(key);
+      if (held !== undefined) {
+        if (held.length < this.#limits.queuedPerPeer) held.push(Buffer.from(data));
+        else this.#unsent(peer, 'the queue for the liveness probe is full');
+        return;
+      }
       let entry = this.#table.byAddress(key);
       if (entry?.session?.state === 'established') {
         this.#sendRecord(entry, data);
@@ -189,17 +198,38 @@ export class DtlsTransport implements Transport {
    * the same socket, rather than a second handshake beside the old session, keeps one
    * session per address, which is also all the server keeps (and mbedTLS has no parallel
    * handshake on one association). A received fatal alert or close_notify already ends the
-   * session at once (#onState). */
+   * session at once (#onState).
+   *
+   * The silence is judged once the datagrams already waiting on our socket are read: this
+   * is called from a timer, which a busy event loop runs before it reads its sockets, so
+   * a reply that came in time but was not read yet would pass for silence (a simulator
+   * holding a thousand nodes in one process took its own lag for dead gateways hundreds
+   * of times in a rollout). The retransmission, and anything else sent to the peer in the
+   * meantime, is held until then: one turn of the loop. */
   retransmitting(peer: PeerAddress, retransmissions: number, previousSentAt: number): void {
     const probeAfter = this.#limits.probeAfterRetransmissions;
     if (this.role !== 'client' || this.#closed || probeAfter === 0 || retransmissions < probeAfter) return;
-    const entry = this.#table.byAddress(peerKey(peer));
-    // A session made after that transmission (the probe's own) has answered nothing yet either.
-    if (entry === undefined || !this.#table.isEstablished(entry) || entry.lastActivity >= previousSentAt) return;
-    this.#counters.probes++;
-    this.#logger.info({ peer: formatPeer(peer), retransmissions, silent_ms: this.#clock.now() - entry.lastActivity },
-      'dtls peer silent through retransmissions: session ended, handshaking anew');
-    this.#end(entry, false);
+    const key = peerKey(peer);
+    const silent = (): SessionEntry | undefined => {
+      const entry = this.#table.byAddress(key);
+      // A session made after that transmission (the probe's own) has answered nothing yet either.
+      return entry === undefined || !this.#table.isEstablished(entry) || entry.lastActivity >= previousSentAt ? undefined : entry;
+    };
+    if (silent() === undefined || this.#probing.has(key)) return;
+    this.#probing.set(key, []);
+    setImmediate(() => {
+      const held = this.#probing.get(key) ?? [];
+      this.#probing.delete(key);
+      if (this.#closed) return;
+      const entry = silent();
+      if (entry !== undefined) {
+        this.#counters.probes++;
+        this.#logger.info({ peer: formatPeer(peer), retransmissions, silent_ms: this.#clock.now() - entry.lastActivity },
+          'dtls peer silent through retransmissions: session ended, handshaking anew');
+        this.#end(entry, false);
+      }
+      for (const data of held) this.send(data, peer);
+    });
   }
 
   /** Ends the session with `peer` (close_notify when `notify`, the default), so the next

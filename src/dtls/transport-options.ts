@@ -49,7 +49,7 @@ export interface DtlsTransportLimits {
    * retransmitting CoAP layer cannot drive handshakes in a tight loop. */
   readonly retryAfterFailureMs: number;
   /** Client: a CON to a peer retransmitted this many times (0: never) with nothing at all
-   * received from the peer since its first transmission ends the session, so the
+   * received from the peer since its previous transmission ends the session, so the
    * retransmission goes out over a new handshake (the liveness probe of transport-dtls.ts). */
   readonly probeAfterRetransmissions: number;
 }

@@ -31,11 +31,13 @@ async function pskServer(options: Partial<DtlsEndpointOptions> = {}): Promise<Dt
   return server;
 }
 
-/** A UDP carrier whose next `drop` outgoing datagrams are lost. */
+/** A UDP carrier whose next `drop` outgoing datagrams are lost, and which, when told to,
+ * keeps the whole process busy for `stallMs` just after its next datagram went out. */
 class LossyCarrier implements Transport {
   readonly scheme = 'coap' as const;
   drop = 0;
   dropped = 0;
+  stallMs = 0;
   constructor(readonly inner: UdpTransport) {}
   address(): PeerAddress { return this.inner.address(); }
   onDatagram(handler: DatagramHandler): void { this.inner.onDatagram(handler); }
@@ -46,17 +48,23 @@ class LossyCarrier implements Transport {
       return;
     }
     this.inner.send(data, peer);
+    if (this.stallMs > 0) {
+      const until = Date.now() + this.stallMs;
+      this.stallMs = 0;
+      // After this turn's I/O (the datagram is on its way), before the next turn's timers.
+      setImmediate(() => { while (Date.now() < until); });
+    }
   }
   close(): Promise<void> { return this.inner.close(); }
 }
 
-async function client(probeAfterRetransmissions?: number): Promise<{ endpoint: DtlsEndpoint; carrier: LossyCarrier }> {
+async function client(probeAfterRetransmissions?: number, timers: typeof SHORT_TIMERS | { parameters: { ackTimeout: number } } = SHORT_TIMERS): Promise<{ endpoint: DtlsEndpoint; carrier: LossyCarrier }> {
   const carrier = new LossyCarrier(await UdpTransport.bind({ host: LOOPBACK, port: 0 }));
   const transport = await DtlsTransport.over(carrier, {
     role: 'client', mode: 'psk', psk: { identity: 'node:1', key: KEY }, ...FAST,
     ...(probeAfterRetransmissions === undefined ? {} : { limits: { probeAfterRetransmissions } }),
   });
-  return { endpoint: new DtlsEndpoint(transport, SHORT_TIMERS), carrier };
+  return { endpoint: new DtlsEndpoint(transport, timers), carrier };
 }
 
 const post = (endpoint: DtlsEndpoint, port: number) =>
@@ -103,6 +111,33 @@ test('a live server whose datagrams were lost: the probe\'s handshake replaces t
     assert.is(endpoint.transport.stats().counters.probes, 1);
     assert.is(gone.length, 1, 'the server replaced the old association with the new one');
     assert.is(server.transport.stats().sessions, 1);
+  } finally {
+    await endpoint.close();
+    await server.close();
+  }
+});
+
+test('a reply waiting unread on the socket when the retransmission timer fires (the client\'s event loop was busy) counts: no probe', async () => {
+  const serverCarrier = new LossyCarrier(await UdpTransport.bind({ host: LOOPBACK, port: 0 }));
+  const server = new DtlsEndpoint(await DtlsTransport.over(serverCarrier, {
+    role: 'server', mode: 'psk', pskLookup: (identity) => (identity === 'node:1' ? KEY : undefined), ...FAST,
+  }));
+  server.router.add('/count', { handlers: { POST: () => ({ code: ResponseCode.Changed }) } });
+  // Retransmissions after 500-750 ms, then 1-1.5 s more: room for a loaded machine to
+  // answer the first before the second is due.
+  const { endpoint, carrier } = await client(undefined, { parameters: { ackTimeout: 500 } });
+  try {
+    await post(endpoint, server.address().port);
+    // The CON is lost; its first retransmission is answered, and as the answer goes out
+    // the process is kept busy past the next retransmission timeout: when the loop comes
+    // back that timer is due, the answer waiting on the socket unread.
+    carrier.drop = 1;
+    serverCarrier.stallMs = 1800;
+    const response = await post(endpoint, server.address().port);
+    assert.is(response.code, ResponseCode.Changed);
+    assert.is(carrier.dropped, 1);
+    assert.is(endpoint.transport.stats().counters.probes, 0, 'the answer was read before the silence was judged');
+    assert.is(endpoint.transport.stats().counters.handshakes, 1, 'the session kept');
   } finally {
     await endpoint.close();
     await server.close();
