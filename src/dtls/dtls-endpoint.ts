@@ -55,10 +55,12 @@ export class DtlsEndpoint extends Endpoint {
   }
 
   /** Runs `run` with a signal that also aborts when the handshake with the request's peer
-   * fails; the request then rejects with that DtlsError. */
-  async #guarded<T>(options: RequestOptions, keepSignal: boolean, run: (signal: AbortSignal, peer: PeerAddress | undefined) => Promise<T>): Promise<T> {
+   * fails; the request then rejects with that DtlsError. A server makes no handshakes: its
+   * requests (the gateway's to its nodes) keep the caller's signal, if any, and cost no
+   * AbortController each (an observation keeps its signal while it lasts). */
+  async #guarded<T>(options: RequestOptions, keepSignal: boolean, run: (signal: AbortSignal | undefined, peer: PeerAddress | undefined) => Promise<T>): Promise<T> {
     const outer = options.signal;
-    if (this.transport.role !== 'client') return run(outer ?? new AbortController().signal, undefined);
+    if (this.transport.role !== 'client') return run(outer, undefined);
     const peer = await this.#peerOf(options);
     const controller = new AbortController();
     const relay = (): void => controller.abort(outer?.reason);
