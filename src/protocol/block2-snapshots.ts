@@ -4,12 +4,15 @@
 // is kept once however many peers fetch it (a thousand nodes reading one manifest hold one
 // copy), and each peer points at the ones it is reading: a bounded few per peer, so a crowd
 // of peers, or one peer asking for many resources, cannot push out another's snapshot
-// mid-transfer and make its client start over on a changed ETag.
+// mid-transfer and make its client start over on a changed ETag. A peer is its address and
+// its identity: a snapshot outlives the peer's DTLS session (a client that handshakes anew
+// mid-transfer, its liveness probe on a busy gateway, goes on reading it) but is never
+// shown to another identity that comes from the same address.
 
 import { createHash } from 'node:crypto';
 import { ExpiringCache } from './expiring-cache.js';
 import type { Clock } from './interfaces.js';
-import { peerKey, type PeerAddress } from './interfaces.js';
+import { peerKey, type Peer } from './interfaces.js';
 import { getOption, getUintOption, OptionNumber } from './options.js';
 import type { CoapRequest, ResponseInit } from './server-types.js';
 
@@ -29,6 +32,9 @@ interface Pointer {
   readonly representation: string;
   readonly expiresAt: number;
 }
+
+/** Who reads: the peer's address and authenticated identity. */
+const readerKey = (peer: Peer): string => `${peerKey(peer)}|${peer.identity ?? ''}`;
 
 /** What a representation is of: the request's path, query and Accept. */
 const resourceKey = (request: CoapRequest): string =>
@@ -66,8 +72,9 @@ export class Block2Snapshots {
     const digest = createHash('sha256').update(payload).digest('base64url').slice(0, 22);
     const representation = `${resource}|${etag.toString('hex')}|${digest}`;
     const now = this.#clock.now();
-    this.#representations.set(representation, init, this.#lifetimeMs, payload.length);
-    const peer = peerKey(request.peer);
+    // The copy kept already, if any, is shared (and its lifetime renewed).
+    this.#representations.set(representation, this.#representations.get(representation) ?? init, this.#lifetimeMs, payload.length);
+    const peer = readerKey(request.peer);
     const pointers = this.#peers.get(peer) ?? new Map<string, Pointer>();
     // Re-inserted: the peers map stays ordered by when each last kept something.
     this.#peers.delete(peer);
@@ -80,7 +87,7 @@ export class Block2Snapshots {
 
   /** The representation `request`'s peer is reading `request`'s resource from, if kept. */
   get(request: CoapRequest): ResponseInit | undefined {
-    const peer = peerKey(request.peer);
+    const peer = readerKey(request.peer);
     const pointers = this.#peers.get(peer);
     const resource = resourceKey(request);
     const pointer = pointers?.get(resource);
@@ -91,10 +98,6 @@ export class Block2Snapshots {
       return undefined;
     }
     return this.#representations.get(pointer.representation);
-  }
-
-  dropPeer(peer: PeerAddress): void {
-    this.#peers.delete(peerKey(peer));
   }
 
   clear(): void {

@@ -249,13 +249,13 @@ export class Server {
   /** The transport's association with `peer` ended (a DTLS session closed, failed, was
    * evicted or replaced): its Observe registrations, uploads in progress and kept
    * responses go with it (DESIGN §6: a peer's state goes when its session goes; a new
-   * session from the same address may be another identity). */
+   * session from the same address may be another identity). The Block2 snapshots, a cache
+   * keyed by identity as well, stay (block2-snapshots.ts). */
   peerGone(peer: Peer): void {
     this.#observe.dropPeer(peer);
     this.#qblock2.dropPeer(peer);
     this.#block1.dropPeer(peer);
     this.#bodies.deletePrefix(`${peerKey(peer)}|`);
-    this.#snapshots.dropPeer(peer);
   }
 
   close(): void {
