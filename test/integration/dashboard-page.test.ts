@@ -146,6 +146,19 @@ run('an alert is acknowledged with PUT /alerts/{id}', async ({ standIn, browser:
   await tab.getByText('update.create').waitFor();
 });
 
+run('a row keeps its alert when a newer one is put above it: its button, found before, acknowledges that alert', async ({ standIn, browser: { page: tab } }) => {
+  const older = { id: 'a2', node_id: id(7), kind: 'disk_high', mount: '/', severity: 'warning', raised_at: at(2), cleared_at: null, acknowledged_by: null, detail: 'disk / used_percent 95 > 90' };
+  standIn.set('/alerts', { alerts: [older] });
+  await tab.goto(`${standIn.url}#/alerts`);
+  const button = await tab.getByRole('button', { name: `Acknowledge disk_high on ${id(7)}` }).elementHandle();
+  // Newest first: the new alert takes the first row, where the older one was.
+  standIn.set('/alerts', { alerts: [{ ...older, id: 'a3', node_id: id(8), raised_at: at(0) }, older] });
+  await tab.getByRole('button', { name: `Acknowledge disk_high on ${id(8)}` }).waitFor();
+  await button!.click();
+  await tab.getByText('by you').waitFor();
+  assert.equal(standIn.requests.at(-1), { method: 3, path: '/alerts/a2', body: { acknowledged: true } });
+});
+
 run('2,000 nodes come block-wise (Block2 fallback) and still render one page of rows; a filter answers at once', async ({ standIn, browser: { page: tab } }) => {
   const many = Array.from({ length: 2000 }, (_, index) => ({
     node_id: `bulk-${String(index).padStart(4, '0')}`, version: index % 100 === 0 ? '0.9.0' : '1.1.0', hardware: 'rpi4', agent_port: 5683, registered_at: at(600), last_seen: at(1),

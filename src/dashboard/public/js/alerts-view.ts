@@ -34,7 +34,9 @@ export function AlertsView({ now }: { now: number }) {
       <thead><tr><th scope="col">Severity</th><th scope="col">Node</th><th scope="col">Kind</th><th scope="col">Raised</th><th scope="col">Detail</th><th scope="col">Acknowledged</th></tr></thead>
       <tbody>${list.map((alert) => {
         const by = alert.acknowledged_by ?? acknowledged[alert.id];
-        return html`<tr class=${alert.cleared_at === null ? '' : 'cleared'}>
+        // Keyed: a row stays its alert's when a newer one is put above it, so its button
+        // never acknowledges another alert (unkeyed, the DOM rows were reused by position).
+        return html`<tr key=${alert.id} class=${alert.cleared_at === null ? '' : 'cleared'}>
           <td><span class=${`badge severity-${alert.severity}`}>${alert.severity}</span></td>
           <th scope="row"><a href=${`#/node/${encodeURIComponent(alert.node_id)}`}>${alert.node_id}</a></th>
           <td>${alert.kind}</td><td title=${when(alert.raised_at)}>${ago(alert.raised_at, now)}${alert.cleared_at === null ? '' : `, cleared ${ago(alert.cleared_at, now)}`}</td>

@@ -61,7 +61,7 @@ function Services({ id, connected }: { id: string; connected: boolean }) {
     ${services.error === undefined ? null : html`<p class="error">${services.error}</p>`}
     <div class="table-wrap"><table>
       <thead><tr><th scope="col">Unit</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">Restarts</th><th scope="col">Actions</th></tr></thead>
-      <tbody>${(services.value?.services ?? []).map((service) => html`<tr>
+      <tbody>${(services.value?.services ?? []).map((service) => html`<tr key=${service.name}>
         <th scope="row">${service.name}<div class="hint">${service.description}</div></th>
         <td><span class=${`badge service-${service.active_state}`}>${service.active_state}</span> ${service.sub_state}</td>
         <td>${when(service.since)}</td><td>${service.restarts ?? '—'}</td>
@@ -134,7 +134,7 @@ function UpdateHistory({ id, connected }: { id: string; connected: boolean }) {
     <h2 id="history-title">Update history</h2>
     ${targeting.length === 0 ? html`<p>No rollout has targeted this node.</p>` : html`<div class="table-wrap"><table>
       <thead><tr><th scope="col">Update</th><th scope="col">Version</th><th scope="col">Rollout</th><th scope="col">This node</th><th scope="col">Created</th></tr></thead>
-      <tbody>${targeting.map((update) => html`<tr><th scope="row"><a href=${`#/rollouts/${encodeURIComponent(update.update_id)}`}>${update.update_id}</a></th>
+      <tbody>${targeting.map((update) => html`<tr key=${update.update_id}><th scope="row"><a href=${`#/rollouts/${encodeURIComponent(update.update_id)}`}>${update.update_id}</a></th>
         <td>${update.version}</td><td>${update.rollout}</td><td>${own[update.update_id] ?? '…'}</td><td>${when(update.created_at)}</td></tr>`)}</tbody>
     </table></div>`}
   </section>`;

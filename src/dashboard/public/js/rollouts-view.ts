@@ -17,7 +17,7 @@ export function RolloutsView() {
     ${page.error === undefined ? null : html`<p class="error" role="alert">${page.error}</p>`}
     ${page.value === undefined ? html`<p>Loading…</p>` : updates.length === 0 ? html`<p>No rollout yet: publish one with <code>coap-fleet publish</code>.</p>` : html`<div class="table-wrap"><table>
       <thead><tr><th scope="col">Update</th><th scope="col">Version</th><th scope="col">State</th><th scope="col">Targets</th><th scope="col">Image</th><th scope="col">Created</th></tr></thead>
-      <tbody>${updates.map((update) => html`<tr>
+      <tbody>${updates.map((update) => html`<tr key=${update.update_id}>
         <th scope="row"><a href=${`#/rollouts/${encodeURIComponent(update.update_id)}`}>${update.update_id}</a></th>
         <td>${update.version}</td><td><span class=${`badge rollout-${update.rollout}`}>${update.rollout}</span></td>
         <td>${update.target_nodes.length}</td><td>${update.image_ready ? 'uploaded' : 'waiting for upload'}</td><td>${when(update.created_at)}</td>
@@ -79,14 +79,14 @@ export function RolloutPage({ id }: { id: string }) {
       ${problem === undefined ? null : html`<p class="error" role="alert">${problem}</p>`}
       ${view.waves === undefined ? null : html`<h2>Waves</h2><div class="table-wrap"><table>
         <thead><tr><th scope="col">Wave</th><th scope="col">Targets</th><th scope="col">Installed</th><th scope="col">Failed</th><th scope="col">State</th><th scope="col">Baking until</th></tr></thead>
-        <tbody>${view.waves.map((wave) => html`<tr><th scope="row">${wave.wave}</th><td>${wave.targets}</td><td>${wave.installed}</td><td>${wave.failed}</td>
+        <tbody>${view.waves.map((wave) => html`<tr key=${wave.wave}><th scope="row">${wave.wave}</th><td>${wave.targets}</td><td>${wave.installed}</td><td>${wave.failed}</td>
           <td><span class=${`badge wave-${wave.state}`}>${wave.state}</span></td><td>${when(wave.bake_until)}</td></tr>`)}</tbody>
       </table></div>`}`}
     <h2>Nodes</h2>
     ${status.error === undefined ? null : html`<p class="error">${status.error}</p>`}
     <div class="table-wrap"><table>
       <thead><tr><th scope="col">Node</th><th scope="col">State</th><th scope="col">Download</th><th scope="col">Updated</th><th scope="col">Error</th></tr></thead>
-      <tbody>${nodes.map(([node, entry]) => html`<tr>
+      <tbody>${nodes.map(([node, entry]) => html`<tr key=${node}>
         <th scope="row"><a href=${`#/node/${encodeURIComponent(node)}`}>${node}</a></th>
         <td><span class=${`badge state-${entry.state}`}>${entry.state}</span></td>
         <td><progress max="100" value=${Math.round(entry.progress * 100)} aria-label=${`${node} download`}></progress> ${Math.round(entry.progress * 100)} %</td>
