@@ -56,10 +56,13 @@ export class DirectoryNotWritableError extends AgentError {
 /** The gateway answered a request with an error code (a registration refused). */
 export class GatewayRequestError extends AgentError {
   readonly responseCode: number;
+  /** A 5.03's Max-Age: the gateway asks to be asked again after so many seconds. */
+  readonly retryAfterS: number | undefined;
   /** `diagnostic`: the answer's diagnostic payload as one line, '' when it had none. */
-  constructor(what: string, responseCode: number, diagnostic: string) {
+  constructor(what: string, responseCode: number, diagnostic: string, retryAfterS?: number) {
     super('AGENT_ERR_GATEWAY', `${what}: ${describeCode(responseCode)}${diagnostic === '' ? '' : ` (${diagnostic})`}`);
     this.responseCode = responseCode;
+    this.retryAfterS = retryAfterS;
   }
 }
 

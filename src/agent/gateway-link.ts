@@ -60,7 +60,8 @@ export class GatewayLink {
     const response = await this.#send(Method.POST, GatewayRoute.nodes, registration, signal);
     if (response.code === ResponseCode.Created) return 'created';
     if (codeClass(response.code) === 2) return 'known';
-    throw new GatewayRequestError('registration refused', response.code, diagnostic(response));
+    const retryAfterS = response.code === ResponseCode.ServiceUnavailable ? getUintOption(response.options, OptionNumber.MaxAge) : undefined;
+    throw new GatewayRequestError('registration refused', response.code, diagnostic(response), retryAfterS);
   }
 
   /** PUT /nodes/{id}/health; resolves with the response code. */

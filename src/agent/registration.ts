@@ -8,10 +8,14 @@ import type { DaemonLogger as AgentLogger } from '../fleet/logger.js';
 import type { NodeRegistration } from '../fleet/schemas.js';
 import type { Clock } from '../protocol/interfaces.js';
 import { retryDelay } from './backoff.js';
+import { GatewayRequestError } from './errors.js';
 import type { GatewayLink } from './gateway-link.js';
 import type { StopToken } from './interfaces.js';
 import { Periodic } from './periodic.js';
 import { sleep } from './sleep.js';
+
+/** The longest wait a gateway's Max-Age buys: past it the node asks anyway. */
+const MAX_ASKED_WAIT_S = 300;
 
 export interface RegistrationDeps {
   readonly gateway: Pick<GatewayLink, 'register'>;
@@ -76,6 +80,15 @@ export class Registration {
         continue;
       } catch (error) {
         if (stop.requested) break;
+        const askedS = error instanceof GatewayRequestError ? error.retryAfterS : undefined;
+        if (askedS !== undefined) {
+          // 5.03 with Max-Age (RFC 7252 §5.9.3.4): a gateway still starting, or shedding
+          // load, says when to come back; that is no fault of this node's.
+          const waitMs = Math.min(Math.max(askedS, 1), MAX_ASKED_WAIT_S) * 1000;
+          log.info({ why, retry_in_s: waitMs / 1000, reason: error instanceof Error ? error.message : String(error) }, 'the gateway asked to wait; registering again then');
+          await sleep(waitMs, stop.soft, clock).catch(() => {});
+          continue;
+        }
         log.warn({ why, err: error }, 'registration failed; trying again');
         await sleep(retryDelay(failures), stop.soft, clock).catch(() => {});
       }

@@ -58,6 +58,10 @@ export interface EndpointOptions {
   /** Over a transport whose messages hold more than a block (RFC 8323): the largest
    * payload a response to this peer carries whole. */
   readonly wholePayloadBytes?: (peer: Peer) => number;
+  /** Answer every request 5.03 with Max-Age 1 until serve() (RFC 7252 §5.9.3.4): a daemon
+   * binds its sockets before all its resources are added, and a client that reaches it
+   * meanwhile (an agent reconnecting to a restarted gateway) must not hear 4.04. */
+  readonly starting?: boolean;
 }
 
 export interface RequestOptions extends SendOptions {
@@ -134,6 +138,7 @@ export class Endpoint {
       random,
       qblock2: { ...DEFAULT_QBLOCK2_LIMITS, ...options.qblock2 },
       ...(options.wholePayloadBytes === undefined ? {} : { wholePayloadBytes: options.wholePayloadBytes }),
+      ...(options.starting === undefined ? {} : { starting: options.starting }),
     });
     this.#server = server;
     if (options.wellKnownCore !== false) {
@@ -161,6 +166,11 @@ export class Endpoint {
   onPeerGone(listener: (peer: Peer) => void): () => void {
     this.#peerGoneListeners.add(listener);
     return () => { this.#peerGoneListeners.delete(listener); };
+  }
+
+  /** Serves requests from now on (after `starting`). */
+  serve(): void {
+    this.#server.serve();
   }
 
   /** An endpoint on a UDP socket (port 0 for an ephemeral one). */

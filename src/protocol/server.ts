@@ -48,7 +48,13 @@ export interface ServerOptions {
   /** The largest payload a response to `peer` carries whole, when the transport takes
    * more than one block in a message (RFC 8323); without it, one block. */
   readonly wholePayloadBytes?: (peer: Peer) => number;
+  /** Answer every request 5.03 until serve(): see EndpointOptions.starting. */
+  readonly starting?: boolean;
 }
+
+/** What a request gets while the server is starting: try again in a second (RFC 7252
+ * §5.9.3.4, Max-Age says when), rather than a 4.04 for a resource not yet added. */
+const STARTING: ResponseInit = { code: ResponseCode.ServiceUnavailable, payload: 'starting', maxAge: 1 };
 
 const bodyKey = (request: CoapRequest): string => `${peerKey(request.peer)}|${request.method}|/${request.path.join('/')}`;
 
@@ -96,9 +102,11 @@ export class Server {
   readonly #snapshots: Block2Snapshots;
   #proxyResolver: ProxyResolver | undefined;
   #closed = false;
+  #starting: boolean;
 
   constructor(options: ServerOptions) {
     this.#options = options;
+    this.#starting = options.starting ?? false;
     this.#block1 = new Block1Reassembler(options.clock, options.logger, options.block1Limits);
     this.#bodies = new ExpiringCache(options.clock, 256, 16 * 1024 * 1024);
     this.#snapshots = new Block2Snapshots(options.clock, options.bodyLifetimeMs);
@@ -114,9 +122,14 @@ export class Server {
     return this.#qblock2.stats;
   }
 
+  /** Every resource is in place: requests are served from now on. */
+  serve(): void {
+    this.#starting = false;
+  }
+
   handle(message: Message, peer: Peer): void {
     const received = this.#toRequest(message, peer);
-    const early = this.#precheck(received);
+    const early = this.#starting ? STARTING : this.#precheck(received);
     if (early !== undefined) {
       this.#respond(received, early, false);
       return;

@@ -76,6 +76,8 @@ export class Dashboard {
       transport, logger, clock,
       observeLimits: { perPeer: OBSERVATIONS_PER_PRINCIPAL },
       wholePayloadBytes: (peer) => transport.wholePayloadBytes(peer),
+      // Served once the gateway has added its resources (Gateway.start).
+      starting: true,
     });
     let sockets: DashboardWebSockets | undefined;
     const sessions = new DashboardSessions({

@@ -74,6 +74,8 @@ export async function openEndpoints(config: GatewayConfig, logger: Logger, revok
   // What the two endpoints share: the gateway's Observe bounds and retransmission timers.
   const endpointOptions: Omit<EndpointOptions, 'transport' | 'logger' | 'clock'> = {
     observeLimits: GATEWAY_OBSERVE_LIMITS, parameters: { congestionControl: config.retransmission },
+    // Bound now, served once the gateway has added its resources (Gateway.start).
+    starting: true,
   };
   const coap = config.port === null ? undefined : await Endpoint.udp({ host: config.host, port: config.port }, { ...endpointOptions, logger });
   if (credentials === undefined) return { coap };

@@ -5,6 +5,7 @@ import { Method, ResponseCode } from '../../../src/protocol/codes.js';
 import { ResponseError } from '../../../src/protocol/errors.js';
 import { parseLinks } from '../../../src/protocol/link-format.js';
 import { MessageType } from '../../../src/protocol/message.js';
+import { getUintOption, OptionNumber } from '../../../src/protocol/options.js';
 import { MemoryNetwork } from '../../../src/protocol/transport-memory.js';
 import { VirtualClock } from '../../../src/protocol/virtual-clock.js';
 import { advanceBy, flush, settle } from '../../helpers/virtual-world.js';
@@ -70,6 +71,26 @@ test('unknown path is 4.04, wrong method 4.05, handler errors map to their code 
     assert.is(failed.payload.length, 0, 'no internal text leaks to the peer');
   } finally {
     await close();
+  }
+});
+
+test('a starting endpoint answers every request 5.03 with Max-Age 1, never 4.04, and serves once serve() is called', async () => {
+  const clock = new VirtualClock();
+  const network = new MemoryNetwork(clock);
+  const server = new Endpoint({ transport: network.transport(), clock, starting: true });
+  const client = new Endpoint({ transport: network.transport(), clock });
+  const base = `coap://127.0.0.1:${server.address().port}`;
+  try {
+    const early = await settle(clock, client.request({ uri: `${base}/nodes`, method: Method.POST, payload: '{}' }), 'the answer while starting');
+    assert.is(early.code, ResponseCode.ServiceUnavailable);
+    assert.is(getUintOption(early.options, OptionNumber.MaxAge), 1);
+    assert.is(early.payload.toString(), 'starting');
+    server.router.add('/nodes', { handlers: { POST: () => ({ code: ResponseCode.Created }) } });
+    server.serve();
+    const served = await settle(clock, client.request({ uri: `${base}/nodes`, method: Method.POST, payload: '{}' }), 'the answer once served');
+    assert.is(served.code, ResponseCode.Created);
+  } finally {
+    await Promise.all([server.close(), client.close()]);
   }
 });
 
