@@ -84,6 +84,9 @@ export interface RequestsConfig {
   readonly durationMs: number;
   readonly outstanding: number;
   readonly maxCount: number;
+  /** Uncounted requests first, for this long, then a line `measuring` on stdout: the
+   * server's CPU is read from there, over a warmed-up client's steady rate. */
+  readonly warmupMs?: number;
 }
 
 export interface RequestsResult {
@@ -203,25 +206,32 @@ async function runRequests(config: RequestsConfig): Promise<RequestsResult> {
     : await createDtlsEndpoint({ role: 'client', mode: 'psk', psk: { identity: BENCH_IDENTITY, key: pskKey() }, host: HOST, port: 0 });
   try {
     await endpoint.request({ uri, timeoutMs: 10_000 }); // the handshake, outside the clock
-    let count = 0;
-    let failed = 0;
-    let begun = 0;
-    const deadline = performance.now() + config.durationMs;
-    const started = performance.now();
-    const worker = async (): Promise<void> => {
-      while (performance.now() < deadline && begun < config.maxCount) {
-        begun++;
-        try {
-          const response = await endpoint.request({ uri, timeoutMs: 5000 });
-          if (response.payload.length === KIB.length) count++;
-          else failed++;
-        } catch {
-          failed++;
+    const run = async (durationMs: number, maxCount: number): Promise<RequestsResult> => {
+      let count = 0;
+      let failed = 0;
+      let begun = 0;
+      const started = performance.now();
+      const deadline = started + durationMs;
+      const worker = async (): Promise<void> => {
+        while (performance.now() < deadline && begun < maxCount) {
+          begun++;
+          try {
+            const response = await endpoint.request({ uri, timeoutMs: 5000 });
+            if (response.payload.length === KIB.length) count++;
+            else failed++;
+          } catch {
+            failed++;
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: config.outstanding }, worker));
+      return { count, failed, seconds: (performance.now() - started) / 1000 };
     };
-    await Promise.all(Array.from({ length: config.outstanding }, worker));
-    return { count, failed, seconds: (performance.now() - started) / 1000 };
+    if (config.warmupMs !== undefined) {
+      await run(config.warmupMs, config.maxCount);
+      process.stdout.write('measuring\n');
+    }
+    return await run(config.durationMs, config.maxCount);
   } finally {
     await endpoint.close();
   }

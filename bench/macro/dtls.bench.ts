@@ -31,6 +31,10 @@ const PLAIN = 'coap-fleet, plain UDP';
 const ROUNDS = 3;
 const HANDSHAKE_MS: Record<Mode, number> = { psk: 1500, certificate: 4000 };
 const REQUEST_MS = 1500;
+/** Requests before the counted window, from the same client: its JIT and WebAssembly
+ * tiering settle, and the window sees a steady rate (a cold client starves the server,
+ * every request its own wake-up, which is not the record's cost). */
+const WARMUP_MS = 1000;
 const SESSIONS_FIRST = 1000;
 const SESSIONS_TOTAL = 10_000;
 const HOLD_CHILDREN = 4;
@@ -113,6 +117,23 @@ async function runChild<T>(role: string, config: unknown): Promise<T> {
   const child = nodeChild(role, config);
   try {
     return JSON.parse(await child.line()) as T;
+  } finally {
+    await child.stop();
+  }
+}
+
+/** A requests child's counted window and the server's CPU seconds over exactly that
+ * window: after the client's start, handshake and warm-up (`measuring`), until its result,
+ * so a per-request cost is the steady state over an established session, for every server
+ * alike. */
+async function measuredRequests(serverPid: number, config: RequestsConfig & { warmupMs: number }): Promise<{ result: RequestsResult; cpu: number }> {
+  const child = nodeChild('requests', config);
+  try {
+    const phase = await child.line();
+    if (phase !== 'measuring') throw new Error(`requests child: expected "measuring", got ${phase}`);
+    const before = cpuSeconds(serverPid);
+    const result = JSON.parse(await child.line()) as RequestsResult;
+    return { result, cpu: cpuSeconds(serverPid) - before };
   } finally {
     await child.stop();
   }
@@ -305,10 +326,8 @@ export async function requests(report: Report, { recordOnly = false } = {}): Pro
       const samples = new Map(servers.map((server) => [server.impl, { rate: [] as number[], cpu: [] as number[] }]));
       for (let round = 0; round < ROUNDS; round++) {
         for (const server of servers) {
-          const before = cpuSeconds(server.child.pid);
-          const config: RequestsConfig = { port: server.port, scheme: server.scheme, durationMs: REQUEST_MS, outstanding, maxCount: 60_000 };
-          const result = await runChild<RequestsResult>('requests', config);
-          const cpu = cpuSeconds(server.child.pid) - before;
+          const config = { port: server.port, scheme: server.scheme, durationMs: REQUEST_MS, outstanding, maxCount: 60_000, warmupMs: WARMUP_MS } satisfies RequestsConfig;
+          const { result, cpu } = await measuredRequests(server.child.pid, config);
           samples.get(server.impl)!.rate.push(result.count / result.seconds);
           samples.get(server.impl)!.cpu.push(result.count === 0 ? Number.NaN : (cpu / result.count) * 1e6);
           say(`1 KiB GETs, K=${outstanding}, ${server.impl}: ${result.count} in ${result.seconds.toFixed(2)} s, ${result.failed} failed`);
