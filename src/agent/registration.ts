@@ -80,12 +80,11 @@ export class Registration {
         continue;
       } catch (error) {
         if (stop.requested) break;
-        const askedS = error instanceof GatewayRequestError ? error.retryAfterS : undefined;
-        if (askedS !== undefined) {
+        if (error instanceof GatewayRequestError && error.retryAfterS !== undefined) {
           // 5.03 with Max-Age (RFC 7252 §5.9.3.4): a gateway still starting, or shedding
           // load, says when to come back; that is no fault of this node's.
-          const waitMs = Math.min(Math.max(askedS, 1), MAX_ASKED_WAIT_S) * 1000;
-          log.info({ why, retry_in_s: waitMs / 1000, reason: error instanceof Error ? error.message : String(error) }, 'the gateway asked to wait; registering again then');
+          const waitMs = Math.min(Math.max(error.retryAfterS, 1), MAX_ASKED_WAIT_S) * 1000;
+          log.info({ why, retry_in_s: waitMs / 1000, reason: error.message }, 'the gateway asked to wait; registering again then');
           await sleep(waitMs, stop.soft, clock).catch(() => {});
           continue;
         }
